@@ -1,0 +1,1 @@
+"""The LVNG realtime platform: connection, identity, rate limit, rooms, plugins."""

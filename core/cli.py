@@ -1,0 +1,195 @@
+"""`lvng serve | token | plugins | migrate` (contract section 1).
+
+Every failure a user can cause (a missing secret, a bad setting, a broken plugin) ends
+with one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import secrets
+import sys
+from functools import partial
+from typing import Any
+
+from core.config import Settings, load_settings
+from core.errors import ConfigError, PluginError
+
+log = logging.getLogger("lvng")
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _fail(message: str) -> int:
+    print(f"lvng: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    # Sanic logs through its own handlers; do not print its lines twice.
+    for name in ("sanic.access", "sanic.root", "sanic.server", "sanic.error"):
+        logging.getLogger(name).propagate = False
+
+
+def _database_config(settings: Settings) -> dict[str, Any]:
+    from core.database import tortoise_config
+    from core.plugins import PluginHost
+
+    host = PluginHost.from_settings(settings)
+    models = {
+        name: [result] if isinstance(result, str) else list(result)
+        for name, result in host.collect("lvng_models") if result
+    }
+    return tortoise_config(settings.database_url, models)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config, host=args.host, port=args.port,
+                             workers=args.workers, dev=args.dev or None)
+    dev_token = None
+    if settings.dev:
+        updates: dict[str, Any] = {}
+        if settings.host not in LOOPBACK:
+            print(f"lvng: --dev binds loopback only; ignoring host {settings.host}",
+                  file=sys.stderr)
+            updates["host"] = "127.0.0.1"
+        if settings.jwt_secret is None and settings.jwt_public_key is None:
+            updates["jwt_secret"] = secrets.token_urlsafe(32)
+            updates["jwt_algorithms"] = ["HS256"]
+        settings = settings.model_copy(update=updates)
+    settings.require_signing_material()
+    _setup_logging(settings.log_level)
+
+    if settings.dev:
+        from core.identity import issue_token
+
+        dev_token = issue_token(settings, user_id="dev", organization_id="dev",
+                                name="Developer", roles=["admin"], ttl=24 * 3600)
+    if settings.workers > 1 and not settings.redis_url:
+        log.warning("--workers %d without LVNG_REDIS_URL: each worker only reaches its own "
+                    "clients; set LVNG_REDIS_URL and use sticky sessions or "
+                    "websocket-only clients", settings.workers)
+
+    # Migrate once here, so several workers never race over the schema.
+    from core.database import migrate
+
+    db_config = _database_config(settings)
+    if db_config["apps"]:
+        asyncio.run(migrate(db_config))
+
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    from core.app import create_app
+
+    factory = partial(create_app, settings, "lvng", migrate_on_start=False)
+    app = factory()
+    url = f"http://{settings.host}:{settings.port}"
+    if dev_token:
+        print(f"lvng dev token (user dev, org dev, admin, 24 h):\n{dev_token}", flush=True)
+        print(f"connect: node -e \"require('socket.io-client').io('{url}', "
+              f"{{auth: {{token: '{dev_token}'}}}}).on('connected', d => console.log(d))\"",
+              flush=True)
+    print(f"lvng serving on {url} (workers: {settings.workers})", flush=True)
+    if settings.workers == 1:
+        app.run(host=settings.host, port=settings.port, single_process=True,
+                access_log=False, motd=False)
+    else:
+        loader = AppLoader(factory=factory)
+        app.prepare(host=settings.host, port=settings.port, workers=settings.workers,
+                    access_log=False, motd=False)
+        Sanic.serve(primary=app, app_loader=loader)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from core.identity import issue_token
+
+    settings = load_settings(args.config)
+    split = lambda v: [x.strip() for x in (v or "").split(",") if x.strip()]  # noqa: E731
+    print(issue_token(settings, user_id=args.sub, organization_id=args.org, name=args.name,
+                      customers=split(args.customers), roles=split(args.roles), ttl=args.ttl))
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from core.plugins import describe_plugins
+
+    infos = describe_plugins(load_settings(args.config))
+    if args.json:
+        print(json.dumps([info.__dict__ for info in infos], indent=2))
+        return 0
+    for info in infos:
+        state = "enabled" if info.enabled else "disabled"
+        version = f" {info.version}" if info.version else ""
+        print(f"{info.name}{version} [{info.kind}: {info.target}] {state}")
+        if info.error:
+            print(f"  error: {info.error}")
+            continue
+        print(f"  events:  {', '.join(info.events) or '-'}")
+        print(f"  models:  {', '.join(info.models) or '-'}")
+        print(f"  metrics: {', '.join(info.metrics) or '-'}")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from core.database import migrate
+
+    settings = load_settings(args.config)
+    _setup_logging(settings.log_level)
+    config = _database_config(settings)
+    if config["apps"]:
+        asyncio.run(migrate(config))
+    print(f"lvng: schema up to date for {', '.join(config['apps']) or 'no plugins'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lvng", description="LVNG realtime server")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--workers", type=int, default=None)
+    serve.add_argument("--dev", action="store_true",
+                       help="no secret needed: prints a ready token; loopback only")
+    serve.set_defaults(func=cmd_serve)
+
+    token = sub.add_parser("token", help="print a signed JWT for the configured secret")
+    token.add_argument("--sub", required=True, help="user id")
+    token.add_argument("--org", required=True, help="organization id")
+    token.add_argument("--name")
+    token.add_argument("--customers", help="comma-separated customer ids")
+    token.add_argument("--roles", help="comma-separated: admin, service")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
+    token.set_defaults(func=cmd_token)
+
+    plugins = sub.add_parser("plugins", help="list every plugin found")
+    plugins.add_argument("--json", action="store_true")
+    plugins.set_defaults(func=cmd_plugins)
+
+    migrate = sub.add_parser("migrate", help="apply pending schema migrations")
+    migrate.set_defaults(func=cmd_migrate)
+
+    for p in (serve, token, plugins, migrate):
+        p.add_argument("--config", default=None, help="TOML file (or LVNG_CONFIG)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, PluginError) as exc:
+        return _fail(str(exc))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

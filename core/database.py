@@ -1,0 +1,78 @@
+"""Tortoise set-up from the models that enabled plugins declare; one app label per plugin.
+
+The schema is brought up to date at start: each plugin's `migrations` package (beside its
+models module) is applied with Tortoise's own migration executor. `lvng migrate` does the
+same without serving.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.connection import get_connection
+from tortoise.migrations.api.migrate import migrate as tortoise_migrate
+
+log = logging.getLogger("lvng.database")
+
+
+def _migrations_module(models: list[str]) -> str | None:
+    first = models[0]
+    base = first[: -len(".models")] if first.endswith(".models") else first.rsplit(".", 1)[0]
+    candidate = f"{base}.migrations"
+    try:
+        return candidate if importlib.util.find_spec(candidate) is not None else None
+    except (ModuleNotFoundError, ValueError):
+        return None
+
+
+def tortoise_config(database_url: str, models_by_plugin: dict[str, list[str]]) -> dict[str, Any]:
+    """The Tortoise config: one connection, one app per plugin that declares models."""
+    url = database_url.replace("postgresql://", "postgres://", 1)
+    apps: dict[str, Any] = {}
+    for plugin, models in models_by_plugin.items():
+        if not models:
+            continue
+        app: dict[str, Any] = {"models": list(models), "default_connection": "default"}
+        migrations = _migrations_module(models)
+        if migrations:
+            app["migrations"] = migrations
+        apps[plugin] = app
+    return {"connections": {"default": url}, "apps": apps, "use_tz": True, "timezone": "UTC"}
+
+
+async def migrate(config: dict[str, Any]) -> None:
+    """Apply pending migrations of every app that has them; create tables for the others."""
+    apps = config["apps"]
+    with_migrations = [label for label, app in apps.items() if "migrations" in app]
+    without = [label for label, app in apps.items() if "migrations" not in app]
+    if with_migrations:
+        await tortoise_migrate(config=config, app_labels=with_migrations)
+    if without:
+        log.warning("plugins without migrations, tables created directly: %s",
+                    ", ".join(without))
+        await Tortoise.init(config=config)
+        await Tortoise.generate_schemas(safe=True)
+    await Tortoise.close_connections()
+
+
+async def open_database(config: dict[str, Any], *, migrate_first: bool = True) -> None:
+    """Migrate (unless told not to), then connect for serving; every task shares it."""
+    if not config["apps"]:
+        return  # no enabled plugin keeps data: nothing to open
+    if migrate_first:
+        await migrate(config)
+    await Tortoise.init(config=config, _enable_global_fallback=True)
+
+
+async def close_database() -> None:
+    if Tortoise.is_inited():
+        await Tortoise.close_connections()
+
+
+async def ping_database() -> None:
+    """Raise if the database does not answer a trivial query (no-op when none is open)."""
+    if Tortoise.is_inited():
+        await get_connection("default").execute_query("SELECT 1")

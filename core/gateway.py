@@ -1,0 +1,230 @@
+"""The Socket.IO side of the core: handshake, event dispatch, token expiry, disconnect.
+
+Every incoming event passes, in order: rate limit → known event? → payload validation →
+handler → ack. A failure of any step reaches the client as an `error` event and as a
+failed ack, is counted, and leaves the connection up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import socketio
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from tortoise.exceptions import DBConnectionError
+
+from core.clock import iso_from_epoch, now_iso
+from core.errors import ErrorCode, LvngError
+from core.metrics import UNKNOWN_EVENT_LABEL
+from core.platform import EventContext, Session
+from core.ratelimit import SlidingWindow
+from core.rooms import Room
+
+if TYPE_CHECKING:
+    from core.platform import Platform
+
+log = logging.getLogger("lvng.gateway")
+
+CORE_PLUGIN = "core"
+
+
+class AuthRefresh(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    token: str = Field(min_length=1, max_length=8192)
+
+
+def _token_from(environ: dict[str, Any], auth: Any) -> Any:
+    if isinstance(auth, dict) and auth.get("token") not in (None, ""):
+        return auth["token"]
+    header = environ.get("HTTP_AUTHORIZATION", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One readable line: `content: String should have at most 10000 characters`."""
+    parts = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def validate_payload(schema: type[BaseModel] | None, args: tuple[Any, ...]) -> Any:
+    if len(args) > 1:
+        raise LvngError(ErrorCode.VALIDATION_ERROR, "send one payload object per event")
+    payload = args[0] if args else None
+    if schema is None:
+        if payload is not None and not isinstance(payload, dict):
+            raise LvngError(ErrorCode.VALIDATION_ERROR, "the payload must be an object")
+        return payload
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise LvngError(ErrorCode.VALIDATION_ERROR, "the payload must be an object")
+    try:
+        return schema.model_validate(payload)
+    except ValidationError as exc:
+        raise LvngError(ErrorCode.VALIDATION_ERROR, describe_validation_error(exc)) from None
+
+
+class Gateway:
+    """Binds the platform to python-socketio's connect, disconnect and catch-all events."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.sio: socketio.AsyncServer = platform.sio
+        self.metrics = platform.metrics
+        self.sio.on("connect", self.on_connect)
+        self.sio.on("disconnect", self.on_disconnect)
+        self.sio.on("*", self.on_event)
+        platform.events.registrar(CORE_PLUGIN).add("auth:refresh", AuthRefresh, self.refresh)
+
+    # --- handshake ---------------------------------------------------------------------
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        try:
+            identity = self.platform.verifier.verify(_token_from(environ, auth))
+        except LvngError as exc:
+            self.metrics.connection_rejects.labels(reason=exc.code.value.lower()).inc()
+            raise socketio.exceptions.ConnectionRefusedError(
+                exc.message, {"code": exc.code.value, "message": exc.message}
+            ) from None
+        settings = self.platform.settings
+        session = Session(
+            sid=sid,
+            identity=identity,
+            limiter=SlidingWindow(settings.rate_limit_events, settings.rate_limit_window),
+        )
+        self.platform.sessions[sid] = session
+        rooms = self.platform.rooms
+        await rooms.join(session, Room.of(identity.organization_id, "org",
+                                          identity.organization_id), authorize=False)
+        await rooms.join(session, Room.of(identity.organization_id, "user", identity.user_id),
+                         authorize=False)
+        self._schedule_expiry(session)
+        self.metrics.connections_total.inc()
+        self.metrics.connections_active.inc()
+        # The CONNECT packet goes out when this handler returns; `connected` must follow it.
+        self.sio.start_background_task(self._welcome, session)
+
+    async def _welcome(self, session: Session) -> None:
+        identity = session.identity
+        await self.sio.emit("connected", {
+            "socketId": session.sid,
+            "userId": identity.user_id,
+            "organizationId": identity.organization_id,
+            "timestamp": now_iso(),
+        }, to=session.sid)
+        if session.sid in self.platform.sessions:
+            await self.platform.plugins.fan_out(
+                "lvng_client_connected", session=session, platform=self.platform
+            )
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        session = self.platform.sessions.pop(sid, None)
+        if session is None:
+            return
+        self.metrics.connections_active.dec()
+        if session.expiry is not None:
+            session.expiry.cancel()
+        await self.platform.plugins.fan_out(
+            "lvng_client_disconnected", session=session, platform=self.platform,
+            reason=str(reason or "disconnected"),
+        )
+        session.rooms.clear()  # python-socketio drops the socket from its rooms itself
+
+    # --- token expiry ------------------------------------------------------------------
+
+    def _schedule_expiry(self, session: Session) -> None:
+        if session.expiry is not None:
+            session.expiry.cancel()
+        delay = max(0.0, session.identity.expires_at - time.time())
+        loop = asyncio.get_running_loop()
+        session.expiry = loop.call_later(
+            delay, lambda: self.sio.start_background_task(self._expire, session.sid)
+        )
+
+    async def _expire(self, sid: str) -> None:
+        session = self.platform.sessions.get(sid)
+        if session is None or session.identity.expires_at > time.time():
+            return
+        self.metrics.event_errors.labels(event="auth:refresh",
+                                         code=ErrorCode.TOKEN_EXPIRED.value).inc()
+        await self.sio.emit("error", {
+            "code": ErrorCode.TOKEN_EXPIRED.value,
+            "message": "the token has expired; reconnect with a new one",
+            "event": None,
+        }, to=sid)
+        await self.sio.disconnect(sid)
+
+    async def refresh(self, ctx: EventContext, payload: AuthRefresh) -> dict[str, Any]:
+        identity = self.platform.verifier.verify(payload.token)
+        current = ctx.identity
+        if (identity.user_id, identity.organization_id) != (current.user_id,
+                                                            current.organization_id):
+            raise LvngError(ErrorCode.FORBIDDEN,
+                            "the new token is for another user or organization")
+        ctx.session.identity = identity
+        self._schedule_expiry(ctx.session)
+        return {"expiresAt": iso_from_epoch(identity.expires_at)}
+
+    # --- dispatch ----------------------------------------------------------------------
+
+    async def on_event(self, event: str, sid: str, *args: Any) -> dict[str, Any] | None:
+        session = self.platform.sessions.get(sid)
+        if session is None:
+            return None
+        spec = self.platform.events.get(event)
+        label = spec.name if spec else UNKNOWN_EVENT_LABEL
+        self.metrics.events_received.labels(event=label).inc()
+        started = time.perf_counter()
+        try:
+            verdict = session.limiter.hit()
+            if not verdict.allowed:
+                self.metrics.rate_limited.inc()
+                if verdict.disconnect:
+                    self.metrics.rate_limit_disconnects.inc()
+                    log.warning("disconnecting %s (user %s): three times the rate limit",
+                                sid, session.user_id)
+                    self.sio.start_background_task(self.sio.disconnect, sid)
+                raise LvngError(ErrorCode.RATE_LIMITED,
+                                f"rate limit of {session.limiter.limit} events per "
+                                f"{session.limiter.window:g} s exceeded",
+                                retryAfterMs=verdict.retry_after_ms)
+            if spec is None:
+                raise LvngError(ErrorCode.UNKNOWN_EVENT, f"unknown event {event!r}")
+            payload = validate_payload(spec.schema, args)
+            context = EventContext(self.platform, session, spec.name, spec.plugin)
+            # One event at a time per socket, in arrival order: a client's sends stay ordered.
+            async with session.lock:
+                result = await spec.handler(context, payload)
+            return {"ok": True, **(result or {})}
+        except LvngError as exc:
+            return await self._fail(session, event, label, exc)
+        except DBConnectionError:
+            log.exception("store unavailable: event=%s sid=%s", event, sid)
+            return await self._fail(session, event, label, LvngError(
+                ErrorCode.UNAVAILABLE, "a backing store is unavailable; try again"))
+        except Exception:
+            log.exception("handler failed: event=%s sid=%s user=%s", event, sid,
+                          session.user_id)
+            return await self._fail(session, event, label, LvngError(
+                ErrorCode.INTERNAL_ERROR, "internal error; it has been logged"))
+        finally:
+            self.metrics.event_duration.labels(event=label).observe(
+                time.perf_counter() - started)
+
+    async def _fail(self, session: Session, event: str, label: str,
+                    exc: LvngError) -> dict[str, Any]:
+        self.metrics.event_errors.labels(event=label, code=exc.code.value).inc()
+        error = exc.to_dict()
+        shown_event = event if isinstance(event, str) and len(event) <= 128 else None
+        if session.sid in self.platform.sessions:
+            await self.sio.emit("error", {**error, "event": shown_event}, to=session.sid)
+        return {"ok": False, "error": error}

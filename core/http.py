@@ -1,0 +1,114 @@
+"""The HTTP surface of the core (contract section 10) and helpers for plugins' routes."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ValidationError
+from sanic import Blueprint, Request, json
+from sanic.exceptions import RequestCancelled, SanicException
+from tortoise.exceptions import DBConnectionError
+from sanic.handlers import ErrorHandler
+from sanic.response import HTTPResponse, raw
+
+from core.database import ping_database
+from core.errors import ErrorCode, LvngError
+from core.gateway import describe_validation_error
+
+if TYPE_CHECKING:
+    from core.identity import Identity
+    from core.platform import Platform
+
+log = logging.getLogger("lvng.http")
+
+core_routes = Blueprint("core")
+
+
+def platform_of(request: Request) -> Platform:
+    return request.app.ctx.platform
+
+
+def authenticate(request: Request) -> Identity:
+    """The caller's identity from `Authorization: Bearer <JWT>`, or LvngError (401)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise LvngError(ErrorCode.AUTH_REQUIRED, "send Authorization: Bearer <JWT>")
+    return platform_of(request).verifier.verify(token.strip())
+
+
+def parse_body(request: Request, schema: type[BaseModel]) -> Any:
+    """The JSON body validated by `schema`, or LvngError(VALIDATION_ERROR)."""
+    try:
+        body = request.json
+    except Exception:  # noqa: BLE001 - Sanic raises its own on bad JSON
+        raise LvngError(ErrorCode.VALIDATION_ERROR, "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise LvngError(ErrorCode.VALIDATION_ERROR, "the body must be a JSON object")
+    try:
+        return schema.model_validate(body)
+    except ValidationError as exc:
+        raise LvngError(ErrorCode.VALIDATION_ERROR, describe_validation_error(exc)) from None
+
+
+def error_response(code: ErrorCode, message: str, status: int, **extra: Any) -> HTTPResponse:
+    return json({"error": {"code": code.value, "message": message, **extra}}, status=status)
+
+
+@core_routes.get("/healthz")
+async def healthz(request: Request) -> HTTPResponse:
+    return json({"status": "ok"})
+
+
+@core_routes.get("/readyz")
+async def readyz(request: Request) -> HTTPResponse:
+    platform = platform_of(request)
+    failed: dict[str, str] = {}
+    try:
+        await ping_database()
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        failed["database"] = f"{type(exc).__name__}: {exc}"
+    if platform.redis is not None:
+        try:
+            await platform.redis.ping()
+        except Exception as exc:  # noqa: BLE001
+            failed["redis"] = f"{type(exc).__name__}: {exc}"
+    if failed:
+        return json({"status": "unavailable", "failed": sorted(failed), "detail": failed},
+                    status=503)
+    return json({"status": "ready"})
+
+
+@core_routes.get("/metrics")
+async def metrics(request: Request) -> HTTPResponse:
+    registry = platform_of(request).metrics_registry
+    return raw(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+class JSONErrorHandler(ErrorHandler):
+    """Every HTTP error as `{error: {code, message}}`; never a traceback."""
+
+    def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        if isinstance(exception, LvngError):
+            return error_response(exception.code, exception.message, exception.http_status,
+                                  **exception.extra)
+        if isinstance(exception, RequestCancelled):  # the client went away mid-request
+            return error_response(ErrorCode.UNAVAILABLE, "request cancelled", 503)
+        if isinstance(exception, DBConnectionError):
+            log.error("HTTP %s %s: store unavailable: %s", request.method, request.path,
+                      exception)
+            return error_response(ErrorCode.UNAVAILABLE, "a backing store is unavailable", 503)
+        if isinstance(exception, SanicException):
+            status = exception.status_code
+            code = {
+                400: ErrorCode.VALIDATION_ERROR, 401: ErrorCode.AUTH_REQUIRED,
+                403: ErrorCode.FORBIDDEN, 404: ErrorCode.NOT_FOUND,
+                413: ErrorCode.PAYLOAD_TOO_LARGE, 503: ErrorCode.UNAVAILABLE,
+            }.get(status, ErrorCode.VALIDATION_ERROR if status < 500 else
+                  ErrorCode.INTERNAL_ERROR)
+            message = str(exception) if status < 500 else "internal error"
+            return error_response(code, message, status)
+        log.error("HTTP %s %s failed", request.method, request.path, exc_info=exception)
+        return error_response(ErrorCode.INTERNAL_ERROR, "internal error; it has been logged", 500)

@@ -1,0 +1,83 @@
+"""Prometheus metrics: the core's (contract section 11) and a per-plugin factory.
+
+Every app builds its own CollectorRegistry; nothing is registered globally, so several
+apps (tests, workers) never collide.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+UNKNOWN_EVENT_LABEL = "unknown"
+
+
+class CoreMetrics:
+    """The platform's own metrics, all under `lvng_`."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.connections_active = Gauge(
+            "lvng_connections_active", "Socket.IO connections open now", registry=registry
+        )
+        self.connections_total = Counter(
+            "lvng_connections_total", "Socket.IO connections accepted", registry=registry
+        )
+        self.connection_rejects = Counter(
+            "lvng_connection_rejects_total", "Handshakes refused, by reason", ["reason"],
+            registry=registry,
+        )
+        self.events_received = Counter(
+            "lvng_events_received_total", "Client events received, by registered event name",
+            ["event"], registry=registry,
+        )
+        self.event_errors = Counter(
+            "lvng_event_errors_total", "Client events that failed, by event and error code",
+            ["event", "code"], registry=registry,
+        )
+        self.event_duration = Histogram(
+            "lvng_event_duration_seconds", "Time from receiving an event to its ack",
+            ["event"], registry=registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.rate_limited = Counter(
+            "lvng_rate_limited_total", "Client events refused by the rate limit",
+            registry=registry,
+        )
+        self.rate_limit_disconnects = Counter(
+            "lvng_rate_limit_disconnects_total",
+            "Sockets disconnected for sending at three times the rate limit", registry=registry,
+        )
+        self.plugin_errors = Counter(
+            "lvng_plugin_errors_total", "Plugin hook implementations that raised",
+            ["plugin", "hook"], registry=registry,
+        )
+        self.domain_events = Counter(
+            "lvng_domain_events_total", "Domain events published, by plugin and name",
+            ["plugin", "name"], registry=registry,
+        )
+
+
+class PluginMetrics:
+    """Hands a plugin metrics named `lvng_NAME_…` in the app's registry."""
+
+    def __init__(self, registry: CollectorRegistry, plugin: str) -> None:
+        self.registry = registry
+        self.plugin = plugin
+        self.prefix = f"lvng_{plugin.replace('-', '_')}_"
+
+    def _name(self, name: str) -> str:
+        return name if name.startswith(self.prefix) else self.prefix + name
+
+    def counter(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Counter:
+        return Counter(self._name(name), documentation, list(labels), registry=self.registry)
+
+    def gauge(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Gauge:
+        return Gauge(self._name(name), documentation, list(labels), registry=self.registry)
+
+    def histogram(
+        self, name: str, documentation: str, labels: tuple[str, ...] = (), buckets=None
+    ) -> Histogram:
+        kwargs = {"buckets": buckets} if buckets else {}
+        return Histogram(
+            self._name(name), documentation, list(labels), registry=self.registry, **kwargs
+        )

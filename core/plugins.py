@@ -1,0 +1,274 @@
+"""The plugin host: finds, loads, enables and calls plugins (contract section 9).
+
+Built-ins are known only as a table of names → modules; third-party plugins come from the
+`lvng.plugins` entry-point group, and local ones from `plugin_modules`. One name is used
+everywhere: entry-point name = config key = Tortoise app label = metric prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+import pluggy
+
+from core import hookspecs
+from core.config import Settings
+from core.errors import ConfigError, PluginError
+
+log = logging.getLogger("lvng.plugins")
+
+ENTRY_POINT_GROUP = "lvng.plugins"
+
+# The built-in domains, by name. The core imports them only through this table.
+BUILTIN_PLUGINS: dict[str, str] = {}
+
+
+@dataclass
+class PluginSource:
+    """Where a plugin comes from, known before anything is imported."""
+
+    name: str
+    kind: str  # "builtin" | "entry-point" | "module"
+    target: str  # module path or entry-point value
+    entry_point: EntryPoint | None = None
+    version: str | None = None
+
+    def load(self) -> Any:
+        try:
+            if self.entry_point is not None:
+                return self.entry_point.load()
+            return importlib.import_module(self.target)
+        except Exception as exc:  # noqa: BLE001 - any import failure is the plugin's
+            raise PluginError(
+                f"plugin {self.name} ({self.kind} {self.target}) failed to load: "
+                f"{type(exc).__name__}: {exc}; leave it out with LVNG_DISABLED_PLUGINS={self.name}"
+            ) from exc
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    kind: str
+    target: str
+    version: str | None
+    enabled: bool
+    events: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    hooks: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def discover(settings: Settings) -> dict[str, PluginSource]:
+    """Every plugin that could be loaded, by name, without importing any of them."""
+    found: dict[str, PluginSource] = {
+        name: PluginSource(name, "builtin", module) for name, module in BUILTIN_PLUGINS.items()
+    }
+    if settings.entry_points:
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in found:
+                log.warning("entry point %s=%s ignored: the name is taken", ep.name, ep.value)
+                continue
+            version = ep.dist.version if ep.dist else None
+            found[ep.name] = PluginSource(ep.name, "entry-point", ep.value, ep, version)
+    for spec in settings.plugin_modules:
+        name, _, module = spec.rpartition("=")
+        module = module.strip()
+        name = name.strip() or module.rsplit(".", 1)[-1]
+        if name in found:
+            raise ConfigError(f"plugin_modules: plugin name {name!r} is already taken")
+        found[name] = PluginSource(name, "module", module)
+    return found
+
+
+def enabled_names(settings: Settings, found: dict[str, PluginSource]) -> list[str]:
+    """The names to load: LVNG_PLUGINS (default: all found) less LVNG_DISABLED_PLUGINS."""
+    wanted = list(found) if settings.plugins is None else list(settings.plugins)
+    unknown = [name for name in wanted if name not in found]
+    if unknown:
+        raise ConfigError(
+            f"invalid setting plugins (LVNG_PLUGINS): unknown plugin {unknown[0]!r}; "
+            f"known: {', '.join(sorted(found)) or 'none'}"
+        )
+    for name in settings.disabled_plugins:
+        if name not in found:
+            log.warning("LVNG_DISABLED_PLUGINS names %r, which is not installed", name)
+    return [name for name in wanted if name not in settings.disabled_plugins]
+
+
+class PluginHost:
+    """A pluggy manager for one app, with per-plugin calls and isolated fan-out."""
+
+    def __init__(self, on_error: Callable[[str, str, BaseException], None] | None = None) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.sources: dict[str, PluginSource] = {}
+        self._on_error = on_error
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> PluginHost:
+        host = cls(**kwargs)
+        found = discover(settings)
+        enabled = enabled_names(settings, found)
+        for name in found:
+            if name not in enabled:
+                host.pm.set_blocked(name)  # blocked before anything imports it
+        for name in enabled:
+            host.register(found[name], found[name].load())
+        host.check()
+        return host
+
+    def register(self, source: PluginSource, plugin: Any) -> None:
+        try:
+            self.pm.register(plugin, name=source.name)
+        except Exception as exc:
+            raise PluginError(f"plugin {source.name} could not be registered: {exc}") from exc
+        self.sources[source.name] = source
+
+    def check(self) -> None:
+        """Fail at start-up, naming the plugin, if any implementation matches no hook spec."""
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"plugin {exc.plugin_name}: {exc}") from exc
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.sources)
+
+    def _impls(self, hook_name: str) -> list[pluggy.HookImpl]:
+        return list(getattr(self.pm.hook, hook_name).get_hookimpls())
+
+    @staticmethod
+    def _call(impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> Any:
+        return impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+
+    def collect(
+        self,
+        hook_name: str,
+        per_plugin: Callable[[str], dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> list[tuple[str, Any]]:
+        """Call a registration hook plugin by plugin; a failure stops the start-up.
+
+        `per_plugin(name)` supplies arguments bound to one plugin (its registrar, its
+        metrics factory). Registration hooks are synchronous: they run while the app is
+        built, before Sanic finalizes its routes.
+        """
+        results = []
+        for impl in self._impls(hook_name):
+            args = {**kwargs, **(per_plugin(impl.plugin_name) if per_plugin else {})}
+            try:
+                result = self._call(impl, args)
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {impl.plugin_name} failed in {hook_name}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            if inspect.isawaitable(result):
+                if inspect.iscoroutine(result):
+                    result.close()
+                raise PluginError(f"plugin {impl.plugin_name}: {hook_name} must not be async")
+            results.append((impl.plugin_name, result))
+        return results
+
+    async def call_each_isolated(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call every plugin in turn; a failure is logged, counted and returned as the result."""
+        results: list[tuple[str, Any]] = []
+        for impl in self._impls(hook_name):
+            try:
+                result = await self._settle(self._call(impl, kwargs))
+            except Exception as exc:  # noqa: BLE001 - isolate the plugin
+                self._failed(impl.plugin_name, hook_name, exc)
+                result = exc
+            results.append((impl.plugin_name, result))
+        return results
+
+    async def fan_out(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call every plugin concurrently; a failing one is logged, counted and skipped."""
+        names: list[str] = []
+        pending: list[Any] = []
+        for impl in self._impls(hook_name):
+            try:
+                result = self._call(impl, kwargs)
+            except Exception as exc:  # noqa: BLE001 - isolate the plugin
+                self._failed(impl.plugin_name, hook_name, exc)
+                continue
+            names.append(impl.plugin_name)
+            pending.append(result)
+        awaited = await asyncio.gather(
+            *(self._settle(r) for r in pending), return_exceptions=True
+        )
+        results = []
+        for name, result in zip(names, awaited, strict=True):
+            if isinstance(result, BaseException):
+                if isinstance(result, asyncio.CancelledError):
+                    raise result
+                self._failed(name, hook_name, result)
+            else:
+                results.append((name, result))
+        return results
+
+    @staticmethod
+    async def _settle(result: Any) -> Any:
+        return await result if inspect.isawaitable(result) else result
+
+    def _failed(self, plugin: str, hook_name: str, exc: BaseException) -> None:
+        log.error("plugin %s failed in %s: %s: %s", plugin, hook_name, type(exc).__name__, exc,
+                  exc_info=exc)
+        if self._on_error is not None:
+            self._on_error(plugin, hook_name, exc)
+
+    def hooks_of(self, name: str) -> list[str]:
+        plugin = self.pm.get_plugin(name)
+        return sorted(c.name for c in self.pm.get_hookcallers(plugin) or [])
+
+
+def describe_plugins(settings: Settings) -> list[PluginInfo]:
+    """Every plugin found, enabled or not, with its events, models and metrics.
+
+    Each is loaded on its own into a scratch host, so a broken one is reported, not fatal.
+    """
+    from prometheus_client import CollectorRegistry
+
+    from core.metrics import PluginMetrics
+    from core.registry import EventRegistry
+
+    found = discover(settings)
+    try:
+        enabled = set(enabled_names(settings, found))
+    except ConfigError:
+        enabled = set()
+    infos = []
+    for name, source in found.items():
+        info = PluginInfo(name, source.kind, source.target, source.version, name in enabled)
+        try:
+            host = PluginHost()
+            host.register(source, source.load())
+            host.check()
+            registry = EventRegistry()
+            host.collect("lvng_register_events",
+                         per_plugin=lambda n: {"events": registry.registrar(n)})
+            info.events = registry.of_plugin(name)
+            info.models = [m for _, result in host.collect("lvng_models") if result
+                           for m in ([result] if isinstance(result, str) else result)]
+            metrics_registry = CollectorRegistry()
+            host.collect("lvng_metrics",
+                         per_plugin=lambda n: {"metrics": PluginMetrics(metrics_registry, n)})
+            info.metrics = sorted(
+                metric.name for metric in metrics_registry.collect()
+            )
+            info.hooks = host.hooks_of(name)
+        except PluginError as exc:
+            info.error = str(exc)
+        infos.append(info)
+    return infos

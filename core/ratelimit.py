@@ -1,0 +1,44 @@
+"""Per-socket sliding-window rate limit (contract section 3)."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    allowed: bool
+    retry_after_ms: int = 0
+    disconnect: bool = False
+
+
+class SlidingWindow:
+    """At most `limit` accepted events in any `window` seconds.
+
+    Rejected attempts are remembered too: a socket that keeps sending until it has tried
+    three times the limit within one window is told to disconnect.
+    """
+
+    __slots__ = ("limit", "window", "_accepted", "_attempts", "_clock")
+
+    def __init__(self, limit: int, window: float, clock=time.monotonic) -> None:
+        self.limit = limit
+        self.window = window
+        self._accepted: deque[float] = deque()
+        self._attempts: deque[float] = deque()
+        self._clock = clock
+
+    def hit(self) -> Verdict:
+        now = self._clock()
+        horizon = now - self.window
+        for queue in (self._accepted, self._attempts):
+            while queue and queue[0] <= horizon:
+                queue.popleft()
+        self._attempts.append(now)
+        if len(self._accepted) < self.limit:
+            self._accepted.append(now)
+            return Verdict(True)
+        retry_after_ms = max(1, int((self._accepted[0] + self.window - now) * 1000) + 1)
+        return Verdict(False, retry_after_ms, disconnect=len(self._attempts) >= 3 * self.limit)

@@ -1,0 +1,83 @@
+"""The one room service (contract section 4).
+
+A room has a logical scope, the reference's room name (`channel:general`), and belongs to
+one organization. Its internal Socket.IO key is `{organizationId}/{scope}`; ids may not
+contain `/`, so two organizations using the same channel id never share a room.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from core.errors import ErrorCode, LvngError
+
+if TYPE_CHECKING:
+    import socketio
+
+    from core.identity import Identity
+    from core.platform import Session
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    organization_id: str
+    scope: str
+
+    @classmethod
+    def of(cls, organization_id: str, *parts: str) -> Room:
+        """`Room.of(org, "channel", cid)` is the room `channel:{cid}` of that org."""
+        return cls(organization_id, ":".join(parts))
+
+    @property
+    def key(self) -> str:
+        return f"{self.organization_id}/{self.scope}"
+
+    @property
+    def kind(self) -> str:
+        return self.scope.split(":", 1)[0]
+
+
+Authorizer = Callable[["Identity", Room], Awaitable[None]]
+
+
+class RoomService:
+    """Join, leave and membership of sockets in rooms, with an authorization veto."""
+
+    def __init__(self, sio: socketio.AsyncServer, authorize: Authorizer) -> None:
+        self._sio = sio
+        self._authorize = authorize
+
+    async def join(self, session: Session, room: Room, *, authorize: bool = True) -> bool:
+        """Put the socket in the room; False if it was already there.
+
+        Raises LvngError(FORBIDDEN) when the room belongs to another organization or a
+        plugin's `lvng_authorize_join` vetoes it.
+        """
+        if room.organization_id != session.identity.organization_id:
+            raise LvngError(ErrorCode.FORBIDDEN, "that room belongs to another organization")
+        if room in session.rooms:
+            return False
+        if authorize:
+            await self._authorize(session.identity, room)
+        await self._sio.enter_room(session.sid, room.key)
+        session.rooms.add(room)
+        return True
+
+    async def leave(self, session: Session, room: Room) -> bool:
+        """Take the socket out of the room; False if it was not in it."""
+        if room not in session.rooms:
+            return False
+        session.rooms.discard(room)
+        await self._sio.leave_room(session.sid, room.key)
+        return True
+
+    def require_member(self, session: Session, room: Room) -> None:
+        """Raise NOT_IN_ROOM unless the socket has joined the room."""
+        if room not in session.rooms:
+            raise LvngError(ErrorCode.NOT_IN_ROOM, f"join {room.scope} first")
+
+    def local_members(self, room: Room) -> list[str]:
+        """Socket ids in the room on this node."""
+        return [sid for sid, _ in self._sio.manager.get_participants("/", room.key)]

@@ -1,0 +1,1 @@
+"""Built-in domain plugins; the core knows them only by name (core/plugins.py)."""
