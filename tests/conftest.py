@@ -1,0 +1,45 @@
+"""Fixtures: live servers started with `lvng serve` in scratch directories."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.live import LiveServer
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server with the default config (SQLite, all built-ins, the probe plugin)."""
+    live = LiveServer(tmp_path_factory.mktemp("server")).start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LiveServer]]:
+    """Start a server with extra `LVNG_*` environment and CLI args; stopped after the module."""
+    started: list[LiveServer] = []
+
+    def start(env: dict[str, str] | None = None, args: list[str] | None = None,
+              workdir: Path | None = None) -> LiveServer:
+        live = LiveServer(workdir or tmp_path_factory.mktemp("server"), env, args).start()
+        started.append(live)
+        return live
+
+    yield start
+    for live in started:
+        live.stop()
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    """Disconnect every client a test opened on any live server."""
+    yield
+    for live in LiveServer.instances:
+        await live.close_clients()
