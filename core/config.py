@@ -82,6 +82,12 @@ class Settings(BaseModel):
         mode="before",
     )(_split_list)
 
+    @field_validator("jwt_secret", "jwt_public_key", "jwt_audience", "jwt_issuer", "redis_url",
+                     mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
     @field_validator("jwt_algorithms")
     @classmethod
     def _known_algorithms(cls, value: list[str]) -> list[str]:

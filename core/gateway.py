@@ -130,6 +130,7 @@ class Gateway:
         session = self.platform.sessions.pop(sid, None)
         if session is None:
             return
+        self._release_long_poll(sid)
         self.metrics.connections_active.dec()
         if session.expiry is not None:
             session.expiry.cancel()
@@ -138,6 +139,18 @@ class Gateway:
             reason=str(reason or "disconnected"),
         )
         session.rooms.clear()  # python-socketio drops the socket from its rooms itself
+
+    def _release_long_poll(self, sid: str) -> None:
+        """Answer a polling client's pending GET now instead of after the ping timeout.
+
+        Engine.IO keeps the long-poll of a client that said goodbye open for up to
+        ping_interval + ping_timeout (85 s): a request held for nothing, and a Python
+        client whose disconnect() waits that long.
+        """
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        socket = self.sio.eio.sockets.get(eio_sid) if eio_sid else None
+        if socket is not None and not socket.upgraded and not socket.closed:
+            socket.queue.put_nowait(None)
 
     # --- token expiry ------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 @hookspec
 def lvng_register_events(events: EventRegistrar) -> None:
-    """Called at start-up: add this plugin's Socket.IO events with `events.add(name, schema, handler)`."""
+    """Called at start-up: add this plugin's events with `events.add(name, schema, handler)`."""
 
 
 @hookspec

@@ -9,9 +9,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 from sanic import Blueprint, Request, json
 from sanic.exceptions import RequestCancelled, SanicException
-from tortoise.exceptions import DBConnectionError
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, raw
+from tortoise.exceptions import DBConnectionError
 
 from core.database import ping_database
 from core.errors import ErrorCode, LvngError

@@ -30,6 +30,11 @@ ENTRY_POINT_GROUP = "lvng.plugins"
 BUILTIN_PLUGINS: dict[str, str] = {}
 
 
+def _one_line(exc: BaseException) -> str:
+    """`Type: message` on one line, for start-up failures that must print as one line."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
 @dataclass
 class PluginSource:
     """Where a plugin comes from, known before anything is imported."""
@@ -48,7 +53,7 @@ class PluginSource:
         except Exception as exc:  # noqa: BLE001 - any import failure is the plugin's
             raise PluginError(
                 f"plugin {self.name} ({self.kind} {self.target}) failed to load: "
-                f"{type(exc).__name__}: {exc}; leave it out with LVNG_DISABLED_PLUGINS={self.name}"
+                f"{_one_line(exc)}; leave it out with LVNG_DISABLED_PLUGINS={self.name}"
             ) from exc
 
 
@@ -129,15 +134,23 @@ class PluginHost:
         try:
             self.pm.register(plugin, name=source.name)
         except Exception as exc:
-            raise PluginError(f"plugin {source.name} could not be registered: {exc}") from exc
+            raise PluginError(
+                f"plugin {source.name} could not be registered: {_one_line(exc)}"
+            ) from exc
         self.sources[source.name] = source
 
     def check(self) -> None:
-        """Fail at start-up, naming the plugin, if any implementation matches no hook spec."""
+        """Fail at start-up, naming the plugin and hook, if an implementation matches no spec."""
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
-            raise PluginError(f"plugin {exc.plugin_name}: {exc}") from exc
+            name = self.pm.get_name(exc.plugin) or repr(exc.plugin)
+            unknown = sorted(caller.name for caller in self.pm.get_hookcallers(exc.plugin) or []
+                             if not caller.has_spec())
+            raise PluginError(
+                f"plugin {name} implements unknown hook {', '.join(unknown)} (misspelt?); "
+                f"leave it out with LVNG_DISABLED_PLUGINS={name}"
+            ) from exc
 
     @property
     def names(self) -> list[str]:
@@ -171,8 +184,7 @@ class PluginHost:
                 raise
             except Exception as exc:
                 raise PluginError(
-                    f"plugin {impl.plugin_name} failed in {hook_name}: "
-                    f"{type(exc).__name__}: {exc}"
+                    f"plugin {impl.plugin_name} failed in {hook_name}: {_one_line(exc)}"
                 ) from exc
             if inspect.isawaitable(result):
                 if inspect.iscoroutine(result):
@@ -257,15 +269,17 @@ def describe_plugins(settings: Settings) -> list[PluginInfo]:
             host.check()
             registry = EventRegistry()
             host.collect("lvng_register_events",
-                         per_plugin=lambda n: {"events": registry.registrar(n)})
+                         per_plugin=lambda n, r=registry: {"events": r.registrar(n)})
             info.events = registry.of_plugin(name)
             info.models = [m for _, result in host.collect("lvng_models") if result
                            for m in ([result] if isinstance(result, str) else result)]
             metrics_registry = CollectorRegistry()
             host.collect("lvng_metrics",
-                         per_plugin=lambda n: {"metrics": PluginMetrics(metrics_registry, n)})
+                         per_plugin=lambda n, r=metrics_registry: {"metrics": PluginMetrics(r, n)})
+            # As /metrics shows them: a counter `x` is exposed as `x_total`.
             info.metrics = sorted(
-                metric.name for metric in metrics_registry.collect()
+                f"{metric.name}_total" if metric.type == "counter" else metric.name
+                for metric in metrics_registry.collect()
             )
             info.hooks = host.hooks_of(name)
         except PluginError as exc:

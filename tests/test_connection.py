@@ -1,0 +1,172 @@
+"""Handshake, identity and token lifetime through a live server (contract section 2)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.live import SECRET, Client, make_token
+
+ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+async def test_connected_payload_is_exact(server, transport):
+    client = await server.connect("u1", "acme", transport=transport)
+    assert client.sio.transport() == transport
+    payload = client.received["connected"][0]
+    assert set(payload) == {"socketId", "userId", "organizationId", "timestamp"}
+    assert payload["socketId"] == client.sid
+    assert payload["userId"] == "u1"
+    assert payload["organizationId"] == "acme"
+    assert ISO_MS.match(payload["timestamp"])
+    # and the socket works on that transport
+    assert await client.call("probe:echo", {"text": "hi"}) == {"ok": True, "text": "hi",
+                                                               "count": 1}
+
+
+async def test_bearer_header_is_accepted(server):
+    client = server.client()
+    await client.connect(auth={}, headers={"Authorization": f"Bearer {server.token('u2')}"})
+    assert client.received["connected"][0]["userId"] == "u2"
+
+
+async def test_rooms_of_two_organizations_never_mix(server):
+    """The same user id and room name in two organizations are two different rooms."""
+    joined = await server.connect("room-user", "acme")
+    other_org = await server.connect("room-user", "globex")
+    await joined.call("probe:join", {"name": "shared"})
+    await other_org.call("probe:join", {"name": "shared"})
+    listener = await server.connect("listener", "acme")
+    await listener.call("probe:join", {"name": "shared"})
+    await joined.call("probe:shout", {"name": "shared"})
+    assert await listener.next("probe:shout") == {"name": "shared", "from": "room-user"}
+    await other_org.nothing("probe:shout")
+
+
+async def refused(server, **connect_kwargs) -> dict:
+    client = server.client()
+    with pytest.raises(Exception):  # noqa: B017 - socketio raises ConnectionError
+        await client.connect(wait=False, **connect_kwargs)
+    assert client.connect_error is not None, "no connect_error received"
+    return client.connect_error["data"]
+
+
+async def test_refusal_without_token(server):
+    data = await refused(server, auth={})
+    assert data == {"code": "AUTH_REQUIRED", "message": "a JWT is required in auth.token"}
+
+
+async def test_refusal_bad_signature(server):
+    data = await refused(server, token=make_token(secret="another-secret-of-sufficient-len"))
+    assert data == {"code": "AUTH_INVALID", "message": "the token signature is invalid"}
+
+
+async def test_refusal_alg_none(server):
+    token = jwt.encode({"sub": "u1", "org": "acme", "exp": int(time.time()) + 60}, None,
+                       algorithm="none")
+    data = await refused(server, token=token)
+    assert data == {"code": "AUTH_INVALID", "message": "algorithm 'none' is not accepted"}
+
+
+async def test_refusal_expired(server):
+    data = await refused(server, token=make_token(ttl=-10))
+    assert data == {"code": "TOKEN_EXPIRED", "message": "the token has expired"}
+
+
+async def test_refusal_without_exp_or_org(server):
+    no_exp = jwt.encode({"sub": "u1", "org": "acme"}, SECRET, algorithm="HS256")
+    assert (await refused(server, token=no_exp)) == {
+        "code": "AUTH_INVALID", "message": "the token has no exp claim"}
+    no_org = make_token(org=None)
+    assert (await refused(server, token=no_org))["code"] == "AUTH_INVALID"
+    garbage = await refused(server, token="not-a-jwt")
+    assert garbage == {"code": "AUTH_INVALID", "message": "the token is not a JWT"}
+
+
+async def test_refusals_are_counted(server):
+    before = await server.metric("lvng_connection_rejects_total", reason="auth_required")
+    await refused(server, auth={})
+    assert await server.metric("lvng_connection_rejects_total",
+                               reason="auth_required") == before + 1
+
+
+async def test_audience_and_issuer(start_server):
+    live = start_server(env={"LVNG_JWT_AUDIENCE": "lvng-api", "LVNG_JWT_ISSUER": "idp"})
+    wrong_aud = await refused(live, token=make_token(aud="other", iss="idp"))
+    assert wrong_aud == {"code": "AUTH_INVALID", "message": "the token is for another audience"}
+    no_aud = await refused(live, token=make_token(iss="idp"))
+    assert no_aud["code"] == "AUTH_INVALID"
+    wrong_iss = await refused(live, token=make_token(aud="lvng-api", iss="evil"))
+    assert wrong_iss == {"code": "AUTH_INVALID", "message": "the token has another issuer"}
+    ok = live.client()
+    await ok.connect(make_token("u9", aud="lvng-api", iss="idp"))
+    assert ok.received["connected"][0]["userId"] == "u9"
+    await live.close_clients()
+
+
+async def test_public_key_and_claim_mapping(start_server, tmp_path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    (tmp_path / "pub.pem").write_bytes(pem)
+    live = start_server(env={
+        "LVNG_JWT_SECRET": "", "LVNG_JWT_PUBLIC_KEY": str(tmp_path / "pub.pem"),
+        "LVNG_JWT_ALGORITHMS": "ES256", "LVNG_AUTH_CLAIMS__USER_ID": "uid",
+        "LVNG_AUTH_CLAIMS__ORGANIZATION_ID": "tenant",
+    })
+    exp = int(time.time()) + 60
+    good = jwt.encode({"uid": "mapped", "tenant": "t1", "exp": exp}, key, algorithm="ES256")
+    client = live.client()
+    await client.connect(good)
+    assert client.received["connected"][0]["userId"] == "mapped"
+    assert client.received["connected"][0]["organizationId"] == "t1"
+    # HS256 signed with the public key text (algorithm confusion) is refused.
+    confused = jwt.encode({"uid": "x", "tenant": "t1", "exp": exp}, "k" * 32, algorithm="HS256")
+    assert (await refused(live, token=confused)) == {
+        "code": "AUTH_INVALID", "message": "algorithm 'HS256' is not accepted"}
+    await live.close_clients()
+
+
+async def test_token_expiry_while_connected(server):
+    client = Client(server.url)
+    server.clients.append(client)
+    await client.connect(make_token("short", ttl=1.5))
+    error = await client.next("error", timeout=5)
+    assert error["code"] == "TOKEN_EXPIRED"
+    assert set(error) == {"code", "message", "event"}
+    await asyncio.wait_for(client.disconnected.wait(), 5)
+
+
+async def test_auth_refresh_keeps_the_connection(server):
+    client = Client(server.url)
+    server.clients.append(client)
+    await client.connect(make_token("refresher", ttl=1.5))
+    fresh = make_token("refresher", ttl=3600)
+    ack = await client.call("auth:refresh", {"token": fresh})
+    assert ack["ok"] is True and ISO_MS.match(ack["expiresAt"])
+    assert set(ack) == {"ok", "expiresAt"}
+    await asyncio.sleep(2.5)
+    assert client.sio.connected
+    await client.nothing("error", within=0.1)
+    assert (await client.call("probe:echo", {"text": "still"}))["ok"] is True
+
+
+async def test_auth_refresh_rejects_other_user_and_bad_tokens(server):
+    client = await server.connect("owner", "acme")
+    other = await client.call("auth:refresh", {"token": server.token("intruder", "acme")})
+    assert other == {"ok": False, "error": {
+        "code": "FORBIDDEN", "message": "the new token is for another user or organization"}}
+    other_org = await client.call("auth:refresh", {"token": server.token("owner", "globex")})
+    assert other_org["error"]["code"] == "FORBIDDEN"
+    expired = await client.call("auth:refresh", {"token": make_token("owner", ttl=-5)})
+    assert expired["error"]["code"] == "TOKEN_EXPIRED"
+    missing = await client.call("auth:refresh", {})
+    assert missing["error"]["code"] == "VALIDATION_ERROR"
+    assert client.sio.connected
