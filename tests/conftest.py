@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.live import LiveServer
-
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+from tests.services import ScratchDatabase
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +41,11 @@ async def _close_clients() -> AsyncIterator[None]:
     yield
     for live in LiveServer.instances:
         await live.close_clients()
+
+
+@pytest.fixture
+async def scratch_postgres() -> AsyncIterator[ScratchDatabase]:
+    """A fresh PostgreSQL database (skipped without PostgreSQL, failed under CI=true)."""
+    database = await ScratchDatabase().create()
+    yield database
+    await database.drop()

@@ -1,0 +1,65 @@
+"""PostgreSQL and Redis for the tests: real services on 127.0.0.1.
+
+Outside CI a missing service skips its tests; under CI=true it fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+import pytest
+
+POSTGRES_HOST, POSTGRES_PORT = "127.0.0.1", 5432
+REDIS_URL = "redis://127.0.0.1:6379/0"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require(service: str, host: str, port: int) -> None:
+    if _reachable(host, port):
+        return
+    message = f"{service} is not reachable on {host}:{port}"
+    if IN_CI:
+        pytest.fail(f"{message} (required under CI=true)")
+    pytest.skip(message)
+
+
+def require_redis() -> str:
+    require("Redis", "127.0.0.1", 6379)
+    return REDIS_URL
+
+
+async def _admin_execute(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(host=POSTGRES_HOST, port=POSTGRES_PORT, user="postgres",
+                                 database="test")
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+class ScratchDatabase:
+    """A PostgreSQL database of its own for one test, dropped afterwards."""
+
+    def __init__(self) -> None:
+        self.name = f"lvng_test_{uuid.uuid4().hex[:12]}"
+        self.url = f"postgres://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/{self.name}"
+
+    async def create(self) -> ScratchDatabase:
+        require("PostgreSQL", POSTGRES_HOST, POSTGRES_PORT)
+        await _admin_execute(f'CREATE DATABASE "{self.name}"')
+        return self
+
+    async def drop(self) -> None:
+        await _admin_execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')

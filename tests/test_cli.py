@@ -1,0 +1,111 @@
+"""`lvng serve | token | plugins | migrate` as a user runs them (contract section 1)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import jwt
+import pytest
+
+from core.config import load_settings
+from core.errors import ConfigError
+from tests.live import REPO, SECRET, Client, LiveServer
+
+
+def run_lvng(*args: str, env: dict[str, str] | None = None, cwd=None,
+             timeout: float = 30) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LVNG_")}
+    clean["PYTHONPATH"] = str(REPO)
+    return subprocess.run([sys.executable, "-m", "core.cli", *args], env={**clean, **(env or {})},
+                          cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def test_serve_without_a_secret_exits_2_with_one_line(tmp_path):
+    result = run_lvng("serve", "--port", "1", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "lvng: error: no JWT secret or public key configured: set LVNG_JWT_SECRET "
+        "(or LVNG_JWT_PUBLIC_KEY), or run with --dev"]
+
+
+@pytest.mark.parametrize(("env", "line"), [
+    ({"LVNG_RATE_LIMIT_EVENTS": "lots"},
+     "lvng: error: invalid setting rate_limit_events (LVNG_RATE_LIMIT_EVENTS): Input should be "
+     "a valid integer, unable to parse string as an integer (got 'lots')"),
+    ({"LVNG_JWT_ALGORITHMS": "HS256,none"},
+     "lvng: error: invalid setting jwt_algorithms (LVNG_JWT_ALGORITHMS): Value error, 'none' "
+     "is never accepted (got 'HS256,none')"),
+    ({"LVNG_DATABASE_URL": "mysql://x"},
+     "lvng: error: invalid setting database_url (LVNG_DATABASE_URL): Value error, must start "
+     "with sqlite:// or postgres:// (got 'mysql://x')"),
+    ({"LVNG_PLUGINS": "nonexistent"},
+     "lvng: error: invalid setting plugins (LVNG_PLUGINS): unknown plugin 'nonexistent'"),
+    ({"LVNG_PORTT": "1"}, "lvng: error: unknown setting portt (LVNG_PORTT)"),
+])
+def test_bad_settings_stop_the_start_naming_the_setting(tmp_path, env, line):
+    result = run_lvng("serve", env={"LVNG_JWT_SECRET": SECRET, **env}, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(line), lines
+
+
+def test_token_command_signs_for_the_configured_secret():
+    result = run_lvng("token", "--sub", "alice", "--org", "acme", "--name", "Alice",
+                      "--customers", "c1,c2", "--roles", "admin", "--ttl", "120",
+                      env={"LVNG_JWT_SECRET": SECRET})
+    assert result.returncode == 0, result.stderr
+    claims = jwt.decode(result.stdout.strip(), SECRET, algorithms=["HS256"])
+    assert {k: claims[k] for k in ("sub", "org", "name", "customers", "roles")} == {
+        "sub": "alice", "org": "acme", "name": "Alice", "customers": ["c1", "c2"],
+        "roles": ["admin"]}
+    assert claims["exp"] - claims["iat"] == 120
+    missing = run_lvng("token", "--sub", "a", "--org", "b")
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("lvng: error: lvng token needs LVNG_JWT_SECRET")
+
+
+def test_toml_config_with_environment_winning(tmp_path):
+    config = tmp_path / "lvng.toml"
+    config.write_text(
+        'jwt_secret = "from-toml"\nrate_limit_events = 7\n'
+        '[auth.claims]\nuser_id = "uid"\n'
+        '[plugins]\ndisabled = ["probe"]\n'
+        '[plugins.messages]\nauto_create_channels = false\n'
+    )
+    settings = load_settings(config, env={"LVNG_RATE_LIMIT_EVENTS": "9"})
+    assert settings.jwt_secret == "from-toml"
+    assert settings.rate_limit_events == 9
+    assert settings.auth_claims.user_id == "uid"
+    assert settings.disabled_plugins == ["probe"]
+    assert settings.plugin_settings("messages") == {"auto_create_channels": False}
+    config.write_text("rate_limit_window = -1\n")
+    with pytest.raises(ConfigError, match=r"^invalid setting rate_limit_window"):
+        load_settings(config, env={})
+    config.write_text("this is = not toml [")
+    with pytest.raises(ConfigError, match=r"is not valid TOML"):
+        load_settings(config, env={})
+
+
+async def test_dev_mode_prints_a_working_token_and_binds_loopback(tmp_path):
+    live = LiveServer(tmp_path, {"LVNG_JWT_SECRET": ""}, ["--dev", "--host", "0.0.0.0"])
+    live.start()
+    try:
+        lines = live.log().splitlines()
+        token = lines[lines.index("lvng dev token (user dev, org dev, admin, 24 h):") + 1]
+        assert any(line.startswith("connect: node -e \"require('socket.io-client')")
+                   and token in line for line in lines)
+        assert "--dev binds loopback only; ignoring host 0.0.0.0" in live.log()
+        client = Client(live.url)
+        await client.connect(token)
+        assert client.received["connected"][0]["userId"] == "dev"
+        await client.close()
+    finally:
+        live.stop()
+
+
+def test_migrate_command(tmp_path):
+    result = run_lvng("migrate", env={"LVNG_JWT_SECRET": SECRET}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("lvng: schema up to date for ")

@@ -1,0 +1,91 @@
+"""The core's HTTP surface: health, readiness, metrics, JSON errors (contract section 10)."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+
+from tests.live import LiveServer
+from tests.services import require_redis
+
+
+async def test_healthz(server):
+    assert await server.http("GET", "/healthz") == (200, {"status": "ok"})
+
+
+async def test_readyz_on_sqlite(server):
+    assert await server.http("GET", "/readyz") == (200, {"status": "ready"})
+
+
+async def test_errors_are_json(server):
+    status, body = await server.http("GET", "/no/such/route")
+    assert status == 404
+    assert body == {"error": {"code": "NOT_FOUND",
+                              "message": "Requested URL /no/such/route not found"}}
+    status, body = await server.http("DELETE", "/healthz")
+    assert status == 405
+    assert body["error"]["code"] == "VALIDATION_ERROR"
+
+
+async def test_metrics_is_prometheus_text_of_the_apps_registry(server):
+    status, text = await server.http("GET", "/metrics")
+    assert status == 200
+    for name in ("lvng_connections_active", "lvng_connections_total",
+                 "lvng_connection_rejects_total", "lvng_events_received_total",
+                 "lvng_event_errors_total", "lvng_event_duration_seconds",
+                 "lvng_rate_limited_total", "lvng_plugin_errors_total"):
+        assert f"# TYPE {name} " in text, name
+    # The app's own registry: none of prometheus_client's process/platform collectors.
+    assert "python_gc_objects_collected_total" not in text
+
+
+async def test_readyz_names_a_failed_database(scratch_postgres, tmp_path):
+    live = LiveServer(tmp_path, {"LVNG_DATABASE_URL": scratch_postgres.url}).start()
+    try:
+        assert await live.http("GET", "/readyz") == (200, {"status": "ready"})
+        await scratch_postgres.drop()  # terminates the server's connections
+        status, body = await live.http("GET", "/readyz")
+        assert status == 503
+        assert body["status"] == "unavailable" and body["failed"] == ["database"]
+        assert await live.http("GET", "/healthz") == (200, {"status": "ok"})
+    finally:
+        live.stop()
+
+
+async def test_readyz_with_redis(tmp_path):
+    redis_url = require_redis()
+    live = LiveServer(tmp_path / "up", {"LVNG_REDIS_URL": redis_url}).start()
+    down = LiveServer(tmp_path / "down", {"LVNG_REDIS_URL": "redis://127.0.0.1:1/0"}).start()
+    try:
+        assert await live.http("GET", "/readyz") == (200, {"status": "ready"})
+        client = await live.connect("redis-user")
+        assert (await client.call("probe:echo", {"text": "via redis"}))["ok"] is True
+        status, body = await down.http("GET", "/readyz")
+        assert status == 503 and body["failed"] == ["redis"]
+    finally:
+        await live.close_clients()
+        live.stop()
+        down.stop()
+
+
+async def test_cors_origins(start_server):
+    live = start_server(env={"LVNG_CORS_ORIGINS": "https://app.example"})
+    handshake = live.url + "/socket.io/?EIO=4&transport=polling"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(handshake, headers={"Origin": "https://app.example"}) as resp:
+            assert resp.status == 200
+            assert resp.headers["Access-Control-Allow-Origin"] == "https://app.example"
+        async with session.get(handshake, headers={"Origin": "https://evil.example"}) as resp:
+            assert resp.status == 400
+
+
+async def test_engine_settings_of_the_reference(server):
+    async with aiohttp.ClientSession() as session:
+        async with session.get(server.url + "/socket.io/?EIO=4&transport=polling") as resp:
+            text = await resp.text()
+    opening = json.loads(text[1:])
+    assert opening["pingInterval"] == 25000
+    assert opening["pingTimeout"] == 60000
+    assert opening["maxPayload"] == 1_000_000
+    assert opening["upgrades"] == ["websocket"]
