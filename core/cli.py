@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any
 
 from core.config import Settings, load_settings
-from core.errors import ConfigError, PluginError
+from core.errors import ConfigError, DatabaseError, PluginError
 
 log = logging.getLogger("lvng")
 
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, PluginError) as exc:
+    except (ConfigError, PluginError, DatabaseError) as exc:
         return _fail(str(exc))
 
 

@@ -15,6 +15,8 @@ from tortoise import Tortoise
 from tortoise.connection import get_connection
 from tortoise.migrations.api.migrate import migrate as tortoise_migrate
 
+from core.errors import DatabaseError
+
 log = logging.getLogger("lvng.database")
 
 
@@ -48,14 +50,20 @@ async def migrate(config: dict[str, Any]) -> None:
     apps = config["apps"]
     with_migrations = [label for label, app in apps.items() if "migrations" in app]
     without = [label for label, app in apps.items() if "migrations" not in app]
-    if with_migrations:
-        await tortoise_migrate(config=config, app_labels=with_migrations)
-    if without:
-        log.warning("plugins without migrations, tables created directly: %s",
-                    ", ".join(without))
-        await Tortoise.init(config=config)
-        await Tortoise.generate_schemas(safe=True)
-    await Tortoise.close_connections()
+    try:
+        if with_migrations:
+            await tortoise_migrate(config=config, app_labels=with_migrations)
+        if without:
+            log.warning("plugins without migrations, tables created directly: %s",
+                        ", ".join(without))
+            await Tortoise.init(config=config)
+            await Tortoise.generate_schemas(safe=True)
+    except Exception as exc:
+        raise DatabaseError(f"database migration failed: {type(exc).__name__}: "
+                            f"{' '.join(str(exc).split())}") from exc
+    finally:
+        if Tortoise.is_inited():
+            await Tortoise.close_connections()
 
 
 async def open_database(config: dict[str, Any], *, migrate_first: bool = True) -> None:

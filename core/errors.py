@@ -67,3 +67,7 @@ class ConfigError(Exception):
 
 class PluginError(Exception):
     """A plugin could not be loaded or registered; the message names the plugin."""
+
+
+class DatabaseError(Exception):
+    """The database could not be reached or migrated at start; the message is one line."""

@@ -211,7 +211,7 @@ class Gateway:
                                 f"{session.limiter.window:g} s exceeded",
                                 retryAfterMs=verdict.retry_after_ms)
             if spec is None:
-                raise LvngError(ErrorCode.UNKNOWN_EVENT, f"unknown event {event!r}")
+                raise LvngError(ErrorCode.UNKNOWN_EVENT, f"unknown event {event[:128]!r}")
             payload = validate_payload(spec.schema, args)
             context = EventContext(self.platform, session, spec.name, spec.plugin)
             # One event at a time per socket, in arrival order: a client's sends stay ordered.

@@ -223,14 +223,14 @@ class LiveServer:
                     body = text
                 return resp.status, body
 
-    async def metric(self, name: str, **labels: str) -> float:
+    async def metric(self, name: str, /, **labels: str) -> float:
         """The current value of one sample in /metrics (0 when absent)."""
         status, text = await self.http("GET", "/metrics")
         assert status == 200
         return sample_value(text, name, **labels)
 
 
-def sample_value(text: str, name: str, **labels: str) -> float:
+def sample_value(text: str, name: str, /, **labels: str) -> float:
     for line in text.splitlines():
         if line.startswith("#") or not line.startswith(name):
             continue

@@ -109,3 +109,13 @@ def test_migrate_command(tmp_path):
     result = run_lvng("migrate", env={"LVNG_JWT_SECRET": SECRET}, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("lvng: schema up to date for ")
+
+
+def test_unreachable_database_stops_the_start_with_one_line(tmp_path):
+    result = run_lvng("serve", env={"LVNG_JWT_SECRET": SECRET,
+                                    "LVNG_DATABASE_URL": "postgres://postgres@127.0.0.1:1/none"},
+                      cwd=tmp_path)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("lvng: error:")]
+    assert errors == ["lvng: error: database migration failed: ConnectionRefusedError: "
+                      "[Errno 111] Connect call failed ('127.0.0.1', 1)"]

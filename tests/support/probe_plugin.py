@@ -5,11 +5,18 @@ Loaded through `LVNG_PLUGIN_MODULES=probe=tests.support.probe_plugin`.
 
 from __future__ import annotations
 
+import logging
+
 from pydantic import BaseModel, ConfigDict, Field
+from sanic import Blueprint, json
 
 from core.errors import ErrorCode, LvngError
 from core.hookspecs import hookimpl
+from core.http import authenticate, parse_body
 from core.platform import EventContext
+from core.rooms import Room
+
+log = logging.getLogger("lvng.probe")
 
 
 class Echo(BaseModel):
@@ -60,6 +67,7 @@ def lvng_register_events(events):
     events.add("probe:refuse", None, refuse)
     events.add("probe:join", RoomRef, join)
     events.add("probe:shout", RoomRef, shout)
+    events.add("probe:publish", Publish, publish)
 
 
 @hookimpl
@@ -73,3 +81,51 @@ def lvng_authorize_join(identity, room):
 def lvng_client_connected(session, platform):
     if session.identity.user_id == "hook-crasher":
         raise RuntimeError("probe connect hook fails on purpose")
+
+
+class Publish(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    note: str = Field(min_length=1, max_length=100)
+
+
+async def publish(ctx: EventContext, payload: Publish) -> dict:
+    await ctx.publish("probe.published", {"note": payload.note, "userId": ctx.identity.user_id})
+    return {}
+
+
+@hookimpl
+async def lvng_domain_event(event, platform):
+    """Echo probe's own domain events to the publishing user's devices."""
+    if event.source == "probe" and event.name == "probe.published":
+        room = Room.of(event.organization_id, "user", event.data["userId"])
+        await platform.emit("probe:domain", {"name": event.name, "source": event.source,
+                                             "data": event.data}, room=room)
+
+
+@hookimpl
+def lvng_routes(platform):
+    bp = Blueprint("probe", url_prefix="/api/v1/probe")
+
+    @bp.get("/whoami")
+    async def whoami(request):
+        identity = authenticate(request)
+        return json({"userId": identity.user_id, "organizationId": identity.organization_id,
+                     "roles": sorted(identity.roles)})
+
+    @bp.post("/echo")
+    async def echo_body(request):
+        authenticate(request)
+        body = parse_body(request, Echo)
+        return json({"text": body.text, "count": body.count})
+
+    return bp
+
+
+@hookimpl
+async def lvng_startup(platform):
+    log.info("probe plugin started with %d sessions", len(platform.sessions))
+
+
+@hookimpl
+async def lvng_shutdown(platform):
+    log.info("probe plugin stopping")
