@@ -27,7 +27,9 @@ log = logging.getLogger("lvng.plugins")
 ENTRY_POINT_GROUP = "lvng.plugins"
 
 # The built-in domains, by name. The core imports them only through this table.
-BUILTIN_PLUGINS: dict[str, str] = {}
+BUILTIN_PLUGINS: dict[str, str] = {
+    "messages": "plugins.messages",
+}
 
 
 def _one_line(exc: BaseException) -> str:
