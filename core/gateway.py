@@ -55,7 +55,22 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def validate_object(schema: type[BaseModel], value: Any,
+                    not_object: str = "the payload must be an object") -> Any:
+    """`value` (a JSON object) validated by `schema`, or LvngError(VALIDATION_ERROR).
+
+    Socket events and HTTP bodies both come through here, so they fail alike.
+    """
+    if not isinstance(value, dict):
+        raise LvngError(ErrorCode.VALIDATION_ERROR, not_object)
+    try:
+        return schema.model_validate(value)
+    except ValidationError as exc:
+        raise LvngError(ErrorCode.VALIDATION_ERROR, describe_validation_error(exc)) from None
+
+
 def validate_payload(schema: type[BaseModel] | None, args: tuple[Any, ...]) -> Any:
+    """An event's arguments as its handler takes them: one object (absent means `{}`)."""
     if len(args) > 1:
         raise LvngError(ErrorCode.VALIDATION_ERROR, "send one payload object per event")
     payload = args[0] if args else None
@@ -63,14 +78,7 @@ def validate_payload(schema: type[BaseModel] | None, args: tuple[Any, ...]) -> A
         if payload is not None and not isinstance(payload, dict):
             raise LvngError(ErrorCode.VALIDATION_ERROR, "the payload must be an object")
         return payload
-    if payload is None:
-        payload = {}
-    if not isinstance(payload, dict):
-        raise LvngError(ErrorCode.VALIDATION_ERROR, "the payload must be an object")
-    try:
-        return schema.model_validate(payload)
-    except ValidationError as exc:
-        raise LvngError(ErrorCode.VALIDATION_ERROR, describe_validation_error(exc)) from None
+    return validate_object(schema, {} if payload is None else payload)
 
 
 class Gateway:

@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from sanic import Blueprint, Request, json
 from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
@@ -15,7 +15,7 @@ from tortoise.exceptions import DBConnectionError
 
 from core.database import ping_database
 from core.errors import ErrorCode, LvngError
-from core.gateway import describe_validation_error
+from core.gateway import validate_object
 
 if TYPE_CHECKING:
     from core.identity import Identity
@@ -45,12 +45,7 @@ def parse_body(request: Request, schema: type[BaseModel]) -> Any:
         body = request.json
     except Exception:  # noqa: BLE001 - Sanic raises its own on bad JSON
         raise LvngError(ErrorCode.VALIDATION_ERROR, "the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise LvngError(ErrorCode.VALIDATION_ERROR, "the body must be a JSON object")
-    try:
-        return schema.model_validate(body)
-    except ValidationError as exc:
-        raise LvngError(ErrorCode.VALIDATION_ERROR, describe_validation_error(exc)) from None
+    return validate_object(schema, body, "the body must be a JSON object")
 
 
 def error_response(code: ErrorCode, message: str, status: int, **extra: Any) -> HTTPResponse:

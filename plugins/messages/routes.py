@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import re
 
-from pydantic import ValidationError
 from sanic import Blueprint, Request, json
 from sanic.response import HTTPResponse
 
 from core.errors import ErrorCode, LvngError
-from core.gateway import describe_validation_error
+from core.gateway import validate_object
 from core.http import authenticate, parse_body, platform_of
 from core.identity import ID_PATTERN
 from plugins.messages.schemas import HistoryQuery, MessageBody
@@ -37,10 +36,7 @@ def _id(value: str, what: str) -> str:
 
 def _history_query(request: Request) -> HistoryQuery:
     raw = {key: request.args.get(key) for key in ("before", "limit") if key in request.args}
-    try:
-        return HistoryQuery.model_validate(raw)
-    except ValidationError as exc:
-        raise LvngError(ErrorCode.VALIDATION_ERROR, describe_validation_error(exc)) from None
+    return validate_object(HistoryQuery, raw)
 
 
 def _messaging(request: Request) -> Messaging:
