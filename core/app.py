@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 from typing import Any
@@ -118,6 +119,11 @@ def create_app(
 
     @app.before_server_stop
     async def stop(app: Sanic) -> None:
+        # Say goodbye to every client (they reconnect elsewhere, and plugins see each
+        # disconnect), stop Engine.IO's background work, then let plugins finish.
+        await asyncio.gather(*(sio.disconnect(sid) for sid in list(platform.sessions)),
+                             return_exceptions=True)
+        await sio.shutdown()
         await plugins.fan_out("lvng_shutdown", platform=platform)
 
     @app.after_server_stop

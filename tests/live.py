@@ -49,6 +49,7 @@ class Client:
         self._arrived = asyncio.Event()
         self.connect_error: Any = None
         self.disconnected = asyncio.Event()
+        self.disconnect_reason: str | None = None
 
         @self.sio.on("*")
         async def record(event: str, *args: Any) -> None:
@@ -60,7 +61,8 @@ class Client:
             self.connect_error = data
 
         @self.sio.event
-        async def disconnect(*_: Any) -> None:
+        async def disconnect(reason: Any = None) -> None:
+            self.disconnect_reason = reason
             self.disconnected.set()
 
     @property

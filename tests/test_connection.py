@@ -170,3 +170,13 @@ async def test_auth_refresh_rejects_other_user_and_bad_tokens(server):
     missing = await client.call("auth:refresh", {})
     assert missing["error"]["code"] == "VALIDATION_ERROR"
     assert client.sio.connected
+
+
+async def test_clients_are_told_when_the_server_stops(start_server):
+    """A stopping server disconnects its clients itself, rather than dropping the line."""
+    live = start_server()
+    client = await live.connect("leaver")
+    await asyncio.to_thread(live.stop)
+    await asyncio.wait_for(client.disconnected.wait(), 5)
+    assert client.disconnect_reason == "server disconnect"
+    assert live.proc.returncode == 0
