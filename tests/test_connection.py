@@ -180,3 +180,36 @@ async def test_clients_are_told_when_the_server_stops(start_server):
     await asyncio.wait_for(client.disconnected.wait(), 5)
     assert client.disconnect_reason == "server disconnect"
     assert live.proc.returncode == 0
+
+
+async def test_every_socket_is_in_its_organization_room(server):
+    sender = await server.connect("herald", "org-room-a")
+    colleague = await server.connect("colleague", "org-room-a")
+    stranger = await server.connect("stranger", "org-room-b")
+    assert await sender.call("probe:announce", {"note": "all hands"}) == {"ok": True}
+    assert await sender.next("probe:announced") == {"note": "all hands"}
+    assert await colleague.next("probe:announced") == {"note": "all hands"}
+    await stranger.nothing("probe:announced")
+
+
+async def test_a_frame_over_the_buffer_limit_closes_only_that_socket(server):
+    big = await server.connect("big-sender")
+    bystander = await server.connect("bystander")
+    await big.emit("probe:echo", {"text": "x" * 1_200_000})
+    await asyncio.wait_for(big.disconnected.wait(), 5)
+    assert (await bystander.call("probe:echo", {"text": "still here"}))["ok"] is True
+    again = await server.connect("big-sender")
+    assert (await again.call("probe:echo", {"text": "back"}))["ok"] is True
+
+
+
+async def test_a_polling_post_over_the_buffer_limit_is_dropped(server):
+    """Engine.IO refuses the oversized POST and ends that session; nothing is handled."""
+    big = await server.connect("big-poller", transport="polling")
+    bystander = await server.connect("poll-bystander", transport="polling")
+    await big.emit("probe:echo", {"text": "x" * 1_200_000})
+    await big.nothing("probe:echoed", within=0.5)
+    assert (await bystander.call("probe:echo", {"text": "still here"}))["ok"] is True
+    # The refused client's own Engine.IO session is over; drop it without a goodbye.
+    server.clients.remove(big)
+    await big.sio.eio.disconnect(abort=True)

@@ -68,6 +68,7 @@ def lvng_register_events(events):
     events.add("probe:join", RoomRef, join)
     events.add("probe:shout", RoomRef, shout)
     events.add("probe:publish", Publish, publish)
+    events.add("probe:announce", Publish, announce)
 
 
 @hookimpl
@@ -90,6 +91,13 @@ class Publish(BaseModel):
 
 async def publish(ctx: EventContext, payload: Publish) -> dict:
     await ctx.publish("probe.published", {"note": payload.note, "userId": ctx.identity.user_id})
+    return {}
+
+
+async def announce(ctx: EventContext, payload: Publish) -> dict:
+    """To the sender's whole organization, through the org room every socket joins."""
+    org = ctx.identity.organization_id
+    await ctx.broadcast("probe:announced", {"note": payload.note}, ctx.room("org", org))
     return {}
 
 
