@@ -225,6 +225,9 @@ class Gateway:
             # One event at a time per socket, in arrival order: a client's sends stay ordered.
             async with session.lock:
                 result = await spec.handler(context, payload)
+            # Nothing is awaited from here to the return: python-socketio queues the ack as
+            # soon as this returns, before any task the handler started can run. Plugins
+            # rely on that to emit after their ack (plugins/messages/live.py, RoomTurn).
             return {"ok": True, **(result or {})}
         except LvngError as exc:
             return await self._fail(session, event, label, exc)
