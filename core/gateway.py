@@ -155,10 +155,13 @@ class Gateway:
         ping_interval + ping_timeout (85 s): a request held for nothing, and a Python
         client whose disconnect() waits that long.
         """
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
-        socket = self.sio.eio.sockets.get(eio_sid) if eio_sid else None
-        if socket is not None and not socket.upgraded and not socket.closed:
-            socket.queue.put_nowait(None)
+        try:  # Engine.IO internals: never let a change there break disconnect handling
+            eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+            socket = self.sio.eio.sockets.get(eio_sid) if eio_sid else None
+            if socket is not None and not socket.upgraded and not socket.closed:
+                socket.queue.put_nowait(None)
+        except (AttributeError, KeyError) as exc:
+            log.debug("could not release the long-poll of %s: %r", sid, exc)
 
     # --- token expiry ------------------------------------------------------------------
 
