@@ -3,17 +3,8 @@ migrations on disk match the models."""
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
-
-import pytest
-
 from tests.live import LiveServer
 from tests.messages.support import history, in_channel, in_conversation, send, uid
-
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-POSTGRES = ("127.0.0.1", 5432)
 
 
 async def write_everything(live: LiveServer, org: str, channel: str, customer: str,
@@ -93,49 +84,8 @@ async def test_sqlite_file_survives_a_kill_and_a_restart(start_server):
     await check_everything(live, org, channel, customer, conversation, ids)
 
 
-def _postgres_reachable() -> bool:
-    try:
-        with socket.create_connection(POSTGRES, timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-async def _postgres(sql: str) -> None:
-    import asyncpg
-
-    for user in ("postgres", "root"):
-        try:
-            conn = await asyncpg.connect(host=POSTGRES[0], port=POSTGRES[1], user=user,
-                                         database="test")
-        except Exception:  # noqa: BLE001 - try the other account
-            continue
-        try:
-            await conn.execute(sql)
-            return
-        finally:
-            await conn.close()
-    raise RuntimeError("cannot log in to PostgreSQL as postgres or root")
-
-
-@pytest.fixture
-async def postgres_url():
-    """A fresh PostgreSQL database of this test's own, dropped afterwards."""
-    if not _postgres_reachable():
-        message = f"PostgreSQL is not reachable on {POSTGRES[0]}:{POSTGRES[1]}"
-        if IN_CI:
-            pytest.fail(f"{message} (required under CI=true)")
-        pytest.skip(message)
-    name = f"lvng_messages_{uuid.uuid4().hex[:12]}"
-    await _postgres(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgres://postgres@{POSTGRES[0]}:{POSTGRES[1]}/{name}"
-    finally:
-        await _postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-async def test_postgres_survives_a_kill_and_a_restart(start_server, postgres_url):
-    live = start_server(env={"LVNG_DATABASE_URL": postgres_url})
+async def test_postgres_survives_a_kill_and_a_restart(start_server, scratch_postgres):
+    live = start_server(env={"LVNG_DATABASE_URL": scratch_postgres.url})
     try:
         org, channel, customer, conversation = uid("org"), uid("ch"), uid("cust"), uid("conv")
         ids = await write_everything(live, org, channel, customer, conversation)
