@@ -32,8 +32,11 @@ def free_port() -> int:
 
 
 def make_token(sub: str = "u1", org: str = "acme", *, secret: str = SECRET, ttl: float = 3600,
-               alg: str = "HS256", **claims: Any) -> str:
-    payload: dict[str, Any] = {"sub": sub, "org": org, "exp": int(time.time() + ttl), **claims}
+               alg: str = "HS256", exact: bool = False, **claims: Any) -> str:
+    """A signed token; `exact` keeps a fractional exp so short lifetimes are precise."""
+    exp = time.time() + ttl
+    payload: dict[str, Any] = {"sub": sub, "org": org, "exp": exp if exact else int(exp),
+                               **claims}
     payload = {k: v for k, v in payload.items() if v is not None}
     return jwt.encode(payload, secret, algorithm=alg)
 

@@ -137,8 +137,9 @@ async def test_public_key_and_claim_mapping(start_server, tmp_path):
 async def test_token_expiry_while_connected(server):
     client = Client(server.url)
     server.clients.append(client)
-    await client.connect(make_token("short", ttl=1.5))
-    error = await client.next("error", timeout=5)
+    # exp is exact (a float NumericDate), so the token lives 2 s from now, not 1 to 2.
+    await client.connect(make_token("short", ttl=2, exact=True))
+    error = await client.next("error", timeout=6)
     assert error["code"] == "TOKEN_EXPIRED"
     assert set(error) == {"code", "message", "event"}
     await asyncio.wait_for(client.disconnected.wait(), 5)
@@ -147,12 +148,12 @@ async def test_token_expiry_while_connected(server):
 async def test_auth_refresh_keeps_the_connection(server):
     client = Client(server.url)
     server.clients.append(client)
-    await client.connect(make_token("refresher", ttl=1.5))
+    await client.connect(make_token("refresher", ttl=2, exact=True))
     fresh = make_token("refresher", ttl=3600)
     ack = await client.call("auth:refresh", {"token": fresh})
     assert ack["ok"] is True and ISO_MS.match(ack["expiresAt"])
     assert set(ack) == {"ok", "expiresAt"}
-    await asyncio.sleep(2.5)
+    await asyncio.sleep(2.5)  # past the first token's expiry
     assert client.sio.connected
     await client.nothing("error", within=0.1)
     assert (await client.call("probe:echo", {"text": "still"}))["ok"] is True
