@@ -82,6 +82,23 @@ async def in_conversation(server: LiveServer, org: str, customer: str, conversat
     return client
 
 
+async def alice_and_bob(server: LiveServer, kind: str) -> tuple[dict[str, Any], Client, Client]:
+    """A fresh channel or conversation (`kind`) with Alice and Bob in it, and its target
+    keys as `message:send` takes them."""
+    org = uid("org")
+    if kind == "channel":
+        target: dict[str, Any] = {"channelId": uid("ch")}
+        alice = await in_channel(server, org, target["channelId"], "alice", name="Alice")
+        bob = await in_channel(server, org, target["channelId"], "bob", name="Bob")
+    else:
+        customer, conversation = uid("cust"), uid("conv")
+        target = {"conversationId": conversation, "customerId": customer}
+        alice = await in_conversation(server, org, customer, conversation, "alice",
+                                      name="Alice")
+        bob = await in_conversation(server, org, customer, conversation, "bob", name="Bob")
+    return target, alice, bob
+
+
 async def send(client: Client, target: dict[str, Any], content: str,
                **extra: Any) -> dict[str, Any]:
     """Send a message; return the ack (asserting it is ok)."""

@@ -10,9 +10,9 @@ import pytest
 from tests.messages.support import (
     MESSAGE_ID,
     TIMESTAMP,
+    alice_and_bob,
     has_reference_keys,
     in_channel,
-    in_conversation,
     send,
     uid,
 )
@@ -82,17 +82,7 @@ async def test_the_ack_comes_first_then_the_events(server, event, data, follows)
 
 @pytest.mark.parametrize("kind", ["channel", "conversation"])
 async def test_message_send_sent_and_new(server, kind):
-    org = uid("org")
-    if kind == "channel":
-        target = {"channelId": uid("ch")}
-        alice = await in_channel(server, org, target["channelId"], "alice", name="Alice")
-        bob = await in_channel(server, org, target["channelId"], "bob", name="Bob")
-    else:
-        customer, conversation = uid("cust"), uid("conv")
-        target = {"conversationId": conversation, "customerId": customer}
-        alice = await in_conversation(server, org, customer, conversation, "alice",
-                                      name="Alice")
-        bob = await in_conversation(server, org, customer, conversation, "bob", name="Bob")
+    target, alice, bob = await alice_and_bob(server, kind)
     ack = await send(alice, target, "  Hello from WebSocket!  ", optimisticId="tmp_abc123",
                      mentions=["bob"], workspaceId="ws_1", contentType="markdown",
                      metadata={"k": 1}, attachments=[{"url": "https://x/y.png"}])
@@ -118,17 +108,7 @@ async def test_message_send_sent_and_new(server, kind):
 
 @pytest.mark.parametrize("kind", ["channel", "conversation"])
 async def test_update_delete_react_read_payloads(server, kind):
-    org = uid("org")
-    if kind == "channel":
-        target = {"channelId": uid("ch")}
-        alice = await in_channel(server, org, target["channelId"], "alice", name="Alice")
-        bob = await in_channel(server, org, target["channelId"], "bob", name="Bob")
-    else:
-        customer, conversation = uid("cust"), uid("conv")
-        target = {"conversationId": conversation, "customerId": customer}
-        alice = await in_conversation(server, org, customer, conversation, "alice",
-                                      name="Alice")
-        bob = await in_conversation(server, org, customer, conversation, "bob", name="Bob")
+    target, alice, bob = await alice_and_bob(server, kind)
     expected_ids = {"channelId": target.get("channelId"),
                     "conversationId": target.get("conversationId")}
     message_id = (await send(alice, target, "first"))["id"]
@@ -178,17 +158,7 @@ async def test_update_delete_react_read_payloads(server, kind):
 
 @pytest.mark.parametrize("kind", ["channel", "conversation"])
 async def test_typing_payloads_reach_the_room_without_the_sender(server, kind):
-    org = uid("org")
-    if kind == "channel":
-        target = {"channelId": uid("ch")}
-        alice = await in_channel(server, org, target["channelId"], "alice", name="Alice")
-        bob = await in_channel(server, org, target["channelId"], "bob", name="Bob")
-    else:
-        customer, conversation = uid("cust"), uid("conv")
-        target = {"conversationId": conversation, "customerId": customer}
-        alice = await in_conversation(server, org, customer, conversation, "alice",
-                                      name="Alice")
-        bob = await in_conversation(server, org, customer, conversation, "bob", name="Bob")
+    target, alice, bob = await alice_and_bob(server, kind)
     # What the client says about itself is ignored.
     spoof = {"userId": "mallory", "userName": "Mallory"}
     assert (await alice.call("typing:start", {**target, **spoof}))["ok"] is True
