@@ -43,7 +43,8 @@ class Identity:
 _ID_RE = re.compile(ID_PATTERN)
 
 
-def _valid_id(value: Any) -> bool:
+def is_valid_id(value: Any) -> bool:
+    """An id of the contract's shape: 1 to 128 of `[A-Za-z0-9_.:-]`."""
     return isinstance(value, str) and _ID_RE.fullmatch(value) is not None
 
 
@@ -119,10 +120,10 @@ class TokenVerifier:
         names = self.claims
         user_id = claims.get(names.user_id)
         org_id = claims.get(names.organization_id)
-        if not _valid_id(user_id):
+        if not is_valid_id(user_id):
             raise LvngError(ErrorCode.AUTH_INVALID, f"the token's {names.user_id} claim is "
                             "missing or not a valid id")
-        if not _valid_id(org_id):
+        if not is_valid_id(org_id):
             raise LvngError(ErrorCode.AUTH_INVALID, f"the token's {names.organization_id} claim "
                             "is missing or not a valid id")
         user_name = claims.get(names.user_name)

@@ -10,25 +10,21 @@
 
 from __future__ import annotations
 
-import re
-
 from sanic import Blueprint, Request, json
 from sanic.response import HTTPResponse
 
 from core.errors import ErrorCode, LvngError
 from core.gateway import validate_object
 from core.http import authenticate, parse_body, platform_of
-from core.identity import ID_PATTERN
+from core.identity import Identity, is_valid_id
+from plugins.messages.models import Channel
 from plugins.messages.schemas import HistoryQuery, MessageBody
 from plugins.messages.service import Messaging, Target, message_payload, messaging
 
 routes = Blueprint("messages", url_prefix="/api/v1")
 
-_ID = re.compile(ID_PATTERN)
-
-
 def _id(value: str, what: str) -> str:
-    if not _ID.fullmatch(value):
+    if not is_valid_id(value):
         raise LvngError(ErrorCode.VALIDATION_ERROR,
                         f"{what} must be 1 to 128 characters of A-Z a-z 0-9 _ . : -")
     return value
@@ -83,14 +79,22 @@ async def channel_members(request: Request, channel_id: str) -> HTTPResponse:
                  "members": await m.members(channel)})
 
 
-@routes.put("/channels/<channel_id:str>/members/<user_id:str>")
-async def add_channel_member(request: Request, channel_id: str, user_id: str) -> HTTPResponse:
+async def _managed_channel(request: Request, channel_id: str,
+                           user_id: str) -> tuple[Identity, Messaging, Channel]:
+    """The caller, the plugin and the channel whose membership the caller may manage
+    (its creator or an org admin), for the member routes."""
     identity = authenticate(request)
     _id(channel_id, "channelId")
     _id(user_id, "userId")
     m = _messaging(request)
     channel = await m.find_channel(identity.organization_id, channel_id)
     m.check_channel_manager(identity, channel)
+    return identity, m, channel
+
+
+@routes.put("/channels/<channel_id:str>/members/<user_id:str>")
+async def add_channel_member(request: Request, channel_id: str, user_id: str) -> HTTPResponse:
+    identity, m, channel = await _managed_channel(request, channel_id, user_id)
     added = await m.add_member(channel, user_id, added_by=identity.user_id)
     return json({"channelId": channel_id, "userId": user_id, "member": True, "added": added},
                 status=201 if added else 200)
@@ -99,12 +103,7 @@ async def add_channel_member(request: Request, channel_id: str, user_id: str) ->
 @routes.delete("/channels/<channel_id:str>/members/<user_id:str>")
 async def remove_channel_member(request: Request, channel_id: str,
                                 user_id: str) -> HTTPResponse:
-    identity = authenticate(request)
-    _id(channel_id, "channelId")
-    _id(user_id, "userId")
-    m = _messaging(request)
-    channel = await m.find_channel(identity.organization_id, channel_id)
-    m.check_channel_manager(identity, channel)
+    _, m, channel = await _managed_channel(request, channel_id, user_id)
     removed = await m.remove_member(channel, user_id)
     return json({"channelId": channel_id, "userId": user_id, "member": False,
                  "removed": removed})

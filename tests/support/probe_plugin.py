@@ -13,6 +13,7 @@ from sanic import Blueprint, json
 from core.errors import ErrorCode, LvngError
 from core.hookspecs import hookimpl
 from core.http import authenticate, parse_body
+from core.identity import ID_PATTERN
 from core.platform import EventContext
 from core.rooms import Room
 
@@ -27,7 +28,7 @@ class Echo(BaseModel):
 
 class RoomRef(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    name: str = Field(pattern=r"^[A-Za-z0-9_.:\-]{1,128}$")
+    name: str = Field(pattern=ID_PATTERN)
 
 
 async def echo(ctx: EventContext, payload: Echo) -> dict:
