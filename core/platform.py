@@ -140,7 +140,7 @@ class Platform:
                 continue
             log.info("join of %s by %s vetoed by plugin %s: %s", room.key,
                      identity.user_id, plugin, reason)
-            raise LvngError(ErrorCode.FORBIDDEN, f"you may not join {room.scope}: {reason}")
+            raise LvngError(ErrorCode.FORBIDDEN, f"you may not join {room.name}: {reason}")
 
 
 class EventContext:

@@ -3,6 +3,10 @@
 A room has a logical scope, the reference's room name (`channel:general`), and belongs to
 one organization. Its internal Socket.IO key is `{organizationId}/{scope}`; ids may not
 contain `/`, so two organizations using the same channel id never share a room.
+
+Ids may contain `:`, the separator of a room name's parts, so `Room.of` escapes it inside
+each part: customer `a:conversation:b` with conversation `c` and customer `a` with
+conversation `b:conversation:c` are two rooms. Ids may not contain `%`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ if TYPE_CHECKING:
     from core.platform import Session
 
 
+_ESCAPED_COLON = "%3A"
+
+
 @dataclass(frozen=True, slots=True)
 class Room:
     organization_id: str
@@ -28,15 +35,25 @@ class Room:
     @classmethod
     def of(cls, organization_id: str, *parts: str) -> Room:
         """`Room.of(org, "channel", cid)` is the room `channel:{cid}` of that org."""
-        return cls(organization_id, ":".join(parts))
+        return cls(organization_id, ":".join(p.replace(":", _ESCAPED_COLON) for p in parts))
 
     @property
     def key(self) -> str:
         return f"{self.organization_id}/{self.scope}"
 
     @property
+    def parts(self) -> tuple[str, ...]:
+        """The parts `of` was given: `("customer", cid, "conversation", vid)`."""
+        return tuple(p.replace(_ESCAPED_COLON, ":") for p in self.scope.split(":"))
+
+    @property
+    def name(self) -> str:
+        """The reference's room name, as clients know it (unescaped)."""
+        return ":".join(self.parts)
+
+    @property
     def kind(self) -> str:
-        return self.scope.split(":", 1)[0]
+        return self.parts[0]
 
 
 Authorizer = Callable[["Identity", Room], Awaitable[None]]
@@ -76,7 +93,7 @@ class RoomService:
     def require_member(self, session: Session, room: Room) -> None:
         """Raise NOT_IN_ROOM unless the socket has joined the room."""
         if room not in session.rooms:
-            raise LvngError(ErrorCode.NOT_IN_ROOM, f"join {room.scope} first")
+            raise LvngError(ErrorCode.NOT_IN_ROOM, f"join {room.name} first")
 
     def local_members(self, room: Room) -> list[str]:
         """Socket ids in the room on this node."""

@@ -58,17 +58,6 @@ def now() -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-def _escape(part: str) -> str:
-    # Ids may contain ":", the room-name separator; escaping keeps
-    # customer "a:conversation:b" + conversation "c" apart from customer "a" +
-    # conversation "b:conversation:c". "%" is not allowed in ids.
-    return part.replace(":", "%3A")
-
-
-def _unescape(part: str) -> str:
-    return part.replace("%3A", ":")
-
-
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where messages live: a channel, or a customer's conversation, of one organization."""
@@ -96,12 +85,11 @@ class Target:
     @classmethod
     def from_room(cls, room: Room) -> Target | None:
         """The channel or conversation a room stands for (None for other rooms)."""
-        if room.scope.startswith("channel:"):
-            return cls.channel(room.organization_id, room.scope[len("channel:"):])
-        parts = room.scope.split(":")
+        parts = room.parts
+        if len(parts) == 2 and parts[0] == "channel":
+            return cls.channel(room.organization_id, parts[1])
         if len(parts) == 4 and parts[0] == "customer" and parts[2] == "conversation":
-            return cls.conversation(room.organization_id, _unescape(parts[1]),
-                                    _unescape(parts[3]))
+            return cls.conversation(room.organization_id, parts[1], parts[3])
         return None
 
     @property
@@ -111,15 +99,13 @@ class Target:
     @property
     def scope(self) -> str:
         """The reference's room name: `channel:{id}` or `customer:{c}:conversation:{v}`."""
-        if self.conversation_id is not None:
-            return f"customer:{self.customer_id}:conversation:{self.conversation_id}"
-        return f"channel:{self.channel_id}"
+        return self.room.name
 
     @property
     def room(self) -> Room:
         if self.conversation_id is not None:
-            return Room(self.organization_id, f"customer:{_escape(self.customer_id or '')}"
-                                              f":conversation:{_escape(self.conversation_id)}")
+            return Room.of(self.organization_id, "customer", self.customer_id or "",
+                           "conversation", self.conversation_id)
         return Room.of(self.organization_id, "channel", self.channel_id or "")
 
     def ids(self) -> dict[str, str | None]:

@@ -50,7 +50,7 @@ async def join(ctx: EventContext, payload: RoomRef) -> dict:
     await ctx.join(room)
     await ctx.broadcast("probe:joined", {"name": payload.name, "userId": ctx.identity.user_id},
                         room)
-    return {"room": room.scope}
+    return {"room": room.name}
 
 
 async def shout(ctx: EventContext, payload: RoomRef) -> dict:
@@ -74,7 +74,7 @@ def lvng_register_events(events):
 
 @hookimpl
 def lvng_authorize_join(identity, room):
-    if room.scope == "probe:vetoed":
+    if room.name == "probe:vetoed":
         return "the probe plugin vetoes this room"
     return None
 
