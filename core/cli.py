@@ -76,20 +76,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     "clients; set LVNG_REDIS_URL and use sticky sessions or "
                     "websocket-only clients", settings.workers)
 
-    # Migrate once here, so several workers never race over the schema.
-    from core.database import migrate
-
-    db_config = _database_config(settings)
-    if db_config["apps"]:
-        asyncio.run(migrate(db_config))
-
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
     from core.app import create_app
+    from core.database import migrate
 
     factory = partial(create_app, settings, "lvng", migrate_on_start=False)
     app = factory()
+    # Migrate once here, before any worker starts, so workers never race over the schema.
+    if app.ctx.db_config["apps"]:
+        asyncio.run(migrate(app.ctx.db_config))
     url = f"http://{settings.host}:{settings.port}"
     if dev_token:
         print(f"lvng dev token (user dev, org dev, admin, 24 h):\n{dev_token}", flush=True)
