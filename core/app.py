@@ -91,7 +91,7 @@ def create_app(
     for plugin, result in plugins.collect(
         "lvng_metrics", per_plugin=lambda n: {"metrics": PluginMetrics(metrics_registry, n)}
     ):
-        platform._plugin_metrics[plugin] = result
+        platform.keep_metrics(plugin, result)
     app.blueprint(core_routes)
     for plugin, result in plugins.collect("lvng_routes", platform=platform):
         blueprints = result if isinstance(result, list | tuple) else [result]

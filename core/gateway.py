@@ -178,8 +178,7 @@ class Gateway:
         session = self.platform.sessions.get(sid)
         if session is None or session.identity.expires_at > time.time():
             return
-        self.metrics.event_errors.labels(event="auth:refresh",
-                                         code=ErrorCode.TOKEN_EXPIRED.value).inc()
+        self.metrics.token_expiries.inc()
         await self.sio.emit("error", {
             "code": ErrorCode.TOKEN_EXPIRED.value,
             "message": "the token has expired; reconnect with a new one",

@@ -47,6 +47,10 @@ class CoreMetrics:
             "lvng_rate_limit_disconnects_total",
             "Sockets disconnected for sending at three times the rate limit", registry=registry,
         )
+        self.token_expiries = Counter(
+            "lvng_token_expiry_disconnects_total",
+            "Sockets disconnected because their token expired unrefreshed", registry=registry,
+        )
         self.plugin_errors = Counter(
             "lvng_plugin_errors_total", "Plugin hook implementations that raised",
             ["plugin", "hook"], registry=registry,

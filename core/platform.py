@@ -88,6 +88,10 @@ class Platform:
 
     # --- plugins' own things -----------------------------------------------------------
 
+    def keep_metrics(self, plugin: str, metrics: Any) -> None:
+        """Remember what the plugin's `lvng_metrics` returned (done once, at start-up)."""
+        self._plugin_metrics[plugin] = metrics
+
     def metrics_of(self, plugin: str) -> Any:
         """What the plugin's `lvng_metrics` returned."""
         return self._plugin_metrics.get(plugin)

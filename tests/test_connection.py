@@ -135,14 +135,17 @@ async def test_public_key_and_claim_mapping(start_server, tmp_path):
 
 
 async def test_token_expiry_while_connected(server):
+    expiries = await server.metric("lvng_token_expiry_disconnects_total")
     client = Client(server.url)
     server.clients.append(client)
     # exp is exact (a float NumericDate), so the token lives 2 s from now, not 1 to 2.
     await client.connect(make_token("short", ttl=2, exact=True))
     error = await client.next("error", timeout=6)
     assert error["code"] == "TOKEN_EXPIRED"
-    assert set(error) == {"code", "message", "event"}
+    assert error == {"code": "TOKEN_EXPIRED",
+                     "message": "the token has expired; reconnect with a new one", "event": None}
     await asyncio.wait_for(client.disconnected.wait(), 5)
+    assert await server.metric("lvng_token_expiry_disconnects_total") == expiries + 1
 
 
 async def test_auth_refresh_keeps_the_connection(server):
