@@ -11,9 +11,10 @@ import socketio
 from prometheus_client import CollectorRegistry
 from sanic import Blueprint, Sanic
 
+from core.cluster import ClusterState, LocalCluster, RedisCluster
 from core.config import Settings
 from core.database import close_database, open_database, tortoise_config
-from core.errors import PluginError
+from core.errors import ConfigError, PluginError
 from core.gateway import Gateway
 from core.http import JSONErrorHandler, core_routes
 from core.identity import TokenVerifier
@@ -36,6 +37,37 @@ def _client_manager(settings: Settings) -> socketio.AsyncManager | None:
     if settings.redis_url:
         return socketio.AsyncRedisManager(settings.redis_url)
     return None
+
+
+def _cluster(settings: Settings) -> ClusterState:
+    if settings.redis_url:
+        return RedisCluster(settings.redis_url, node_ttl=settings.node_ttl)
+    return LocalCluster()
+
+
+def _plugin_settings(plugins: PluginHost, settings: Settings,
+                     platform: Platform) -> None:
+    """Validate each plugin's `[plugins.NAME]` table with the model it declares."""
+    from pydantic import BaseModel, ValidationError
+
+    declared = dict(plugins.collect("lvng_settings"))
+    for name in plugins.names:
+        raw = settings.plugin_settings(name)
+        model = declared.get(name)
+        if model is None:
+            if raw:
+                raise ConfigError(f"invalid setting plugins.{name}: plugin {name} takes no "
+                                  f"settings (found {', '.join(sorted(raw))})")
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise PluginError(f"plugin {name}: lvng_settings must return a pydantic model")
+        try:
+            platform.keep_settings(name, model.model_validate(raw))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise ConfigError(f"invalid setting plugins.{name}"
+                              f"{'.' + where if where else ''}: {err['msg']}") from None
 
 
 def create_app(
@@ -81,9 +113,11 @@ def create_app(
         verifier=TokenVerifier(settings),
         metrics=core_metrics,
         metrics_registry=metrics_registry,
+        cluster=_cluster(settings),
     )
     app.ctx.platform = platform
-    Gateway(platform)
+    gateway = Gateway(platform)
+    _plugin_settings(plugins, settings, platform)
 
     plugins.collect(
         "lvng_register_events", per_plugin=lambda n: {"events": platform.events.registrar(n)}
@@ -92,6 +126,8 @@ def create_app(
         "lvng_metrics", per_plugin=lambda n: {"metrics": PluginMetrics(metrics_registry, n)}
     ):
         platform.keep_metrics(plugin, result)
+    for plugin, result in plugins.collect("lvng_state", platform=platform):
+        platform.keep_state(plugin, result)
     app.blueprint(core_routes)
     for plugin, result in plugins.collect("lvng_routes", platform=platform):
         blueprints = result if isinstance(result, list | tuple) else [result]
@@ -115,6 +151,7 @@ def create_app(
             import redis.asyncio as aioredis
 
             platform.redis = aioredis.from_url(settings.redis_url)
+        await platform.cluster.start(on_member_lost=gateway.member_lost)
         await plugins.fan_out("lvng_startup", platform=platform)
 
     @app.before_server_stop
@@ -125,10 +162,14 @@ def create_app(
                              return_exceptions=True)
         await sio.shutdown()
         await plugins.fan_out("lvng_shutdown", platform=platform)
+        # Background work and timers end before the database closes.
+        platform.timers.cancel_all()
+        await platform.tasks.cancel_all()
 
     @app.after_server_stop
     async def close(app: Sanic) -> None:
         await close_database()
+        await platform.cluster.stop()
         if platform.redis is not None:
             await platform.redis.aclose()
 

@@ -66,6 +66,8 @@ class Settings(BaseModel):
 
     database_url: str = "sqlite://lvng.sqlite3"
     redis_url: str | None = None
+    # With Redis: a node whose heartbeat is older than this is dead, and its sockets leave.
+    node_ttl: float = Field(15, ge=0.5, le=300)
 
     plugins: list[str] | None = None
     disabled_plugins: list[str] = []

@@ -71,3 +71,9 @@ class PluginError(Exception):
 
 class DatabaseError(Exception):
     """The database could not be reached or migrated at start; the message is one line."""
+
+
+def not_yours(kind: str, value: str) -> LvngError:
+    """The refusal of an id another organization owns (contract section 4): the same words
+    for channels, customers and swarm sessions, saying nothing of the owner."""
+    return LvngError(ErrorCode.FORBIDDEN, f"you may not use {kind} {value}")

@@ -13,20 +13,26 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import socketio
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from tortoise.exceptions import DBConnectionError
 
 from core.clock import iso_from_epoch, now_iso
 from core.errors import ErrorCode, LvngError
 from core.metrics import UNKNOWN_EVENT_LABEL
-from core.platform import EventContext, Session
+from core.platform import EventContext, Member, Session
 from core.ratelimit import SlidingWindow
 from core.rooms import Room
+from core.validation import validate_payload
 
 if TYPE_CHECKING:
     from core.platform import Platform
 
 log = logging.getLogger("lvng.gateway")
+
+# A backing store that does not answer: the client is told UNAVAILABLE, not INTERNAL_ERROR.
+STORE_ERRORS = (DBConnectionError, RedisConnectionError, RedisTimeoutError)
 
 CORE_PLUGIN = "core"
 
@@ -44,41 +50,6 @@ def _token_from(environ: dict[str, Any], auth: Any) -> Any:
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
     return None
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """One readable line: `content: String should have at most 10000 characters`."""
-    parts = []
-    for err in exc.errors()[:3]:
-        where = ".".join(str(p) for p in err["loc"]) or "payload"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
-
-
-def validate_object(schema: type[BaseModel], value: Any,
-                    not_object: str = "the payload must be an object") -> Any:
-    """`value` (a JSON object) validated by `schema`, or LvngError(VALIDATION_ERROR).
-
-    Socket events and HTTP bodies both come through here, so they fail alike.
-    """
-    if not isinstance(value, dict):
-        raise LvngError(ErrorCode.VALIDATION_ERROR, not_object)
-    try:
-        return schema.model_validate(value)
-    except ValidationError as exc:
-        raise LvngError(ErrorCode.VALIDATION_ERROR, describe_validation_error(exc)) from None
-
-
-def validate_payload(schema: type[BaseModel] | None, args: tuple[Any, ...]) -> Any:
-    """An event's arguments as its handler takes them: one object (absent means `{}`)."""
-    if len(args) > 1:
-        raise LvngError(ErrorCode.VALIDATION_ERROR, "send one payload object per event")
-    payload = args[0] if args else None
-    if schema is None:
-        if payload is not None and not isinstance(payload, dict):
-            raise LvngError(ErrorCode.VALIDATION_ERROR, "the payload must be an object")
-        return payload
-    return validate_object(schema, {} if payload is None else payload)
 
 
 class Gateway:
@@ -111,15 +82,25 @@ class Gateway:
         )
         self.platform.sessions[sid] = session
         rooms = self.platform.rooms
-        await rooms.join(session, Room.of(identity.organization_id, "org",
-                                          identity.organization_id), authorize=False)
-        await rooms.join(session, Room.of(identity.organization_id, "user", identity.user_id),
-                         authorize=False)
+        try:
+            await rooms.join(session, Room.of(identity.organization_id, "org",
+                                              identity.organization_id), authorize=False)
+            await rooms.join(session, Room.of(identity.organization_id, "user",
+                                              identity.user_id), authorize=False)
+        except STORE_ERRORS as exc:
+            log.warning("handshake of %s refused: a backing store is unavailable: %r",
+                        sid, exc)
+            self.platform.sessions.pop(sid, None)
+            self.metrics.connection_rejects.labels(reason="unavailable").inc()
+            raise socketio.exceptions.ConnectionRefusedError(
+                "a backing store is unavailable; try again",
+                {"code": ErrorCode.UNAVAILABLE.value,
+                 "message": "a backing store is unavailable; try again"}) from None
         self._schedule_expiry(session)
         self.metrics.connections_total.inc()
         self.metrics.connections_active.inc()
         # The CONNECT packet goes out when this handler returns; `connected` must follow it.
-        self.sio.start_background_task(self._welcome, session)
+        self.platform.tasks.spawn(self._welcome(session), name=f"welcome {sid}")
 
     async def _welcome(self, session: Session) -> None:
         identity = session.identity
@@ -146,7 +127,33 @@ class Gateway:
             "lvng_client_disconnected", session=session, platform=self.platform,
             reason=str(reason or "disconnected"),
         )
-        session.rooms.clear()  # python-socketio drops the socket from its rooms itself
+        # Rooms of the domains first, the org and user rooms last (presence goes last).
+        for room in sorted(session.rooms, key=lambda r: r.kind in ("org", "user")):
+            await self.leave_room(session, room, "disconnected")
+
+    async def leave_room(self, session: Session, room: Room, reason: str) -> bool:
+        """Take the socket out of `room` without its asking, holding the room's turn, and
+        let plugins tell the room (`lvng_client_left_room`). True if it was in it."""
+        after = self.platform.after_ack()
+        async with self.platform.turn(room, after):
+            left = await self.platform.rooms.leave(session, room)
+            if left:
+                await self.platform.plugins.fan_out(
+                    "lvng_client_left_room", room=room, member=Member.of(session),
+                    last=left.last, reason=reason, platform=self.platform)
+        await after.run()
+        return bool(left)
+
+    async def member_lost(self, room_key: str, user_id: str, user_name: str) -> None:
+        """A dead node's user had its last socket in `room_key` there (core/cluster.py)."""
+        room = Room.from_key(room_key)
+        after = self.platform.after_ack()
+        async with self.platform.turn(room, after):
+            await self.platform.plugins.fan_out(
+                "lvng_client_left_room", room=room,
+                member=Member("", user_id, user_name, room.organization_id), last=True,
+                reason="node_lost", platform=self.platform)
+        await after.run()
 
     def _release_long_poll(self, sid: str) -> None:
         """Answer a polling client's pending GET now instead of after the ping timeout.
@@ -171,7 +178,8 @@ class Gateway:
         delay = max(0.0, session.identity.expires_at - time.time())
         loop = asyncio.get_running_loop()
         session.expiry = loop.call_later(
-            delay, lambda: self.sio.start_background_task(self._expire, session.sid)
+            delay, lambda: self.platform.tasks.spawn(self._expire(session.sid),
+                                                     name=f"expiry {session.sid}")
         )
 
     async def _expire(self, sid: str) -> None:
@@ -207,6 +215,7 @@ class Gateway:
         label = spec.name if spec else UNKNOWN_EVENT_LABEL
         self.metrics.events_received.labels(event=label).inc()
         started = time.perf_counter()
+        context: EventContext | None = None
         try:
             verdict = session.limiter.hit()
             if not verdict.allowed:
@@ -215,7 +224,8 @@ class Gateway:
                     self.metrics.rate_limit_disconnects.inc()
                     log.warning("disconnecting %s (user %s): three times the rate limit",
                                 sid, session.user_id)
-                    self.sio.start_background_task(self.sio.disconnect, sid)
+                    self.platform.tasks.spawn(self.sio.disconnect(sid),
+                                              name=f"rate-limit disconnect {sid}")
                 raise LvngError(ErrorCode.RATE_LIMITED,
                                 f"rate limit of {session.limiter.limit} events per "
                                 f"{session.limiter.window:g} s exceeded",
@@ -227,13 +237,10 @@ class Gateway:
             # One event at a time per socket, in arrival order: a client's sends stay ordered.
             async with session.lock:
                 result = await spec.handler(context, payload)
-            # Nothing is awaited from here to the return: python-socketio queues the ack as
-            # soon as this returns, before any task the handler started can run. Plugins
-            # rely on that to emit after their ack (plugins/messages/live.py, RoomTurn).
             return {"ok": True, **(result or {})}
         except LvngError as exc:
             return await self._fail(session, event, label, exc)
-        except DBConnectionError:
+        except STORE_ERRORS:
             log.exception("store unavailable: event=%s sid=%s", event, sid)
             return await self._fail(session, event, label, LvngError(
                 ErrorCode.UNAVAILABLE, "a backing store is unavailable; try again"))
@@ -245,6 +252,13 @@ class Gateway:
         finally:
             self.metrics.event_duration.labels(event=label).observe(
                 time.perf_counter() - started)
+            # The after-ack invariant (core/turns.py), kept here and nowhere else: nothing
+            # is awaited between the handler's return and ours, so python-socketio queues
+            # the ack before this task, or anything the handler started, runs. The queued
+            # work (emits, turn releases) runs in a task that starts after that. It runs
+            # after a failure too: what a handler committed is told, and turns are freed.
+            if context is not None and len(context.after_ack):
+                self.platform.tasks.spawn(context.after_ack.run(), name=f"after-ack {event}")
 
     async def _fail(self, session: Session, event: str, label: str,
                     exc: LvngError) -> dict[str, Any]:

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from sanic import Blueprint
 
     from core.identity import Identity
-    from core.platform import DomainEvent, Platform, PluginMetrics, Session
+    from core.platform import DomainEvent, Member, Platform, PluginMetrics, Session
     from core.registry import EventRegistrar
     from core.rooms import Room
 
@@ -31,6 +32,24 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 # --- registration: called once per plugin at start-up ---------------------------------
+
+
+@hookspec
+def lvng_settings() -> type[BaseModel]:
+    """Called at start-up: return the pydantic model of this plugin's `[plugins.NAME]` table.
+
+    The core validates the table with it before anything starts (a bad value stops the
+    start with one line naming the setting, exit 2) and hands the instance back as
+    `ctx.settings` and `platform.settings_of(NAME)`. A plugin without this hook takes no
+    settings.
+    """
+
+
+@hookspec
+def lvng_state(platform: Platform) -> Any:
+    """Called at start-up, after settings and metrics: return this plugin's runtime state
+    object (its services, caches, timers' owners), reached as `ctx.state` and
+    `platform.state_of(NAME)`. Never keep it in a module-level global."""
 
 
 @hookspec
@@ -82,7 +101,21 @@ def lvng_client_connected(session: Session, platform: Platform) -> None:
 
 @hookspec
 def lvng_client_disconnected(session: Session, platform: Platform, reason: str) -> None:
-    """Called when a client goes, while `session.rooms` still lists the rooms it was in."""
+    """Called when a client goes, while `session.rooms` still lists the rooms it was in;
+    then the core takes it out of each room (`lvng_client_left_room`)."""
+
+
+@hookspec
+def lvng_client_left_room(room: Room, member: Member, last: bool, reason: str,
+                          platform: Platform) -> None:
+    """Called when a socket leaves a room without asking, holding the room's turn, so
+    what the plugin tells the room is in order with everything else the room hears.
+
+    `reason` is `disconnected` (the client went), `revoked` (a token refresh took the
+    right to the room away) or `node_lost` (the socket's node stopped answering; this
+    runs on one surviving node). `last` is True when no socket of the user is left in
+    the room on any node: tell the room the user left only then. Emit directly (awaited).
+    """
 
 
 # --- authorization --------------------------------------------------------------------

@@ -15,7 +15,7 @@ from tortoise.exceptions import DBConnectionError
 
 from core.database import ping_database
 from core.errors import ErrorCode, LvngError
-from core.gateway import validate_object
+from core.validation import validate_object
 
 if TYPE_CHECKING:
     from core.identity import Identity

@@ -8,10 +8,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.clock import now_iso
+from core.cluster import ClusterState, LocalCluster
 from core.errors import ErrorCode, LvngError
 from core.metrics import PluginMetrics
 from core.ratelimit import SlidingWindow
-from core.rooms import Room, RoomService
+from core.rooms import Joined, Left, Room, RoomService
+from core.tasks import Tasks, Timers
+from core.turns import AfterAck, RoomTurn, RoomTurns
 
 if TYPE_CHECKING:
     import socketio
@@ -25,7 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lvng")
 
-__all__ = ["DomainEvent", "EventContext", "Platform", "PluginMetrics", "Room", "Session"]
+__all__ = ["DomainEvent", "EventContext", "Member", "Platform", "PluginMetrics", "Room",
+           "Session"]
 
 
 @dataclass(eq=False)
@@ -47,6 +51,22 @@ class Session:
     @property
     def organization_id(self) -> str:
         return self.identity.organization_id
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A socket leaving a room without asking (`lvng_client_left_room`): its id, user and
+    organization. When its node died the socket is gone already and `sid` is history."""
+
+    sid: str
+    user_id: str
+    user_name: str
+    organization_id: str
+
+    @classmethod
+    def of(cls, session: Session) -> Member:
+        return cls(session.sid, session.user_id, session.identity.user_name,
+                   session.organization_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +93,7 @@ class Platform:
         verifier: TokenVerifier,
         metrics: CoreMetrics,
         metrics_registry: CollectorRegistry,
+        cluster: ClusterState | None = None,
     ) -> None:
         self.settings = settings
         self.sio = sio
@@ -82,11 +103,43 @@ class Platform:
         self.metrics = metrics
         self.metrics_registry = metrics_registry
         self.sessions: dict[str, Session] = {}
-        self.rooms = RoomService(sio, self.authorize_join)
+        # The realtime kit (core/tasks.py, core/cluster.py, core/turns.py).
+        self.cluster: ClusterState = cluster or LocalCluster()
+        self.tasks = Tasks()
+        self.timers = Timers(self.tasks)
+        self.turns = RoomTurns(self.cluster)
+        self.rooms = RoomService(sio, self.authorize_join, self.cluster)
         self._plugin_metrics: dict[str, Any] = {}
+        self._plugin_settings: dict[str, Any] = {}
+        self._plugin_states: dict[str, Any] = {}
         self.redis: Any = None  # a redis.asyncio client when LVNG_REDIS_URL is set
 
     # --- plugins' own things -----------------------------------------------------------
+
+    def keep_settings(self, plugin: str, settings: Any) -> None:
+        """Remember the plugin's validated `[plugins.NAME]` settings (at start-up)."""
+        self._plugin_settings[plugin] = settings
+
+    def settings_of(self, plugin: str) -> Any:
+        """The plugin's settings model as validated at start-up (None if it declares none)."""
+        return self._plugin_settings.get(plugin)
+
+    def keep_state(self, plugin: str, state: Any) -> None:
+        """Remember what the plugin's `lvng_state` made (at start-up)."""
+        self._plugin_states[plugin] = state
+
+    def state_of(self, plugin: str) -> Any:
+        """The plugin's runtime state object, made by its `lvng_state` at start-up."""
+        return self._plugin_states.get(plugin)
+
+    def turn(self, room: Room | str, after: AfterAck) -> RoomTurn:
+        """The room's turn for the work queued in `after` (see core/turns.py)."""
+        return self.turns.turn(room if isinstance(room, str) else room.key, after)
+
+    def after_ack(self) -> AfterAck:
+        """A fresh after-ack queue, for work outside a socket event (an HTTP route runs
+        it itself with `await after.run()`)."""
+        return AfterAck(self)
 
     def keep_metrics(self, plugin: str, metrics: Any) -> None:
         """Remember what the plugin's `lvng_metrics` returned (done once, at start-up)."""
@@ -97,7 +150,7 @@ class Platform:
         return self._plugin_metrics.get(plugin)
 
     def plugin_settings(self, plugin: str) -> dict[str, Any]:
-        """The `[plugins.NAME]` table of the config."""
+        """The raw `[plugins.NAME]` table of the config (prefer `settings_of`)."""
         return self.settings.plugin_settings(plugin)
 
     # --- delivery ----------------------------------------------------------------------
@@ -148,15 +201,17 @@ class Platform:
 
 
 class EventContext:
-    """What a handler receives besides its payload: who sent it, and the platform."""
+    """What a handler receives besides its payload: who sent it, the platform, and the
+    queue of work that runs once its ack is out (`after_ack`)."""
 
-    __slots__ = ("platform", "session", "event", "plugin")
+    __slots__ = ("platform", "session", "event", "plugin", "after_ack")
 
     def __init__(self, platform: Platform, session: Session, event: str, plugin: str) -> None:
         self.platform = platform
         self.session = session
         self.event = event
         self.plugin = plugin
+        self.after_ack = AfterAck(platform)
 
     @property
     def identity(self) -> Identity:
@@ -171,17 +226,27 @@ class EventContext:
         return self.platform.metrics_of(self.plugin)
 
     @property
-    def settings(self) -> dict[str, Any]:
-        return self.platform.plugin_settings(self.plugin)
+    def settings(self) -> Any:
+        """This plugin's validated settings model."""
+        return self.platform.settings_of(self.plugin)
+
+    @property
+    def state(self) -> Any:
+        """This plugin's runtime state (what its `lvng_state` made)."""
+        return self.platform.state_of(self.plugin)
+
+    def turn(self, room: Room) -> RoomTurn:
+        """`async with ctx.turn(room):` the room's turn, released after the ack's work."""
+        return self.platform.turn(room, self.after_ack)
 
     def room(self, *parts: str) -> Room:
         """A room of the sender's organization: `ctx.room("channel", cid)`."""
         return Room.of(self.identity.organization_id, *parts)
 
-    async def join(self, room: Room) -> bool:
+    async def join(self, room: Room) -> Joined:
         return await self.platform.rooms.join(self.session, room)
 
-    async def leave(self, room: Room) -> bool:
+    async def leave(self, room: Room) -> Left:
         return await self.platform.rooms.leave(self.session, room)
 
     def require_member(self, room: Room) -> None:

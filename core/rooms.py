@@ -20,6 +20,7 @@ from core.errors import ErrorCode, LvngError
 if TYPE_CHECKING:
     import socketio
 
+    from core.cluster import ClusterState
     from core.identity import Identity
     from core.platform import Session
 
@@ -36,6 +37,12 @@ class Room:
     def of(cls, organization_id: str, *parts: str) -> Room:
         """`Room.of(org, "channel", cid)` is the room `channel:{cid}` of that org."""
         return cls(organization_id, ":".join(p.replace(":", _ESCAPED_COLON) for p in parts))
+
+    @classmethod
+    def from_key(cls, key: str) -> Room:
+        """The room of an internal key (`acme/channel:general`)."""
+        organization_id, _, scope = key.partition("/")
+        return cls(organization_id, scope)
 
     @property
     def key(self) -> str:
@@ -59,15 +66,45 @@ class Room:
 Authorizer = Callable[["Identity", Room], Awaitable[None]]
 
 
-class RoomService:
-    """Join, leave and membership of sockets in rooms, with an authorization veto."""
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """What a join did: `joined` (the socket was not in the room before) and `first` (no
+    other socket of the user was in it, on any node). True when the socket joined."""
 
-    def __init__(self, sio: socketio.AsyncServer, authorize: Authorizer) -> None:
+    joined: bool
+    first: bool = False
+
+    def __bool__(self) -> bool:
+        return self.joined
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    """What a leave did: `left` (the socket was in the room) and `last` (no socket of the
+    user is in it any more, on any node). True when the socket left."""
+
+    left: bool
+    last: bool = False
+
+    def __bool__(self) -> bool:
+        return self.left
+
+
+class RoomService:
+    """Join, leave and membership of sockets in rooms, with an authorization veto.
+
+    Membership is recorded in the cluster state too, so `first` and `last` are about the
+    user on every node. Callers that announce them hold the room's turn around the call.
+    """
+
+    def __init__(self, sio: socketio.AsyncServer, authorize: Authorizer,
+                 cluster: ClusterState) -> None:
         self._sio = sio
         self._authorize = authorize
+        self._cluster = cluster
 
-    async def join(self, session: Session, room: Room, *, authorize: bool = True) -> bool:
-        """Put the socket in the room; False if it was already there.
+    async def join(self, session: Session, room: Room, *, authorize: bool = True) -> Joined:
+        """Put the socket in the room.
 
         Raises LvngError(FORBIDDEN) when the room belongs to another organization or a
         plugin's `lvng_authorize_join` vetoes it.
@@ -75,20 +112,27 @@ class RoomService:
         if room.organization_id != session.identity.organization_id:
             raise LvngError(ErrorCode.FORBIDDEN, "that room belongs to another organization")
         if room in session.rooms:
-            return False
+            return Joined(False)
         if authorize:
             await self._authorize(session.identity, room)
         await self._sio.enter_room(session.sid, room.key)
         session.rooms.add(room)
-        return True
+        first = await self._cluster.enter(room.key, session.user_id, session.sid,
+                                          session.identity.user_name)
+        return Joined(True, first)
 
-    async def leave(self, session: Session, room: Room) -> bool:
-        """Take the socket out of the room; False if it was not in it."""
+    async def leave(self, session: Session, room: Room) -> Left:
+        """Take the socket out of the room."""
         if room not in session.rooms:
-            return False
+            return Left(False)
         session.rooms.discard(room)
         await self._sio.leave_room(session.sid, room.key)
-        return True
+        last = await self._cluster.exit(room.key, session.user_id, session.sid)
+        return Left(True, last)
+
+    async def users(self, room: Room) -> dict[str, str]:
+        """Every user with a socket in the room, on any node: `{userId: userName}`."""
+        return await self._cluster.users(room.key)
 
     def require_member(self, session: Session, room: Room) -> None:
         """Raise NOT_IN_ROOM unless the socket has joined the room."""

@@ -115,7 +115,7 @@ def test_migrate_command(tmp_path):
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
         applied = conn.execute("SELECT app, name FROM tortoise_migrations").fetchall()
     assert {"messages_channel", "messages_message", "messages_reaction"} <= tables
-    assert applied == [("messages", "0001_initial")]
+    assert applied == [("messages", "0001_initial"), ("messages", "0002_channel_id_owned")]
     again = run_lvng("migrate", env={"LVNG_JWT_SECRET": SECRET}, cwd=tmp_path)
     assert again.returncode == 0 and again.stdout == result.stdout
 

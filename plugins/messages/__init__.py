@@ -1,7 +1,8 @@
 """The messages plugin: channels, customer conversations, messages, reactions, reads and
-typing (contract sections 4 and 5).
+typing (contract sections 4 and 5). Hook implementations only; the folder's map is in
+README.md.
 
-Settings, `[plugins.messages]` in the config file:
+Settings, `[plugins.messages]` in the config file (settings.py):
 
     auto_create_channels = true     # an unknown channelId is created on first join
     typing_timeout_seconds = 10     # a typing:start not stopped is ended by the server
@@ -17,23 +18,29 @@ from __future__ import annotations
 
 from sanic import Blueprint
 
-from core.hookspecs import hookimpl
-from core.metrics import PluginMetrics
-from core.platform import Platform, Session
-from core.registry import EventRegistrar
-from plugins.messages import events as handlers
+from core.api import (
+    AfterAck,
+    EventRegistrar,
+    Member,
+    Platform,
+    PluginMetrics,
+    Room,
+    Session,
+    hookimpl,
+)
+from plugins.messages import events as events_module
+from plugins.messages.metrics import MessagesMetrics
 from plugins.messages.routes import routes
-from plugins.messages.service import MessagesMetrics, messaging
+from plugins.messages.settings import MessagesSettings
+from plugins.messages.state import Messaging
+from plugins.messages.target import Target
+
+PLUGIN = "messages"
 
 
 @hookimpl
-def lvng_register_events(events: EventRegistrar) -> None:
-    handlers.register(events)
-
-
-@hookimpl
-def lvng_models() -> list[str]:
-    return ["plugins.messages.models"]
+def lvng_settings() -> type[MessagesSettings]:
+    return MessagesSettings
 
 
 @hookimpl
@@ -42,16 +49,41 @@ def lvng_metrics(metrics: PluginMetrics) -> MessagesMetrics:
 
 
 @hookimpl
-def lvng_routes(platform: Platform) -> Blueprint:
-    messaging(platform)  # validates [plugins.messages] at start-up
+def lvng_state(platform: Platform) -> Messaging:
+    return Messaging(platform, platform.settings_of(PLUGIN), platform.metrics_of(PLUGIN))
+
+
+@hookimpl
+def lvng_register_events(events: EventRegistrar) -> None:
+    events_module.register(events)
+
+
+@hookimpl
+def lvng_models() -> list[str]:
+    return ["plugins.messages.models"]
+
+
+@hookimpl
+def lvng_routes() -> Blueprint:
     return routes
 
 
 @hookimpl
 async def lvng_client_disconnected(session: Session, platform: Platform) -> None:
-    await handlers.client_gone(session, platform)
+    """Stop whatever the socket was typing (the rooms are left next)."""
+    after = AfterAck(platform)
+    await platform.state_of(PLUGIN).typing.socket_left(session.sid, None, after)
+    await after.run()
 
 
 @hookimpl
-async def lvng_shutdown(platform: Platform) -> None:
-    await messaging(platform).shutdown()
+async def lvng_client_left_room(room: Room, member: Member, last: bool, reason: str,
+                                platform: Platform) -> None:
+    target = Target.from_room(room)
+    if target is None:
+        return
+    state: Messaging = platform.state_of(PLUGIN)
+    if target.kind == "conversation":
+        await state.conversations.left_room(target, member, last)
+    else:
+        await state.channels.left_room(target, member, reason)

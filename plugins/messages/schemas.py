@@ -19,8 +19,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from core.identity import ID_PATTERN
+from core.api import ID_PATTERN
 
 MAX_CONTENT = 10_000
 MAX_MENTIONS = 50
@@ -39,8 +40,15 @@ def _trimmed(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
+def _not_blank(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        raise PydanticCustomError("blank", "content must not be empty")
+    return value
+
+
 Content = Annotated[
-    str, BeforeValidator(_trimmed), StringConstraints(min_length=1, max_length=MAX_CONTENT)
+    str, BeforeValidator(_trimmed), BeforeValidator(_not_blank),
+    StringConstraints(min_length=1, max_length=MAX_CONTENT)
 ]
 Emoji = Annotated[
     str, BeforeValidator(_trimmed), StringConstraints(min_length=1, max_length=MAX_EMOJI)
@@ -153,12 +161,25 @@ class ChannelRef(Payload):
     channelId: Id
 
 
-class ChannelHistory(Payload):
-    """`channel:history`: the page of messages before `before` (the newest when absent)."""
+class Page(Payload):
+    """A page of history: back from `before` (the newest when neither is given) or
+    forward from `after`, at most `limit` messages."""
+
+    before: Id | None = None
+    after: Id | None = None
+    limit: int = Field(HISTORY_PAGE, ge=1, le=MAX_HISTORY_PAGE)
+
+    @model_validator(mode="after")
+    def _one_direction(self) -> Page:
+        if self.before is not None and self.after is not None:
+            raise ValueError("give before or after, not both")
+        return self
+
+
+class ChannelHistory(Page):
+    """`channel:history`."""
 
     channelId: Id
-    before: Id | None = None
-    limit: int = Field(HISTORY_PAGE, ge=1, le=MAX_HISTORY_PAGE)
 
 
 class ChannelChanges(Payload):
@@ -225,8 +246,5 @@ class Rejoin(ConversationRef):
     lastMessageTimestamp: Annotated[datetime | None, BeforeValidator(_moment)] = None
 
 
-class HistoryQuery(Payload):
-    """`?before=&limit=` of the HTTP history reads."""
-
-    before: Id | None = None
-    limit: int = Field(HISTORY_PAGE, ge=1, le=MAX_HISTORY_PAGE)
+class HistoryQuery(Page):
+    """`?before=|after=&limit=` of the HTTP history reads."""

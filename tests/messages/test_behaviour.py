@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from plugins.messages.service import MessagesSettings
+from plugins.messages.settings import MessagesSettings
 from tests.messages.support import (
     expect_error,
     history,

@@ -31,39 +31,33 @@ async def test_another_organization_never_meets_a_channel_of_the_same_id(server)
     await expect_error(mallory, "channel:history", target, "NOT_IN_ROOM")
     await expect_error(mallory, "message:delete", {**target, "messageId": secret["id"]},
                        "NOT_IN_ROOM")
-    # The same channel id in org B is org B's own, empty channel.
-    ack = await mallory.call("channel:join", target)
-    assert ack["ok"] is True and ack["channel"]["organizationId"] == org_b
-    await mallory.next("channel:join")
-    assert (await mallory.next("channel:history"))["messages"] == []
-    for event, data in [
-        ("message:react", {"messageId": secret["id"], "emoji": "x"}),
-        ("message:read", {"messageId": secret["id"]}),
-        ("message:update", {"messageId": secret["id"], "content": "pwned"}),
-        ("message:delete", {"messageId": secret["id"]}),
-        ("message:send", {"content": "reply", "threadId": secret["id"]}),
-        ("channel:history", {"before": secret["id"]}),
-    ]:
-        await expect_error(mallory, event, {**target, **data}, "NOT_FOUND")
-    await send(mallory, target, "org B talking")
+    # The channel id is org A's: org B may not join it, read it or post to it, and
+    # nothing of org B's is created (contract section 4).
+    error = await expect_error(mallory, "channel:join", target, "FORBIDDEN")
+    assert error["message"] == f"you may not use channel {channel}"
+    await mallory.nothing("channel:history")
+    for roles in ([], ["admin", "service"]):
+        token = server.token("mallory", org_b, roles=roles)
+        for method, path in [("GET", f"/api/v1/channels/{channel}/messages"),
+                             ("POST", f"/api/v1/channels/{channel}/messages"),
+                             ("GET", f"/api/v1/channels/{channel}/members"),
+                             ("PUT", f"/api/v1/channels/{channel}/members/mallory"),
+                             ("DELETE", f"/api/v1/channels/{channel}/members/alice")]:
+            status, body = await server.http(method, path, json={"content": "x"}, token=token)
+            assert (status, body["error"]) == (403, {
+                "code": "FORBIDDEN", "message": f"you may not use channel {channel}"}), (
+                method, path)
     await alice.nothing("message:new")
     await alice.nothing("channel:join")
     assert [m["content"] for m in (await history(server, org_a, channel))["messages"]] == [
         "org A only"]
-    # Over HTTP, org B reads its own channel only; org A's message never shows.
-    status, body = await server.http("GET", f"/api/v1/channels/{channel}/messages",
+    status, body = await server.http("GET", f"/api/v1/channels/{channel}/members",
+                                     token=server.token("alice", org_a))
+    assert status == 200 and [m["userId"] for m in body["members"]] == ["alice"]
+    # A channel no one has is not found over HTTP (joining would create it).
+    status, body = await server.http("GET", f"/api/v1/channels/{uid('ch')}/messages",
                                      token=server.token("mallory", org_b))
-    assert status == 200 and [m["content"] for m in body["messages"]] == ["org B talking"]
-    # A channel that exists only in org A is not found from org B.
-    only_a = uid("ch")
-    await in_channel(server, org_a, only_a, "alice")
-    for method, path in [("GET", f"/api/v1/channels/{only_a}/messages"),
-                         ("POST", f"/api/v1/channels/{only_a}/messages"),
-                         ("PUT", f"/api/v1/channels/{only_a}/members/mallory")]:
-        status, body = await server.http(method, path, json={"content": "x"},
-                                         token=server.token("mallory", org_b,
-                                                            roles=["admin", "service"]))
-        assert (status, body["error"]["code"]) == (404, "NOT_FOUND"), (method, path)
+    assert (status, body["error"]["code"]) == (404, "NOT_FOUND")
 
 
 async def test_conversation_needs_the_customer_in_the_token(server):

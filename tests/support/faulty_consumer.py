@@ -1,6 +1,6 @@
 """A plugin whose domain-event consumer always fails, to show fan-out isolation."""
 
-from core.hookspecs import hookimpl
+from core.api import hookimpl
 
 
 @hookimpl

@@ -10,12 +10,16 @@ import logging
 from pydantic import BaseModel, ConfigDict, Field
 from sanic import Blueprint, json
 
-from core.errors import ErrorCode, LvngError
-from core.hookspecs import hookimpl
-from core.http import authenticate, parse_body
-from core.identity import ID_PATTERN
-from core.platform import EventContext
-from core.rooms import Room
+from core.api import (
+    ID_PATTERN,
+    ErrorCode,
+    EventContext,
+    LvngError,
+    Room,
+    authenticate,
+    hookimpl,
+    parse_body,
+)
 
 log = logging.getLogger("lvng.probe")
 

@@ -6,9 +6,7 @@ One event (`hello:greet`), one model (`Greeting`), one metric
 
 from __future__ import annotations
 
-from core.hookspecs import hookimpl
-from core.metrics import PluginMetrics
-from core.registry import EventRegistrar
+from core.api import EventRegistrar, PluginMetrics, hookimpl
 from lvng_hello.events import greet
 from lvng_hello.metrics import HelloMetrics
 from lvng_hello.schemas import Greet

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.clock import iso, new_id
-from core.platform import EventContext
+from core.api import EventContext, iso, new_id
 from lvng_hello.metrics import HelloMetrics
 from lvng_hello.models import Greeting
 from lvng_hello.schemas import Greet

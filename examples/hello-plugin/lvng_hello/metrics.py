@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter
 
-from core.metrics import PluginMetrics
+from core.api import PluginMetrics
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,59 @@
+"""The core's one public surface for plugin authors: import from here, nothing else.
+
+    from core.api import EventContext, Room, hookimpl, ...
+
+Everything a plugin needs is here: the hook marker, what handlers receive, rooms, errors,
+validation, HTTP helpers, ids and timestamps, metrics, and the realtime kit (after-ack
+work, room turns, keyed timers, cluster state). Modules behind it may move; these names
+stay.
+"""
+
+from __future__ import annotations
+
+from core.clock import iso, iso_from_epoch, new_id, now_iso
+from core.cluster import ClusterState
+from core.errors import ConfigError, ErrorCode, LvngError, not_yours
+from core.hookspecs import hookimpl
+from core.http import authenticate, parse_body, platform_of
+from core.identity import ID_PATTERN, Identity, is_valid_id
+from core.metrics import PluginMetrics
+from core.platform import DomainEvent, EventContext, Member, Platform, Session
+from core.registry import EventRegistrar
+from core.rooms import Joined, Left, Room
+from core.tasks import Tasks, Timers
+from core.turns import AfterAck, RoomTurn
+from core.validation import validate_object
+
+__all__ = [
+    "ID_PATTERN",
+    "AfterAck",
+    "ClusterState",
+    "ConfigError",
+    "DomainEvent",
+    "ErrorCode",
+    "EventContext",
+    "EventRegistrar",
+    "Identity",
+    "Joined",
+    "Left",
+    "LvngError",
+    "Member",
+    "Platform",
+    "PluginMetrics",
+    "Room",
+    "RoomTurn",
+    "Session",
+    "Tasks",
+    "Timers",
+    "authenticate",
+    "hookimpl",
+    "is_valid_id",
+    "iso",
+    "iso_from_epoch",
+    "new_id",
+    "not_yours",
+    "now_iso",
+    "parse_body",
+    "platform_of",
+    "validate_object",
+]

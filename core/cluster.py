@@ -1,0 +1,420 @@
+"""Cluster state: what every node must agree on (the realtime kit).
+
+Two things, behind one interface with two implementations (`LocalCluster` in-process, the
+default; `RedisCluster` with `LVNG_REDIS_URL`), after centrifuge's presence/broker split:
+
+- **Membership**: which sockets of which user are in which room, on which node. `enter`
+  and `exit` answer, atomically for the whole cluster, whether this was the user's first
+  socket in the room, or its last. "First device joined / last device left" is asked
+  here, never counted in one process.
+- **A small key-value store with TTL**: `get`, `put` (optionally only if absent),
+  `delete` (optionally only if it still holds a value, a compare-and-delete), and lists
+  (`push`, `take`) for things gathered from several nodes (read receipts being coalesced).
+
+Every node refreshes a heartbeat key with a TTL. When a node dies, its heartbeat expires
+and one surviving node (chosen by a lock) removes that node's memberships, calling
+`on_member_lost(room_key, user_id, user_name)` for each user whose last socket in a room
+was there, so plugins can tell the room (`member:left`, presence offline, a call's
+participant left). A crash leaves no ghosts once `node_ttl` has passed.
+
+Ordering: `enter`/`exit` are atomic, but telling a room is not part of them. Callers that
+announce a transition hold the room's turn (`core.turns`) around the call and the emit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+log = logging.getLogger("lvng.cluster")
+
+MemberLost = Callable[[str, str, str], Awaitable[None]]
+
+
+def new_node_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class ClusterState(ABC):
+    """The interface every plugin and the core use; see the module docstring."""
+
+    node_id: str
+    cross_node = False  # whether `lock` serializes across processes
+
+    async def start(self, on_member_lost: MemberLost | None = None) -> None:  # noqa: B027
+        """Begin heartbeats (Redis); `on_member_lost` is called for a dead node's users."""
+
+    async def stop(self) -> None:  # noqa: B027
+        """Stop heartbeats and forget this node's memberships."""
+
+    # --- locks ------------------------------------------------------------------------
+
+    async def lock(self, key: str) -> str | None:
+        """Take the cluster-wide lock `key`; a token for `unlock`, or None when this
+        process is the whole cluster (its in-process lock is enough)."""
+        return None
+
+    async def unlock(self, key: str, token: str) -> None:  # noqa: B027
+        """Release what `lock` took."""
+
+    # --- membership --------------------------------------------------------------------
+
+    @abstractmethod
+    async def enter(self, room_key: str, user_id: str, sid: str, user_name: str) -> bool:
+        """Record the socket in the room; True when no other socket of the user (on any
+        node) was in it."""
+
+    @abstractmethod
+    async def exit(self, room_key: str, user_id: str, sid: str) -> bool:
+        """Forget the socket in the room; True when it was the user's last one there."""
+
+    @abstractmethod
+    async def sockets(self, room_key: str, user_id: str) -> int:
+        """How many sockets of the user are in the room, on every node."""
+
+    @abstractmethod
+    async def users(self, room_key: str) -> dict[str, str]:
+        """Every user with a socket in the room, on any node: `{userId: userName}`."""
+
+    # --- key-value with TTL ------------------------------------------------------------
+
+    @abstractmethod
+    async def get(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    async def put(self, key: str, value: str, *, ttl: float | None = None,
+                  only_if_absent: bool = False) -> bool:
+        """Store `value`; with `only_if_absent`, only when the key holds nothing (False
+        then). `ttl` in seconds."""
+
+    @abstractmethod
+    async def delete(self, key: str, *, only_if: str | None = None) -> bool:
+        """Remove the key (only while it holds `only_if`, when given); True if removed."""
+
+    @abstractmethod
+    async def push(self, key: str, value: str, *, ttl: float) -> int:
+        """Append to the key's list (made if absent, TTL renewed); the list's new length."""
+
+    @abstractmethod
+    async def take(self, key: str) -> list[str]:
+        """The key's whole list, removed in the same step."""
+
+
+class LocalCluster(ClusterState):
+    """One process is the whole cluster (the embedded default)."""
+
+    def __init__(self) -> None:
+        self.node_id = new_node_id()
+        self._rooms: dict[str, dict[str, dict[str, str]]] = {}  # room → user → sid → name
+        self._values: dict[str, tuple[Any, float | None]] = {}
+
+    async def enter(self, room_key: str, user_id: str, sid: str, user_name: str) -> bool:
+        users = self._rooms.setdefault(room_key, {})
+        sockets = users.setdefault(user_id, {})
+        first = not sockets
+        sockets[sid] = user_name
+        return first
+
+    async def exit(self, room_key: str, user_id: str, sid: str) -> bool:
+        users = self._rooms.get(room_key)
+        sockets = users.get(user_id) if users else None
+        if sockets is None or sockets.pop(sid, None) is None:
+            return False
+        if sockets:
+            return False
+        del users[user_id]
+        if not users:
+            del self._rooms[room_key]
+        return True
+
+    async def sockets(self, room_key: str, user_id: str) -> int:
+        return len(self._rooms.get(room_key, {}).get(user_id, {}))
+
+    async def users(self, room_key: str) -> dict[str, str]:
+        return {user: next(iter(sockets.values()))
+                for user, sockets in self._rooms.get(room_key, {}).items()}
+
+    def _live(self, key: str) -> Any:
+        found = self._values.get(key)
+        if found is None:
+            return None
+        value, deadline = found
+        if deadline is not None and deadline <= time.monotonic():
+            del self._values[key]
+            return None
+        return value
+
+    @staticmethod
+    def _deadline(ttl: float | None) -> float | None:
+        return None if ttl is None else time.monotonic() + ttl
+
+    async def get(self, key: str) -> str | None:
+        value = self._live(key)
+        return value if isinstance(value, str) else None
+
+    async def put(self, key: str, value: str, *, ttl: float | None = None,
+                  only_if_absent: bool = False) -> bool:
+        if only_if_absent and self._live(key) is not None:
+            return False
+        self._values[key] = (value, self._deadline(ttl))
+        return True
+
+    async def delete(self, key: str, *, only_if: str | None = None) -> bool:
+        value = self._live(key)
+        if value is None or (only_if is not None and value != only_if):
+            return False
+        del self._values[key]
+        return True
+
+    async def push(self, key: str, value: str, *, ttl: float) -> int:
+        items = self._live(key)
+        if not isinstance(items, list):
+            items = []
+        items.append(value)
+        self._values[key] = (items, self._deadline(ttl))
+        return len(items)
+
+    async def take(self, key: str) -> list[str]:
+        items = self._live(key)
+        self._values.pop(key, None)
+        return list(items) if isinstance(items, list) else []
+
+
+# --- Redis -------------------------------------------------------------------------------
+
+# KEYS: members hash of (room, user), users set of the room, node index set
+# ARGV: field "{node}|{sid}", user name, user id, index entry
+_ENTER = """
+local had = redis.call('HLEN', KEYS[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[4])
+if had == 0 then return 1 else return 0 end
+"""
+
+# Returns {last (0/1), user name or false}
+_EXIT = """
+local name = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[3])
+if not name then return {0, false} end
+redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('HLEN', KEYS[1]) == 0 then
+  redis.call('SREM', KEYS[2], ARGV[2])
+  return {1, name}
+end
+return {0, name}
+"""
+
+_USERS = """
+local out = {}
+for _, user in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local names = redis.call('HVALS', ARGV[1] .. user)
+  if #names > 0 then
+    table.insert(out, user)
+    table.insert(out, names[1])
+  end
+end
+return out
+"""
+
+_DELETE_IF = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+_PUSH = """
+local n = redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return n
+"""
+
+_TAKE = """
+local items = redis.call('LRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+return items
+"""
+
+_SEP = "\t"  # ids never hold a tab
+
+
+class RedisCluster(ClusterState):
+    """The cluster state of every node sharing one Redis."""
+
+    cross_node = True
+    LOCK_LEASE = 10.0  # a dead holder's lock frees itself after this
+    LOCK_WAIT = 10.0  # longer than this means Redis or a holder is stuck
+
+    def __init__(self, url: str, *, node_ttl: float = 15.0, prefix: str = "lvng") -> None:
+        import redis.asyncio as aioredis
+
+        self.node_id = new_node_id()
+        self.node_ttl = node_ttl
+        self.redis = aioredis.from_url(url, decode_responses=True)
+        self._p = prefix
+        self._enter = self.redis.register_script(_ENTER)
+        self._exit = self.redis.register_script(_EXIT)
+        self._users = self.redis.register_script(_USERS)
+        self._delete_if = self.redis.register_script(_DELETE_IF)
+        self._push = self.redis.register_script(_PUSH)
+        self._take = self.redis.register_script(_TAKE)
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._on_member_lost: MemberLost | None = None
+
+    # key names
+    def _members(self, room_key: str, user_id: str) -> str:
+        return f"{self._p}:m:{room_key}{_SEP}{user_id}"
+
+    def _room_users(self, room_key: str) -> str:
+        return f"{self._p}:u:{room_key}"
+
+    def _node_index(self, node: str) -> str:
+        return f"{self._p}:n:{node}"
+
+    def _alive(self, node: str) -> str:
+        return f"{self._p}:alive:{node}"
+
+    def _kv(self, key: str) -> str:
+        return f"{self._p}:kv:{key}"
+
+    # --- heartbeat and dead nodes ------------------------------------------------------
+
+    async def start(self, on_member_lost: MemberLost | None = None) -> None:
+        self._on_member_lost = on_member_lost
+        try:
+            await self._beat()
+        except Exception as exc:  # noqa: BLE001 - serve anyway; /readyz says Redis failed
+            log.warning("Redis unreachable at start (%r); retrying with the heartbeat", exc)
+        self._heartbeat = asyncio.ensure_future(self._keep_alive())
+
+    async def stop(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+        try:
+            await self._forget(self.node_id, announce=False)
+            await self.redis.delete(self._alive(self.node_id))
+        except Exception as exc:  # noqa: BLE001 - Redis gone: entries expire with the node
+            log.warning("could not remove this node's cluster entries: %r", exc)
+        await self.redis.aclose()
+
+    async def _beat(self) -> None:
+        await self.redis.set(self._alive(self.node_id), "1", px=int(self.node_ttl * 1000))
+        await self.redis.sadd(f"{self._p}:nodes", self.node_id)
+
+    async def _keep_alive(self) -> None:
+        interval = max(0.2, self.node_ttl / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._beat()
+                await self.reap()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis blips must not end the heartbeat
+                log.warning("cluster heartbeat failed: %r", exc)
+
+    async def reap(self) -> list[str]:
+        """Remove the memberships of every node whose heartbeat expired; the dead nodes."""
+        dead = []
+        for node in await self.redis.smembers(f"{self._p}:nodes"):
+            if node == self.node_id or await self.redis.exists(self._alive(node)):
+                continue
+            # One survivor reaps each dead node.
+            if not await self.redis.set(f"{self._p}:reap:{node}", self.node_id, nx=True,
+                                        px=60_000):
+                continue
+            log.warning("node %s stopped answering; removing its sockets", node)
+            await self._forget(node, announce=True)
+            await self.redis.srem(f"{self._p}:nodes", node)
+            dead.append(node)
+        return dead
+
+    async def _forget(self, node: str, *, announce: bool) -> None:
+        index = self._node_index(node)
+        for entry in await self.redis.smembers(index):
+            room_key, user_id, sid = entry.split(_SEP)
+            last, name = await self._exit(
+                keys=[self._members(room_key, user_id), self._room_users(room_key), index],
+                args=[f"{node}|{sid}", user_id, entry])
+            if announce and last and self._on_member_lost is not None:
+                try:
+                    await self._on_member_lost(room_key, user_id, name or user_id)
+                except Exception:  # noqa: BLE001 - one room's failure must not stop the rest
+                    log.exception("announcing the loss of %s in %s failed", user_id, room_key)
+        await self.redis.delete(index)
+
+    # --- locks ------------------------------------------------------------------------
+
+    async def lock(self, key: str) -> str | None:
+        token = f"{self.node_id}/{uuid.uuid4().hex}"
+        name = f"{self._p}:lock:{key}"
+        deadline = time.monotonic() + self.LOCK_WAIT
+        pause = 0.0005
+        while not await self.redis.set(name, token, nx=True, px=int(self.LOCK_LEASE * 1000)):
+            if time.monotonic() > deadline:
+                from core.errors import ErrorCode, LvngError
+
+                raise LvngError(ErrorCode.UNAVAILABLE, "the room is busy; try again")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.02)
+        return token
+
+    async def unlock(self, key: str, token: str) -> None:
+        await self._delete_if(keys=[f"{self._p}:lock:{key}"], args=[token])
+
+    # --- membership --------------------------------------------------------------------
+
+    async def enter(self, room_key: str, user_id: str, sid: str, user_name: str) -> bool:
+        entry = _SEP.join((room_key, user_id, sid))
+        first = await self._enter(
+            keys=[self._members(room_key, user_id), self._room_users(room_key),
+                  self._node_index(self.node_id)],
+            args=[f"{self.node_id}|{sid}", user_name, user_id, entry])
+        return bool(first)
+
+    async def exit(self, room_key: str, user_id: str, sid: str) -> bool:
+        entry = _SEP.join((room_key, user_id, sid))
+        last, _ = await self._exit(
+            keys=[self._members(room_key, user_id), self._room_users(room_key),
+                  self._node_index(self.node_id)],
+            args=[f"{self.node_id}|{sid}", user_id, entry])
+        return bool(last)
+
+    async def sockets(self, room_key: str, user_id: str) -> int:
+        return int(await self.redis.hlen(self._members(room_key, user_id)))
+
+    async def users(self, room_key: str) -> dict[str, str]:
+        flat = await self._users(keys=[self._room_users(room_key)],
+                                 args=[f"{self._p}:m:{room_key}{_SEP}"])
+        return dict(zip(flat[::2], flat[1::2], strict=True))
+
+    # --- key-value ---------------------------------------------------------------------
+
+    async def get(self, key: str) -> str | None:
+        return await self.redis.get(self._kv(key))
+
+    async def put(self, key: str, value: str, *, ttl: float | None = None,
+                  only_if_absent: bool = False) -> bool:
+        done = await self.redis.set(self._kv(key), value,
+                                    px=None if ttl is None else max(1, int(ttl * 1000)),
+                                    nx=only_if_absent)
+        return bool(done)
+
+    async def delete(self, key: str, *, only_if: str | None = None) -> bool:
+        if only_if is None:
+            return bool(await self.redis.delete(self._kv(key)))
+        return bool(await self._delete_if(keys=[self._kv(key)], args=[only_if]))
+
+    async def push(self, key: str, value: str, *, ttl: float) -> int:
+        return int(await self._push(keys=[self._kv(key)],
+                                    args=[value, max(1, int(ttl * 1000))]))
+
+    async def take(self, key: str) -> list[str]:
+        return list(await self._take(keys=[self._kv(key)]))

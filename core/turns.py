@@ -1,0 +1,166 @@
+"""After-ack work and room turns (the realtime kit).
+
+**After-ack work.** A handler's ack must reach its sender before what the handler tells
+the room (a joiner gets its ack, then the history, then the live stream). A handler
+queues emits and follow-up work on `ctx.after_ack`; the gateway starts running the queue,
+in order, once the handler has returned. python-socketio sends the ack from the handler's
+return value without yielding to the event loop in between (the ack is queued on the
+socket before any other task runs), so everything queued leaves after the ack. That
+invariant is relied on in one place only: `Gateway.on_event`, which awaits nothing between
+the handler's return and its own; `tests/test_kit.py` pins it against python-socketio.
+
+HTTP routes have no ack: they run their `AfterAck` themselves (`await after.run()`).
+
+**Room turns.** Whatever changes a room and tells it holds the room's turn from the write
+to the last emit, so every socket hears a room in commit order, and a joiner's snapshot and
+the live stream neither overlap nor leave a gap. A turn is an in-process lock, plus a
+cross-node lock in the cluster state when Redis is configured. When the block queued
+after-ack work, the turn is released at the end of that work (after the emits went out),
+not when the block ends. The turn belongs to one handler's `AfterAck`: the same handler may
+enter a room's turn again (nested or one after the other) without waiting for itself.
+
+Without Redis there is one node, so the in-process lock is enough, except that several
+processes on one PostgreSQL database (a misconfiguration, but cheap to cover) must still
+give a room's rows commit order: `turn.transaction()` then takes a PostgreSQL advisory
+lock for the room, inside the transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.cluster import ClusterState
+    from core.platform import Platform
+    from core.rooms import Room
+
+log = logging.getLogger("lvng.turns")
+
+Work = Callable[[], Awaitable[Any]]
+
+
+class AfterAck:
+    """Emits and work that run, in the order queued, once the handler's ack is out."""
+
+    __slots__ = ("_platform", "_items")
+
+    def __init__(self, platform: Platform) -> None:
+        self._platform = platform
+        self._items: list[Work] = []
+
+    def emit(self, event: str, data: Any, *, room: Room | None = None, to: str | None = None,
+             skip_sid: str | None = None) -> None:
+        """Queue `platform.emit(event, data, room=/to=, skip_sid=)`."""
+        platform = self._platform
+        self._items.append(
+            lambda: platform.emit(event, data, room=room, to=to, skip_sid=skip_sid))
+
+    def then(self, work: Work) -> None:
+        """Queue `await work()` (a domain event, say)."""
+        self._items.append(work)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    async def run(self) -> None:
+        """Run everything queued, in order; a failing item is logged and the rest still run
+        (a turn's release is an item too)."""
+        while self._items:
+            items, self._items = self._items, []
+            for work in items:
+                try:
+                    await work()
+                except Exception:
+                    log.exception("after-ack work failed")
+
+
+class _RoomLock:
+    """The in-process side of a room's turn, owned by one `AfterAck` at a time."""
+
+    __slots__ = ("lock", "owner", "depth", "token", "__weakref__")
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self.lock = asyncio.Lock()
+        self.owner: AfterAck | None = None
+        self.depth = 0
+        self.token: str | None = None
+
+
+class RoomTurns:
+    """Hands out room turns; one per platform (`platform.turns`)."""
+
+    def __init__(self, cluster: ClusterState) -> None:
+        self.cluster = cluster
+        self._locks: weakref.WeakValueDictionary[str, _RoomLock] = (
+            weakref.WeakValueDictionary())
+
+    def turn(self, key: str, after: AfterAck) -> RoomTurn:
+        """The turn of room (or other serialized thing) `key`, for the handler of `after`."""
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = _RoomLock()
+        return RoomTurn(self, key, lock, after)
+
+
+class RoomTurn:
+    """`async with platform.turn(room, after):` see the module docstring."""
+
+    __slots__ = ("_turns", "key", "_lock", "_after", "_queued")
+
+    def __init__(self, turns: RoomTurns, key: str, lock: _RoomLock, after: AfterAck) -> None:
+        self._turns = turns
+        self.key = key
+        self._lock = lock
+        self._after = after
+        self._queued = 0
+
+    async def __aenter__(self) -> RoomTurn:
+        lock = self._lock
+        if lock.owner is self._after:
+            lock.depth += 1
+        else:
+            await lock.lock.acquire()
+            try:
+                lock.token = await self._turns.cluster.lock(self.key)
+            except BaseException:
+                lock.lock.release()
+                raise
+            lock.owner, lock.depth = self._after, 1
+        self._queued = len(self._after)
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None and len(self._after) > self._queued:
+            self._after.then(self._release)  # after the emits this turn queued
+        else:
+            await self._release()
+
+    async def _release(self) -> None:
+        lock = self._lock
+        lock.depth -= 1
+        if lock.depth > 0:
+            return
+        token, lock.token, lock.owner = lock.token, None, None
+        try:
+            if token is not None:
+                await self._turns.cluster.unlock(self.key, token)
+        finally:
+            lock.lock.release()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        """A database transaction for this turn's writes (see the module docstring)."""
+        from tortoise.transactions import in_transaction
+
+        async with in_transaction() as connection:
+            if (not self._turns.cluster.cross_node
+                    and connection.capabilities.dialect == "postgres"):
+                await connection.execute_query(
+                    "SELECT pg_advisory_xact_lock(hashtext($1))", [self.key])
+            yield connection

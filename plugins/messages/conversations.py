@@ -1,0 +1,143 @@
+"""Customer conversations: who may open them, and membership told per user.
+
+A customer belongs to the first organization that used it, and only a token whose
+`customers` claim holds it may claim it; an admin's wildcard covers only customers its
+organization already owns (contract section 4). Membership events are about users on
+every node: `member:joined` when a user's first socket joins, `member:left` when its last
+one goes (the cluster state answers both, under the room's turn).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tortoise.exceptions import IntegrityError
+
+from core.api import ErrorCode, LvngError, Member, not_yours
+from plugins.messages import payloads
+from plugins.messages.models import Conversation, Customer
+from plugins.messages.target import Caller, Target, now
+
+if TYPE_CHECKING:
+    from core.api import Identity, Platform
+    from plugins.messages.messages import Messages
+    from plugins.messages.schemas import Rejoin
+    from plugins.messages.typing import Typing
+
+
+class Conversations:
+    """The conversation rules of one platform."""
+
+    def __init__(self, platform: Platform, messages: Messages, typing: Typing) -> None:
+        self.platform = platform
+        self.messages = messages
+        self.typing = typing
+
+    async def open(self, identity: Identity, customer_id: str, conversation_id: str, *,
+                   create: bool = True) -> Conversation:
+        """A conversation the user may open, made on first use when `create`."""
+        if not identity.may_access_customer(customer_id):
+            raise LvngError(ErrorCode.FORBIDDEN,
+                            f"your token does not grant customer {customer_id}")
+        org = identity.organization_id
+        customer = await Customer.get_or_none(customer_id=customer_id)
+        if customer is None:
+            if customer_id not in identity.customers:  # an admin's wildcard claims nothing
+                raise LvngError(ErrorCode.FORBIDDEN,
+                                f"your token does not grant customer {customer_id}")
+            if not create:
+                raise LvngError(ErrorCode.NOT_FOUND, f"no conversation {conversation_id}")
+            try:
+                customer = await Customer.create(customer_id=customer_id, organization_id=org,
+                                                 created_at=now())
+            except IntegrityError:
+                customer = await Customer.get(customer_id=customer_id)
+        if customer.organization_id != org:
+            raise not_yours("customer", customer_id)
+        conversation = await Conversation.get_or_none(customer_id=customer_id,
+                                                      conversation_id=conversation_id)
+        if conversation is None:
+            if not create:
+                raise LvngError(ErrorCode.NOT_FOUND, f"no conversation {conversation_id}")
+            try:
+                conversation = await Conversation.create(
+                    organization_id=org, customer_id=customer_id,
+                    conversation_id=conversation_id, created_by=identity.user_id,
+                    created_at=now())
+            except IntegrityError:
+                conversation = await Conversation.get(customer_id=customer_id,
+                                                      conversation_id=conversation_id)
+        return conversation
+
+    async def _enter(self, caller: Caller, target: Target) -> None:
+        """Join the socket (the room's turn held); the user's first socket in the room,
+        on any node, is announced to the others with `member:joined`."""
+        assert caller.session is not None
+        joined = await self.platform.rooms.join(caller.session, target.room)
+        if joined.first:
+            caller.after.emit("member:joined", payloads.member(
+                target, caller.user_id, caller.user_name), room=target.room,
+                skip_sid=caller.sid)
+            event = payloads.member_event(target, caller.user_id, caller.user_name)
+            caller.after.then(lambda: self.platform.publish(
+                "messages", "conversation.member_joined", target.organization_id, event))
+
+    async def join(self, caller: Caller, customer_id: str,
+                   conversation_id: str) -> dict[str, Any]:
+        """`room:joined` to the joiner, `member:joined` to the others."""
+        await self.open(caller.identity, customer_id, conversation_id)
+        target = Target.conversation(caller.org, customer_id, conversation_id)
+        async with self.platform.turn(target.room, caller.after):
+            await self._enter(caller, target)
+            caller.after.emit("room:joined", payloads.room_joined(target), to=caller.sid)
+        return {**payloads.conversation_ref(target),
+                "lastReadMessageId": await self.messages.last_read(caller.identity, target)}
+
+    async def leave(self, caller: Caller, customer_id: str,
+                    conversation_id: str) -> dict[str, Any]:
+        """`member:left` to the others when the user's last socket leaves."""
+        assert caller.session is not None
+        target = Target.conversation(caller.org, customer_id, conversation_id)
+        async with self.platform.turn(target.room, caller.after):
+            if target.room not in caller.session.rooms:
+                return {"conversationId": conversation_id, "left": False}
+            await self.typing.socket_left(caller.session.sid, target, caller.after)
+            left = await self.platform.rooms.leave(caller.session, target.room)
+            if left.last:
+                self._tell_left(target, caller.user_id, caller.user_name, caller.after)
+        return {"conversationId": conversation_id, "left": True}
+
+    def _tell_left(self, target: Target, user_id: str, user_name: str, after: Any) -> None:
+        after.emit("member:left", payloads.member(target, user_id, user_name),
+                   room=target.room)
+        event = payloads.member_event(target, user_id, user_name)
+        after.then(lambda: self.platform.publish(
+            "messages", "conversation.member_left", target.organization_id, event))
+
+    async def rejoin(self, caller: Caller, payload: Rejoin) -> dict[str, Any]:
+        """Join, and get every message after the client's last one in
+        `conversation:rejoined`.
+
+        The room's turn is held from joining to sending the result, and every send holds
+        it from commit to broadcast: a message is either in `missed_messages` (committed
+        before) or arrives as `message:new` (after), never both, never neither.
+        """
+        await self.open(caller.identity, payload.customerId, payload.conversationId)
+        target = Target.conversation(caller.org, payload.customerId, payload.conversationId)
+        since = await self.messages.recovery_point(
+            target, after_id=payload.lastMessageId, after_time=payload.lastMessageTimestamp)
+        async with self.platform.turn(target.room, caller.after):
+            await self._enter(caller, target)
+            missed, has_more = await self.messages.missed(target, since)
+            caller.after.emit("conversation:rejoined",
+                              payloads.rejoined(target, missed, has_more), to=caller.sid)
+        return {"conversationId": payload.conversationId, "customerId": payload.customerId,
+                "room": target.scope, "missed": len(missed), "hasMore": has_more}
+
+    async def left_room(self, target: Target, member: Member, last: bool) -> None:
+        """A socket left without asking (disconnect, refresh, dead node); the room's turn
+        is held by the core."""
+        if last:
+            after = self.platform.after_ack()
+            self._tell_left(target, member.user_id, member.user_name, after)
+            await after.run()

@@ -1,0 +1,28 @@
+"""The plugin's runtime state, made once at start-up by `lvng_state` and reached as
+`ctx.state` (handlers) or `platform.state_of("messages")` (routes, hooks)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from plugins.messages.channels import Channels
+from plugins.messages.conversations import Conversations
+from plugins.messages.messages import Messages
+from plugins.messages.typing import Typing
+
+if TYPE_CHECKING:
+    from core.api import Platform
+    from plugins.messages.metrics import MessagesMetrics
+    from plugins.messages.settings import MessagesSettings
+
+
+class Messaging:
+    """The messages plugin of one platform: its services, sharing settings and metrics."""
+
+    def __init__(self, platform: Platform, settings: MessagesSettings,
+                 metrics: MessagesMetrics) -> None:
+        self.settings = settings
+        self.typing = Typing(platform, settings.typing_timeout_seconds)
+        self.messages = Messages(platform, settings, metrics)
+        self.channels = Channels(platform, settings, self.messages, self.typing)
+        self.conversations = Conversations(platform, self.messages, self.typing)

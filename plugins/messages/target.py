@@ -1,0 +1,111 @@
+"""Where messages live (a channel, or a customer's conversation, of one organization), and
+who acts on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from core.api import Room
+
+if TYPE_CHECKING:
+    from core.api import AfterAck, EventContext, Identity, Session
+    from plugins.messages.schemas import TargetRef
+
+
+def now() -> datetime:
+    """Now in UTC at millisecond precision, so what is stored equals what is sent."""
+    moment = datetime.now(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A channel or a customer conversation, and its room."""
+
+    organization_id: str
+    channel_id: str | None = None
+    customer_id: str | None = None
+    conversation_id: str | None = None
+
+    @classmethod
+    def of(cls, organization_id: str, ref: TargetRef) -> Target:
+        if ref.conversationId is not None:
+            return cls(organization_id, None, ref.customerId, ref.conversationId)
+        return cls(organization_id, ref.channelId)
+
+    @classmethod
+    def channel(cls, organization_id: str, channel_id: str) -> Target:
+        return cls(organization_id, channel_id)
+
+    @classmethod
+    def conversation(cls, organization_id: str, customer_id: str,
+                     conversation_id: str) -> Target:
+        return cls(organization_id, None, customer_id, conversation_id)
+
+    @classmethod
+    def from_room(cls, room: Room) -> Target | None:
+        """The channel or conversation a room stands for (None for other rooms)."""
+        parts = room.parts
+        if len(parts) == 2 and parts[0] == "channel":
+            return cls.channel(room.organization_id, parts[1])
+        if len(parts) == 4 and parts[0] == "customer" and parts[2] == "conversation":
+            return cls.conversation(room.organization_id, parts[1], parts[3])
+        return None
+
+    @property
+    def kind(self) -> str:
+        return "conversation" if self.conversation_id is not None else "channel"
+
+    @property
+    def scope(self) -> str:
+        """The reference's room name: `channel:{id}` or `customer:{c}:conversation:{v}`."""
+        return self.room.name
+
+    @property
+    def room(self) -> Room:
+        if self.conversation_id is not None:
+            return Room.of(self.organization_id, "customer", self.customer_id or "",
+                           "conversation", self.conversation_id)
+        return Room.of(self.organization_id, "channel", self.channel_id or "")
+
+    def ids(self) -> dict[str, str | None]:
+        """The target's keys as every payload carries them (`channelId` null for a
+        conversation, `conversationId` null for a channel)."""
+        return {"channelId": self.channel_id, "conversationId": self.conversation_id,
+                "customerId": self.customer_id}
+
+    def rows(self) -> dict[str, str]:
+        """The columns that select this target's rows."""
+        return {"organization_id": self.organization_id, "room": self.room.scope}
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who acts, from which socket (None over HTTP), and the queue the emits of what they
+    do go to: the event's after-ack work, or an HTTP route's own queue."""
+
+    identity: Identity
+    after: AfterAck
+    session: Session | None = None
+
+    @classmethod
+    def of(cls, ctx: EventContext) -> Caller:
+        return cls(ctx.identity, ctx.after_ack, ctx.session)
+
+    @property
+    def sid(self) -> str | None:
+        return self.session.sid if self.session is not None else None
+
+    @property
+    def org(self) -> str:
+        return self.identity.organization_id
+
+    @property
+    def user_id(self) -> str:
+        return self.identity.user_id
+
+    @property
+    def user_name(self) -> str:
+        return self.identity.user_name
