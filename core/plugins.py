@@ -67,6 +67,7 @@ class PluginInfo:
     version: str | None
     enabled: bool
     events: list[str] = field(default_factory=list)
+    domain_events: list[dict[str, Any]] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
     hooks: list[str] = field(default_factory=list)
@@ -273,7 +274,7 @@ class PluginHost:
 
 
 def describe_plugins(settings: Settings) -> list[PluginInfo]:
-    """Every plugin found, enabled or not, with its events, models and metrics.
+    """Every plugin found, enabled or not, with its events, domain events, models, metrics.
 
     Each is loaded on its own into a scratch host, so a broken one is reported, not fatal.
     """
@@ -298,6 +299,12 @@ def describe_plugins(settings: Settings) -> list[PluginInfo]:
             host.collect("lvng_register_events",
                          per_plugin=lambda n, r=registry: {"events": r.registrar(n)})
             info.events = registry.of_plugin(name)
+            host.collect("lvng_register_domain_events",
+                         per_plugin=lambda n, r=registry: {"events": r.domain_registrar(n)})
+            info.domain_events = [
+                {"name": spec.name, "description": spec.description, "fields": spec.fields()}
+                for spec in registry.domain_events_of(name)
+            ]
             info.models = [m for _, result in host.collect("lvng_models") if result
                            for m in ([result] if isinstance(result, str) else result)]
             metrics_registry = CollectorRegistry()

@@ -20,7 +20,8 @@ from sanic import Blueprint
 from core.hookspecs import hookimpl
 from core.metrics import PluginMetrics
 from core.platform import Platform, Session
-from core.registry import EventRegistrar
+from core.registry import DomainEventRegistrar, EventRegistrar
+from plugins.messages import domain_events
 from plugins.messages import events as handlers
 from plugins.messages.routes import routes
 from plugins.messages.service import MessagesMetrics, messaging
@@ -29,6 +30,11 @@ from plugins.messages.service import MessagesMetrics, messaging
 @hookimpl
 def lvng_register_events(events: EventRegistrar) -> None:
     handlers.register(events)
+
+
+@hookimpl
+def lvng_register_domain_events(events: DomainEventRegistrar) -> None:
+    domain_events.register(events)
 
 
 @hookimpl
