@@ -129,8 +129,9 @@ class EventRegistry:
         if not (isinstance(spec.schema, type) and issubclass(spec.schema, BaseModel)):
             raise PluginError(f"{where}: the schema must be a pydantic model class")
         if (not isinstance(spec.description, str) or not spec.description.strip()
-                or "\n" in spec.description.strip()):
-            raise PluginError(f"{where}: the description must be one non-empty line")
+                or spec.description != spec.description.strip() or "\n" in spec.description):
+            raise PluginError(f"{where}: the description must be one non-empty line, "
+                              f"without surrounding blanks")
         taken = self._domain.get(spec.name)
         if taken is not None:
             raise PluginError(f"{where} is already declared by plugin {taken.plugin}")
@@ -162,6 +163,4 @@ class DomainEventRegistrar:
     def add(self, name: str, schema: type[BaseModel], description: str) -> None:
         """Declare that this plugin publishes `name`, its data valid for `schema` (a
         pydantic model), described in one line for `lvng plugins`."""
-        self._registry._add_domain(DomainEventSpec(name, schema, description.strip()
-                                                   if isinstance(description, str)
-                                                   else description, self.plugin))
+        self._registry._add_domain(DomainEventSpec(name, schema, description, self.plugin))

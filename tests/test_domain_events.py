@@ -95,8 +95,8 @@ class Note(BaseModel):
     ("published", Note, "x", "the name must be dotted lower-case words, like "
                              "message.created"),
     ("probe.noted", dict, "x", "the schema must be a pydantic model class"),
-    ("probe.noted", Note, "", "the description must be one non-empty line"),
-    ("probe.noted", Note, "two\nlines", "the description must be one non-empty line"),
+    *(("probe.noted", Note, text, "the description must be one non-empty line, without "
+                                  "surrounding blanks") for text in ("", "two\nlines", " x")),
 ])
 def test_a_bad_declaration_stops_the_start(name, schema, description, problem):
     registry = EventRegistry()
