@@ -18,7 +18,7 @@ from core.http import authenticate, parse_body, platform_of
 from core.identity import ID_PATTERN, Identity, is_valid_id
 from core.metrics import PluginMetrics
 from core.platform import DomainEvent, EventContext, Member, Platform, Session
-from core.registry import EventRegistrar
+from core.registry import DomainEventRegistrar, EventRegistrar
 from core.rooms import Joined, Left, Room
 from core.tasks import Tasks, Timers
 from core.turns import AfterAck, RoomTurn
@@ -30,6 +30,7 @@ __all__ = [
     "ClusterState",
     "ConfigError",
     "DomainEvent",
+    "DomainEventRegistrar",
     "ErrorCode",
     "EventContext",
     "EventRegistrar",

@@ -122,6 +122,8 @@ def create_app(
     plugins.collect(
         "lvng_register_events", per_plugin=lambda n: {"events": platform.events.registrar(n)}
     )
+    plugins.collect("lvng_register_domain_events",
+                    per_plugin=lambda n: {"events": platform.events.domain_registrar(n)})
     for plugin, result in plugins.collect(
         "lvng_metrics", per_plugin=lambda n: {"metrics": PluginMetrics(metrics_registry, n)}
     ):

@@ -132,6 +132,12 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(f"  events:  {', '.join(info.events) or '-'}")
         print(f"  models:  {', '.join(info.models) or '-'}")
         print(f"  metrics: {', '.join(info.metrics) or '-'}")
+        print(f"  domain events:{'' if info.domain_events else ' -'}")
+        for event in info.domain_events:
+            fields = ", ".join(f"{f['name']}{'' if f['required'] else '?'}: {f['type']}"
+                               for f in event["fields"])
+            print(f"    {event['name']}: {event['description']}")
+            print(f"      {{{fields}}}")
     return 0
 
 

@@ -78,6 +78,7 @@ class Settings(BaseModel):
     rate_limit_events: int = Field(100, ge=1, le=1_000_000)
     rate_limit_window: float = Field(60, gt=0, le=86_400)
     cors_origins: list[str] | None = None
+    strict_domain_events: bool = False  # raise on a bad domain event (as with --dev)
 
     _split = field_validator(
         "jwt_algorithms", "plugins", "disabled_plugins", "plugin_modules", "cors_origins",

@@ -184,7 +184,12 @@ class Gateway:
 
     async def _expire(self, sid: str) -> None:
         session = self.platform.sessions.get(sid)
-        if session is None or session.identity.expires_at > time.time():
+        if session is None:
+            return
+        if session.identity.expires_at > time.time():
+            # The loop's clock fired a little before the wall clock reached `exp`: try
+            # again then, or the socket would never expire.
+            self._schedule_expiry(session)
             return
         self.metrics.token_expiries.inc()
         await self.sio.emit("error", {

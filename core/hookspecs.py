@@ -5,10 +5,12 @@ the specs below. Any implementation may be `async def`; the core awaits it. The 
 each plugin's implementation on its own, so it always knows which plugin answered and one
 failing plugin never stops the others in a fan-out hook.
 
-Registration hooks (events, models, metrics, routes) run once at start-up; a plugin that
-raises there stops the start with one line naming it. Fan-out hooks (connect, disconnect,
-startup, shutdown, domain events) log and count a failure in
-`lvng_plugin_errors_total{plugin,hook}` and go on with the next plugin.
+Registration hooks (events, domain events, models, metrics, routes) run once at start-up; a
+plugin that raises there stops the start with one line naming it. Fan-out hooks (connect,
+disconnect, startup, shutdown, domain events) log and count a failure in
+`lvng_plugin_errors_total{plugin,hook}` and go on with the next plugin. Implementations run
+in pluggy's order (`tryfirst`, then the last registered first, then `trylast`); wrappers
+(`wrapper=True`, `hookwrapper=True`) are refused at start.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
 
     from core.identity import Identity
     from core.platform import DomainEvent, Member, Platform, PluginMetrics, Session
-    from core.registry import EventRegistrar
+    from core.registry import DomainEventRegistrar, EventRegistrar
     from core.rooms import Room
 
 PROJECT = "lvng"
@@ -55,6 +57,15 @@ def lvng_state(platform: Platform) -> Any:
 @hookspec
 def lvng_register_events(events: EventRegistrar) -> None:
     """Called at start-up: add this plugin's events with `events.add(name, schema, handler)`."""
+
+
+@hookspec
+def lvng_register_domain_events(events: DomainEventRegistrar) -> None:
+    """Called at start-up: declare each domain event this plugin publishes, with its schema.
+
+    `events.add(name, schema, description)`: a dotted name (`message.created`), a pydantic
+    model for the data, one line of text. `platform.publish` checks every event against it.
+    """
 
 
 @hookspec
@@ -137,6 +148,7 @@ def lvng_authorize_join(identity: Identity, room: Room, platform: Platform) -> b
 def lvng_domain_event(event: DomainEvent, platform: Platform) -> None:
     """Called for every domain event a plugin publishes with `platform.publish(...)`.
 
+    Only declared events whose data fit their schema arrive (`lvng_register_domain_events`).
     This is how plugins talk to each other (a message in a customer conversation becomes
     an activity item, say) without importing each other.
     """

@@ -59,6 +59,11 @@ class CoreMetrics:
             "lvng_domain_events_total", "Domain events published, by plugin and name",
             ["plugin", "name"], registry=registry,
         )
+        self.domain_events_invalid = Counter(
+            "lvng_domain_events_invalid_total",
+            "Domain events not delivered: undeclared, or data refused by their schema",
+            ["plugin", "name"], registry=registry,
+        )
 
 
 class PluginMetrics:

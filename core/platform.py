@@ -12,6 +12,7 @@ from core.cluster import ClusterState, LocalCluster
 from core.errors import ErrorCode, LvngError
 from core.metrics import PluginMetrics
 from core.ratelimit import SlidingWindow
+from core.registry import DomainEventError
 from core.rooms import Joined, Left, Room, RoomService
 from core.tasks import Tasks, Timers
 from core.turns import AfterAck, RoomTurn, RoomTurns
@@ -172,7 +173,20 @@ class Platform:
 
     async def publish(self, plugin: str, name: str, organization_id: str,
                       data: dict[str, Any]) -> None:
-        """Fan a domain event out to every plugin's `lvng_domain_event`."""
+        """Fan a domain event out to every plugin's `lvng_domain_event`.
+
+        The event must be declared by `plugin` (`lvng_register_domain_events`) and `data`
+        must fit its schema. If not, that is the publisher's bug: with `--dev` or
+        LVNG_STRICT_DOMAIN_EVENTS it raises DomainEventError; otherwise it is logged,
+        counted in `lvng_domain_events_invalid_total` and not delivered.
+        """
+        problem = self.events.check_domain_event(plugin, name, data)
+        if problem is not None:
+            if self.settings.dev or self.settings.strict_domain_events:
+                raise DomainEventError(problem)
+            log.error("%s; not delivered", problem)
+            self.metrics.domain_events_invalid.labels(plugin=plugin, name=name).inc()
+            return
         event = DomainEvent(name, organization_id, data, plugin)
         self.metrics.domain_events.labels(plugin=plugin, name=name).inc()
         await self.plugins.fan_out("lvng_domain_event", event=event, platform=self)

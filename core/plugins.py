@@ -67,6 +67,7 @@ class PluginInfo:
     version: str | None
     enabled: bool
     events: list[str] = field(default_factory=list)
+    domain_events: list[dict[str, Any]] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
     hooks: list[str] = field(default_factory=list)
@@ -142,7 +143,8 @@ class PluginHost:
         self.sources[source.name] = source
 
     def check(self) -> None:
-        """Fail at start-up, naming the plugin and hook, if an implementation matches no spec."""
+        """Fail at start-up, naming the plugin and hook, if an implementation matches no
+        spec or is a wrapper (which this host does not run; see `_impls`)."""
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
@@ -153,17 +155,41 @@ class PluginHost:
                 f"plugin {name} implements unknown hook {', '.join(unknown)} (misspelt?); "
                 f"leave it out with LVNG_DISABLED_PLUGINS={name}"
             ) from exc
+        for name in self.sources:
+            plugin = self.pm.get_plugin(name)
+            for caller in sorted(self.pm.get_hookcallers(plugin) or [], key=lambda c: c.name):
+                for impl in caller.get_hookimpls():
+                    if impl.plugin is plugin and (impl.wrapper or impl.hookwrapper):
+                        kind = "wrapper=True" if impl.wrapper else "hookwrapper=True"
+                        raise PluginError(
+                            f"plugin {name} implements {caller.name} as a wrapper ({kind}), "
+                            f"which lvng does not run: make it a plain hookimpl (order it "
+                            f"with tryfirst/trylast); leave it out with "
+                            f"LVNG_DISABLED_PLUGINS={name}"
+                        )
 
     @property
     def names(self) -> list[str]:
         return list(self.sources)
 
     def _impls(self, hook_name: str) -> list[pluggy.HookImpl]:
-        return list(getattr(self.pm.hook, hook_name).get_hookimpls())
+        """The hook's implementations in the order pluggy itself calls them.
+
+        pluggy keeps them in reverse call order and runs `reversed(...)`: `tryfirst` ones,
+        then the plain ones (the last registered first), then `trylast` ones. The host
+        calls them one by one, so that it knows which plugin answered and can isolate
+        failures; wrappers, which wrap pluggy's own loop, are refused by `check()`.
+        """
+        return list(reversed(getattr(self.pm.hook, hook_name).get_hookimpls()))
 
     @staticmethod
     def _call(impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> Any:
-        return impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+        """Call one implementation as pluggy would: its positional parameters by name,
+        plus those of its parameters with defaults that the call provides."""
+        args = {arg: kwargs[arg] for arg in impl.argnames}
+        args.update((arg, kwargs[arg]) for arg in getattr(impl, "kwargnames", ())
+                    if arg in kwargs)
+        return impl.function(**args)
 
     def collect(
         self,
@@ -248,7 +274,7 @@ class PluginHost:
 
 
 def describe_plugins(settings: Settings) -> list[PluginInfo]:
-    """Every plugin found, enabled or not, with its events, models and metrics.
+    """Every plugin found, enabled or not, with its events, domain events, models, metrics.
 
     Each is loaded on its own into a scratch host, so a broken one is reported, not fatal.
     """
@@ -273,6 +299,12 @@ def describe_plugins(settings: Settings) -> list[PluginInfo]:
             host.collect("lvng_register_events",
                          per_plugin=lambda n, r=registry: {"events": r.registrar(n)})
             info.events = registry.of_plugin(name)
+            host.collect("lvng_register_domain_events",
+                         per_plugin=lambda n, r=registry: {"events": r.domain_registrar(n)})
+            info.domain_events = [
+                {"name": spec.name, "description": spec.description, "fields": spec.fields()}
+                for spec in registry.domain_events_of(name)
+            ]
             info.models = [m for _, result in host.collect("lvng_models") if result
                            for m in ([result] if isinstance(result, str) else result)]
             metrics_registry = CollectorRegistry()

@@ -1,12 +1,14 @@
-"""The event registry: which plugin answers which client event, with what payload schema."""
+"""The event registry: which plugin answers which client event, with what payload schema,
+and which plugin publishes which domain event, with what data schema."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from core.errors import PluginError
 
@@ -20,6 +22,13 @@ RESERVED_EVENTS = frozenset(
     {"connect", "connect_error", "disconnect", "disconnecting", "error", "connected", "message"}
 )
 
+# Domain event names: dotted lower-case words, `message.created`.
+DOMAIN_EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
+class DomainEventError(Exception):
+    """A plugin published a domain event it did not declare, or with data its schema refuses."""
+
 
 @dataclass(frozen=True, slots=True)
 class EventSpec:
@@ -29,11 +38,42 @@ class EventSpec:
     plugin: str
 
 
+@dataclass(frozen=True, slots=True)
+class DomainEventSpec:
+    name: str
+    schema: type[BaseModel]
+    description: str
+    plugin: str
+
+    def fields(self) -> list[dict[str, Any]]:
+        """The schema's fields as `lvng plugins` lists them: name, type, required."""
+        return [{"name": field.alias or name, "type": _type_name(field.annotation),
+                 "required": field.is_required()}
+                for name, field in self.schema.model_fields.items()]
+
+    def check(self, data: Any) -> str | None:
+        """None when `data` is valid for the schema, else the first problem on one line."""
+        try:
+            self.schema.model_validate(data, strict=True)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"]) or "data"
+            return f"{where}: {error['msg']}"
+        return None
+
+
+def _type_name(annotation: Any) -> str:
+    if isinstance(annotation, type) and not getattr(annotation, "__args__", None):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "").replace("NoneType", "None")
+
+
 class EventRegistry:
-    """All registered client events, by name."""
+    """All registered client events, and all declared domain events, by name."""
 
     def __init__(self) -> None:
         self._events: dict[str, EventSpec] = {}
+        self._domain: dict[str, DomainEventSpec] = {}
 
     def get(self, name: str) -> EventSpec | None:
         return self._events.get(name)
@@ -58,6 +98,45 @@ class EventRegistry:
             )
         self._events[spec.name] = spec
 
+    # --- domain events -------------------------------------------------------------------
+
+    def domain_event(self, name: str) -> DomainEventSpec | None:
+        return self._domain.get(name)
+
+    def domain_events_of(self, plugin: str) -> list[DomainEventSpec]:
+        return sorted((s for s in self._domain.values() if s.plugin == plugin),
+                      key=lambda s: s.name)
+
+    def domain_registrar(self, plugin: str) -> DomainEventRegistrar:
+        return DomainEventRegistrar(self, plugin)
+
+    def check_domain_event(self, plugin: str, name: str, data: Any) -> str | None:
+        """None when `plugin` declared `name` and `data` fits its schema, else why not."""
+        spec = self._domain.get(name)
+        if spec is None or spec.plugin != plugin:
+            return (f"plugin {plugin} published domain event {name!r}, which it does not "
+                    f"declare in lvng_register_domain_events")
+        problem = spec.check(data)
+        if problem is not None:
+            return f"plugin {plugin} published domain event {name!r} with invalid data: {problem}"
+        return None
+
+    def _add_domain(self, spec: DomainEventSpec) -> None:
+        where = f"plugin {spec.plugin}: domain event {spec.name!r}"
+        if not isinstance(spec.name, str) or not DOMAIN_EVENT_NAME.match(spec.name):
+            raise PluginError(f"{where}: the name must be dotted lower-case words, "
+                              f"like message.created")
+        if not (isinstance(spec.schema, type) and issubclass(spec.schema, BaseModel)):
+            raise PluginError(f"{where}: the schema must be a pydantic model class")
+        if (not isinstance(spec.description, str) or not spec.description.strip()
+                or spec.description != spec.description.strip() or "\n" in spec.description):
+            raise PluginError(f"{where}: the description must be one non-empty line, "
+                              f"without surrounding blanks")
+        taken = self._domain.get(spec.name)
+        if taken is not None:
+            raise PluginError(f"{where} is already declared by plugin {taken.plugin}")
+        self._domain[spec.name] = spec
+
 
 class EventRegistrar:
     """What `lvng_register_events` receives: adds events on behalf of one plugin."""
@@ -72,3 +151,16 @@ class EventRegistrar:
         With `schema=None` the handler receives the raw payload (a dict or None).
         """
         self._registry._add(EventSpec(name, schema, handler, self.plugin))
+
+
+class DomainEventRegistrar:
+    """What `lvng_register_domain_events` receives: declares domain events for one plugin."""
+
+    def __init__(self, registry: EventRegistry, plugin: str) -> None:
+        self._registry = registry
+        self.plugin = plugin
+
+    def add(self, name: str, schema: type[BaseModel], description: str) -> None:
+        """Declare that this plugin publishes `name`, its data valid for `schema` (a
+        pydantic model), described in one line for `lvng plugins`."""
+        self._registry._add_domain(DomainEventSpec(name, schema, description, self.plugin))

@@ -142,6 +142,7 @@ class LiveServer:
             "LVNG_JWT_SECRET": SECRET,
             "LVNG_PLUGIN_MODULES": PROBE_PLUGIN,
             "LVNG_ENTRY_POINTS": "false",
+            "LVNG_STRICT_DOMAIN_EVENTS": "true",  # a bad domain event fails its handler
             **(env or {}),
         }
         self.args = args or []

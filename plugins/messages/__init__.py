@@ -20,6 +20,7 @@ from sanic import Blueprint
 
 from core.api import (
     AfterAck,
+    DomainEventRegistrar,
     EventRegistrar,
     Member,
     Platform,
@@ -28,6 +29,7 @@ from core.api import (
     Session,
     hookimpl,
 )
+from plugins.messages import domain_events
 from plugins.messages import events as events_module
 from plugins.messages.metrics import MessagesMetrics
 from plugins.messages.routes import routes
@@ -41,6 +43,11 @@ PLUGIN = "messages"
 @hookimpl
 def lvng_settings() -> type[MessagesSettings]:
     return MessagesSettings
+
+
+@hookimpl
+def lvng_register_domain_events(events: DomainEventRegistrar) -> None:
+    domain_events.register(events)
 
 
 @hookimpl

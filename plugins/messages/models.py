@@ -1,9 +1,10 @@
 """The messages plugin's tables (Tortoise app label `messages`).
 
 Rooms are kept apart by organization: every row carries its `organization_id`. A channel
-id belongs to the first organization that used it (a unique index, migration 0002). Messages are ordered by `seq`, an
-autoincrement integer assigned at insert while the room's lock is held, so within a room
-`seq` order is commit order and broadcast order; timestamps and ids never order anything.
+id belongs to the first organization that used it (a unique index, migration 0002).
+Messages are ordered by `seq`, an autoincrement integer assigned at insert while the
+room's turn is held, so within a room `seq` order is commit order and broadcast order;
+timestamps and ids never order anything.
 """
 
 from __future__ import annotations

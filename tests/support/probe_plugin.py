@@ -74,6 +74,18 @@ def lvng_register_events(events):
     events.add("probe:shout", RoomRef, shout)
     events.add("probe:publish", Publish, publish)
     events.add("probe:announce", Publish, announce)
+    events.add("probe:publish-bad", BadPublish, publish_bad)
+
+
+class Published(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str
+    userId: str
+
+
+@hookimpl
+def lvng_register_domain_events(events):
+    events.add("probe.published", Published, "a user asked the probe to publish a note")
 
 
 @hookimpl
@@ -96,6 +108,23 @@ class Publish(BaseModel):
 
 async def publish(ctx: EventContext, payload: Publish) -> dict:
     await ctx.publish("probe.published", {"note": payload.note, "userId": ctx.identity.user_id})
+    return {}
+
+
+class BadPublish(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    kind: str = Field(pattern="^(undeclared|invalid|extra)$")
+
+
+async def publish_bad(ctx: EventContext, payload: BadPublish) -> dict:
+    """Publish what the probe did not declare, or declared data of the wrong shape."""
+    user = ctx.identity.user_id
+    if payload.kind == "undeclared":
+        await ctx.publish("probe.undeclared", {"note": "x", "userId": user})
+    elif payload.kind == "invalid":
+        await ctx.publish("probe.published", {"note": 42, "userId": user})
+    else:
+        await ctx.publish("probe.published", {"note": "x", "userId": user, "secret": 1})
     return {}
 
 
