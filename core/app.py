@@ -35,13 +35,14 @@ _app_numbers = itertools.count(1)
 
 def _client_manager(settings: Settings) -> socketio.AsyncManager | None:
     if settings.redis_url:
-        return socketio.AsyncRedisManager(settings.redis_url)
+        return socketio.AsyncRedisManager(settings.redis_url, channel=settings.cluster_name)
     return None
 
 
 def _cluster(settings: Settings) -> ClusterState:
     if settings.redis_url:
-        return RedisCluster(settings.redis_url, node_ttl=settings.node_ttl)
+        return RedisCluster(settings.redis_url, node_ttl=settings.node_ttl,
+                            prefix=settings.cluster_name)
     return LocalCluster()
 
 

@@ -68,6 +68,9 @@ class Settings(BaseModel):
     redis_url: str | None = None
     # With Redis: a node whose heartbeat is older than this is dead, and its sockets leave.
     node_ttl: float = Field(15, ge=0.5, le=300)
+    # With Redis: nodes of one cluster share this name (Redis key prefix and pub/sub
+    # channel), so several clusters can share one Redis.
+    cluster_name: str = Field("lvng", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
     plugins: list[str] | None = None
     disabled_plugins: list[str] = []

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.live import LiveServer
-from tests.services import ScratchDatabase
+from tests.services import Cluster, ScratchDatabase
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +49,22 @@ async def scratch_postgres() -> AsyncIterator[ScratchDatabase]:
     database = await ScratchDatabase().create()
     yield database
     await database.drop()
+
+
+@pytest.fixture
+async def cluster(scratch_postgres: ScratchDatabase,
+                  tmp_path: Path) -> AsyncIterator[Callable[..., Cluster]]:
+    """`cluster(config="...")`: nodes on one PostgreSQL database and one Redis; start them
+    with `.start_node()`. Every node is stopped after the test."""
+    made: list[Cluster] = []
+
+    def make(config: str = "", env: dict[str, str] | None = None) -> Cluster:
+        made.append(Cluster(tmp_path / f"cluster{len(made)}", scratch_postgres, env=env,
+                            config=config))
+        return made[-1]
+
+    yield make
+    for each in made:
+        for node in each.nodes:
+            await node.close_clients()
+        each.stop()

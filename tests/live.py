@@ -186,6 +186,12 @@ class LiveServer:
                 self.proc.kill()
                 self.proc.wait(5)
 
+    def kill(self) -> None:
+        """End the server as a crash would (SIGKILL): no goodbye to anyone."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
     def restart(self) -> LiveServer:
         self.stop()
         return self.start()

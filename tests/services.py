@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,3 +65,38 @@ class ScratchDatabase:
 
     async def drop(self) -> None:
         await _admin_execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+class Cluster:
+    """Server processes on one scratch PostgreSQL database and one Redis, as one cluster
+    (a cluster name of their own, so other tests' servers on the shared Redis never
+    mix with them)."""
+
+    def __init__(self, workdir: Path, database: ScratchDatabase, *,
+                 env: dict[str, str] | None = None, config: str = "") -> None:
+        from tests.live import LiveServer
+
+        self._live = LiveServer
+        self.workdir = workdir
+        self.env = {
+            "LVNG_DATABASE_URL": database.url,
+            "LVNG_REDIS_URL": require_redis(),
+            "LVNG_CLUSTER_NAME": f"test-{uuid.uuid4().hex[:10]}",
+            "LVNG_NODE_TTL": "1.5",
+            **(env or {}),
+        }
+        self.config = workdir / "lvng.toml"
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(config)
+        self.nodes: list[Any] = []
+
+    def start_node(self) -> Any:
+        """One more node (started after the others, so migrations never race)."""
+        node = self._live(self.workdir / f"node{len(self.nodes)}", self.env,
+                          ["--config", str(self.config)]).start()
+        self.nodes.append(node)
+        return node
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()

@@ -128,3 +128,21 @@ def test_unreachable_database_stops_the_start_with_one_line(tmp_path):
     errors = [line for line in result.stderr.splitlines() if line.startswith("lvng: error:")]
     assert errors == ["lvng: error: database migration failed: ConnectionRefusedError: "
                       "[Errno 111] Connect call failed ('127.0.0.1', 1)"]
+
+
+def test_a_bad_plugin_setting_stops_serve_with_one_line_naming_it(tmp_path):
+    """A plugin declares its settings model (`lvng_settings`); the core checks it first."""
+    config = tmp_path / "lvng.toml"
+    config.write_text("[plugins.messages]\ntyping_timeout_seconds = -1\n")
+    result = run_lvng("serve", "--port", "1", "--config", str(config),
+                      env={"LVNG_JWT_SECRET": SECRET}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "lvng: error: invalid setting plugins.messages.typing_timeout_seconds: "
+        "Input should be greater than 0"]
+    config.write_text("[plugins.messages]\nauto_create_chanels = false\n")
+    result = run_lvng("serve", "--port", "1", "--config", str(config),
+                      env={"LVNG_JWT_SECRET": SECRET}, cwd=tmp_path)
+    assert (result.returncode, result.stderr.strip().splitlines()) == (2, [
+        "lvng: error: invalid setting plugins.messages.auto_create_chanels: "
+        "Extra inputs are not permitted"])

@@ -65,8 +65,16 @@ async def shout(ctx: EventContext, payload: RoomRef) -> dict:
     return {}
 
 
+async def after(ctx: EventContext, payload: dict | None) -> dict:
+    """Queues three emits to the sender on the after-ack work: they must follow the ack."""
+    for n in range(3):
+        ctx.after_ack.emit("probe:after", {"n": n}, to=ctx.sid)
+    return {"queued": 3}
+
+
 @hookimpl
 def lvng_register_events(events):
+    events.add("probe:after", None, after)
     events.add("probe:echo", Echo, echo)
     events.add("probe:boom", None, boom)
     events.add("probe:refuse", None, refuse)
