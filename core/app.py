@@ -9,13 +9,14 @@ from typing import Any
 
 import socketio
 from prometheus_client import CollectorRegistry
-from sanic import Blueprint, Sanic
+from sanic import Blueprint, Request, Sanic
+from sanic.response import HTTPResponse
 
 from core.config import Settings
 from core.database import close_database, open_database, tortoise_config
-from core.errors import PluginError
+from core.errors import ErrorCode, PluginError
 from core.gateway import Gateway
-from core.http import JSONErrorHandler, core_routes
+from core.http import JSONErrorHandler, core_routes, error_response
 from core.identity import TokenVerifier
 from core.metrics import CoreMetrics, PluginMetrics
 from core.platform import Platform
@@ -28,6 +29,8 @@ log = logging.getLogger("lvng")
 PING_INTERVAL = 25
 PING_TIMEOUT = 60
 MAX_HTTP_BUFFER_SIZE = 1_000_000
+# How long a stop waits for in-flight events before dropping the clients anyway.
+STOP_DRAIN_SECONDS = 10.0
 
 _app_numbers = itertools.count(1)
 
@@ -83,7 +86,7 @@ def create_app(
         metrics_registry=metrics_registry,
     )
     app.ctx.platform = platform
-    Gateway(platform)
+    gateway = Gateway(platform)
 
     plugins.collect(
         "lvng_register_events", per_plugin=lambda n: {"events": platform.events.registrar(n)}
@@ -117,12 +120,21 @@ def create_app(
             platform.redis = aioredis.from_url(settings.redis_url)
         await plugins.fan_out("lvng_startup", platform=platform)
 
+    @app.on_request
+    async def refuse_new_sessions_while_stopping(request: Request) -> HTTPResponse | None:
+        # A new Engine.IO session now would be dropped at once; a refusal at the HTTP
+        # level makes the client retry (a Socket.IO connect_error would be final).
+        if platform.stopping and request.path.startswith("/socket.io") \
+                and "sid" not in request.args:
+            return error_response(ErrorCode.UNAVAILABLE, "the server is stopping", 503)
+        return None
+
     @app.before_server_stop
     async def stop(app: Sanic) -> None:
-        # Say goodbye to every client (they reconnect elsewhere, and plugins see each
-        # disconnect), stop Engine.IO's background work, then let plugins finish.
-        await asyncio.gather(*(sio.disconnect(sid) for sid in list(platform.sessions)),
-                             return_exceptions=True)
+        # Finish in-flight events, then drop every client's transport as a restart would
+        # (they reconnect by themselves; plugins see each disconnect), stop Engine.IO's
+        # background work, then let plugins finish.
+        await gateway.stop(timeout=STOP_DRAIN_SECONDS)
         await sio.shutdown()
         await plugins.fan_out("lvng_shutdown", platform=platform)
 
@@ -131,8 +143,21 @@ def create_app(
         await close_database()
         if platform.redis is not None:
             await platform.redis.aclose()
+        await _cancel_leftover_tasks()
 
     return app
+
+
+async def _cancel_leftover_tasks() -> None:
+    """Cancel what is still pending (Engine.IO's ping timers of the dropped sockets, say)
+    before Sanic closes the loop, which would destroy them with an asyncio error each."""
+    current = asyncio.current_task()
+    leftover = [task for task in asyncio.all_tasks() if task is not current]
+    for task in leftover:
+        task.cancel()
+    if leftover:
+        await asyncio.gather(*leftover, return_exceptions=True)
+        log.debug("cancelled %d leftover task(s) at stop", len(leftover))
 
 
 def _as_list(value: Any) -> list[str]:

@@ -85,6 +85,9 @@ class Platform:
         self.rooms = RoomService(sio, self.authorize_join)
         self._plugin_metrics: dict[str, Any] = {}
         self.redis: Any = None  # a redis.asyncio client when LVNG_REDIS_URL is set
+        # True once the server has begun to stop: new events are refused, running ones
+        # should finish soon (their sockets are dropped after them).
+        self.stopping = False
 
     # --- plugins' own things -----------------------------------------------------------
 
