@@ -110,6 +110,16 @@ def enabled_names(settings: Settings, found: dict[str, PluginSource]) -> list[st
     return [name for name in wanted if name not in settings.disabled_plugins]
 
 
+def check_plugin_sections(settings: Settings, found: dict[str, PluginSource]) -> None:
+    """A `[plugins.NAME]` table for a plugin that was not found is a typo: stop the start."""
+    for name in settings.plugin_config:
+        if name not in found:
+            raise ConfigError(
+                f"invalid setting [plugins.{name}]: no plugin named {name!r}; "
+                f"known: {', '.join(sorted(found)) or 'none'}"
+            )
+
+
 class PluginHost:
     """A pluggy manager for one app, with per-plugin calls and isolated fan-out."""
 
@@ -123,6 +133,7 @@ class PluginHost:
     def from_settings(cls, settings: Settings, **kwargs: Any) -> PluginHost:
         host = cls(**kwargs)
         found = discover(settings)
+        check_plugin_sections(settings, found)
         enabled = enabled_names(settings, found)
         for name in found:
             if name not in enabled:
