@@ -3,10 +3,17 @@ what the commands and logs say, /metrics."""
 
 from __future__ import annotations
 
+import asyncio
+import stat
+
 import pytest
 
-from tests.live import PROBE_PLUGIN, SECRET
+from tests.live import PROBE_PLUGIN, SECRET, Client, LiveServer
 from tests.test_cli import run_lvng
+from tests.test_js_client import node_ready
+
+NO_SECRET = ["lvng: error: no JWT secret or public key configured: set LVNG_JWT_SECRET "
+             "(or LVNG_JWT_PUBLIC_KEY), or run with --dev"]
 
 
 @pytest.mark.parametrize("section", ["mesages", "helo"])
@@ -29,3 +36,66 @@ def test_a_section_for_a_found_but_disabled_plugin_is_fine(tmp_path):
                       env={"LVNG_JWT_SECRET": SECRET, "LVNG_ENTRY_POINTS": "false",
                            "LVNG_PLUGIN_MODULES": PROBE_PLUGIN})
     assert result.returncode == 0, result.stderr
+
+
+async def test_dev_token_survives_a_restart_and_lvng_token_mints_more_users(tmp_path):
+    node_ready()
+    workdir = tmp_path / "project"
+    live = LiveServer(workdir, {"LVNG_JWT_SECRET": ""}, ["--dev"])
+    live.start()
+    try:
+        lines = live.log().splitlines()
+        token = lines[lines.index("lvng dev token (user dev, org dev, admin, 24 h):") + 1]
+        assert ("more tokens: lvng token --dev --sub USER --org dev [--name NAME] (same "
+                "directory and settings; the secret is in lvng-dev-secret)") in lines
+        secret = workdir / "lvng-dev-secret"
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+        live.restart()
+        assert secret.read_text() == secret.read_text().strip() + "\n"
+        # The first run's token still connects, with the printed node line, run elsewhere.
+        connect = next(line for line in lines if line.startswith("connect: node -e "))
+        assert token in connect
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        node = await asyncio.create_subprocess_exec(
+            "sh", "-c", "exec " + connect[len("connect: "):], cwd=elsewhere,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            printed = await asyncio.wait_for(node.stdout.readuntil(b"}"), 20)
+        finally:
+            node.kill()
+            await node.wait()
+        assert b"userId: 'dev'" in printed and b"organizationId: 'dev'" in printed
+        # A second user's token, from the same directory.
+        minted = run_lvng("token", "--dev", "--sub", "bob", "--org", "dev", "--name", "Bob",
+                          cwd=workdir)
+        assert minted.returncode == 0, minted.stderr
+        bob = Client(live.url)
+        live.clients.append(bob)
+        await bob.connect(minted.stdout.strip())
+        assert bob.received["connected"][0]["userId"] == "bob"
+        plain = run_lvng("token", "--sub", "bob", "--org", "dev", cwd=workdir)
+        assert plain.returncode == 2
+        assert plain.stderr.splitlines() == [
+            "lvng: error: lvng token needs LVNG_JWT_SECRET (an HS256 secret) to sign tokens; "
+            "for the dev server here, use lvng token --dev"]
+    finally:
+        await live.close_clients()
+        live.stop()
+
+
+def test_the_dev_secret_is_never_used_without_dev(tmp_path):
+    secret = tmp_path / "lvng-dev-secret"
+    secret.write_text("s" * 43 + "\n")
+    secret.chmod(0o600)
+    result = run_lvng("serve", "--port", "1", cwd=tmp_path)
+    assert (result.returncode, result.stderr.splitlines()) == (2, NO_SECRET)
+    secret.chmod(0o644)
+    loose = run_lvng("token", "--dev", "--sub", "a", "--org", "b", cwd=tmp_path)
+    assert (loose.returncode, loose.stderr.splitlines()) == (2, [
+        "lvng: error: lvng-dev-secret is readable by others (mode 644): chmod 600 it"])
+    secret.unlink()
+    missing = run_lvng("token", "--dev", "--sub", "a", "--org", "b", cwd=tmp_path)
+    assert (missing.returncode, missing.stderr.splitlines()) == (2, [
+        "lvng: error: no development secret at lvng-dev-secret: run lvng serve --dev there "
+        "first, or set LVNG_JWT_SECRET"])
