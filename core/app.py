@@ -69,7 +69,9 @@ def create_app(
         logger=False,
         engineio_logger=False,
     )
-    app = Sanic(name or f"lvng_{next(_app_numbers)}")
+    # Sanic's loggers keep no handlers of their own: their lines reach the root handler
+    # (`lvng serve` sets it up) once, in the same format as ours.
+    app = Sanic(name or f"lvng_{next(_app_numbers)}", configure_logging=False)
     app.config.MOTD = False
     app.config.REQUEST_MAX_SIZE = MAX_HTTP_BUFFER_SIZE + 64 * 1024
     app.config.WEBSOCKET_MAX_SIZE = MAX_HTTP_BUFFER_SIZE + 64 * 1024

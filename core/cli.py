@@ -35,9 +35,18 @@ def _setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    # Sanic logs through its own handlers; do not print its lines twice.
-    for name in ("sanic.access", "sanic.root", "sanic.server", "sanic.error"):
-        logging.getLogger(name).propagate = False
+    # Tortoise says "Tortoise-ORM shutdown" at every close (migrations included): noise.
+    numeric = logging.getLevelName(level)
+    logging.getLogger("tortoise").setLevel(numeric if numeric == logging.DEBUG
+                                           else max(numeric, logging.WARNING))
+
+
+def _app_with_logging(settings: Settings) -> Any:
+    """The app of one worker, logging as the main process does (workers are spawned)."""
+    from core.app import create_app
+
+    _setup_logging(settings.log_level)
+    return create_app(settings, "lvng", migrate_on_start=False)
 
 
 def _database_config(settings: Settings) -> dict[str, Any]:
@@ -137,10 +146,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
-    from core.app import create_app
     from core.database import migrate
 
-    factory = partial(create_app, settings, "lvng", migrate_on_start=False)
+    factory = partial(_app_with_logging, settings)
     app = factory()
     # Migrate once here, before any worker starts, so workers never race over the schema.
     if app.ctx.db_config["apps"]:
@@ -205,9 +213,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     _setup_logging(settings.log_level)
     config = _database_config(settings)
-    if config["apps"]:
-        asyncio.run(migrate(config))
-    print(f"lvng: schema up to date for {', '.join(config['apps']) or 'no plugins'}")
+    applied = asyncio.run(migrate(config)) if config["apps"] else []
+    done = f"applied {', '.join(applied)}" if applied else "nothing to apply"
+    print(f"lvng: {done}; schema up to date for {', '.join(config['apps']) or 'no plugins'}")
     return 0
 
 

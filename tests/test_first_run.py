@@ -45,6 +45,11 @@ async def test_dev_token_survives_a_restart_and_lvng_token_mints_more_users(tmp_
     live.start()
     try:
         lines = live.log().splitlines()
+        # What the log says first is what was done, not Tortoise closing; Sanic's once.
+        assert lines[0].endswith(" INFO lvng.database: applied migration messages.0001_initial")
+        assert "Tortoise-ORM shutdown" not in live.log()
+        assert [line.split(" INFO ")[1] for line in lines if "Starting worker" in line] == [
+            f"sanic.server: Starting worker [{live.proc.pid}]"]
         token = lines[lines.index("lvng dev token (user dev, org dev, admin, 24 h):") + 1]
         assert ("more tokens: lvng token --dev --sub USER --org dev [--name NAME] (same "
                 "directory and settings; the secret is in lvng-dev-secret)") in lines
@@ -99,3 +104,4 @@ def test_the_dev_secret_is_never_used_without_dev(tmp_path):
     assert (missing.returncode, missing.stderr.splitlines()) == (2, [
         "lvng: error: no development secret at lvng-dev-secret: run lvng serve --dev there "
         "first, or set LVNG_JWT_SECRET"])
+
