@@ -101,6 +101,8 @@ class Gateway:
             identity = self.platform.verifier.verify(_token_from(environ, auth))
         except LvngError as exc:
             self.metrics.connection_rejects.labels(reason=exc.code.value.lower()).inc()
+            # The reason only: never the token, which may be a live credential.
+            log.info("handshake refused (%s): %s", exc.code.value, exc.message)
             raise socketio.exceptions.ConnectionRefusedError(
                 exc.message, {"code": exc.code.value, "message": exc.message}
             ) from None

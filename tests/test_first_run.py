@@ -7,6 +7,7 @@ import asyncio
 import stat
 
 import pytest
+import socketio
 
 from tests.live import PROBE_PLUGIN, SECRET, Client, LiveServer
 from tests.test_cli import run_lvng
@@ -104,4 +105,20 @@ def test_the_dev_secret_is_never_used_without_dev(tmp_path):
     assert (missing.returncode, missing.stderr.splitlines()) == (2, [
         "lvng: error: no development secret at lvng-dev-secret: run lvng serve --dev there "
         "first, or set LVNG_JWT_SECRET"])
+
+
+async def test_refused_handshakes_are_logged_with_the_reason_not_the_token(server):
+    expired = server.token("late", ttl=-10)
+    for token in ("not-a-jwt", expired):
+        client = server.client()
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await client.connect(token)
+    lines = server.log().splitlines()
+    assert any(line.endswith(
+        " INFO lvng.gateway: handshake refused (AUTH_INVALID): the token is not a JWT")
+        for line in lines)
+    assert any(line.endswith(
+        " INFO lvng.gateway: handshake refused (TOKEN_EXPIRED): the token has expired")
+        for line in lines)
+    assert "not-a-jwt" not in server.log() and expired not in server.log()
 
