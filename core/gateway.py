@@ -227,7 +227,8 @@ class Gateway:
                 raise LvngError(ErrorCode.UNAVAILABLE,
                                 "the server is stopping; send again once reconnected")
             if spec is None:
-                raise LvngError(ErrorCode.UNKNOWN_EVENT, f"unknown event {event[:128]!r}")
+                raise LvngError(ErrorCode.UNKNOWN_EVENT,
+                                self.platform.plugins.unknown_event_message(event))
             payload = validate_payload(spec.schema, args)
             context = EventContext(self.platform, session, spec.name, spec.plugin)
             # One event at a time per socket, in arrival order: a client's sends stay ordered.

@@ -31,6 +31,18 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "messages": "plugins.messages",
 }
 
+# The client events of each built-in, so that an event of a disabled one (never imported)
+# can be answered with its owner's name. Kept equal to what they register by a test
+# (tests/test_first_run.py); third-party plugins' events stay plain unknown events.
+BUILTIN_EVENTS: dict[str, frozenset[str]] = {
+    "messages": frozenset({
+        "channel:join", "channel:leave", "channel:history", "channel:update",
+        "message:send", "message:update", "message:delete", "message:react", "message:read",
+        "typing:start", "typing:stop",
+        "conversation:join", "conversation:leave", "conversation:rejoin",
+    }),
+}
+
 
 def _one_line(exc: BaseException) -> str:
     """`Type: message` on one line, for start-up failures that must print as one line."""
@@ -127,6 +139,7 @@ class PluginHost:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.sources: dict[str, PluginSource] = {}
+        self.disabled: list[str] = []  # found, not loaded
         self._on_error = on_error
 
     @classmethod
@@ -138,6 +151,7 @@ class PluginHost:
         for name in found:
             if name not in enabled:
                 host.pm.set_blocked(name)  # blocked before anything imports it
+                host.disabled.append(name)
         for name in enabled:
             host.register(found[name], found[name].load())
         host.check()
@@ -168,6 +182,14 @@ class PluginHost:
     @property
     def names(self) -> list[str]:
         return list(self.sources)
+
+    def unknown_event_message(self, event: str) -> str:
+        """What UNKNOWN_EVENT says: the owner too, when a disabled built-in owns `event`."""
+        owner = next((name for name in self.disabled
+                      if event in BUILTIN_EVENTS.get(name, ())), None)
+        if owner is not None:
+            return f"unknown event {event!r}: plugin {owner}, which owns it, is disabled"
+        return f"unknown event {event[:128]!r}"
 
     def _impls(self, hook_name: str) -> list[pluggy.HookImpl]:
         return list(getattr(self.pm.hook, hook_name).get_hookimpls())

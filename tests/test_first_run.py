@@ -4,11 +4,14 @@ what the commands and logs say, /metrics."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import stat
 
 import pytest
 import socketio
 
+from core.plugins import BUILTIN_EVENTS, BUILTIN_PLUGINS, PluginHost, PluginSource
+from core.registry import EventRegistry
 from tests.live import PROBE_PLUGIN, SECRET, Client, LiveServer
 from tests.test_cli import run_lvng
 from tests.test_js_client import node_ready
@@ -122,3 +125,26 @@ async def test_refused_handshakes_are_logged_with_the_reason_not_the_token(serve
         for line in lines)
     assert "not-a-jwt" not in server.log() and expired not in server.log()
 
+
+async def test_an_event_of_a_disabled_builtin_names_its_plugin(start_server):
+    live = start_server(env={"LVNG_DISABLED_PLUGINS": "messages"})
+    client = await live.connect("dora")
+    message = "unknown event 'channel:join': plugin messages, which owns it, is disabled"
+    assert await client.call("channel:join", {"channelId": "general"}) == {
+        "ok": False, "error": {"code": "UNKNOWN_EVENT", "message": message}}
+    assert await client.next("error") == {"code": "UNKNOWN_EVENT", "message": message,
+                                          "event": "channel:join"}
+    # No plugin owns call:join (no built-in does): a plain unknown event.
+    assert await client.call("call:join", {}) == {"ok": False, "error": {
+        "code": "UNKNOWN_EVENT", "message": "unknown event 'call:join'"}}
+
+
+def test_the_builtin_event_table_matches_what_the_builtins_register():
+    """core.plugins.BUILTIN_EVENTS answers for disabled built-ins: it must not go stale."""
+    for name, module in BUILTIN_PLUGINS.items():
+        host = PluginHost()
+        host.register(PluginSource(name, "builtin", module), importlib.import_module(module))
+        registry = EventRegistry()
+        host.collect("lvng_register_events",
+                     per_plugin=lambda n, r=registry: {"events": r.registrar(n)})
+        assert set(registry.of_plugin(name)) == BUILTIN_EVENTS[name], name
