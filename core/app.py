@@ -8,7 +8,6 @@ import logging
 from typing import Any
 
 import socketio
-from prometheus_client import CollectorRegistry
 from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse
 
@@ -18,7 +17,7 @@ from core.errors import ErrorCode, PluginError
 from core.gateway import Gateway
 from core.http import JSONErrorHandler, core_routes, error_response
 from core.identity import TokenVerifier
-from core.metrics import CoreMetrics, PluginMetrics
+from core.metrics import CoreMetrics, PluginMetrics, app_registry
 from core.platform import Platform
 from core.plugins import PluginHost
 from core.registry import EventRegistry
@@ -51,7 +50,7 @@ def create_app(
     Raises PluginError or ConfigError, each with a one-line message, when a plugin or a
     setting is broken.
     """
-    metrics_registry = CollectorRegistry(auto_describe=True)
+    metrics_registry = app_registry()
     core_metrics = CoreMetrics(metrics_registry)
     plugins = PluginHost.from_settings(
         settings,

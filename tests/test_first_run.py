@@ -12,7 +12,7 @@ import socketio
 
 from core.plugins import BUILTIN_EVENTS, BUILTIN_PLUGINS, PluginHost, PluginSource
 from core.registry import EventRegistry
-from tests.live import PROBE_PLUGIN, SECRET, Client, LiveServer
+from tests.live import PROBE_PLUGIN, SECRET, Client, LiveServer, sample_value
 from tests.test_cli import run_lvng
 from tests.test_js_client import node_ready
 
@@ -148,3 +148,16 @@ def test_the_builtin_event_table_matches_what_the_builtins_register():
         host.collect("lvng_register_events",
                      per_plugin=lambda n, r=registry: {"events": r.registrar(n)})
         assert set(registry.of_plugin(name)) == BUILTIN_EVENTS[name], name
+
+
+async def test_metrics_have_process_figures_and_no_created_series(server):
+    client = await server.connect("counted")
+    assert (await client.call("probe:echo", {"text": "count me"}))["ok"] is True
+    status, text = await server.http("GET", "/metrics")
+    assert status == 200
+    assert [line for line in text.splitlines() if "_created" in line] == []
+    assert sample_value(text, "process_resident_memory_bytes") > 0
+    assert sample_value(text, "process_open_fds") > 0
+    assert sample_value(text, "python_gc_collections_total", generation="0") >= 0
+    assert "\npython_info{" in text
+    assert sample_value(text, "lvng_events_received_total", event="probe:echo") >= 1
