@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import importlib
 import stat
+import tomllib
+from importlib.metadata import metadata
 
 import pytest
 import socketio
 
 from core.plugins import BUILTIN_EVENTS, BUILTIN_PLUGINS, PluginHost, PluginSource
 from core.registry import EventRegistry
-from tests.live import PROBE_PLUGIN, SECRET, Client, LiveServer, sample_value
+from tests.live import PROBE_PLUGIN, REPO, SECRET, Client, LiveServer, sample_value
 from tests.test_cli import run_lvng
 from tests.test_js_client import node_ready
 
@@ -161,3 +163,24 @@ async def test_metrics_have_process_figures_and_no_created_series(server):
     assert sample_value(text, "python_gc_collections_total", generation="0") >= 0
     assert "\npython_info{" in text
     assert sample_value(text, "lvng_events_received_total", event="probe:echo") >= 1
+
+
+def test_readme_makes_a_virtual_environment_before_pip_install():
+    readme = (REPO / "README.md").read_text()
+    first_block = readme.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
+    venv = next(i for i, line in enumerate(first_block) if "-m venv" in line)
+    activate = next(i for i, line in enumerate(first_block) if "bin/activate" in line)
+    pip = next(i for i, line in enumerate(first_block) if line.startswith("pip install"))
+    assert venv < activate < pip
+
+
+def test_the_extras_pyproject_asks_for_exist_under_that_name():
+    """pip warns about (or, by version, silently drops) an extra a package lacks."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    for requirement in project["dependencies"] + project["optional-dependencies"]["test"]:
+        name, _, rest = requirement.partition("[")
+        if not rest:
+            continue
+        extras = [extra.strip() for extra in rest.split("]", 1)[0].split(",")]
+        provided = metadata(name).get_all("Provides-Extra") or []
+        assert set(extras) <= set(provided), (requirement, provided)
