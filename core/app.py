@@ -8,17 +8,17 @@ import logging
 from typing import Any
 
 import socketio
-from prometheus_client import CollectorRegistry
-from sanic import Blueprint, Sanic
+from sanic import Blueprint, Request, Sanic
+from sanic.response import HTTPResponse
 
 from core.cluster import ClusterState, LocalCluster, RedisCluster
 from core.config import Settings
 from core.database import close_database, open_database, tortoise_config
-from core.errors import ConfigError, PluginError
+from core.errors import ConfigError, ErrorCode, PluginError
 from core.gateway import Gateway
-from core.http import JSONErrorHandler, core_routes
+from core.http import JSONErrorHandler, core_routes, error_response
 from core.identity import TokenVerifier
-from core.metrics import CoreMetrics, PluginMetrics
+from core.metrics import CoreMetrics, PluginMetrics, app_registry
 from core.platform import Platform
 from core.plugins import PluginHost
 from core.registry import EventRegistry
@@ -29,6 +29,8 @@ log = logging.getLogger("lvng")
 PING_INTERVAL = 25
 PING_TIMEOUT = 60
 MAX_HTTP_BUFFER_SIZE = 1_000_000
+# How long a stop waits for in-flight events before dropping the clients anyway.
+STOP_DRAIN_SECONDS = 10.0
 
 _app_numbers = itertools.count(1)
 
@@ -81,7 +83,7 @@ def create_app(
     Raises PluginError or ConfigError, each with a one-line message, when a plugin or a
     setting is broken.
     """
-    metrics_registry = CollectorRegistry(auto_describe=True)
+    metrics_registry = app_registry()
     core_metrics = CoreMetrics(metrics_registry)
     plugins = PluginHost.from_settings(
         settings,
@@ -99,7 +101,9 @@ def create_app(
         logger=False,
         engineio_logger=False,
     )
-    app = Sanic(name or f"lvng_{next(_app_numbers)}")
+    # Sanic's loggers keep no handlers of their own: their lines reach the root handler
+    # (`lvng serve` sets it up) once, in the same format as ours.
+    app = Sanic(name or f"lvng_{next(_app_numbers)}", configure_logging=False)
     app.config.MOTD = False
     app.config.REQUEST_MAX_SIZE = MAX_HTTP_BUFFER_SIZE + 64 * 1024
     app.config.WEBSOCKET_MAX_SIZE = MAX_HTTP_BUFFER_SIZE + 64 * 1024
@@ -157,12 +161,21 @@ def create_app(
         await platform.cluster.start(on_member_lost=gateway.member_lost)
         await plugins.fan_out("lvng_startup", platform=platform)
 
+    @app.on_request
+    async def refuse_new_sessions_while_stopping(request: Request) -> HTTPResponse | None:
+        # A new Engine.IO session now would be dropped at once; a refusal at the HTTP
+        # level makes the client retry (a Socket.IO connect_error would be final).
+        if platform.stopping and request.path.startswith("/socket.io") \
+                and "sid" not in request.args:
+            return error_response(ErrorCode.UNAVAILABLE, "the server is stopping", 503)
+        return None
+
     @app.before_server_stop
     async def stop(app: Sanic) -> None:
-        # Say goodbye to every client (they reconnect elsewhere, and plugins see each
-        # disconnect), stop Engine.IO's background work, then let plugins finish.
-        await asyncio.gather(*(sio.disconnect(sid) for sid in list(platform.sessions)),
-                             return_exceptions=True)
+        # Finish in-flight events, then drop every client's transport as a restart would
+        # (they reconnect by themselves; plugins see each disconnect), stop Engine.IO's
+        # background work, then let plugins finish.
+        await gateway.stop(timeout=STOP_DRAIN_SECONDS)
         await sio.shutdown()
         await plugins.fan_out("lvng_shutdown", platform=platform)
         # Background work and timers end before the database closes.
@@ -175,8 +188,21 @@ def create_app(
         await platform.cluster.stop()
         if platform.redis is not None:
             await platform.redis.aclose()
+        await _cancel_leftover_tasks()
 
     return app
+
+
+async def _cancel_leftover_tasks() -> None:
+    """Cancel what is still pending (Engine.IO's ping timers of the dropped sockets, say)
+    before Sanic closes the loop, which would destroy them with an asyncio error each."""
+    current = asyncio.current_task()
+    leftover = [task for task in asyncio.all_tasks() if task is not current]
+    for task in leftover:
+        task.cancel()
+    if leftover:
+        await asyncio.gather(*leftover, return_exceptions=True)
+        log.debug("cancelled %d leftover task(s) at stop", len(leftover))
 
 
 def _as_list(value: Any) -> list[str]:

@@ -10,9 +10,11 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import secrets
 import sys
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from core.config import Settings, load_settings
@@ -21,6 +23,7 @@ from core.errors import ConfigError, DatabaseError, PluginError
 log = logging.getLogger("lvng")
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+DEV_SECRET_FILE = "lvng-dev-secret"
 
 
 def _fail(message: str) -> int:
@@ -32,9 +35,18 @@ def _setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    # Sanic logs through its own handlers; do not print its lines twice.
-    for name in ("sanic.access", "sanic.root", "sanic.server", "sanic.error"):
-        logging.getLogger(name).propagate = False
+    # Tortoise says "Tortoise-ORM shutdown" at every close (migrations included): noise.
+    numeric = logging.getLevelName(level)
+    logging.getLogger("tortoise").setLevel(numeric if numeric == logging.DEBUG
+                                           else max(numeric, logging.WARNING))
+
+
+def _app_with_logging(settings: Settings) -> Any:
+    """The app of one worker, logging as the main process does (workers are spawned)."""
+    from core.app import create_app
+
+    _setup_logging(settings.log_level)
+    return create_app(settings, "lvng", migrate_on_start=False)
 
 
 def _database_config(settings: Settings) -> dict[str, Any]:
@@ -49,6 +61,64 @@ def _database_config(settings: Settings) -> dict[str, Any]:
     return tortoise_config(settings.database_url, models)
 
 
+def dev_secret_path(settings: Settings) -> Path:
+    """Where `--dev` keeps its secret: beside the SQLite file (the working directory for
+    other databases)."""
+    url = settings.database_url
+    if url.startswith("sqlite://"):
+        database = url[len("sqlite://"):].split("?", 1)[0]
+        if database and database != ":memory:":
+            return Path(database).parent / DEV_SECRET_FILE
+    return Path(DEV_SECRET_FILE)
+
+
+def dev_secret(settings: Settings, *, create: bool) -> str:
+    """The development secret from its file (mode 0600), made first when `create`."""
+    path = dev_secret_path(settings)
+    if create:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                os.fchmod(fh.fileno(), 0o600)
+                fh.write(secrets.token_urlsafe(32) + "\n")
+    try:
+        mode = path.stat().st_mode & 0o777
+        secret = path.read_text().strip()
+    except FileNotFoundError:
+        raise ConfigError(f"no development secret at {path}: run lvng serve --dev there "
+                          "first, or set LVNG_JWT_SECRET") from None
+    if mode & 0o077:
+        raise ConfigError(f"{path} is readable by others (mode {mode:o}): chmod 600 it")
+    if len(secret) < 32:
+        raise ConfigError(f"{path} does not hold a usable secret: delete it to make a new one")
+    return secret
+
+
+def _with_dev_secret(settings: Settings, *, create: bool) -> Settings:
+    """`--dev`: the configured secret or key if any, else the development secret."""
+    if settings.jwt_secret is not None or settings.jwt_public_key is not None:
+        return settings
+    return settings.model_copy(update={"jwt_secret": dev_secret(settings, create=create),
+                                       "jwt_algorithms": ["HS256"]})
+
+
+def _connect_example(url: str, token: str) -> str:
+    """A `node -e` line that connects; it names the repo's own socket.io-client by its
+    absolute path when that is installed, so it works from any directory."""
+    module = "socket.io-client"
+    where = ""
+    local = Path(__file__).resolve().parent.parent / "tests" / "js" / "node_modules" / module
+    if local.is_dir():
+        module = local.as_posix()
+    else:
+        where = " (run it where socket.io-client is installed: npm install socket.io-client)"
+    return (f"connect{where}: node -e \"require('{module}').io('{url}', "
+            f"{{auth: {{token: '{token}'}}}}).on('connected', d => console.log(d))\"")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, host=args.host, port=args.port,
                              workers=args.workers, dev=args.dev or None)
@@ -59,10 +129,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"lvng: --dev binds loopback only; ignoring host {settings.host}",
                   file=sys.stderr)
             updates["host"] = "127.0.0.1"
-        if settings.jwt_secret is None and settings.jwt_public_key is None:
-            updates["jwt_secret"] = secrets.token_urlsafe(32)
-            updates["jwt_algorithms"] = ["HS256"]
-        settings = settings.model_copy(update=updates)
+        settings = _with_dev_secret(settings.model_copy(update=updates), create=True)
     settings.require_signing_material()
     _setup_logging(settings.log_level)
 
@@ -79,10 +146,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
-    from core.app import create_app
     from core.database import migrate
 
-    factory = partial(create_app, settings, "lvng", migrate_on_start=False)
+    factory = partial(_app_with_logging, settings)
     app = factory()
     # Migrate once here, before any worker starts, so workers never race over the schema.
     if app.ctx.db_config["apps"]:
@@ -90,8 +156,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     url = f"http://{settings.host}:{settings.port}"
     if dev_token:
         print(f"lvng dev token (user dev, org dev, admin, 24 h):\n{dev_token}", flush=True)
-        print(f"connect: node -e \"require('socket.io-client').io('{url}', "
-              f"{{auth: {{token: '{dev_token}'}}}}).on('connected', d => console.log(d))\"",
+        print(_connect_example(url, dev_token), flush=True)
+        print(f"more tokens: lvng token --dev --sub USER --org dev [--name NAME] (same "
+              f"directory and settings; the secret is in {dev_secret_path(settings)})",
               flush=True)
     print(f"lvng serving on {url} (workers: {settings.workers})", flush=True)
     if settings.workers == 1:
@@ -109,6 +176,11 @@ def cmd_token(args: argparse.Namespace) -> int:
     from core.identity import issue_token
 
     settings = load_settings(args.config)
+    if args.dev:
+        settings = _with_dev_secret(settings, create=False)
+    elif settings.jwt_secret is None and dev_secret_path(settings).exists():
+        raise ConfigError("lvng token needs LVNG_JWT_SECRET (an HS256 secret) to sign tokens; "
+                          "for the dev server here, use lvng token --dev")
     split = lambda v: [x.strip() for x in (v or "").split(",") if x.strip()]  # noqa: E731
     print(issue_token(settings, user_id=args.sub, organization_id=args.org, name=args.name,
                       customers=split(args.customers), roles=split(args.roles), ttl=args.ttl))
@@ -147,9 +219,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     _setup_logging(settings.log_level)
     config = _database_config(settings)
-    if config["apps"]:
-        asyncio.run(migrate(config))
-    print(f"lvng: schema up to date for {', '.join(config['apps']) or 'no plugins'}")
+    applied = asyncio.run(migrate(config)) if config["apps"] else []
+    done = f"applied {', '.join(applied)}" if applied else "nothing to apply"
+    print(f"lvng: {done}; schema up to date for {', '.join(config['apps']) or 'no plugins'}")
     return 0
 
 
@@ -172,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--customers", help="comma-separated customer ids")
     token.add_argument("--roles", help="comma-separated: admin, service")
     token.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
+    token.add_argument("--dev", action="store_true",
+                       help="sign with the secret of lvng serve --dev in this directory")
     token.set_defaults(func=cmd_token)
 
     plugins = sub.add_parser("plugins", help="list every plugin found")

@@ -45,14 +45,25 @@ def tortoise_config(database_url: str, models_by_plugin: dict[str, list[str]]) -
     return {"connections": {"default": url}, "apps": apps, "use_tz": True, "timezone": "UTC"}
 
 
-async def migrate(config: dict[str, Any]) -> None:
-    """Apply pending migrations of every app that has them; create tables for the others."""
+async def migrate(config: dict[str, Any]) -> list[str]:
+    """Apply pending migrations of every app that has them; create tables for the others.
+
+    Returns the migrations applied, as `app.name` (each is also logged).
+    """
     apps = config["apps"]
     with_migrations = [label for label, app in apps.items() if "migrations" in app]
     without = [label for label, app in apps.items() if "migrations" not in app]
+    applied: list[str] = []
+
+    def progress(event: str, app: str, name: str) -> None:
+        if event == "apply_done":
+            applied.append(f"{app}.{name}")
+            log.info("applied migration %s.%s", app, name)
+
     try:
         if with_migrations:
-            await tortoise_migrate(config=config, app_labels=with_migrations)
+            await tortoise_migrate(config=config, app_labels=with_migrations,
+                                   progress=progress)
         if without:
             log.warning("plugins without migrations, tables created directly: %s",
                         ", ".join(without))
@@ -64,6 +75,7 @@ async def migrate(config: dict[str, Any]) -> None:
     finally:
         if Tortoise.is_inited():
             await Tortoise.close_connections()
+    return applied
 
 
 async def open_database(config: dict[str, Any], *, migrate_first: bool = True) -> None:

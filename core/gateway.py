@@ -19,6 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from tortoise.exceptions import DBConnectionError
 
 from core.clock import iso_from_epoch, now_iso
+from core.engine import SHUTDOWN_REASON, close_transport
 from core.errors import ErrorCode, LvngError
 from core.metrics import UNKNOWN_EVENT_LABEL
 from core.platform import EventContext, Member, Session
@@ -71,6 +72,8 @@ class Gateway:
             identity = self.platform.verifier.verify(_token_from(environ, auth))
         except LvngError as exc:
             self.metrics.connection_rejects.labels(reason=exc.code.value.lower()).inc()
+            # The reason only: never the token, which may be a live credential.
+            log.info("handshake refused (%s): %s", exc.code.value, exc.message)
             raise socketio.exceptions.ConnectionRefusedError(
                 exc.message, {"code": exc.code.value, "message": exc.message}
             ) from None
@@ -235,8 +238,12 @@ class Gateway:
                                 f"rate limit of {session.limiter.limit} events per "
                                 f"{session.limiter.window:g} s exceeded",
                                 retryAfterMs=verdict.retry_after_ms)
+            if self.platform.stopping:
+                raise LvngError(ErrorCode.UNAVAILABLE,
+                                "the server is stopping; send again once reconnected")
             if spec is None:
-                raise LvngError(ErrorCode.UNKNOWN_EVENT, f"unknown event {event[:128]!r}")
+                raise LvngError(ErrorCode.UNKNOWN_EVENT,
+                                self.platform.plugins.unknown_event_message(event))
             payload = validate_payload(spec.schema, args)
             context = EventContext(self.platform, session, spec.name, spec.plugin)
             # One event at a time per socket, in arrival order: a client's sends stay ordered.
@@ -273,3 +280,30 @@ class Gateway:
         if session.sid in self.platform.sessions:
             await self.sio.emit("error", {**error, "event": shown_event}, to=session.sid)
         return {"ok": False, "error": error}
+
+    # --- stop --------------------------------------------------------------------------
+
+    async def stop(self, timeout: float) -> None:
+        """Refuse new events, let in-flight ones finish (up to `timeout` s), then drop every
+        client's transport so that clients reconnect by themselves (contract section 1).
+
+        In-flight events hold their socket's lock; once each lock has been taken and given
+        back, every event received before the stop has been handled and its ack queued.
+        """
+        self.platform.stopping = True
+        sessions = list(self.platform.sessions.values())
+
+        async def drained(session: Session) -> None:
+            async with session.lock:
+                pass
+
+        if sessions:
+            done, pending = await asyncio.wait(
+                [asyncio.ensure_future(drained(s)) for s in sessions], timeout=timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("stopping with %d socket(s) still handling an event after %g s",
+                            len(pending), timeout)
+        await asyncio.gather(*(close_transport(self.sio, s.sid, SHUTDOWN_REASON)
+                               for s in sessions), return_exceptions=True)

@@ -113,7 +113,11 @@ def lvng_client_connected(session: Session, platform: Platform) -> None:
 @hookspec
 def lvng_client_disconnected(session: Session, platform: Platform, reason: str) -> None:
     """Called when a client goes, while `session.rooms` still lists the rooms it was in;
-    then the core takes it out of each room (`lvng_client_left_room`)."""
+    then the core takes it out of each room (`lvng_client_left_room`).
+
+    `reason` is `server shutdown` when the server is stopping (the client will reconnect,
+    here or to another node), else python-socketio's (`client disconnect`, `ping timeout`…).
+    """
 
 
 @hookspec

@@ -114,6 +114,9 @@ class Platform:
         self._plugin_settings: dict[str, Any] = {}
         self._plugin_states: dict[str, Any] = {}
         self.redis: Any = None  # a redis.asyncio client when LVNG_REDIS_URL is set
+        # True once the server has begun to stop: new events are refused, running ones
+        # should finish soon (their sockets are dropped after them).
+        self.stopping = False
 
     # --- plugins' own things -----------------------------------------------------------
 

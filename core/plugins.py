@@ -31,6 +31,18 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "messages": "plugins.messages",
 }
 
+# The client events of each built-in, so that an event of a disabled one (never imported)
+# can be answered with its owner's name. Kept equal to what they register by a test
+# (tests/test_first_run.py); third-party plugins' events stay plain unknown events.
+BUILTIN_EVENTS: dict[str, frozenset[str]] = {
+    "messages": frozenset({
+        "channel:join", "channel:leave", "channel:history", "channel:update",
+        "message:send", "message:update", "message:delete", "message:react", "message:read",
+        "typing:start", "typing:stop",
+        "conversation:join", "conversation:leave", "conversation:rejoin",
+    }),
+}
+
 
 def _one_line(exc: BaseException) -> str:
     """`Type: message` on one line, for start-up failures that must print as one line."""
@@ -111,6 +123,16 @@ def enabled_names(settings: Settings, found: dict[str, PluginSource]) -> list[st
     return [name for name in wanted if name not in settings.disabled_plugins]
 
 
+def check_plugin_sections(settings: Settings, found: dict[str, PluginSource]) -> None:
+    """A `[plugins.NAME]` table for a plugin that was not found is a typo: stop the start."""
+    for name in settings.plugin_config:
+        if name not in found:
+            raise ConfigError(
+                f"invalid setting [plugins.{name}]: no plugin named {name!r}; "
+                f"known: {', '.join(sorted(found)) or 'none'}"
+            )
+
+
 class PluginHost:
     """A pluggy manager for one app, with per-plugin calls and isolated fan-out."""
 
@@ -118,16 +140,19 @@ class PluginHost:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.sources: dict[str, PluginSource] = {}
+        self.disabled: list[str] = []  # found, not loaded
         self._on_error = on_error
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> PluginHost:
         host = cls(**kwargs)
         found = discover(settings)
+        check_plugin_sections(settings, found)
         enabled = enabled_names(settings, found)
         for name in found:
             if name not in enabled:
                 host.pm.set_blocked(name)  # blocked before anything imports it
+                host.disabled.append(name)
         for name in enabled:
             host.register(found[name], found[name].load())
         host.check()
@@ -171,6 +196,14 @@ class PluginHost:
     @property
     def names(self) -> list[str]:
         return list(self.sources)
+
+    def unknown_event_message(self, event: str) -> str:
+        """What UNKNOWN_EVENT says: the owner too, when a disabled built-in owns `event`."""
+        owner = next((name for name in self.disabled
+                      if event in BUILTIN_EVENTS.get(name, ())), None)
+        if owner is not None:
+            return f"unknown event {event!r}: plugin {owner}, which owns it, is disabled"
+        return f"unknown event {event[:128]!r}"
 
     def _impls(self, hook_name: str) -> list[pluggy.HookImpl]:
         """The hook's implementations in the order pluggy itself calls them.

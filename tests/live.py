@@ -44,9 +44,9 @@ def make_token(sub: str = "u1", org: str = "acme", *, secret: str = SECRET, ttl:
 class Client:
     """An AsyncClient that records every event it receives, for `await next(event)`."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, reconnection: bool = False) -> None:
         self.url = url
-        self.sio = socketio.AsyncClient(reconnection=False)
+        self.sio = socketio.AsyncClient(reconnection=reconnection)
         self.received: dict[str, list[Any]] = defaultdict(list)
         self._read: dict[str, int] = defaultdict(int)
         self._arrived = asyncio.Event()
@@ -177,9 +177,9 @@ class LiveServer:
         self.stop()
         raise RuntimeError(f"server did not start within {timeout} s:\n{self.log()}")
 
-    def stop(self) -> None:
+    def stop(self, sig: signal.Signals = signal.SIGINT) -> None:
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(sig)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:

@@ -34,8 +34,9 @@ def registered_events(live) -> list[str]:
         assert plugin["error"] is None, plugin
         if plugin["enabled"]:
             events.extend(plugin["events"])
-    # probe:boom and probe:refuse fail on purpose, whatever they are sent.
-    return [e for e in events if e not in {"probe:boom", "probe:refuse"}]
+    # probe:boom and probe:refuse fail on purpose, whatever they are sent; probe:hold
+    # waits for the server to stop.
+    return [e for e in events if e not in {"probe:boom", "probe:refuse", "probe:hold"}]
 
 
 @pytest.mark.timeout(120)

@@ -5,6 +5,7 @@ Loaded through `LVNG_PLUGIN_MODULES=probe=tests.support.probe_plugin`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -83,6 +84,7 @@ def lvng_register_events(events):
     events.add("probe:publish", Publish, publish)
     events.add("probe:announce", Publish, announce)
     events.add("probe:publish-bad", BadPublish, publish_bad)
+    events.add("probe:hold", None, hold)
 
 
 class Published(BaseModel):
@@ -179,3 +181,21 @@ async def lvng_startup(platform):
 @hookimpl
 async def lvng_shutdown(platform):
     log.info("probe plugin stopping")
+
+
+async def hold(ctx: EventContext, payload: dict | None) -> dict:
+    """An event still running when the server begins to stop: it says `probe:holding`,
+    waits for the stop, says `probe:stopping`, then works half a second more."""
+    await ctx.reply("probe:holding", {})
+    for _ in range(1000):  # at most 10 s
+        if ctx.platform.stopping:
+            break
+        await asyncio.sleep(0.01)
+    await ctx.reply("probe:stopping", {"stopping": ctx.platform.stopping})
+    await asyncio.sleep(0.5)
+    return {"held": True}
+
+
+@hookimpl
+def lvng_client_disconnected(session, reason):
+    log.info("probe saw %s disconnect: %s", session.identity.user_id, reason)

@@ -1,0 +1,121 @@
+"""A graceful stop (SIGTERM/SIGINT) drops clients as a restart does, so they come back by
+themselves (contract section 1, "stop"): never a Socket.IO `disconnect` packet."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+
+import pytest
+import socketio
+from engineio.async_socket import AsyncSocket
+
+from core.engine import close_transport
+from tests.live import Client
+from tests.test_js_client import JS, node_ready
+
+
+async def _next_line(proc: asyncio.subprocess.Process, timeout: float = 20) -> dict:
+    line = await asyncio.wait_for(proc.stdout.readline(), timeout)
+    assert line, (await proc.stderr.read()).decode()
+    return json.loads(line)
+
+
+def _assert_clean_stop(log: str, user: str) -> None:
+    """Plugins saw the disconnect, then shutdown ran; nothing destroyed or logged twice."""
+    lines = log.splitlines()
+    seen = lines.index(next(x for x in lines if f"probe saw {user} disconnect" in x))
+    assert lines[seen].endswith(f"probe saw {user} disconnect: server shutdown")
+    stopping = lines.index(next(x for x in lines if x.endswith("probe plugin stopping")))
+    assert seen < stopping
+    assert "Task was destroyed" not in log
+
+
+@pytest.mark.parametrize("transports", [None, "polling"], ids=["default", "polling"])
+async def test_socket_io_client_reconnects_by_itself_after_sigterm_and_restart(
+        start_server, transports):
+    node_ready()
+    live = start_server()
+    args = [str(JS / "reconnect_watch.mjs"), live.url, live.token("js-returner", "acme")]
+    proc = await asyncio.create_subprocess_exec(
+        "node", *args, *([transports] if transports else []), stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        first = await _next_line(proc)
+        assert first["event"] == "connected" and first["userId"] == "js-returner"
+        await asyncio.to_thread(live.stop, signal.SIGTERM)
+        assert live.proc.returncode == 0
+        dropped = await _next_line(proc)
+        # Not "io server disconnect", which socket.io-client treats as final.
+        expected = "transport close" if transports is None else "transport error"
+        assert dropped == {"event": "disconnect", "reason": expected, "active": True,
+                           "transport": "websocket" if transports is None else "polling"}
+        _assert_clean_stop(live.log(), "js-returner")
+        await asyncio.to_thread(live.start)  # the same port
+        assert await _next_line(proc) == {"event": "reconnect"}
+        again = await _next_line(proc)
+        assert again["event"] == "connected" and again["userId"] == "js-returner"
+        assert again["socketId"] != first["socketId"]
+    finally:
+        proc.stdin.close()
+        await asyncio.wait_for(proc.wait(), 10)
+
+
+async def test_python_client_with_reconnection_comes_back_after_sigterm(start_server):
+    live = start_server()
+    client = Client(live.url, reconnection=True)
+    live.clients.append(client)
+    await client.connect(live.token("py-returner", "acme"))
+    first = client.received["connected"][0]
+    await asyncio.to_thread(live.stop, signal.SIGTERM)
+    await asyncio.wait_for(client.disconnected.wait(), 5)
+    assert client.disconnect_reason == "transport error"
+    await asyncio.to_thread(live.start)
+    again = await client.next("connected", timeout=20)
+    assert again["userId"] == "py-returner" and again["socketId"] != first["socketId"]
+    assert (await client.call("probe:echo", {"text": "back"}))["ok"] is True
+
+
+async def test_in_flight_events_finish_and_new_work_is_refused_during_a_stop(start_server):
+    live = start_server()
+    holder = await live.connect("holder")
+    held = asyncio.create_task(holder.call("probe:hold", timeout=15))
+    await holder.next("probe:holding")
+    live.proc.send_signal(signal.SIGTERM)
+    assert await holder.next("probe:stopping", timeout=10) == {"stopping": True}
+    # While the held event finishes: new events and new sessions are refused...
+    assert await holder.call("probe:echo", {"text": "late"}) == {"ok": False, "error": {
+        "code": "UNAVAILABLE", "message": "the server is stopping; send again once reconnected"}}
+    assert await live.http("GET", "/socket.io/?EIO=4&transport=polling") == (503, {"error": {
+        "code": "UNAVAILABLE", "message": "the server is stopping"}})
+    # ...and the held event still completes, acked before the line drops.
+    assert await held == {"ok": True, "held": True}
+    await asyncio.wait_for(holder.disconnected.wait(), 5)
+    assert holder.disconnect_reason == "transport error"
+    assert await asyncio.to_thread(live.proc.wait, 10) == 0
+    _assert_clean_stop(live.log(), "holder")
+
+
+async def test_close_transport_drops_the_line_without_any_packet():
+    """The one wrapper of Engine.IO internals, on a real python-socketio server: the
+    session's disconnect handler runs with the reason, nothing but the writer's end marker
+    is queued (no Socket.IO DISCONNECT, no Engine.IO CLOSE), the session is gone."""
+    sio = socketio.AsyncServer(async_mode="asgi")
+    seen = []
+
+    @sio.event
+    async def disconnect(sid, reason):
+        seen.append((sid, reason))
+
+    sio.manager.initialize()
+    socket = AsyncSocket(sio.eio, "eio-1")
+    socket.connected = True
+    sio.eio.sockets["eio-1"] = socket
+    sid = await sio.manager.connect("eio-1", "/")
+    assert await close_transport(sio, sid, "server shutdown") is True
+    assert seen == [(sid, "server shutdown")]
+    assert socket.closed and socket.queue.qsize() == 1 and socket.queue.get_nowait() is None
+    assert not sio.manager.is_connected(sid, "/")
+    assert await close_transport(sio, sid) is False
+    assert await close_transport(sio, "no-such-sid") is False
