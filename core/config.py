@@ -133,10 +133,12 @@ class Settings(BaseModel):
         return self
 
     @property
-    def cors_allowed(self) -> list[str] | str:
-        if self.cors_origins is not None:
+    def cors_allowed(self) -> list[str] | str | None:
+        """python-engineio's `cors_allowed_origins`. Unset outside dev is None: only the
+        server's own origin (an empty list would turn the origin check off)."""
+        if self.cors_origins:
             return "*" if self.cors_origins == ["*"] else list(self.cors_origins)
-        return "*" if self.dev else []
+        return "*" if self.dev else None
 
     def plugin_settings(self, name: str) -> dict[str, Any]:
         """The `[plugins.NAME]` table of one plugin (empty when absent)."""

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import socketio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from tortoise.exceptions import DBConnectionError
 
 from core.clock import iso_from_epoch, now_iso
+from core.database import store_unavailable
 from core.errors import ErrorCode, LvngError
 from core.metrics import UNKNOWN_EVENT_LABEL
 from core.platform import EventContext, Session
@@ -233,11 +233,12 @@ class Gateway:
             return {"ok": True, **(result or {})}
         except LvngError as exc:
             return await self._fail(session, event, label, exc)
-        except DBConnectionError:
-            log.exception("store unavailable: event=%s sid=%s", event, sid)
-            return await self._fail(session, event, label, LvngError(
-                ErrorCode.UNAVAILABLE, "a backing store is unavailable; try again"))
-        except Exception:
+        except Exception as exc:
+            if store_unavailable(exc):
+                log.error("store unavailable: event=%s sid=%s: %s: %s", event, sid,
+                          type(exc).__name__, exc)
+                return await self._fail(session, event, label, LvngError(
+                    ErrorCode.UNAVAILABLE, "a backing store is unavailable; try again"))
             log.exception("handler failed: event=%s sid=%s user=%s", event, sid,
                           session.user_id)
             return await self._fail(session, event, label, LvngError(
