@@ -21,6 +21,8 @@ from core.metrics import CoreMetrics, PluginMetrics
 from core.platform import Platform
 from core.plugins import PluginHost
 from core.registry import EventRegistry
+from core.socketserver import LvngServer
+from core.wire import dumps as strict_dumps
 
 log = logging.getLogger("lvng")
 
@@ -55,7 +57,7 @@ def create_app(
         on_error=lambda plugin, hook, exc: core_metrics.plugin_errors.labels(
             plugin=plugin, hook=hook).inc(),
     )
-    sio = socketio.AsyncServer(
+    sio = LvngServer(
         async_mode="sanic",
         client_manager=_client_manager(settings),
         ping_interval=PING_INTERVAL,
@@ -66,7 +68,8 @@ def create_app(
         logger=False,
         engineio_logger=False,
     )
-    app = Sanic(name or f"lvng_{next(_app_numbers)}")
+    # Responses are strict JSON too: a NaN fails loudly instead of going out bare.
+    app = Sanic(name or f"lvng_{next(_app_numbers)}", dumps=strict_dumps)
     app.config.MOTD = False
     app.config.REQUEST_MAX_SIZE = MAX_HTTP_BUFFER_SIZE + 64 * 1024
     app.config.WEBSOCKET_MAX_SIZE = MAX_HTTP_BUFFER_SIZE + 64 * 1024

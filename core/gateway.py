@@ -22,6 +22,7 @@ from core.metrics import UNKNOWN_EVENT_LABEL
 from core.platform import EventContext, Session
 from core.ratelimit import SlidingWindow
 from core.rooms import Room
+from core.wire import Refused, check_value
 
 if TYPE_CHECKING:
     from core.platform import Platform
@@ -199,11 +200,14 @@ class Gateway:
 
     # --- dispatch ----------------------------------------------------------------------
 
-    async def on_event(self, event: str, sid: str, *args: Any) -> dict[str, Any] | None:
+    async def on_event(self, event: str | None, sid: str, *args: Any) -> dict[str, Any] | None:
+        """Every packet a client sends on a connected socket, whatever its name
+        (core.socketserver): `event` is None when it has no string name, and a packet the
+        server refused to decode comes as a single `Refused` argument."""
         session = self.platform.sessions.get(sid)
         if session is None:
             return None
-        spec = self.platform.events.get(event)
+        spec = self.platform.events.get(event) if isinstance(event, str) else None
         label = spec.name if spec else UNKNOWN_EVENT_LABEL
         self.metrics.events_received.labels(event=label).inc()
         started = time.perf_counter()
@@ -220,8 +224,13 @@ class Gateway:
                                 f"rate limit of {session.limiter.limit} events per "
                                 f"{session.limiter.window:g} s exceeded",
                                 retryAfterMs=verdict.retry_after_ms)
+            if len(args) == 1 and isinstance(args[0], Refused):
+                raise LvngError(ErrorCode.VALIDATION_ERROR, args[0].reason)
             if spec is None:
-                raise LvngError(ErrorCode.UNKNOWN_EVENT, f"unknown event {event[:128]!r}")
+                raise LvngError(ErrorCode.UNKNOWN_EVENT, f"unknown event {event[:128]!r}"
+                                if isinstance(event, str) else "an event name must be a string")
+            for arg in args:
+                check_value(arg)
             payload = validate_payload(spec.schema, args)
             context = EventContext(self.platform, session, spec.name, spec.plugin)
             # One event at a time per socket, in arrival order: a client's sends stay ordered.
@@ -247,7 +256,7 @@ class Gateway:
             self.metrics.event_duration.labels(event=label).observe(
                 time.perf_counter() - started)
 
-    async def _fail(self, session: Session, event: str, label: str,
+    async def _fail(self, session: Session, event: str | None, label: str,
                     exc: LvngError) -> dict[str, Any]:
         self.metrics.event_errors.labels(event=label, code=exc.code.value).inc()
         error = exc.to_dict()

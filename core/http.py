@@ -12,6 +12,7 @@ from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, raw
 
+from core import wire
 from core.database import ping_database, store_unavailable
 from core.errors import ErrorCode, LvngError
 from core.gateway import validate_object
@@ -39,11 +40,19 @@ def authenticate(request: Request) -> Identity:
 
 
 def parse_body(request: Request, schema: type[BaseModel]) -> Any:
-    """The JSON body validated by `schema`, or LvngError(VALIDATION_ERROR)."""
+    """The JSON body validated by `schema`, or LvngError(VALIDATION_ERROR).
+
+    The body passes the same checks as a socket payload (core.wire): no NaN or Infinity,
+    nesting at most 32 levels, text without NUL or lone surrogates.
+    """
     try:
-        body = request.json
-    except Exception:  # noqa: BLE001 - Sanic raises its own on bad JSON
+        body = wire.loads(request.body) if request.body else None
+    except ValueError:
         raise LvngError(ErrorCode.VALIDATION_ERROR, "the body is not valid JSON") from None
+    if isinstance(body, wire.Refused):
+        raise LvngError(ErrorCode.VALIDATION_ERROR, body.reason)
+    if isinstance(body, dict):
+        wire.check_value(body)
     return validate_object(schema, body, "the body must be a JSON object")
 
 

@@ -6,6 +6,8 @@ See docs/security.md for the threat model.
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
 import pytest
 
@@ -54,6 +56,249 @@ def assert_clean_log(live: LiveServer) -> None:
     log = live.log()
     assert "Traceback" not in log, log[-3000:]
     assert "handler failed" not in log
+
+
+# --- 1. reserved names ---------------------------------------------------------------
+
+
+async def test_reserved_event_names_are_unknown_events(strict, raws):
+    raw = await raws(strict, "reserved")
+    active = await strict.metric("lvng_connections_active")
+    total = await strict.metric("lvng_connections_total")
+    for ack_id, body, name in [
+        (1, '["disconnect"]', "disconnect"),
+        (2, '["disconnect","client namespace disconnect"]', "disconnect"),
+        (3, f'["connect",{{}},{{"token":"{strict.token("reserved")}"}}]', "connect"),
+        (4, '["*","someone-else","probe:echo",{"text":"x"}]', "*"),
+        (5, '["connect_error",{}]', "connect_error"),
+    ]:
+        ack, error = await raw.call_raw(ack_id, body)
+        assert ack == refusal("UNKNOWN_EVENT", f"unknown event {name!r}"), body
+        assert error == {"code": "UNKNOWN_EVENT", "message": f"unknown event {name!r}",
+                         "event": name}
+    # The session is the same one: no new session, no drop, and it still works.
+    await raw.send('2["probe:echo",{"text":"still me"}]')
+    assert await raw.next_event("probe:echoed") == {"text": "still me", "count": 1,
+                                                    "userId": "reserved"}
+    assert await strict.metric("lvng_connections_active") == active
+    assert await strict.metric("lvng_connections_total") == total
+    assert_clean_log(strict)
+
+
+async def test_a_star_event_charges_the_sender_not_another_socket(strict, raws):
+    victim = await strict.connect("victim", "other-org")
+    attacker = await raws(strict, "star-attacker")
+    for i in range(LIMIT):  # the attacker's whole window
+        ack, _ = await attacker.call_raw(100 + i, f'["*","{victim.sid}","probe:boom",{{}}]')
+        assert ack["error"]["code"] == "UNKNOWN_EVENT"
+    ack, error = await attacker.call_raw(99, '["disconnect"]')
+    assert ack["error"]["code"] == "RATE_LIMITED" and error["code"] == "RATE_LIMITED"
+    # The victim's window and error count are untouched.
+    for i in range(LIMIT):
+        assert (await victim.call("probe:echo", {"text": f"v{i}"}))["ok"] is True
+    assert victim.unread("error") == []
+    assert_clean_log(strict)
+
+
+async def test_a_second_handshake_on_one_socket_is_refused(strict, raws):
+    raw = await raws(strict, "twice")
+    total = await strict.metric("lvng_connections_total")
+    active = await strict.metric("lvng_connections_active")
+    await raw.send("0" + json.dumps({"token": strict.token("twice")}))
+    error = await raw.next_event("error")
+    assert error == {"code": "VALIDATION_ERROR", "message": "this socket is already connected",
+                     "event": None}
+    await raw.send('21["probe:echo",{"text":"same session"}]')
+    assert (await raw.ack(1)) == {"ok": True, "text": "same session", "count": 1}
+    assert [p for p in raw.packets if p.startswith(("0", "4"))] == []
+    assert await strict.metric("lvng_connections_total") == total
+    assert await strict.metric("lvng_connections_active") == active
+    # Counted by the rate limit: the window (two used) is used up by handshakes.
+    for _ in range(LIMIT - 3):
+        await raw.send("0" + json.dumps({"token": strict.token("twice")}))
+    await raw.send("0{}")
+    await raw.send("0{}")
+    errors = [await raw.next_event("error") for _ in range(LIMIT - 1)]
+    assert [e["code"] for e in errors] == ["VALIDATION_ERROR"] * (LIMIT - 2) + ["RATE_LIMITED"]
+    assert_clean_log(strict)
+
+
+# --- 8. malformed packets ------------------------------------------------------------
+
+
+MALFORMED = [
+    ('2[]', "UNKNOWN_EVENT", "an event name must be a string"),
+    ('2[123]', "UNKNOWN_EVENT", "an event name must be a string"),
+    ('2[null,{"text":"x"}]', "UNKNOWN_EVENT", "an event name must be a string"),
+    ('2[["probe:echo"]]', "UNKNOWN_EVENT", "an event name must be a string"),
+    ('2{"0":"probe:echo"}', "UNKNOWN_EVENT", "an event name must be a string"),
+    ('2"probe:echo"', "UNKNOWN_EVENT", "an event name must be a string"),
+    ('27', "UNKNOWN_EVENT", "an event name must be a string"),
+    ('2["probe:echo",{"text":"x"', "VALIDATION_ERROR", "malformed packet"),
+    ('9', "VALIDATION_ERROR", "unexpected packet type"),
+    ('x', "VALIDATION_ERROR", "malformed packet"),
+    ('2/nowhere,["probe:echo",{"text":"x"}]', "VALIDATION_ERROR",
+     "not connected to namespace /nowhere"),
+    ('51-["probe:echo",{"text":{"_placeholder":true,"num":0}}]', "VALIDATION_ERROR",
+     "binary attachments are not accepted"),
+    ('5', "VALIDATION_ERROR", "binary attachments are not accepted"),
+    ('4{"message":"x"}', "VALIDATION_ERROR", "unexpected packet type"),
+]
+
+
+async def test_malformed_packets_are_answered_counted_and_never_a_traceback(strict, raws):
+    raw = await raws(strict, "malformed")
+    for text, code, message in MALFORMED:
+        await raw.send(text)
+        error = await raw.next_event("error")
+        assert error == {"code": code, "message": message, "event": None}, text
+    # The rate limit counted every one of them.
+    for i in range(LIMIT - len(MALFORMED)):
+        await raw.send(f'2{i}["probe:echo",{{"text":"x"}}]')
+        assert (await raw.ack(i))["ok"] is True
+    await raw.send('299["probe:echo",{"text":"x"}]')
+    assert (await raw.ack(99))["error"]["code"] == "RATE_LIMITED"
+    assert_clean_log(strict)
+
+
+async def test_acks_come_back_for_malformed_events_with_an_id(server, raws):
+    raw = await raws(server, "malformed-acks")
+    ack, error = await raw.call_raw(7, "[]")
+    assert ack == refusal("UNKNOWN_EVENT", "an event name must be a string")
+    ack, error = await raw.call_raw(8, "[42,{}]")
+    assert ack == refusal("UNKNOWN_EVENT", "an event name must be a string")
+    assert error["event"] is None
+
+
+async def test_a_binary_event_and_its_attachment_are_refused(server, raws):
+    raw = await raws(server, "binary")
+    listener = await server.connect("binary-listener")
+    await listener.call("probe:join", {"name": "bin"})
+    await raw.send('2["probe:join",{"name":"bin"}]')
+    await raw.next_event("probe:joined")
+    await raw.send('51-3["probe:shout",{"name":"bin","blob":{"_placeholder":true,"num":0}}]')
+    await raw.send(b"\x00\x01binary attachment")
+    assert await raw.ack(3) == refusal("VALIDATION_ERROR",
+                                       "binary attachments are not accepted")
+    assert (await raw.next_event("error"))["message"] == "binary attachments are not accepted"
+    # A placeholder sent as plain JSON is refused by the payload check.
+    ack, _ = await raw.call_raw(4, '["probe:shout",{"name":"bin","x":{"_placeholder":true,'
+                                   '"num":0}}]')
+    assert ack == refusal("VALIDATION_ERROR", "x: binary attachments are not accepted")
+    # A stray binary frame is refused too.
+    await raw.send(b"\x04stray")
+    assert (await raw.next_event("error"))["message"] == "binary data is not accepted"
+    await listener.nothing("probe:shout", within=0.2)
+    await raw.send('25["probe:echo",{"text":"alive"}]')
+    assert (await raw.ack(5))["ok"] is True
+    assert "Traceback" not in server.log()
+
+
+@pytest.mark.parametrize("text, where", [
+    ('"\\ud800 lone"', "text"),
+    ('"tail \\udfff"', "text"),
+    ('"nul \\u0000 inside"', "text"),
+])
+async def test_lone_surrogates_and_nul_are_refused(server, raws, text, where):
+    raw = await raws(server, "odd-text")
+    ack, error = await raw.call_raw(1, f'["probe:echo",{{"text":{text}}}]')
+    message = f"{where}: text must be valid Unicode without NUL characters"
+    assert ack == refusal("VALIDATION_ERROR", message)
+    assert error["event"] == "probe:echo"
+    # In a key, deep in an ignored field, as well.
+    ack, _ = await raw.call_raw(2, f'["probe:echo",{{"text":"ok","x":[{{{text}:1}}]}}]')
+    assert ack == refusal("VALIDATION_ERROR",
+                          "x.0: text must be valid Unicode without NUL characters")
+    await raw.drain(0.1)
+    assert raw.unread_events("probe:echoed") == []
+    assert "Traceback" not in server.log()
+
+
+# --- 2. NaN and Infinity, 3. nesting -------------------------------------------------
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", "-1e999"])
+async def test_nan_and_infinity_are_refused_on_sockets(server, raws, number):
+    raw = await raws(server, "nan-sender")
+    ack, error = await raw.call_raw(1, f'["probe:echo",{{"text":"x","meta":{{"s":{number}}}}}]')
+    assert ack == refusal("VALIDATION_ERROR", "meta.s: NaN and Infinity are not accepted")
+    assert error == {"code": "VALIDATION_ERROR", "event": "probe:echo",
+                     "message": "meta.s: NaN and Infinity are not accepted"}
+    await raw.drain(0.1)
+    assert raw.unread_events("probe:echoed") == []
+
+
+async def test_nan_in_a_message_is_never_stored_or_sent(server, raws):
+    raw = await raws(server, "nan-messenger")
+    reader = await server.connect("nan-reader")
+    await raw.send('2["channel:join",{"channelId":"nan-room"}]')
+    await raw.next_event("channel:history")
+    await reader.call("channel:join", {"channelId": "nan-room"})
+    ack, _ = await raw.call_raw(3, '["message:send",{"channelId":"nan-room","content":"hi",'
+                                   '"metadata":{"score":NaN}}]')
+    assert ack == refusal("VALIDATION_ERROR", "metadata.score: NaN and Infinity are not "
+                                              "accepted")
+    status, body = await server.http(
+        "POST", "/api/v1/channels/nan-room/messages", token=server.token("nan-messenger"),
+        data='{"content":"hi","metadata":{"score":Infinity}}')
+    assert status == 400 and body == {"error": {
+        "code": "VALIDATION_ERROR", "message": "metadata.score: NaN and Infinity are not "
+                                               "accepted"}}
+    await reader.nothing("message:new", within=0.2)
+    status, page = await server.http("GET", "/api/v1/channels/nan-room/messages",
+                                     token=server.token("nan-reader"))
+    assert status == 200 and page["messages"] == []
+
+
+async def test_nesting_is_capped_at_32_levels_on_sockets(server, raws):
+    raw = await raws(server, "nester")
+    ok = json.dumps(["probe:echo", {"text": "deep", "x": nested(31)}])  # payload: 32 levels
+    await raw.send("21" + ok)
+    assert (await raw.ack(1))["ok"] is True
+    too_deep = json.dumps(["probe:echo", {"text": "deep", "x": nested(32)}])
+    ack, error = await raw.call_raw(2, too_deep)
+    assert ack["error"]["code"] == "VALIDATION_ERROR"
+    assert ack["error"]["message"].endswith(": JSON nested more than 32 levels")
+    # Far deeper than Python's parser recurses: refused whole, the socket stays.
+    await raw.send("23" + '["probe:echo",' + "[" * 100_000 + "]" * 100_000 + "]")
+    assert await raw.ack(3) == refusal("VALIDATION_ERROR", "JSON nested more than 32 levels")
+    await raw.send('24["probe:echo",{"text":"alive"}]')
+    assert (await raw.ack(4))["ok"] is True
+    assert "Traceback" not in server.log()
+
+
+async def test_http_bodies_pass_the_same_checks(server):
+    token = server.token("http-body")
+    cases = [
+        ('{"text":"x","n":NaN}', "n: NaN and Infinity are not accepted"),
+        ('{"text":"x","n":[1,-Infinity]}', "n.1: NaN and Infinity are not accepted"),
+        ('{"text":"\\u0000"}', "text: text must be valid Unicode without NUL characters"),
+        ('{"text":"\\ud83d"}', "text: text must be valid Unicode without NUL characters"),
+        (json.dumps({"text": "x", "d": nested(32)}), None),
+        ("[" * 50_000 + "]" * 50_000, "JSON nested more than 32 levels"),
+    ]
+    for body, message in cases:
+        status, answer = await server.http("POST", "/api/v1/probe/echo", token=token,
+                                           data=body)
+        assert status == 400, body[:80]
+        if message is not None:
+            assert answer == {"error": {"code": "VALIDATION_ERROR", "message": message}}
+        else:
+            assert answer["error"]["message"].endswith("JSON nested more than 32 levels")
+    status, answer = await server.http("POST", "/api/v1/probe/echo", token=token,
+                                       data=json.dumps({"text": "x", "d": nested(31)}))
+    assert status == 200 and answer == {"text": "x", "count": 1}
+    assert "Traceback" not in server.log()
+
+
+def test_the_servers_json_is_strict():
+    from core import wire
+
+    with pytest.raises(ValueError):
+        wire.dumps({"x": float("nan")})
+    with pytest.raises(ValueError):
+        wire.dumps([float("inf")])
+    assert wire.loads('{"a":NaN}')["a"] is wire.NON_FINITE
 
 
 # --- 9. leaks and codes --------------------------------------------------------------
