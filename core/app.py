@@ -59,6 +59,7 @@ def create_app(
     )
     sio = LvngServer(
         async_mode="sanic",
+        handshake_timeout=settings.handshake_timeout,
         client_manager=_client_manager(settings),
         ping_interval=PING_INTERVAL,
         ping_timeout=PING_TIMEOUT,

@@ -89,6 +89,11 @@ class Gateway:
         self.platform = platform
         self.sio: socketio.AsyncServer = platform.sio
         self.metrics = platform.metrics
+        # Per user (organization, user id) on this node: its sockets, and the rate-limit
+        # window all of them share. A window outlives the user's last socket, so
+        # reconnecting does not refill it.
+        self._user_sockets: dict[tuple[str, str], set[str]] = {}
+        self._user_windows: dict[tuple[str, str], SlidingWindow] = {}
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
         self.sio.on("*", self.on_event)
@@ -99,12 +104,22 @@ class Gateway:
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
             identity = self.platform.verifier.verify(_token_from(environ, auth))
+            settings = self.platform.settings
+            user = (identity.organization_id, identity.user_id)
+            sockets = self._user_sockets.setdefault(user, set())
+            if len(sockets) >= settings.max_connections_per_user:
+                raise LvngError(ErrorCode.RATE_LIMITED,
+                                f"at most {settings.max_connections_per_user} connections "
+                                "per user")
         except LvngError as exc:
             self.metrics.connection_rejects.labels(reason=exc.code.value.lower()).inc()
             raise socketio.exceptions.ConnectionRefusedError(
                 exc.message, {"code": exc.code.value, "message": exc.message}
             ) from None
-        settings = self.platform.settings
+        sockets.add(sid)  # no await since the count: concurrent handshakes cannot overshoot
+        if user not in self._user_windows:
+            self._user_windows[user] = SlidingWindow(settings.rate_limit_user_events,
+                                                     settings.rate_limit_window)
         session = Session(
             sid=sid,
             identity=identity,
@@ -139,6 +154,7 @@ class Gateway:
         session = self.platform.sessions.pop(sid, None)
         if session is None:
             return
+        self._forget_socket(session)
         self._release_long_poll(sid)
         self.metrics.connections_active.dec()
         if session.expiry is not None:
@@ -148,6 +164,17 @@ class Gateway:
             reason=str(reason or "disconnected"),
         )
         session.rooms.clear()  # python-socketio drops the socket from its rooms itself
+
+    def _forget_socket(self, session: Session) -> None:
+        user = (session.organization_id, session.user_id)
+        sockets = self._user_sockets.get(user)
+        if sockets is not None:
+            sockets.discard(session.sid)
+            if not sockets:
+                del self._user_sockets[user]
+                window = self._user_windows.get(user)
+                if window is not None and window.idle():
+                    del self._user_windows[user]
 
     def _release_long_poll(self, sid: str) -> None:
         """Answer a polling client's pending GET now instead of after the ping timeout.
@@ -224,6 +251,7 @@ class Gateway:
                                 f"rate limit of {session.limiter.limit} events per "
                                 f"{session.limiter.window:g} s exceeded",
                                 retryAfterMs=verdict.retry_after_ms)
+            self._charge_user(session)
             if len(args) == 1 and isinstance(args[0], Refused):
                 raise LvngError(ErrorCode.VALIDATION_ERROR, args[0].reason)
             if spec is None:
@@ -255,6 +283,19 @@ class Gateway:
         finally:
             self.metrics.event_duration.labels(event=label).observe(
                 time.perf_counter() - started)
+
+    def _charge_user(self, session: Session) -> None:
+        """The user's shared window, after the socket's own (raises RATE_LIMITED)."""
+        window = self._user_windows.get((session.organization_id, session.user_id))
+        if window is None:
+            return
+        verdict = window.hit()
+        if not verdict.allowed:
+            self.metrics.rate_limited.inc()
+            raise LvngError(ErrorCode.RATE_LIMITED,
+                            f"rate limit of {window.limit} events per {window.window:g} s "
+                            "for all of a user's connections exceeded",
+                            retryAfterMs=verdict.retry_after_ms)
 
     async def _fail(self, session: Session, event: str | None, label: str,
                     exc: LvngError) -> dict[str, Any]:

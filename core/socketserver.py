@@ -14,7 +14,9 @@ Also, for every Engine.IO session:
 - packets that do not decode, binary packets (`45-[…]`, and their attachments), events
   with no string name and events for a namespace the socket is not in are handed to the
   catch-all handler as refusals, so they are answered, counted and rate-limited like
-  events, never a traceback.
+  events, never a traceback;
+- a session that has not completed the Socket.IO handshake within `handshake_timeout`
+  seconds is closed (also when its Socket.IO session ends and it stays open).
 
 Checked against python-socketio 5.18 (`AsyncServer._handle_eio_message`, `_handle_event`,
 `_handle_event_internal`, `_handle_connect`).
@@ -48,17 +50,51 @@ class LvngServer(socketio.AsyncServer):
     `handler(event, sid, *args)`; `event` is None when the packet has no string event name,
     and a refused packet's only argument is a `core.wire.Refused` saying why."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, handshake_timeout: float = 10.0, **kwargs: Any) -> None:
         kwargs.setdefault("serializer", StrictPacket)
         super().__init__(*args, **kwargs)
+        self.handshake_timeout = handshake_timeout
+        self._handshake_timers: dict[str, asyncio.TimerHandle] = {}
         self._attachments_to_skip: dict[str, int] = {}
         self._tasks: set[asyncio.Task] = set()
 
     # --- Engine.IO sessions ------------------------------------------------------------
 
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        result = await super()._handle_eio_connect(eio_sid, environ)
+        self._arm_handshake_timer(eio_sid)
+        return result
+
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
         await super()._handle_eio_disconnect(eio_sid, reason)
+        timer = self._handshake_timers.pop(eio_sid, None)
+        if timer is not None:
+            timer.cancel()
         self._attachments_to_skip.pop(eio_sid, None)
+
+    def _arm_handshake_timer(self, eio_sid: str) -> None:
+        old = self._handshake_timers.pop(eio_sid, None)
+        if old is not None:
+            old.cancel()
+        self._handshake_timers[eio_sid] = asyncio.get_running_loop().call_later(
+            self.handshake_timeout, self._handshake_overdue, eio_sid)
+
+    def _handshake_overdue(self, eio_sid: str) -> None:
+        self._handshake_timers.pop(eio_sid, None)
+        if eio_sid in self.eio.sockets and \
+                self.manager.sid_from_eio_sid(eio_sid, NAMESPACE) is None:
+            self._spawn(self._close_unauthenticated(eio_sid))
+
+    async def _close_unauthenticated(self, eio_sid: str) -> None:
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is not None and self.manager.sid_from_eio_sid(eio_sid, NAMESPACE) is None:
+            log.debug("closing Engine.IO session %s: no handshake within %g s", eio_sid,
+                      self.handshake_timeout)
+            await self.eio.disconnect(eio_sid)
+            # Engine.IO sends its CLOSE packet, then leaves the websocket (or the pending
+            # long-poll) open until the client goes; a client that ignores the CLOSE would
+            # keep it for the ping timeout. Wake the writer: it closes the websocket.
+            socket.queue.put_nowait(None)
 
     # --- packets -----------------------------------------------------------------------
 
@@ -112,6 +148,10 @@ class LvngServer(socketio.AsyncServer):
         if self.manager.sid_from_eio_sid(eio_sid, namespace) is None:
             return
         await super()._handle_disconnect(eio_sid, namespace, reason)
+        if eio_sid in self.eio.sockets and not self.manager.sid_from_eio_sid(eio_sid,
+                                                                             NAMESPACE):
+            # The client ended its Socket.IO session but keeps the Engine.IO one open.
+            self._arm_handshake_timer(eio_sid)
 
     async def _handle_event(self, eio_sid: str, namespace: str | None, id: int | None,
                             data: Any) -> None:

@@ -301,6 +301,88 @@ def test_the_servers_json_is_strict():
     assert wire.loads('{"a":NaN}')["a"] is wire.NON_FINITE
 
 
+# --- 7. connection and user limits ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def limited(start_server) -> LiveServer:
+    return start_server(env={"LVNG_MAX_CONNECTIONS_PER_USER": "3",
+                             "LVNG_RATE_LIMIT_EVENTS": "5",
+                             "LVNG_RATE_LIMIT_USER_EVENTS": "8",
+                             "LVNG_HANDSHAKE_TIMEOUT": "1"})
+
+
+async def test_connections_per_user_are_capped(limited, raws):
+    first = [await limited.connect("many") for _ in range(2)]
+    raw = await raws(limited, "many")
+    assert len(first) == 2
+    rejects = await limited.metric("lvng_connection_rejects_total", reason="rate_limited")
+    client = limited.client()
+    with pytest.raises(Exception):  # noqa: B017 - socketio raises ConnectionError
+        await client.connect(limited.token("many"), wait=False)
+    assert client.connect_error["data"] == {"code": "RATE_LIMITED",
+                                            "message": "at most 3 connections per user"}
+    assert await limited.metric("lvng_connection_rejects_total",
+                                reason="rate_limited") == rejects + 1
+    # The same user in another organization, and other users, are not affected.
+    assert (await limited.connect("many", "elsewhere")).sid
+    assert (await limited.connect("someone-else")).sid
+    # A socket that ends its session frees its place (same Engine.IO session, in order).
+    await raw.send("1")
+    await raw.send("0" + json.dumps({"token": limited.token("many")}))
+    reply = await raw.next_packet(lambda p: p.startswith(("0", "4")))
+    assert reply.startswith("0{"), reply
+
+
+async def test_one_users_sockets_share_a_rate_limit(limited):
+    a = await limited.connect("shared-budget")
+    b = await limited.connect("shared-budget")
+    bystander = await limited.connect("own-budget")
+    assert all([(await a.call("probe:echo", {"text": "a"}))["ok"] for _ in range(5)])
+    results = [await b.call("probe:echo", {"text": "b"}) for _ in range(4)]
+    assert [r["ok"] for r in results] == [True, True, True, False]
+    error = results[-1]["error"]
+    assert error["code"] == "RATE_LIMITED"
+    assert error["message"] == ("rate limit of 8 events per 60 s for all of a user's "
+                                "connections exceeded")
+    assert 55_000 < error["retryAfterMs"] <= 60_001
+    # Reconnecting does not refill it; another user has a budget of its own.
+    await a.close()
+    await b.close()
+    c = await limited.connect("shared-budget")
+    assert (await c.call("probe:echo", {"text": "c"}))["error"]["code"] == "RATE_LIMITED"
+    assert (await bystander.call("probe:echo", {"text": "x"}))["ok"] is True
+
+
+async def test_sessions_without_a_handshake_are_closed(limited, raws):
+    authenticated = await raws(limited, "patient")
+    silent = await raws(limited, None, handshake=False)
+    await silent.wait_closed(timeout=5)
+    # A polling session too.
+    async with aiohttp.ClientSession() as http:
+        base = limited.url + "/socket.io/?EIO=4&transport=polling"
+        async with http.get(base) as resp:
+            sid = json.loads((await resp.text())[1:])["sid"]
+        async with http.get(f"{base}&sid={sid}") as resp:  # held until the session ends
+            assert resp.status in (200, 400)
+        async with http.get(f"{base}&sid={sid}") as resp:
+            assert resp.status == 400
+    # A refused handshake does not keep its session either.
+    refused = RawSocket(limited.url)
+    await refused.open(handshake=False)
+    await refused.send("0" + json.dumps({"token": "not-a-jwt"}))
+    assert (await refused.next_packet(lambda p: p.startswith("4"))).startswith("4{")
+    await refused.wait_closed(timeout=5)
+    await refused.close()
+    # Nor does one whose Socket.IO session ended.
+    ended = await raws(limited, "ender")
+    await ended.send("1")
+    await ended.wait_closed(timeout=5)
+    # The authenticated one, opened before all of them, is still served.
+    await authenticated.send('21["probe:echo",{"text":"still"}]')
+    assert (await authenticated.ack(1))["ok"] is True
+
+
 # --- 9. leaks and codes --------------------------------------------------------------
 
 
