@@ -215,15 +215,27 @@ class Gateway:
         await self.sio.disconnect(sid)
 
     async def refresh(self, ctx: EventContext, payload: AuthRefresh) -> dict[str, Any]:
+        """A new token is a new set of rights: everything is checked before the identity
+        is replaced; then the socket leaves each room the new identity may not join."""
         identity = self.platform.verifier.verify(payload.token)
         current = ctx.identity
         if (identity.user_id, identity.organization_id) != (current.user_id,
                                                             current.organization_id):
             raise LvngError(ErrorCode.FORBIDDEN,
                             "the new token is for another user or organization")
-        ctx.session.identity = identity
-        self._schedule_expiry(ctx.session)
-        return {"expiresAt": iso_from_epoch(identity.expires_at)}
+        expires_at = iso_from_epoch(identity.expires_at)
+        session = ctx.session
+        rooms = self.platform.rooms
+        lost = [room for room in sorted(session.rooms, key=lambda r: r.scope)
+                if room.kind not in ("org", "user") and not await rooms.may_join(identity, room)]
+        session.identity = identity
+        self._schedule_expiry(session)
+        for room in lost:
+            await rooms.leave(session, room)
+            await self.platform.plugins.fan_out(
+                "lvng_client_left_room", session=session, room=room, platform=self.platform,
+                reason="refresh")
+        return {"expiresAt": expires_at, "left": [room.name for room in lost]}
 
     # --- dispatch ----------------------------------------------------------------------
 

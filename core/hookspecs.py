@@ -85,6 +85,19 @@ def lvng_client_disconnected(session: Session, platform: Platform, reason: str) 
     """Called when a client goes, while `session.rooms` still lists the rooms it was in."""
 
 
+@hookspec
+def lvng_client_left_room(session: Session, room: Room, platform: Platform,
+                          reason: str) -> None:
+    """Called when the core takes a socket out of a room it had joined, not at its own
+    request and not by a disconnect; `reason` says why.
+
+    `"refresh"`: an `auth:refresh` token no longer grants the room (`lvng_authorize_join`
+    now vetoes it). The socket has already left the room and `session.identity` is the new
+    one. The plugin owning the room tells it as it tells a leave (`member:left`, a typing
+    stop, ...); the client learns it from the refresh's ack (`left`).
+    """
+
+
 # --- authorization --------------------------------------------------------------------
 
 

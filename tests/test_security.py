@@ -6,12 +6,15 @@ See docs/security.md for the threat model.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 import aiohttp
+import jwt
 import pytest
 
-from tests.live import LiveServer
+from tests.live import SECRET, Client, LiveServer, make_token
 from tests.raw import RawSocket
 
 
@@ -299,6 +302,81 @@ def test_the_servers_json_is_strict():
     with pytest.raises(ValueError):
         wire.dumps([float("inf")])
     assert wire.loads('{"a":NaN}')["a"] is wire.NON_FINITE
+
+
+# --- 8. auth:refresh validates fully before replacing the identity -------------------
+
+
+@pytest.mark.parametrize("exp", [1e20, float("inf"), 253_402_300_800])
+async def test_refresh_with_an_absurd_exp_keeps_the_old_identity(server, exp):
+    client = Client(server.url)
+    server.clients.append(client)
+    await client.connect(make_token("far-future", ttl=2, exact=True))
+    token = jwt.encode({"sub": "far-future", "org": "acme", "exp": exp}, SECRET,
+                       algorithm="HS256")
+    ack = await client.call("auth:refresh", {"token": token})
+    assert ack["ok"] is False and ack["error"]["code"] == "AUTH_INVALID", ack
+    # The old token still rules: it expires and ends the connection.
+    error = await client.next("error", timeout=6)
+    if error["code"] == "AUTH_INVALID":
+        error = await client.next("error", timeout=6)
+    assert error["code"] == "TOKEN_EXPIRED"
+    await asyncio.wait_for(client.disconnected.wait(), 5)
+    assert "Traceback" not in server.log()
+
+
+async def test_a_handshake_with_an_infinite_claim_is_refused(server):
+    for claims in ({"exp": float("inf")}, {"exp": int(time.time()) + 60, "iat": float("inf")},
+                   {"exp": float("nan")}):
+        token = jwt.encode({"sub": "inf", "org": "acme", **claims}, SECRET, algorithm="HS256")
+        client = server.client()
+        with pytest.raises(Exception):  # noqa: B017 - socketio raises ConnectionError
+            await client.connect(token, wait=False)
+        assert client.connect_error["data"]["code"] == "AUTH_INVALID", claims
+    assert "Traceback" not in server.log()
+
+
+# --- 5. a refresh with fewer rights leaves rooms -------------------------------------
+
+
+async def test_refresh_with_fewer_rights_leaves_the_rooms_it_no_longer_grants(server):
+    holder = await server.connect("vip-holder", roles=["vip"])
+    peer = await server.connect("vip-peer", roles=["vip"])
+    for client in (holder, peer):
+        for name in ("vip-lounge", "lobby"):
+            assert (await client.call("probe:join", {"name": name}))["ok"] is True
+    ack = await holder.call("auth:refresh", {"token": server.token("vip-holder")})
+    assert ack["ok"] is True and ack["left"] == ["probe:vip-lounge"]
+    # The room is told, as for a leave.
+    assert await peer.next("probe:left") == {"name": "vip-lounge", "userId": "vip-holder",
+                                             "reason": "refresh"}
+    await peer.call("probe:shout", {"name": "vip-lounge"})
+    await holder.nothing("probe:shout", within=0.2)
+    assert (await holder.call("probe:shout", {"name": "vip-lounge"}))["error"]["code"] == \
+        "NOT_IN_ROOM"
+    # Rooms the new token still grants are kept.
+    await peer.call("probe:shout", {"name": "lobby"})
+    assert await holder.next("probe:shout") == {"name": "lobby", "from": "vip-peer"}
+    # Joining again is refused now.
+    refused = await holder.call("probe:join", {"name": "vip-lounge"})
+    assert refused["error"]["code"] == "FORBIDDEN"
+
+
+async def test_refresh_without_a_customer_leaves_its_conversations(server):
+    agent = await server.connect("agent-c", customers=["cust-r1"])
+    colleague = await server.connect("agent-d", customers=["cust-r1"])
+    ref = {"customerId": "cust-r1", "conversationId": "conv-r1"}
+    assert (await agent.call("conversation:join", ref))["ok"] is True
+    assert (await colleague.call("conversation:join", ref))["ok"] is True
+    ack = await agent.call("auth:refresh", {"token": server.token("agent-c",
+                                                                  customers=["other"])})
+    assert ack["ok"] is True and ack["left"] == ["customer:cust-r1:conversation:conv-r1"]
+    sent = await agent.call("message:send", {**ref, "content": "still here?"})
+    assert sent["error"]["code"] == "NOT_IN_ROOM"
+    assert (await colleague.call("message:send", {**ref, "content": "secret"}))["ok"] is True
+    await agent.nothing("message:new", within=0.2)
+    again = await agent.call("conversation:join", ref)
+    assert again["error"]["code"] == "FORBIDDEN"
 
 
 # --- 7. connection and user limits ---------------------------------------------------

@@ -76,7 +76,17 @@ def lvng_register_events(events):
 def lvng_authorize_join(identity, room):
     if room.name == "probe:vetoed":
         return "the probe plugin vetoes this room"
+    if room.name.startswith("probe:vip") and "vip" not in identity.roles:
+        return "vip rooms need the vip role"
     return None
+
+
+@hookimpl
+async def lvng_client_left_room(session, room, platform, reason):
+    """Tell the room, as a leave would."""
+    if room.kind == "probe":
+        await platform.emit("probe:left", {"name": room.parts[1], "userId": session.user_id,
+                                           "reason": reason}, room=room)
 
 
 @hookimpl
