@@ -204,7 +204,13 @@ class Gateway:
 
     async def _expire(self, sid: str) -> None:
         session = self.platform.sessions.get(sid)
-        if session is None or session.identity.expires_at > time.time():
+        if session is None:
+            return
+        if session.identity.expires_at > time.time():
+            # Early: uvloop's timers count from the loop's cached time, so under load they
+            # fire up to one loop iteration early. Giving up here left the socket connected
+            # for good after its token expired; wait for the rest instead.
+            self._schedule_expiry(session)
             return
         self.metrics.token_expiries.inc()
         await self.sio.emit("error", {
