@@ -22,6 +22,8 @@ from core.metrics import CoreMetrics, PluginMetrics, app_registry
 from core.platform import Platform
 from core.plugins import PluginHost
 from core.registry import EventRegistry
+from core.socketserver import LvngServer
+from core.wire import dumps as strict_dumps
 
 log = logging.getLogger("lvng")
 
@@ -90,8 +92,9 @@ def create_app(
         on_error=lambda plugin, hook, exc: core_metrics.plugin_errors.labels(
             plugin=plugin, hook=hook).inc(),
     )
-    sio = socketio.AsyncServer(
+    sio = LvngServer(
         async_mode="sanic",
+        handshake_timeout=settings.handshake_timeout,
         client_manager=_client_manager(settings),
         ping_interval=PING_INTERVAL,
         ping_timeout=PING_TIMEOUT,
@@ -101,9 +104,11 @@ def create_app(
         logger=False,
         engineio_logger=False,
     )
-    # Sanic's loggers keep no handlers of their own: their lines reach the root handler
-    # (`lvng serve` sets it up) once, in the same format as ours.
-    app = Sanic(name or f"lvng_{next(_app_numbers)}", configure_logging=False)
+    # Responses are strict JSON too: a NaN fails loudly instead of going out bare. Sanic's
+    # loggers keep no handlers of their own: their lines reach the root handler (`lvng
+    # serve` sets it up) once, in the same format as ours.
+    app = Sanic(name or f"lvng_{next(_app_numbers)}", dumps=strict_dumps,
+                configure_logging=False)
     app.config.MOTD = False
     app.config.REQUEST_MAX_SIZE = MAX_HTTP_BUFFER_SIZE + 64 * 1024
     app.config.WEBSOCKET_MAX_SIZE = MAX_HTTP_BUFFER_SIZE + 64 * 1024

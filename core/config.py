@@ -80,6 +80,9 @@ class Settings(BaseModel):
 
     rate_limit_events: int = Field(100, ge=1, le=1_000_000)
     rate_limit_window: float = Field(60, gt=0, le=86_400)
+    rate_limit_user_events: int = Field(300, ge=1, le=1_000_000)
+    max_connections_per_user: int = Field(50, ge=1, le=1_000_000)
+    handshake_timeout: float = Field(10, gt=0, le=300)
     cors_origins: list[str] | None = None
     strict_domain_events: bool = False  # raise on a bad domain event (as with --dev)
 
@@ -139,10 +142,12 @@ class Settings(BaseModel):
         return self
 
     @property
-    def cors_allowed(self) -> list[str] | str:
-        if self.cors_origins is not None:
+    def cors_allowed(self) -> list[str] | str | None:
+        """python-engineio's `cors_allowed_origins`. Unset outside dev is None: only the
+        server's own origin (an empty list would turn the origin check off)."""
+        if self.cors_origins:
             return "*" if self.cors_origins == ["*"] else list(self.cors_origins)
-        return "*" if self.dev else []
+        return "*" if self.dev else None
 
     def plugin_settings(self, name: str) -> dict[str, Any]:
         """The `[plugins.NAME]` table of one plugin (empty when absent)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import socket
 from typing import Any
 
 from tortoise import Tortoise
@@ -96,3 +97,50 @@ async def ping_database() -> None:
     """Raise if the database does not answer a trivial query (no-op when none is open)."""
     if Tortoise.is_inited():
         await get_connection("default").execute_query("SELECT 1")
+
+
+
+def _unavailable_types() -> tuple[type[BaseException], ...]:
+    from tortoise.exceptions import DBConnectionError
+
+    types: list[type[BaseException]] = [DBConnectionError, ConnectionError, TimeoutError,
+                                        socket.gaierror]
+    try:
+        import asyncpg
+
+        types += [
+            asyncpg.exceptions.PostgresConnectionError,   # class 08: connection exceptions
+            asyncpg.exceptions.OperatorInterventionError,  # class 57: shutting down
+            asyncpg.exceptions.InvalidCatalogNameError,    # the database is gone
+            asyncpg.exceptions.InterfaceError,             # the connection was closed
+        ]
+    except ImportError:  # pragma: no cover - asyncpg comes with tortoise-orm[asyncpg]
+        pass
+    try:
+        import redis.exceptions
+
+        types += [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(types)
+
+
+_UNAVAILABLE: tuple[type[BaseException], ...] | None = None
+
+
+def store_unavailable(exc: BaseException) -> bool:
+    """Whether `exc`, or an exception that caused it, means a backing store cannot be
+    reached: the client is told UNAVAILABLE (503), not INTERNAL_ERROR."""
+    global _UNAVAILABLE
+    if _UNAVAILABLE is None:
+        _UNAVAILABLE = _unavailable_types()
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        # A bare OSError is asyncio's "Multiple exceptions" of a failed connect; its
+        # subclasses other than the above (FileNotFoundError, ...) are bugs, not outages.
+        if isinstance(current, _UNAVAILABLE) or type(current) is OSError:
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

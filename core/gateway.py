@@ -14,11 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import socketio
 from pydantic import BaseModel, ConfigDict, Field
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from tortoise.exceptions import DBConnectionError
 
 from core.clock import iso_from_epoch, now_iso
+from core.database import store_unavailable
 from core.engine import SHUTDOWN_REASON, close_transport
 from core.errors import ErrorCode, LvngError
 from core.metrics import UNKNOWN_EVENT_LABEL
@@ -26,14 +24,12 @@ from core.platform import EventContext, Member, Session
 from core.ratelimit import SlidingWindow
 from core.rooms import Room
 from core.validation import validate_payload
+from core.wire import Refused, check_value
 
 if TYPE_CHECKING:
     from core.platform import Platform
 
 log = logging.getLogger("lvng.gateway")
-
-# A backing store that does not answer: the client is told UNAVAILABLE, not INTERNAL_ERROR.
-STORE_ERRORS = (DBConnectionError, RedisConnectionError, RedisTimeoutError)
 
 CORE_PLUGIN = "core"
 
@@ -60,6 +56,11 @@ class Gateway:
         self.platform = platform
         self.sio: socketio.AsyncServer = platform.sio
         self.metrics = platform.metrics
+        # Per user (organization, user id) on this node: its sockets, and the rate-limit
+        # window all of them share. A window outlives the user's last socket, so
+        # reconnecting does not refill it.
+        self._user_sockets: dict[tuple[str, str], set[str]] = {}
+        self._user_windows: dict[tuple[str, str], SlidingWindow] = {}
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
         self.sio.on("*", self.on_event)
@@ -70,6 +71,13 @@ class Gateway:
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
             identity = self.platform.verifier.verify(_token_from(environ, auth))
+            settings = self.platform.settings
+            user = (identity.organization_id, identity.user_id)
+            sockets = self._user_sockets.setdefault(user, set())
+            if len(sockets) >= settings.max_connections_per_user:
+                raise LvngError(ErrorCode.RATE_LIMITED,
+                                f"at most {settings.max_connections_per_user} connections "
+                                "per user")
         except LvngError as exc:
             self.metrics.connection_rejects.labels(reason=exc.code.value.lower()).inc()
             # The reason only: never the token, which may be a live credential.
@@ -77,7 +85,10 @@ class Gateway:
             raise socketio.exceptions.ConnectionRefusedError(
                 exc.message, {"code": exc.code.value, "message": exc.message}
             ) from None
-        settings = self.platform.settings
+        sockets.add(sid)  # no await since the count: concurrent handshakes cannot overshoot
+        if user not in self._user_windows:
+            self._user_windows[user] = SlidingWindow(settings.rate_limit_user_events,
+                                                     settings.rate_limit_window)
         session = Session(
             sid=sid,
             identity=identity,
@@ -90,7 +101,9 @@ class Gateway:
                                               identity.organization_id), authorize=False)
             await rooms.join(session, Room.of(identity.organization_id, "user",
                                               identity.user_id), authorize=False)
-        except STORE_ERRORS as exc:
+        except Exception as exc:
+            if not store_unavailable(exc):
+                raise
             log.warning("handshake of %s refused: a backing store is unavailable: %r",
                         sid, exc)
             self.platform.sessions.pop(sid, None)
@@ -122,6 +135,7 @@ class Gateway:
         session = self.platform.sessions.pop(sid, None)
         if session is None:
             return
+        self._forget_socket(session)
         self._release_long_poll(sid)
         self.metrics.connections_active.dec()
         if session.expiry is not None:
@@ -158,6 +172,17 @@ class Gateway:
                 reason="node_lost", platform=self.platform)
         await after.run()
 
+    def _forget_socket(self, session: Session) -> None:
+        user = (session.organization_id, session.user_id)
+        sockets = self._user_sockets.get(user)
+        if sockets is not None:
+            sockets.discard(session.sid)
+            if not sockets:
+                del self._user_sockets[user]
+                window = self._user_windows.get(user)
+                if window is not None and window.idle():
+                    del self._user_windows[user]
+
     def _release_long_poll(self, sid: str) -> None:
         """Answer a polling client's pending GET now instead of after the ping timeout.
 
@@ -190,8 +215,9 @@ class Gateway:
         if session is None:
             return
         if session.identity.expires_at > time.time():
-            # The loop's clock fired a little before the wall clock reached `exp`: try
-            # again then, or the socket would never expire.
+            # Early: uvloop's timers count from the loop's cached time, so under load they
+            # fire up to one loop iteration early. Giving up here left the socket connected
+            # for good after its token expired; wait for the rest instead.
             self._schedule_expiry(session)
             return
         self.metrics.token_expiries.inc()
@@ -203,23 +229,35 @@ class Gateway:
         await self.sio.disconnect(sid)
 
     async def refresh(self, ctx: EventContext, payload: AuthRefresh) -> dict[str, Any]:
+        """A new token is a new set of rights: everything is checked before the identity
+        is replaced; then the socket leaves each room the new identity may not join."""
         identity = self.platform.verifier.verify(payload.token)
         current = ctx.identity
         if (identity.user_id, identity.organization_id) != (current.user_id,
                                                             current.organization_id):
             raise LvngError(ErrorCode.FORBIDDEN,
                             "the new token is for another user or organization")
-        ctx.session.identity = identity
-        self._schedule_expiry(ctx.session)
-        return {"expiresAt": iso_from_epoch(identity.expires_at)}
+        expires_at = iso_from_epoch(identity.expires_at)
+        session = ctx.session
+        rooms = self.platform.rooms
+        lost = [room for room in sorted(session.rooms, key=lambda r: r.scope)
+                if room.kind not in ("org", "user") and not await rooms.may_join(identity, room)]
+        session.identity = identity
+        self._schedule_expiry(session)
+        for room in lost:
+            await self.leave_room(session, room, "revoked")
+        return {"expiresAt": expires_at, "left": [room.name for room in lost]}
 
     # --- dispatch ----------------------------------------------------------------------
 
-    async def on_event(self, event: str, sid: str, *args: Any) -> dict[str, Any] | None:
+    async def on_event(self, event: str | None, sid: str, *args: Any) -> dict[str, Any] | None:
+        """Every packet a client sends on a connected socket, whatever its name
+        (core.socketserver): `event` is None when it has no string name, and a packet the
+        server refused to decode comes as a single `Refused` argument."""
         session = self.platform.sessions.get(sid)
         if session is None:
             return None
-        spec = self.platform.events.get(event)
+        spec = self.platform.events.get(event) if isinstance(event, str) else None
         label = spec.name if spec else UNKNOWN_EVENT_LABEL
         self.metrics.events_received.labels(event=label).inc()
         started = time.perf_counter()
@@ -238,12 +276,18 @@ class Gateway:
                                 f"rate limit of {session.limiter.limit} events per "
                                 f"{session.limiter.window:g} s exceeded",
                                 retryAfterMs=verdict.retry_after_ms)
+            self._charge_user(session)
             if self.platform.stopping:
                 raise LvngError(ErrorCode.UNAVAILABLE,
                                 "the server is stopping; send again once reconnected")
+            if len(args) == 1 and isinstance(args[0], Refused):
+                raise LvngError(ErrorCode.VALIDATION_ERROR, args[0].reason)
             if spec is None:
                 raise LvngError(ErrorCode.UNKNOWN_EVENT,
-                                self.platform.plugins.unknown_event_message(event))
+                                self.platform.plugins.unknown_event_message(event)
+                                if isinstance(event, str) else "an event name must be a string")
+            for arg in args:
+                check_value(arg)
             payload = validate_payload(spec.schema, args)
             context = EventContext(self.platform, session, spec.name, spec.plugin)
             # One event at a time per socket, in arrival order: a client's sends stay ordered.
@@ -252,11 +296,12 @@ class Gateway:
             return {"ok": True, **(result or {})}
         except LvngError as exc:
             return await self._fail(session, event, label, exc)
-        except STORE_ERRORS:
-            log.exception("store unavailable: event=%s sid=%s", event, sid)
-            return await self._fail(session, event, label, LvngError(
-                ErrorCode.UNAVAILABLE, "a backing store is unavailable; try again"))
-        except Exception:
+        except Exception as exc:
+            if store_unavailable(exc):
+                log.error("store unavailable: event=%s sid=%s: %s: %s", event, sid,
+                          type(exc).__name__, exc)
+                return await self._fail(session, event, label, LvngError(
+                    ErrorCode.UNAVAILABLE, "a backing store is unavailable; try again"))
             log.exception("handler failed: event=%s sid=%s user=%s", event, sid,
                           session.user_id)
             return await self._fail(session, event, label, LvngError(
@@ -272,7 +317,20 @@ class Gateway:
             if context is not None and len(context.after_ack):
                 self.platform.tasks.spawn(context.after_ack.run(), name=f"after-ack {event}")
 
-    async def _fail(self, session: Session, event: str, label: str,
+    def _charge_user(self, session: Session) -> None:
+        """The user's shared window, after the socket's own (raises RATE_LIMITED)."""
+        window = self._user_windows.get((session.organization_id, session.user_id))
+        if window is None:
+            return
+        verdict = window.hit()
+        if not verdict.allowed:
+            self.metrics.rate_limited.inc()
+            raise LvngError(ErrorCode.RATE_LIMITED,
+                            f"rate limit of {window.limit} events per {window.window:g} s "
+                            "for all of a user's connections exceeded",
+                            retryAfterMs=verdict.retry_after_ms)
+
+    async def _fail(self, session: Session, event: str | None, label: str,
                     exc: LvngError) -> dict[str, Any]:
         self.metrics.event_errors.labels(event=label, code=exc.code.value).inc()
         error = exc.to_dict()

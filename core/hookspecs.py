@@ -126,10 +126,12 @@ def lvng_client_left_room(room: Room, member: Member, last: bool, reason: str,
     """Called when a socket leaves a room without asking, holding the room's turn, so
     what the plugin tells the room is in order with everything else the room hears.
 
-    `reason` is `disconnected` (the client went), `revoked` (a token refresh took the
-    right to the room away) or `node_lost` (the socket's node stopped answering; this
-    runs on one surviving node). `last` is True when no socket of the user is left in
-    the room on any node: tell the room the user left only then. Emit directly (awaited).
+    `reason` is `disconnected` (the client went), `revoked` (an `auth:refresh` token no
+    longer grants the room: the socket's identity is already the new one, and the client
+    learns it from the refresh's ack, `left`) or `node_lost` (the socket's node stopped
+    answering; this runs on one surviving node). `last` is True when no socket of the
+    user is left in the room on any node: tell the room the user left only then. Emit
+    directly (awaited).
     """
 
 

@@ -14,6 +14,7 @@ from core.config import Settings
 from core.errors import ConfigError, ErrorCode, LvngError
 
 ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,128}$"
+MAX_EXP = 253_402_300_800  # 10000-01-01T00:00:00Z: an `exp` must be a date before it
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,8 @@ class TokenVerifier:
             raise LvngError(ErrorCode.AUTH_INVALID, "the token signature is invalid") from None
         except jwt.PyJWTError as exc:
             raise LvngError(ErrorCode.AUTH_INVALID, f"the token is invalid: {exc}") from None
+        except (OverflowError, ValueError, TypeError):  # e.g. an `iat` of Infinity
+            raise LvngError(ErrorCode.AUTH_INVALID, "the token's claims are invalid") from None
         return self._identity(claims)
 
     def _identity(self, claims: Mapping[str, Any]) -> Identity:
@@ -135,8 +138,10 @@ class TokenVerifier:
             raise LvngError(ErrorCode.AUTH_INVALID, "customers and roles claims must be lists "
                             "of strings")
         exp = claims.get("exp")
-        if not isinstance(exp, int | float):
+        if not isinstance(exp, int | float) or isinstance(exp, bool):
             raise LvngError(ErrorCode.AUTH_INVALID, "the token's exp claim is not a number")
+        if not exp < MAX_EXP:  # also NaN; a later exp cannot be written as a date
+            raise LvngError(ErrorCode.AUTH_INVALID, "the token's exp claim is out of range")
         return Identity(
             user_id=user_id,
             organization_id=org_id,

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from core.clock import now_iso
 from core.cluster import ClusterState, LocalCluster
 from core.errors import ErrorCode, LvngError
-from core.metrics import PluginMetrics
 from core.ratelimit import SlidingWindow
 from core.registry import DomainEventError
 from core.rooms import Joined, Left, Room, RoomService
@@ -29,8 +28,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lvng")
 
-__all__ = ["DomainEvent", "EventContext", "Member", "Platform", "PluginMetrics", "Room",
-           "Session"]
+# Room kinds whose second part is a customer id.
+CUSTOMER_SCOPES = ("customer", "activity")
+
 
 
 @dataclass(eq=False)
@@ -197,10 +197,20 @@ class Platform:
     # --- authorization -----------------------------------------------------------------
 
     async def authorize_join(self, identity: Identity, room: Room) -> None:
-        """Ask every plugin; a False or a reason string refuses with FORBIDDEN.
+        """The core's own rule, then every plugin; a False or a reason string refuses with
+        FORBIDDEN.
 
-        A plugin that raises refuses too: authorization fails closed.
+        The core's rule: a customer's rooms (`customer:{customerId}:…`,
+        `activity:{customerId}`) need the customer in the token's `customers` claim or the
+        admin role (contract section 4), whichever plugin owns them; which organization
+        owns the customer stays the plugin's check. A plugin that raises refuses too:
+        authorization fails closed.
         """
+        parts = room.parts
+        if parts[0] in CUSTOMER_SCOPES and len(parts) > 1 and \
+                not identity.may_access_customer(parts[1]):
+            raise LvngError(ErrorCode.FORBIDDEN, f"you may not join {room.name}: your token "
+                            f"does not grant customer {parts[1]}")
         for plugin, verdict in await self.plugins.call_each_isolated(
             "lvng_authorize_join", identity=identity, room=room, platform=self
         ):

@@ -30,6 +30,10 @@ class SlidingWindow:
         self._attempts: deque[float] = deque()
         self._clock = clock
 
+    def idle(self) -> bool:
+        """True when no accepted event is within the window any more."""
+        return not self._accepted or self._accepted[-1] <= self._clock() - self.window
+
     def hit(self) -> Verdict:
         now = self._clock()
         horizon = now - self.window

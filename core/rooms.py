@@ -121,6 +121,16 @@ class RoomService:
                                           session.identity.user_name)
         return Joined(True, first)
 
+    async def may_join(self, identity: Identity, room: Room) -> bool:
+        """Whether `identity` passes the checks of `join` for `room` (as after a refresh)."""
+        if room.organization_id != identity.organization_id:
+            return False
+        try:
+            await self._authorize(identity, room)
+        except LvngError:
+            return False
+        return True
+
     async def leave(self, session: Session, room: Room) -> Left:
         """Take the socket out of the room."""
         if room not in session.rooms:

@@ -155,7 +155,7 @@ async def test_auth_refresh_keeps_the_connection(server):
     fresh = make_token("refresher", ttl=3600)
     ack = await client.call("auth:refresh", {"token": fresh})
     assert ack["ok"] is True and ISO_MS.match(ack["expiresAt"])
-    assert set(ack) == {"ok", "expiresAt"}
+    assert set(ack) == {"ok", "expiresAt", "left"} and ack["left"] == []
     await asyncio.sleep(2.5)  # past the first token's expiry
     assert client.sio.connected
     await client.nothing("error", within=0.1)

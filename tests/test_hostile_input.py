@@ -41,7 +41,8 @@ def registered_events(live) -> list[str]:
 
 @pytest.mark.timeout(120)
 async def test_every_event_answers_junk_with_a_contract_code(start_server):
-    live = start_server(env={"LVNG_RATE_LIMIT_EVENTS": "100000"})
+    live = start_server(env={"LVNG_RATE_LIMIT_EVENTS": "100000",
+                             "LVNG_RATE_LIMIT_USER_EVENTS": "100000"})
     events = registered_events(live)
     assert {"message:send", "probe:echo"} <= set(events)
     client = await live.connect("fuzzer", "hostile-org")

@@ -45,7 +45,7 @@ async def test_readyz_names_a_failed_database(scratch_postgres, tmp_path):
         await scratch_postgres.drop()  # terminates the server's connections
         status, body = await live.http("GET", "/readyz")
         assert status == 503
-        assert body["status"] == "unavailable" and body["failed"] == ["database"]
+        assert body == {"status": "unavailable", "failed": ["database"]}  # no exception text
         assert await live.http("GET", "/healthz") == (200, {"status": "ok"})
     finally:
         live.stop()
@@ -60,7 +60,7 @@ async def test_readyz_with_redis(tmp_path):
         client = await live.connect("redis-user")
         assert (await client.call("probe:echo", {"text": "via redis"}))["ok"] is True
         status, body = await down.http("GET", "/readyz")
-        assert status == 503 and body["failed"] == ["redis"]
+        assert status == 503 and body == {"status": "unavailable", "failed": ["redis"]}
     finally:
         await live.close_clients()
         live.stop()

@@ -102,7 +102,17 @@ def lvng_register_domain_events(events):
 def lvng_authorize_join(identity, room):
     if room.name == "probe:vetoed":
         return "the probe plugin vetoes this room"
+    if room.name.startswith("probe:vip") and "vip" not in identity.roles:
+        return "vip rooms need the vip role"
     return None
+
+
+@hookimpl
+async def lvng_client_left_room(room, member, last, reason, platform):
+    """Tell the room, as a leave would (not for a disconnect: the probe says nothing then)."""
+    if room.kind == "probe" and reason != "disconnected":
+        await platform.emit("probe:left", {"name": room.parts[1], "userId": member.user_id,
+                                           "reason": reason}, room=room)
 
 
 @hookimpl

@@ -1,0 +1,212 @@
+"""python-socketio's AsyncServer with the client's side of the protocol hardened.
+
+python-socketio looks a client event's handler up by the event's exact name before it
+checks reserved names, so a client sending `42["disconnect"]`, `42["connect",{},{…}]` or
+`42["*","<sid>",…]` would run the server's own handlers. Here a client's EVENT packet never
+goes through that lookup: whatever its name (or none), it goes to the catch-all `*`
+handler of its namespace, which answers unknown names like any other unknown event. The
+server's own `connect` and `disconnect` handlers run only for real CONNECT packets and
+disconnects, as python-socketio calls them itself.
+
+Also, for every Engine.IO session:
+
+- a second Socket.IO CONNECT of a connected socket is refused (no second session);
+- packets that do not decode, binary packets (`45-[…]`, and their attachments), events
+  with no string name and events for a namespace the socket is not in are handed to the
+  catch-all handler as refusals, so they are answered, counted and rate-limited like
+  events, never a traceback;
+- a session that has not completed the Socket.IO handshake within `handshake_timeout`
+  seconds is closed (also when its Socket.IO session ends and it stays open).
+
+Checked against python-socketio 5.18 (`AsyncServer._handle_eio_message`, `_handle_event`,
+`_handle_event_internal`, `_handle_connect`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import socketio
+from socketio import packet
+
+from core.wire import Refused, StrictJSON
+
+log = logging.getLogger("lvng.socketio")
+
+NAMESPACE = "/"
+MAX_SKIPPED_ATTACHMENTS = 10
+
+
+class StrictPacket(socketio.packet.Packet):
+    """Socket.IO packets whose JSON is strict (see core.wire)."""
+
+    json = StrictJSON
+
+
+class LvngServer(socketio.AsyncServer):
+    """See the module docstring. The catch-all handler is called as
+    `handler(event, sid, *args)`; `event` is None when the packet has no string event name,
+    and a refused packet's only argument is a `core.wire.Refused` saying why."""
+
+    def __init__(self, *args: Any, handshake_timeout: float = 10.0, **kwargs: Any) -> None:
+        kwargs.setdefault("serializer", StrictPacket)
+        super().__init__(*args, **kwargs)
+        self.handshake_timeout = handshake_timeout
+        self._handshake_timers: dict[str, asyncio.TimerHandle] = {}
+        self._attachments_to_skip: dict[str, int] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    # --- Engine.IO sessions ------------------------------------------------------------
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        result = await super()._handle_eio_connect(eio_sid, environ)
+        self._arm_handshake_timer(eio_sid)
+        return result
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
+        await super()._handle_eio_disconnect(eio_sid, reason)
+        timer = self._handshake_timers.pop(eio_sid, None)
+        if timer is not None:
+            timer.cancel()
+        self._attachments_to_skip.pop(eio_sid, None)
+
+    def _arm_handshake_timer(self, eio_sid: str) -> None:
+        old = self._handshake_timers.pop(eio_sid, None)
+        if old is not None:
+            old.cancel()
+        self._handshake_timers[eio_sid] = asyncio.get_running_loop().call_later(
+            self.handshake_timeout, self._handshake_overdue, eio_sid)
+
+    def _handshake_overdue(self, eio_sid: str) -> None:
+        self._handshake_timers.pop(eio_sid, None)
+        if eio_sid in self.eio.sockets and \
+                self.manager.sid_from_eio_sid(eio_sid, NAMESPACE) is None:
+            self._spawn(self._close_unauthenticated(eio_sid))
+
+    async def _close_unauthenticated(self, eio_sid: str) -> None:
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is not None and self.manager.sid_from_eio_sid(eio_sid, NAMESPACE) is None:
+            log.debug("closing Engine.IO session %s: no handshake within %g s", eio_sid,
+                      self.handshake_timeout)
+            await self.eio.disconnect(eio_sid)
+            # Engine.IO sends its CLOSE packet, then leaves the websocket (or the pending
+            # long-poll) open until the client goes; a client that ignores the CLOSE would
+            # keep it for the ping timeout. Wake the writer: it closes the websocket.
+            socket.queue.put_nowait(None)
+
+    # --- packets -----------------------------------------------------------------------
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        if isinstance(data, bytes | bytearray):
+            remaining = self._attachments_to_skip.get(eio_sid, 0)
+            if remaining:  # an attachment of a binary packet already refused
+                if remaining == 1:
+                    del self._attachments_to_skip[eio_sid]
+                else:
+                    self._attachments_to_skip[eio_sid] = remaining - 1
+                return
+            await self._refuse(eio_sid, None, "binary data is not accepted")
+            return
+        self._attachments_to_skip.pop(eio_sid, None)
+        try:
+            pkt = self.packet_class(encoded_packet=data)
+        except Exception:  # noqa: BLE001 - anything a client sends must not raise
+            await self._refuse(eio_sid, None, "malformed packet")
+            return
+        namespace = pkt.namespace or NAMESPACE
+        kind = pkt.packet_type
+        if kind in (packet.BINARY_EVENT, packet.BINARY_ACK):
+            if pkt.attachment_count:
+                self._attachments_to_skip[eio_sid] = min(pkt.attachment_count,
+                                                         MAX_SKIPPED_ATTACHMENTS)
+            await self._refuse(eio_sid, pkt.id if kind == packet.BINARY_EVENT and
+                               namespace == NAMESPACE else None,
+                               "binary attachments are not accepted")
+        elif kind == packet.CONNECT:
+            await self._handle_connect(eio_sid, namespace, pkt.data)
+        elif kind == packet.DISCONNECT:
+            await self._handle_disconnect(eio_sid, namespace, self.reason.CLIENT_DISCONNECT)
+        elif kind == packet.EVENT:
+            await self._handle_event(eio_sid, namespace, pkt.id, pkt.data)
+        elif kind == packet.ACK:
+            await self._handle_ack(eio_sid, namespace, pkt.id, pkt.data)
+        else:
+            await self._refuse(eio_sid, None, "unexpected packet type")
+
+    async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        namespace = namespace or NAMESPACE
+        if self.manager.sid_from_eio_sid(eio_sid, namespace) is not None:
+            await self._refuse(eio_sid, None, "this socket is already connected")
+            return
+        await super()._handle_connect(eio_sid, namespace, data)
+
+    async def _handle_disconnect(self, eio_sid: str, namespace: str | None,
+                                 reason: Any = None) -> None:
+        namespace = namespace or NAMESPACE
+        if self.manager.sid_from_eio_sid(eio_sid, namespace) is None:
+            return
+        await super()._handle_disconnect(eio_sid, namespace, reason)
+        if eio_sid in self.eio.sockets and not self.manager.sid_from_eio_sid(eio_sid,
+                                                                             NAMESPACE):
+            # The client ended its Socket.IO session but keeps the Engine.IO one open.
+            self._arm_handshake_timer(eio_sid)
+
+    async def _handle_event(self, eio_sid: str, namespace: str | None, id: int | None,
+                            data: Any) -> None:
+        namespace = namespace or NAMESPACE
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        if sid is None or not self.manager.is_connected(sid, namespace):
+            await self._refuse(eio_sid, None, f"not connected to namespace {namespace[:64]}")
+            return
+        if isinstance(data, list) and data and isinstance(data[0], str):
+            event, args = data[0], tuple(data[1:])
+        elif isinstance(data, Refused):
+            event, args = None, (data,)
+        else:
+            event, args = None, ()
+        await self._dispatch(sid, eio_sid, namespace, id, event, args)
+
+    async def _refuse(self, eio_sid: str, id: int | None, reason: str) -> None:
+        """Hand a packet that cannot be an event to the catch-all as a refusal of `reason`,
+        charged to the socket's session; before the handshake there is none: drop it."""
+        sid = self.manager.sid_from_eio_sid(eio_sid, NAMESPACE)
+        if sid is None or not self.manager.is_connected(sid, NAMESPACE):
+            log.debug("dropped a packet of Engine.IO session %s: %s", eio_sid, reason)
+            return
+        await self._dispatch(sid, eio_sid, NAMESPACE, id, None, (Refused(reason),))
+
+    async def _dispatch(self, sid: str, eio_sid: str, namespace: str, id: int | None,
+                  event: str | None, args: tuple[Any, ...]) -> None:
+        run = self._handle_client_event(sid, eio_sid, namespace, id, event, args)
+        if self.async_handlers:
+            self._spawn(run)
+        else:
+            await run
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle_client_event(self, sid: str, eio_sid: str, namespace: str,
+                                   id: int | None, event: str | None,
+                                   args: tuple[Any, ...]) -> None:
+        handler = self.handlers.get(namespace, {}).get("*")
+        try:
+            result = await handler(event, sid, *args) if handler is not None else None
+        except Exception:
+            log.exception("catch-all handler failed: event=%r sid=%s", event, sid)
+            return
+        # No await between the handler's return and queueing the ack (as in
+        # python-socketio): a task the handler started runs after the ack is queued.
+        if id is not None:
+            if result is None:
+                data = []
+            elif isinstance(result, tuple):
+                data = list(result)
+            else:
+                data = [result]
+            await self._send_packet(eio_sid, self.packet_class(
+                packet.ACK, namespace=namespace, id=id, data=data))

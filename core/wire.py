@@ -1,0 +1,136 @@
+"""What a client may send: strict JSON, and the checks every payload passes (contract 3).
+
+Socket.IO packets and HTTP bodies are parsed by `loads`, which differs from `json.loads`:
+
+- `NaN`, `Infinity`, `-Infinity` and numbers too large for a float parse to the marker
+  `NON_FINITE` instead of a float, so they can never be stored or sent on; `check_value`
+  refuses them. (Refusing them inside the parser would lose the packet's event name and
+  ack id.)
+- JSON nested deeper than the parser's recursion allows parses to a `Refused` object,
+  likewise so that the packet around it still decodes.
+
+`check_value` is the generic check of every payload, whatever the plugin: nesting at most
+`MAX_DEPTH` levels, no non-finite numbers, text of valid Unicode without NUL (no lone
+surrogates) in values and keys, and no binary attachments or their placeholders.
+
+`dumps` writes strict JSON (`allow_nan=False`): the server never emits a bare `NaN`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from core.errors import ErrorCode, LvngError
+
+MAX_DEPTH = 32
+
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+class _NonFinite:
+    """Where the client's JSON had NaN, Infinity or an overflowing number."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NON_FINITE"
+
+
+NON_FINITE = _NonFinite()
+
+
+class Refused:
+    """A JSON text that cannot be taken at all; `reason` says why (for VALIDATION_ERROR)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Refused({self.reason!r})"
+
+
+def _parse_float(text: str) -> Any:
+    value = float(text)
+    return value if math.isfinite(value) else NON_FINITE
+
+
+def _parse_constant(text: str) -> Any:
+    return NON_FINITE
+
+
+def loads(text: str | bytes, **_: Any) -> Any:
+    """Parse a client's JSON; raises ValueError only when it is not JSON at all."""
+    try:
+        return json.loads(text, parse_float=_parse_float, parse_constant=_parse_constant)
+    except RecursionError:
+        return Refused(f"JSON nested more than {MAX_DEPTH} levels")
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # an integer of more digits than Python converts
+        return Refused("a number in the JSON is too long")
+
+
+def dumps(value: Any, **kwargs: Any) -> str:
+    """JSON for clients: `NaN` and `Infinity` raise ValueError instead of going out."""
+    kwargs["allow_nan"] = False
+    return json.dumps(value, **kwargs)
+
+
+def check_value(value: Any, where: str = "") -> None:
+    """Raise LvngError(VALIDATION_ERROR) unless `value` is JSON a client may send.
+
+    `where` names the value in the message (`metadata.score: ...`); the top-level value
+    is nesting level 1.
+    """
+    stack: list[tuple[Any, int, str]] = [(value, 1, where)]
+    while stack:
+        item, depth, path = stack.pop()
+        if isinstance(item, str):
+            if _BAD_TEXT.search(item):
+                _refuse(path, "text must be valid Unicode without NUL characters")
+        elif isinstance(item, bool | int) or item is None:
+            continue
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                _refuse(path, "NaN and Infinity are not accepted")
+        elif isinstance(item, dict | list | tuple):
+            if depth > MAX_DEPTH:
+                _refuse(path, f"JSON nested more than {MAX_DEPTH} levels")
+            if isinstance(item, dict):
+                if "_placeholder" in item:
+                    _refuse(path, "binary attachments are not accepted")
+                for key, child in item.items():
+                    if not isinstance(key, str):
+                        _refuse(path, "object keys must be strings")
+                    child_path = f"{path}.{key}" if path else key
+                    if _BAD_TEXT.search(key):
+                        _refuse(path, "text must be valid Unicode without NUL characters")
+                    stack.append((child, depth + 1, child_path))
+            else:
+                for index, child in enumerate(item):
+                    stack.append((child, depth + 1, f"{path}.{index}" if path else str(index)))
+        elif item is NON_FINITE:
+            _refuse(path, "NaN and Infinity are not accepted")
+        elif isinstance(item, Refused):
+            _refuse(path, item.reason)
+        elif isinstance(item, bytes | bytearray | memoryview):
+            _refuse(path, "binary attachments are not accepted")
+        else:
+            _refuse(path, "not a JSON value")
+
+
+def _refuse(path: str, message: str) -> None:
+    shown = _BAD_TEXT.sub("?", path)[:200]
+    raise LvngError(ErrorCode.VALIDATION_ERROR, f"{shown}: {message}" if shown else message)
+
+
+class StrictJSON:
+    """The `json` module interface python-socketio's packets call (`loads`, `dumps`)."""
+
+    loads = staticmethod(loads)
+    dumps = staticmethod(dumps)
