@@ -22,6 +22,7 @@ from core.api import (
     AfterAck,
     DomainEventRegistrar,
     EventRegistrar,
+    Identity,
     Member,
     Platform,
     PluginMetrics,
@@ -94,3 +95,13 @@ async def lvng_client_left_room(room: Room, member: Member, last: bool, reason: 
         await state.conversations.left_room(target, member, last)
     else:
         await state.channels.left_room(target, member, reason)
+
+
+@hookimpl
+async def lvng_authorize_join(identity: Identity, room: Room, platform: Platform) -> str | None:
+    """A private channel admits its members and org admins, also when a refresh asks
+    again whether the socket may stay (joins check it first in `Channels.open`)."""
+    target = Target.from_room(room)
+    if target is None or target.kind != "channel":
+        return None
+    return await platform.state_of(PLUGIN).channels.veto(identity, target.channel_id or "")

@@ -92,6 +92,17 @@ class Channels:
                             f"channel {channel.channel_id} is private; ask a member or an "
                             "admin to add you")
 
+    async def veto(self, identity: Identity, channel_id: str) -> str | None:
+        """Why `identity` may not be in the channel's room now, or None."""
+        channel = await Channel.get_or_none(channel_id=channel_id)
+        if channel is None:
+            return None
+        try:
+            await self.check_access(identity, channel)
+        except LvngError as exc:
+            return exc.message
+        return None
+
     async def check_manager(self, identity: Identity, channel: Channel) -> None:
         """Org admins, and the creator while it may still use the channel."""
         if identity.is_admin:

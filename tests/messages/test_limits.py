@@ -140,3 +140,25 @@ async def test_an_admin_wildcard_never_claims_a_customer(server):
     assert (await owner_admin.call("conversation:join", target))["ok"] is True
     error = await expect_error(squatter, "conversation:join", target, "FORBIDDEN")
     assert error["message"] == f"you may not use customer {customer}"
+
+
+async def test_a_refresh_without_admin_leaves_private_channels_it_is_no_member_of(server):
+    org, channel = uid("org"), uid("ch")
+    target = {"channelId": channel}
+    owner = await in_channel(server, org, channel, "owner")
+    await owner.call("channel:update", {**target, "updates": {"private": True}})
+    boss = await in_channel(server, org, channel, "boss", roles=["admin"])
+    await owner.next("channel:join")
+    ack = await boss.call("auth:refresh", {"token": server.token("boss", org)})
+    assert (ack["ok"], ack["left"]) == (True, [f"channel:{channel}"])
+    left = await owner.next("channel:leave")
+    assert (left["userId"], left["reason"]) == ("boss", "revoked")
+    await send(owner, target, "admins only no more")
+    await boss.nothing("message:new")
+    await expect_error(boss, "channel:join", target, "FORBIDDEN")
+
+
+async def test_the_longest_channel_id_can_be_joined(server):
+    org, channel = uid("org"), "c" * 128
+    alice = await in_channel(server, org, f"{org}{channel}"[:128], "alice")
+    assert (await alice.call("channel:history", {"channelId": f"{org}{channel}"[:128]}))["ok"]
