@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -26,13 +25,10 @@ EventType = Literal["session.started", "step.started", "step.completed", "step.f
                     "session.completed", "session.failed"]
 
 
-def _trimmed(value: Any) -> Any:
-    return value.strip() if isinstance(value, str) else value
-
-
 def _text(max_length: int, min_length: int = 1) -> Any:
-    return Annotated[str, BeforeValidator(_trimmed),
-                     StringConstraints(min_length=min_length, max_length=max_length)]
+    """Text, trimmed, of `min_length` to `max_length` characters."""
+    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=min_length,
+                                            max_length=max_length)]
 
 
 class Payload(BaseModel):
