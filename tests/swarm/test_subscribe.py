@@ -120,15 +120,12 @@ async def test_an_unsubscribed_or_disconnected_socket_hears_nothing_more(server)
     org, session = uid("org"), uid("swarm")
     phone, _ = await subscribed(server, org, session, "alice")
     laptop, _ = await subscribed(server, org, session, "alice")
-    gauge = await server.metric("lvng_swarm_subscribers")
     assert (await phone.call("swarm:unsubscribe", {"sessionId": session}))["ok"] is True
-    assert await server.metric("lvng_swarm_subscribers") == gauge - 1
     await laptop.close()
     marker = await publish(server, org, session, {"type": "step.started", "agent": "a"})
     watcher, state = await subscribed(server, org, session, "bob")
     assert state["updates"] == [marker]
     await phone.nothing("swarm:update", within=0.2)
-    assert await server.metric("lvng_swarm_subscribers") == gauge - 1  # laptop gone, bob in
 
 
 BAD = [
