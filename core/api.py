@@ -3,9 +3,9 @@
     from core.api import EventContext, Room, hookimpl, ...
 
 Everything a plugin needs is here: the hook marker, what handlers receive, rooms, errors,
-validation, HTTP helpers, ids and timestamps, metrics, and the realtime kit (after-ack
-work, room turns, keyed timers, cluster state). Modules behind it may move; these names
-stay.
+validation, HTTP helpers, ids and timestamps, pages under the size budget, metrics, and the
+realtime kit (after-ack work, room turns, keyed timers, cluster state). Modules behind it
+may move; these names stay.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from core.hookspecs import hookimpl
 from core.http import authenticate, parse_body, platform_of
 from core.identity import ID_PATTERN, Identity, is_valid_id
 from core.metrics import PluginMetrics
+from core.pages import MAX_PAGE_JSON, json_size, within_budget
 from core.platform import DomainEvent, EventContext, Member, Platform, Session
 from core.registry import DomainEventRegistrar, EventRegistrar
 from core.rooms import Joined, Left, Room
@@ -26,6 +27,7 @@ from core.validation import validate_object
 
 __all__ = [
     "ID_PATTERN",
+    "MAX_PAGE_JSON",
     "AfterAck",
     "ClusterState",
     "ConfigError",
@@ -51,10 +53,12 @@ __all__ = [
     "is_valid_id",
     "iso",
     "iso_from_epoch",
+    "json_size",
     "new_id",
     "not_yours",
     "now_iso",
     "parse_body",
     "platform_of",
     "validate_object",
+    "within_budget",
 ]

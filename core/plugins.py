@@ -29,6 +29,7 @@ ENTRY_POINT_GROUP = "lvng.plugins"
 # The built-in domains, by name. The core imports them only through this table.
 BUILTIN_PLUGINS: dict[str, str] = {
     "messages": "plugins.messages",
+    "swarm": "plugins.swarm",
 }
 
 # The client events of each built-in, so that an event of a disabled one (never imported)
@@ -41,6 +42,7 @@ BUILTIN_EVENTS: dict[str, frozenset[str]] = {
         "typing:start", "typing:stop",
         "conversation:join", "conversation:leave", "conversation:rejoin",
     }),
+    "swarm": frozenset({"swarm:subscribe", "swarm:unsubscribe"}),
 }
 
 

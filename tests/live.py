@@ -48,6 +48,7 @@ class Client:
         self.url = url
         self.sio = socketio.AsyncClient(reconnection=reconnection)
         self.received: dict[str, list[Any]] = defaultdict(list)
+        self.arrivals: list[str] = []  # every event's name, in the order they arrived
         self._read: dict[str, int] = defaultdict(int)
         self._arrived = asyncio.Event()
         self.connect_error: Any = None
@@ -57,6 +58,7 @@ class Client:
         @self.sio.on("*")
         async def record(event: str, *args: Any) -> None:
             self.received[event].append(args[0] if len(args) == 1 else list(args))
+            self.arrivals.append(event)
             self._arrived.set()
 
         @self.sio.event

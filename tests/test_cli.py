@@ -109,17 +109,20 @@ async def test_dev_mode_prints_a_working_token_and_binds_loopback(tmp_path):
 def test_migrate_command(tmp_path):
     result = run_lvng("migrate", env={"LVNG_JWT_SECRET": SECRET}, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == ("lvng: applied messages.0001_initial, messages.0002_channel_id_owned; "
-                             "schema up to date for messages\n")
+    assert result.stdout == (
+        "lvng: applied swarm.0001_initial, messages.0001_initial, "
+        "messages.0002_channel_id_owned; schema up to date for swarm, messages\n")
     with sqlite3.connect(tmp_path / "lvng.sqlite3") as conn:
         tables = {row[0] for row in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
         applied = conn.execute("SELECT app, name FROM tortoise_migrations").fetchall()
-    assert {"messages_channel", "messages_message", "messages_reaction"} <= tables
-    assert applied == [("messages", "0001_initial"), ("messages", "0002_channel_id_owned")]
+    assert {"messages_channel", "messages_message", "messages_reaction", "swarm_session",
+            "swarm_update"} <= tables
+    assert sorted(applied) == [("messages", "0001_initial"),
+                               ("messages", "0002_channel_id_owned"), ("swarm", "0001_initial")]
     again = run_lvng("migrate", env={"LVNG_JWT_SECRET": SECRET}, cwd=tmp_path)
     assert (again.returncode, again.stdout) == (
-        0, "lvng: nothing to apply; schema up to date for messages\n")
+        0, "lvng: nothing to apply; schema up to date for swarm, messages\n")
 
 
 def test_unreachable_database_stops_the_start_with_one_line(tmp_path):

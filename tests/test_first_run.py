@@ -32,7 +32,7 @@ def test_a_section_for_a_plugin_that_does_not_exist_stops_the_start(tmp_path, se
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"lvng: error: invalid setting [plugins.{section}]: no plugin named {section!r}; "
-        "known: messages, probe"]
+        f"known: {', '.join(sorted([*BUILTIN_PLUGINS, 'probe']))}"]
 
 
 def test_a_section_for_a_found_but_disabled_plugin_is_fine(tmp_path):
@@ -52,7 +52,7 @@ async def test_dev_token_survives_a_restart_and_lvng_token_mints_more_users(tmp_
     try:
         lines = live.log().splitlines()
         # What the log says first is what was done, not Tortoise closing; Sanic's once.
-        assert lines[0].endswith(" INFO lvng.database: applied migration messages.0001_initial")
+        assert " INFO lvng.database: applied migration " in lines[0]
         assert "Tortoise-ORM shutdown" not in live.log()
         assert [line.split(" INFO ")[1] for line in lines if "Starting worker" in line] == [
             f"sanic.server: Starting worker [{live.proc.pid}]"]

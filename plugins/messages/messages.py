@@ -6,14 +6,13 @@ socket hears a room in commit order (`seq` order) on every node.
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
 
-from core.api import ErrorCode, LvngError, new_id
+from core.api import ErrorCode, LvngError, json_size, new_id, within_budget
 from plugins.messages import payloads
 from plugins.messages.models import Message, Reaction, ReadPosition
 from plugins.messages.target import Caller, Target, now
@@ -27,11 +26,6 @@ if TYPE_CHECKING:
 REJOIN_LIMIT = 500
 HISTORY_PAGE = 50
 MAX_MESSAGE_JSON = 64 * 1024  # content, attachments and metadata together (contract §3)
-MAX_PAGE_JSON = 1_000_000  # a history page stays under 1 MB (contract §3)
-
-
-def json_size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 def check_size(content: str, attachments: Any, metadata: Any) -> None:
@@ -40,19 +34,6 @@ def check_size(content: str, attachments: Any, metadata: Any) -> None:
         raise LvngError(ErrorCode.PAYLOAD_TOO_LARGE,
                         f"a message's content, attachments and metadata are {size} bytes "
                         f"of JSON; at most {MAX_MESSAGE_JSON} are allowed")
-
-
-def within_budget(page: list[dict[str, Any]], *, keep_newest: bool) -> list[dict[str, Any]]:
-    """The longest run of `page` (oldest first) under MAX_PAGE_JSON, from its newest end
-    (paging back) or its oldest end (paging forward); at least one message."""
-    ordered = list(reversed(page)) if keep_newest else page
-    kept, used = [], 0
-    for item in ordered:
-        used += json_size(item) + 1
-        if kept and used > MAX_PAGE_JSON:
-            break
-        kept.append(item)
-    return list(reversed(kept)) if keep_newest else kept
 
 
 async def _reactions_of(rows: list[Message]) -> dict[int, list[dict[str, Any]]]:

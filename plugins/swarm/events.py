@@ -1,0 +1,23 @@
+"""Socket.IO handlers of the swarm plugin: each takes the validated payload, calls the
+service, and returns its ack's keys (the gateway adds `ok: true`). What the socket hears
+next is queued by the service on the event's after-ack work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.api import EventContext, EventRegistrar
+from plugins.swarm import schemas
+
+
+async def subscribe(ctx: EventContext, payload: schemas.Subscribe) -> dict[str, Any]:
+    return await ctx.state.subscriptions.subscribe(ctx, payload.sessionId, payload.afterSeq)
+
+
+async def unsubscribe(ctx: EventContext, payload: schemas.SessionRef) -> dict[str, Any]:
+    return await ctx.state.subscriptions.unsubscribe(ctx, payload.sessionId)
+
+
+def register(events: EventRegistrar) -> None:
+    events.add("swarm:subscribe", schemas.Subscribe, subscribe)
+    events.add("swarm:unsubscribe", schemas.SessionRef, unsubscribe)

@@ -1,0 +1,65 @@
+"""HTTP routes of the swarm plugin (contract sections 8 and 10), one Blueprint.
+
+    POST /api/v1/swarm/sessions/{sessionId}/events     a `service` token of the owner
+    GET  /api/v1/swarm/sessions/{sessionId}?afterSeq=&limit=   anyone of the owner
+"""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request, json
+from sanic.response import HTTPResponse
+
+from core.api import (
+    ErrorCode,
+    LvngError,
+    authenticate,
+    is_valid_id,
+    parse_body,
+    platform_of,
+    validate_object,
+)
+from plugins.swarm import payloads
+from plugins.swarm.schemas import PublishEvent, ReadQuery
+from plugins.swarm.state import Swarm
+
+routes = Blueprint("swarm", url_prefix="/api/v1/swarm")
+
+
+def _session_id(value: str) -> str:
+    if not is_valid_id(value):
+        raise LvngError(ErrorCode.VALIDATION_ERROR,
+                        "sessionId must be 1 to 128 characters of A-Z a-z 0-9 _ . : -")
+    return value
+
+
+def _swarm(request: Request) -> Swarm:
+    return platform_of(request).state_of("swarm")
+
+
+@routes.post("/sessions/<session_id:str>/events")
+async def publish(request: Request, session_id: str) -> HTTPResponse:
+    """201 with the update as subscribers hear it; 200 with the first one for a repeated
+    eventId; 409 after the session ended."""
+    identity = authenticate(request)
+    _session_id(session_id)
+    swarm = _swarm(request)
+    swarm.publishing.require_service(identity)  # before the body: 403 whatever it says
+    body = parse_body(request, PublishEvent)
+    after = platform_of(request).after_ack()
+    try:
+        row, duplicate = await swarm.publishing.publish(identity, session_id, body, after)
+    finally:
+        await after.run()
+    return json(payloads.update(row), status=200 if duplicate else 201)
+
+
+@routes.get("/sessions/<session_id:str>")
+async def read(request: Request, session_id: str) -> HTTPResponse:
+    """`{sessionId, status, updates, hasMore}`: updates after `afterSeq`, oldest first."""
+    identity = authenticate(request)
+    _session_id(session_id)
+    raw = {key: request.args.get(key) for key in ("afterSeq", "limit") if key in request.args}
+    query = validate_object(ReadQuery, raw)
+    swarm = _swarm(request)
+    return json(await swarm.sessions.page(identity, session_id, after_seq=query.afterSeq,
+                                          limit=query.limit or swarm.settings.read_page))

@@ -1,0 +1,66 @@
+"""Subscriptions: a socket watches a session live, after a snapshot of what came before.
+
+`subscribe` holds the session room's turn from joining the room to sending `swarm:state`,
+and every publish holds it from its commit to its `swarm:update` (publishing.py). So an
+update is either in the snapshot (committed before) or arrives live (after), never both,
+never neither, on any node.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from plugins.swarm import payloads
+from plugins.swarm.schemas import STATE_LIMIT
+from plugins.swarm.sessions import Sessions, room_of
+
+if TYPE_CHECKING:
+    from core.api import EventContext, Platform, Room
+    from plugins.swarm.metrics import SwarmMetrics
+
+
+class Subscriptions:
+    """The subscription rules of one platform."""
+
+    def __init__(self, platform: Platform, metrics: SwarmMetrics, sessions: Sessions) -> None:
+        self.platform = platform
+        self.metrics = metrics
+        self.sessions = sessions
+
+    async def subscribe(self, ctx: EventContext, session_id: str,
+                        after_seq: int | None) -> dict[str, Any]:
+        """Ack, then `swarm:subscribed`, then `swarm:state` (the updates after
+        `after_seq`, at most 500), then the live updates. Subscribing again re-sends
+        the state (a client resynchronizing)."""
+        await self.sessions.owned(ctx.identity, session_id)  # fail fast
+        room = room_of(ctx.identity.organization_id, session_id)
+        async with ctx.turn(room):
+            # Checked again in the turn: an id claimed by another organization just now
+            # is refused here, before the socket joins anything.
+            state = await self.sessions.page(ctx.identity, session_id,
+                                             after_seq=after_seq or 0, limit=STATE_LIMIT)
+            joined = await ctx.join(room)
+            if joined:
+                self.metrics.subscribers.inc()
+            ctx.after_ack.emit("swarm:subscribed", payloads.session_ref(session_id),
+                               to=ctx.sid)
+            ctx.after_ack.emit("swarm:state", state, to=ctx.sid)
+        return {"sessionId": session_id, "status": state["status"],
+                "updates": len(state["updates"]), "hasMore": state["hasMore"]}
+
+    async def unsubscribe(self, ctx: EventContext, session_id: str) -> dict[str, Any]:
+        """Leave the session's room; `swarm:unsubscribed` either way."""
+        room = room_of(ctx.identity.organization_id, session_id)
+        async with ctx.turn(room):
+            left = await ctx.leave(room)
+            if left:
+                self.metrics.subscribers.dec()
+            ctx.after_ack.emit("swarm:unsubscribed", payloads.session_ref(session_id),
+                               to=ctx.sid)
+        return {"sessionId": session_id, "unsubscribed": bool(left)}
+
+    def left_room(self, room: Room, reason: str) -> None:
+        """A socket left a session's room without asking (disconnect, refresh). A dead
+        node's subscriptions were counted on that node, which is gone."""
+        if reason != "node_lost":
+            self.metrics.subscribers.dec()
