@@ -208,7 +208,7 @@ class Calls:
             after.then(lambda: self.publish("call.participant_left", org, left))
         if ended:
             assert call is not None
-            data = payloads.call_ended_event(call)
+            data = payloads.call_ended_event(call, user_id, user_name)
             after.then(lambda: self.publish("call.ended", org, data))
         after.then(self.refresh_metrics)
         return call, ended

@@ -35,9 +35,13 @@ class Ended(CallRef):
     startedAt: str
     endedAt: str
     segments: int  # final segments stored
+    userId: str | None  # the last participant to leave (null: ended as abandoned at start)
+    userName: str | None
 
 
-class FinalSegment(CallRef):
+class FinalSegment(Someone):
+    """A final segment stored; `userId` / `userName` are its sender."""
+
     sequence: int
     segment: dict[str, Any]  # as the transcript carries it
 

@@ -82,9 +82,11 @@ def call_event(call: Call, user_id: str, user_name: str) -> dict[str, Any]:
             "userName": user_name}
 
 
-def call_ended_event(call: Call) -> dict[str, Any]:
-    """The data of `call.ended`."""
+def call_ended_event(call: Call, user_id: str | None = None,
+                     user_name: str | None = None) -> dict[str, Any]:
+    """The data of `call.ended`: who left last (None when the server ended a call no one
+    was in any more)."""
     assert call.ended_at is not None
     return {"roomName": call.room_name, "callId": call.call_id,
             "startedAt": iso(call.started_at), "endedAt": iso(call.ended_at),
-            "segments": call.segments}
+            "segments": call.segments, "userId": user_id, "userName": user_name}

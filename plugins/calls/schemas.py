@@ -63,7 +63,7 @@ class SegmentIn(Payload):
     speaker: Speaker
     text: Text
     isFinal: StrictBool
-    confidence: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
+    confidence: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=True)] | None = None
     segmentId: Annotated[Id | None, BeforeValidator(_no_null_id)] = None
     startMs: Millis | None = None
     endMs: Millis | None = None

@@ -73,8 +73,9 @@ class Transcripts:
             ctx.after_ack.emit("transcription:segment", data, room=room)
         self.metrics.segments.labels(finality="final" if segment.isFinal else "interim").inc()
         if sequence is not None:
-            event = {"roomName": room_name, "callId": call.call_id, "sequence": sequence,
-                     "segment": payloads.stored_segment(row)}
+            event = {"roomName": room_name, "callId": call.call_id,
+                     "userId": identity.user_id, "userName": identity.user_name,
+                     "sequence": sequence, "segment": payloads.stored_segment(row)}
             ctx.after_ack.then(lambda: self.platform.publish(
                 PLUGIN, "call.transcript_segment", identity.organization_id, event))
         return {"roomName": room_name, "callId": call.call_id, "segmentId": segment_id,
