@@ -110,13 +110,11 @@ class Calls:
                     skip_sid=ctx.sid)
         org = room.organization_id
         if started:
-            self.metrics.started.inc()
             data = payloads.call_event(call, user_id, user_name)
             after.then(lambda: self.publish("call.started", org, data))
         if joined.first:
             data = payloads.call_event(call, user_id, user_name)
             after.then(lambda: self.publish("call.participant_joined", org, data))
-            after.then(self.refresh_metrics)
         return payloads.joined_ack(call, participants)
 
     async def _enter(self, turn: RoomTurn, room: Room, room_name: str, user_id: str,
@@ -142,14 +140,20 @@ class Calls:
                                          started_by=user_id, started_at=moment)
             row = await Participant.filter(call_id=call.call_id, user_id=user_id).using_db(
                 connection).first()
+            entered = row is None or row.left_at is not None
             if row is None:
                 await Participant.create(using_db=connection, call_id=call.call_id,
                                          user_id=user_id, user_name=user_name,
                                          joined_at=moment)
-            elif first or row.left_at is not None:  # back in the call: a new stint
+            elif first or entered:  # back in the call: a new stint
                 row.user_name, row.joined_at, row.left_at, row.left_reason = (
                     user_name, moment, None, None)
                 await row.save(using_db=connection)
+        if started:
+            self.metrics.started.inc()
+            self.metrics.active.inc()
+        if entered:
+            self.metrics.participants.inc()
         return call, started
 
     # --- leaving -----------------------------------------------------------------------
@@ -193,9 +197,10 @@ class Calls:
         moment = now()
         ended = False
         if call is not None:
-            await Participant.filter(call_id=call.call_id, user_id=user_id,
-                                     left_at__isnull=True).update(left_at=moment,
-                                                                  left_reason=reason)
+            gone = await Participant.filter(call_id=call.call_id, user_id=user_id,
+                                            left_at__isnull=True).update(
+                left_at=moment, left_reason=reason)
+            self.metrics.participants.dec(gone)
             if not await self.platform.rooms.users(room):
                 await self._end(call, moment, reason)
                 ended = True
@@ -210,16 +215,17 @@ class Calls:
             assert call is not None
             data = payloads.call_ended_event(call, user_id, user_name)
             after.then(lambda: self.publish("call.ended", org, data))
-        after.then(self.refresh_metrics)
         return call, ended
 
     async def _end(self, call: Call, moment: datetime, reason: str) -> None:
         """End the call (its room's turn held): no participant is left in it."""
         call.ended_at = moment
-        await Call.filter(id=call.id, ended_at__isnull=True).update(ended_at=moment)
-        await Participant.filter(call_id=call.call_id, left_at__isnull=True).update(
-            left_at=moment, left_reason=reason)
-        self.metrics.ended.inc()
+        if await Call.filter(id=call.id, ended_at__isnull=True).update(ended_at=moment):
+            self.metrics.ended.inc()
+            self.metrics.active.dec()
+        self.metrics.participants.dec(await Participant.filter(
+            call_id=call.call_id, left_at__isnull=True).update(left_at=moment,
+                                                               left_reason=reason))
 
     @staticmethod
     async def _last_activity(call: Call) -> datetime:
@@ -258,7 +264,8 @@ class Calls:
         return ended
 
     async def refresh_metrics(self) -> None:
-        """Set the gauges to the whole cluster's numbers, from the database."""
+        """Set the gauges to the whole cluster's numbers, from the database (at start and
+        every `metrics_refresh_seconds`; between, this node moves them by what it does)."""
         self.metrics.active.set(await Call.filter(ended_at__isnull=True).count())
         self.metrics.participants.set(
             await Participant.filter(left_at__isnull=True).count())

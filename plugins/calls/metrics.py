@@ -1,10 +1,12 @@
 """The calls plugin's metrics, all `lvng_calls_…` (made by `lvng_metrics`).
 
 Counters count what this node did and add up across nodes (`sum`). The two gauges are
-the whole cluster's numbers, read from the database (every call and participant is
-there): each node sets them after each change it makes and every
-`metrics_refresh_seconds`, so every node reports the same value, a little late on nodes
-that did not make the change. Aggregate them across nodes with `max`, never `sum`.
+the whole cluster's numbers, not this node's share: a call's participants may sit on any
+node, so no node's share means anything. Each node reads them from the database (where
+every call and participant is) at start and every `metrics_refresh_seconds`, and moves
+them at once by each change it makes itself. So every node reports about the same value,
+late by at most one refresh for changes made elsewhere: aggregate them with `max`, never
+`sum`.
 """
 
 from __future__ import annotations

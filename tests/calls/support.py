@@ -64,7 +64,7 @@ def parse_vtt(body: str) -> list[dict[str, Any]]:
     Strict on what this server writes: the `WEBVTT` signature, blocks separated by one
     blank line, NOTE blocks skipped, every cue with an id, a timing line and a voice tag.
     """
-    blocks = body.replace("\r\n", "\n").split("\n\n")
+    blocks = body.replace("\r\n", "\n").rstrip("\n").split("\n\n")
     assert blocks[0].split("\n")[0] == "WEBVTT", body[:40]
     cues = []
     for block in blocks[1:]:
