@@ -22,10 +22,18 @@ async def test_a_second_device_neither_joins_nor_leaves_the_user(server):
     assert len(bob.received["call:participant_joined"]) == 1
     # Both devices of the speaker hear the segment.
     assert (await phone.next("transcription:segment"))["text"] == "marker 1"
+    # A socket joining again is answered again, and tells no one.
+    assert (await phone.call("call:join", {"roomName": room}))["callId"] == joined["callId"]
+    assert (await phone.next("call:joined"))["callId"] == joined["callId"]
+    await say(bob, room, "marker 1b")
+    await phone.next("transcription:segment")
+    await bob.next("transcription:segment")
+    assert len(bob.received["call:participant_joined"]) == 1
+    assert len(laptop.received["call:joined"]) == 1
 
     assert (await phone.call("call:leave", {"roomName": room}))["left"] is True
     await say(laptop, room, "marker 2")
-    await bob.next("transcription:segment")
+    assert (await bob.next("transcription:segment"))["text"] == "marker 2"
     assert bob.received["call:participant_left"] == []  # the laptop is still in
     await laptop.close()  # the last device goes
     left = await bob.next("call:participant_left")
