@@ -30,6 +30,7 @@ ENTRY_POINT_GROUP = "lvng.plugins"
 BUILTIN_PLUGINS: dict[str, str] = {
     "messages": "plugins.messages",
     "swarm": "plugins.swarm",
+    "calls": "plugins.calls",
 }
 
 # The client events of each built-in, so that an event of a disabled one (never imported)
@@ -43,6 +44,7 @@ BUILTIN_EVENTS: dict[str, frozenset[str]] = {
         "conversation:join", "conversation:leave", "conversation:rejoin",
     }),
     "swarm": frozenset({"swarm:subscribe", "swarm:unsubscribe"}),
+    "calls": frozenset({"call:join", "call:leave", "call:transcription"}),
 }
 
 

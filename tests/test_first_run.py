@@ -136,9 +136,9 @@ async def test_an_event_of_a_disabled_builtin_names_its_plugin(start_server):
         "ok": False, "error": {"code": "UNKNOWN_EVENT", "message": message}}
     assert await client.next("error") == {"code": "UNKNOWN_EVENT", "message": message,
                                           "event": "channel:join"}
-    # No plugin owns call:join (no built-in does): a plain unknown event.
-    assert await client.call("call:join", {}) == {"ok": False, "error": {
-        "code": "UNKNOWN_EVENT", "message": "unknown event 'call:join'"}}
+    # No plugin owns an event no built-in has: a plain unknown event.
+    assert await client.call("nobody:owns", {}) == {"ok": False, "error": {
+        "code": "UNKNOWN_EVENT", "message": "unknown event 'nobody:owns'"}}
 
 
 def test_the_builtin_event_table_matches_what_the_builtins_register():

@@ -1,0 +1,82 @@
+"""The calls plugin: call rooms and live transcription (contract section 7). Hook
+implementations only; the folder's map is in README.md.
+
+Settings, `[plugins.calls]` in the config file (settings.py):
+
+    join_transcript_limit = 500     # final segments a joiner's call:joined carries (0-500)
+    metrics_refresh_seconds = 15    # how often the gauges are re-read from the database
+
+Domain events it publishes (`lvng_domain_event`): `call.started`, `call.ended`,
+`call.participant_joined`, `call.participant_left`, `call.transcript_segment`; each
+carries `roomName` and `callId`.
+"""
+
+from __future__ import annotations
+
+from sanic import Blueprint
+
+from core.api import (
+    DomainEventRegistrar,
+    EventRegistrar,
+    Member,
+    Platform,
+    PluginMetrics,
+    Room,
+    hookimpl,
+)
+from plugins.calls import domain_events
+from plugins.calls import events as events_module
+from plugins.calls.metrics import CallsMetrics
+from plugins.calls.routes import routes
+from plugins.calls.settings import CallsSettings
+from plugins.calls.state import Calling
+
+PLUGIN = "calls"
+
+
+@hookimpl
+def lvng_settings() -> type[CallsSettings]:
+    return CallsSettings
+
+
+@hookimpl
+def lvng_register_domain_events(events: DomainEventRegistrar) -> None:
+    domain_events.register(events)
+
+
+@hookimpl
+def lvng_metrics(metrics: PluginMetrics) -> CallsMetrics:
+    return CallsMetrics(metrics)
+
+
+@hookimpl
+def lvng_state(platform: Platform) -> Calling:
+    return Calling(platform, platform.settings_of(PLUGIN), platform.metrics_of(PLUGIN))
+
+
+@hookimpl
+def lvng_register_events(events: EventRegistrar) -> None:
+    events_module.register(events)
+
+
+@hookimpl
+def lvng_models() -> list[str]:
+    return ["plugins.calls.models"]
+
+
+@hookimpl
+def lvng_routes() -> Blueprint:
+    return routes
+
+
+@hookimpl
+async def lvng_startup(platform: Platform) -> None:
+    await platform.state_of(PLUGIN).start()
+
+
+@hookimpl
+async def lvng_client_left_room(room: Room, member: Member, last: bool, reason: str,
+                                platform: Platform) -> None:
+    """A disconnect (or a dead node) takes the user out of the call when it was its last
+    socket: `call:participant_left` with reason `disconnected`."""
+    await platform.state_of(PLUGIN).calls.left_room(room, member, last, reason)
