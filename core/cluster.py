@@ -12,7 +12,8 @@ default; `RedisCluster` with `LVNG_REDIS_URL`), after centrifuge's presence/brok
   (`push`, `take`) for things gathered from several nodes (read receipts being coalesced).
 
 Every node refreshes a heartbeat key with a TTL. When a node dies, its heartbeat expires
-and one surviving node (chosen by a lock) removes that node's memberships, calling
+and one surviving node (chosen by a lock) frees the room turns it held (a lock's lease
+would otherwise keep its rooms waiting), then removes that node's memberships, calling
 `on_member_lost(room_key, user_id, user_name)` for each user whose last socket in a room
 was there, so plugins can tell the room (`member:left`, presence offline, a call's
 participant left). A crash leaves no ghosts once `node_ttl` has passed.
@@ -241,6 +242,34 @@ redis.call('DEL', KEYS[1])
 return items
 """
 
+# KEYS: the lock, the node's set of locks; ARGV: token, lease ms
+_LOCK = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('SADD', KEYS[2], KEYS[1])
+  return 1
+end
+return 0
+"""
+
+_UNLOCK = """
+redis.call('SREM', KEYS[2], KEYS[1])
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# A dead node's locks, freed by its reaper: KEYS[1] the node's set; ARGV[1] token prefix
+_FREE_LOCKS = """
+local freed = 0
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local token = redis.call('GET', key)
+  if token and string.sub(token, 1, string.len(ARGV[1])) == ARGV[1] then
+    freed = freed + redis.call('DEL', key)
+  end
+end
+redis.call('DEL', KEYS[1])
+return freed
+"""
+
 _SEP = "\t"  # ids never hold a tab
 
 
@@ -264,6 +293,9 @@ class RedisCluster(ClusterState):
         self._delete_if = self.redis.register_script(_DELETE_IF)
         self._push = self.redis.register_script(_PUSH)
         self._take = self.redis.register_script(_TAKE)
+        self._lock = self.redis.register_script(_LOCK)
+        self._unlock = self.redis.register_script(_UNLOCK)
+        self._free_locks = self.redis.register_script(_FREE_LOCKS)
         self._heartbeat: asyncio.Task[None] | None = None
         self._on_member_lost: MemberLost | None = None
 
@@ -276,6 +308,9 @@ class RedisCluster(ClusterState):
 
     def _node_index(self, node: str) -> str:
         return f"{self._p}:n:{node}"
+
+    def _node_locks(self, node: str) -> str:
+        return f"{self._p}:nl:{node}"
 
     def _alive(self, node: str) -> str:
         return f"{self._p}:alive:{node}"
@@ -331,6 +366,8 @@ class RedisCluster(ClusterState):
                                         px=60_000):
                 continue
             log.warning("node %s stopped answering; removing its sockets", node)
+            # Its room turns first: announcing its users' departures needs those rooms.
+            await self._free_locks(keys=[self._node_locks(node)], args=[f"{node}/"])
             await self._forget(node, announce=True)
             await self.redis.srem(f"{self._p}:nodes", node)
             dead.append(node)
@@ -354,10 +391,11 @@ class RedisCluster(ClusterState):
 
     async def lock(self, key: str) -> str | None:
         token = f"{self.node_id}/{uuid.uuid4().hex}"
-        name = f"{self._p}:lock:{key}"
+        keys = [f"{self._p}:lock:{key}", self._node_locks(self.node_id)]
+        lease = int(self.LOCK_LEASE * 1000)
         deadline = time.monotonic() + self.LOCK_WAIT
         pause = 0.0005
-        while not await self.redis.set(name, token, nx=True, px=int(self.LOCK_LEASE * 1000)):
+        while not await self._lock(keys=keys, args=[token, lease]):
             if time.monotonic() > deadline:
                 from core.errors import ErrorCode, LvngError
 
@@ -367,7 +405,8 @@ class RedisCluster(ClusterState):
         return token
 
     async def unlock(self, key: str, token: str) -> None:
-        await self._delete_if(keys=[f"{self._p}:lock:{key}"], args=[token])
+        await self._unlock(keys=[f"{self._p}:lock:{key}", self._node_locks(self.node_id)],
+                           args=[token])
 
     # --- membership --------------------------------------------------------------------
 

@@ -120,9 +120,14 @@ async def test_a_dead_nodes_sockets_are_removed_and_announced():
         await survivor.enter("acme/conv", "carol", "c1", "Carol")
         await dead.enter("acme/conv", "alice", "a1", "Alice")
         await dead.enter("acme/conv", "carol", "c2", "Carol")
+        held = await dead.lock("acme/conv")  # it dies holding the room's turn
         dead._heartbeat.cancel()  # it crashed: no goodbye, and its heartbeat expires
         await dead.redis.delete(dead._alive(dead.node_id))
+        assert held is not None
         assert await survivor.reap() == [dead.node_id]
+        # Its turn is free at once, not after the lock's lease.
+        token = await asyncio.wait_for(survivor.lock("acme/conv"), 1)
+        await survivor.unlock("acme/conv", token)
         assert lost == [("acme/conv", "alice", "Alice")]  # carol is still on the survivor
         assert await survivor.users("acme/conv") == {"carol": "Carol"}
         assert await survivor.reap() == []
