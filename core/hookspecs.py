@@ -121,6 +121,20 @@ def lvng_client_disconnected(session: Session, platform: Platform, reason: str) 
 
 
 @hookspec
+def lvng_client_active(session: Session, platform: Platform) -> None:
+    """Called when a socket sends an event, at most once per `platform.activity_interval`
+    seconds per socket (5 s unless a plugin asked for less with `platform.want_activity`).
+
+    The signal that a user is active ("any event keeps the user active") without a call
+    per event: the gateway stamps `session.last_event_at` for every event and calls this
+    hook, in the background, only when the socket's last call is older than the interval.
+    So the first event after a quiet spell of at least the interval is always reported at
+    once; events of a busy socket are reported once per interval. Runs concurrently with
+    the event's handler; it is not called for a rate-limited event.
+    """
+
+
+@hookspec
 def lvng_client_left_room(room: Room, member: Member, last: bool, reason: str,
                           platform: Platform) -> None:
     """Called when a socket leaves a room without asking, holding the room's turn, so

@@ -301,6 +301,10 @@ class PluginHost:
         if self._on_error is not None:
             self._on_error(plugin, hook_name, exc)
 
+    def implements(self, hook_name: str) -> bool:
+        """Whether any enabled plugin implements the hook."""
+        return bool(self._impls(hook_name))
+
     def hooks_of(self, name: str) -> list[str]:
         plugin = self.pm.get_plugin(name)
         return sorted(c.name for c in self.pm.get_hookcallers(plugin) or [])
