@@ -7,7 +7,7 @@ failing plugin never stops the others in a fan-out hook.
 
 Registration hooks (events, domain events, models, metrics, routes) run once at start-up; a
 plugin that raises there stops the start with one line naming it. Fan-out hooks (connect,
-disconnect, startup, shutdown, domain events) log and count a failure in
+disconnect, activity, startup, shutdown, domain events) log and count a failure in
 `lvng_plugin_errors_total{plugin,hook}` and go on with the next plugin. Implementations run
 in pluggy's order (`tryfirst`, then the last registered first, then `trylast`); wrappers
 (`wrapper=True`, `hookwrapper=True`) are refused at start.
