@@ -19,8 +19,8 @@ def quick_grace(start_server, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def quick_idle(start_server, tmp_path_factory):
-    """Away after 0.5 s without an event."""
-    return start_with(start_server, tmp_path_factory, away=0.5, grace=0.3)
+    """Away after 0.8 s without an event."""
+    return start_with(start_server, tmp_path_factory, away=0.8, grace=0.3)
 
 
 async def watched(server, org):
@@ -80,7 +80,7 @@ async def test_idle_turns_away_and_activity_brings_the_choice_back(quick_idle):
     assert await heard(alice) == update("alice", "Alice", "online")
     await alice.call("presence:update", {"status": "online", "customStatus": "Writing"})
     assert await heard(alice) == update("alice", "Alice", "online", "Writing")
-    # No event for 0.5 s: away, the custom status kept.
+    # No event for 0.8 s: away, the custom status kept.
     assert await heard(alice) == update("alice", "Alice", "away", "Writing")
     await alice.call("presence:list")  # any event is activity
     assert await heard(alice) == update("alice", "Alice", "online", "Writing")

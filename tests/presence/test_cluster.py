@@ -52,7 +52,7 @@ async def test_a_reconnect_to_the_other_node_is_absorbed_by_the_grace_period(clu
 
 
 async def test_idle_and_back_across_nodes_is_announced_once(cluster):
-    nodes = cluster(config=config(away=0.6, grace=0.5))
+    nodes = cluster(config=config(away=1.0, grace=0.5))
     a, b = nodes.start_node(), nodes.start_node()
     org = uid("org")
     phone = await connect(a, "alice", org, "Alice")
