@@ -42,6 +42,7 @@ BUILTIN_EVENTS: dict[str, frozenset[str]] = {
         "typing:start", "typing:stop",
         "conversation:join", "conversation:leave", "conversation:rejoin",
     }),
+    "presence": frozenset({"presence:update", "presence:heartbeat", "presence:list"}),
 }
 
 

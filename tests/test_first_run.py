@@ -32,7 +32,7 @@ def test_a_section_for_a_plugin_that_does_not_exist_stops_the_start(tmp_path, se
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"lvng: error: invalid setting [plugins.{section}]: no plugin named {section!r}; "
-        "known: messages, probe"]
+        "known: messages, presence, probe"]
 
 
 def test_a_section_for_a_found_but_disabled_plugin_is_fine(tmp_path):
