@@ -65,6 +65,8 @@ class Gateway:
         self.sio.on("disconnect", self.on_disconnect)
         self.sio.on("*", self.on_event)
         platform.events.registrar(CORE_PLUGIN).add("auth:refresh", AuthRefresh, self.refresh)
+        # No plugin listens for activity: the hot path does not even look at the clock.
+        self._tell_activity = platform.plugins.implements("lvng_client_active")
 
     # --- handshake ---------------------------------------------------------------------
 
@@ -282,6 +284,8 @@ class Gateway:
                                 "the server is stopping; send again once reconnected")
             if len(args) == 1 and isinstance(args[0], Refused):
                 raise LvngError(ErrorCode.VALIDATION_ERROR, args[0].reason)
+            if self._tell_activity:
+                self._active(session)
             if spec is None:
                 raise LvngError(ErrorCode.UNKNOWN_EVENT,
                                 self.platform.plugins.unknown_event_message(event)
@@ -329,6 +333,19 @@ class Gateway:
                             f"rate limit of {window.limit} events per {window.window:g} s "
                             "for all of a user's connections exceeded",
                             retryAfterMs=verdict.retry_after_ms)
+
+    def _active(self, session: Session) -> None:
+        """Any accepted event is activity: stamp it, and tell plugins at most once per
+        `platform.activity_interval` per socket (`lvng_client_active`), in the background."""
+        now = time.monotonic()
+        session.last_event_at = now
+        if now - session.activity_told_at < self.platform.activity_interval:
+            return
+        session.activity_told_at = now
+        self.platform.tasks.spawn(
+            self.platform.plugins.fan_out("lvng_client_active", session=session,
+                                          platform=self.platform),
+            name=f"activity {session.sid}")
 
     async def _fail(self, session: Session, event: str | None, label: str,
                     exc: LvngError) -> dict[str, Any]:

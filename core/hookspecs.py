@@ -7,7 +7,7 @@ failing plugin never stops the others in a fan-out hook.
 
 Registration hooks (events, domain events, models, metrics, routes) run once at start-up; a
 plugin that raises there stops the start with one line naming it. Fan-out hooks (connect,
-disconnect, startup, shutdown, domain events) log and count a failure in
+disconnect, activity, startup, shutdown, domain events) log and count a failure in
 `lvng_plugin_errors_total{plugin,hook}` and go on with the next plugin. Implementations run
 in pluggy's order (`tryfirst`, then the last registered first, then `trylast`); wrappers
 (`wrapper=True`, `hookwrapper=True`) are refused at start.
@@ -117,6 +117,20 @@ def lvng_client_disconnected(session: Session, platform: Platform, reason: str) 
 
     `reason` is `server shutdown` when the server is stopping (the client will reconnect,
     here or to another node), else python-socketio's (`client disconnect`, `ping timeout`…).
+    """
+
+
+@hookspec
+def lvng_client_active(session: Session, platform: Platform) -> None:
+    """Called when a socket sends an event, at most once per `platform.activity_interval`
+    seconds per socket (5 s unless a plugin asked for less with `platform.want_activity`).
+
+    The signal that a user is active ("any event keeps the user active") without a call
+    per event: the gateway stamps `session.last_event_at` for every event and calls this
+    hook, in the background, only when the socket's last call is older than the interval.
+    So the first event after a quiet spell of at least the interval is always reported at
+    once; events of a busy socket are reported once per interval. Runs concurrently with
+    the event's handler; it is not called for a rate-limited event.
     """
 
 

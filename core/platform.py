@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,9 @@ log = logging.getLogger("lvng")
 # Room kinds whose second part is a customer id.
 CUSTOMER_SCOPES = ("customer", "activity")
 
+# `lvng_client_active` is called at most once per this many seconds per socket, unless a
+# plugin asks for less (`Platform.want_activity`).
+ACTIVITY_INTERVAL = 5.0
 
 
 @dataclass(eq=False)
@@ -44,6 +48,10 @@ class Session:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     expiry: asyncio.TimerHandle | None = None
     connected_at: str = field(default_factory=now_iso)
+    # Activity (loop time, `time.monotonic()`): stamped by the gateway for every event the
+    # socket sends; `activity_told_at` is when `lvng_client_active` was last called for it.
+    last_event_at: float = field(default_factory=time.monotonic)
+    activity_told_at: float = float("-inf")
 
     @property
     def user_id(self) -> str:
@@ -117,6 +125,13 @@ class Platform:
         # True once the server has begun to stop: new events are refused, running ones
         # should finish soon (their sockets are dropped after them).
         self.stopping = False
+        self.activity_interval = ACTIVITY_INTERVAL
+
+    def want_activity(self, within: float) -> None:
+        """Ask the gateway to call `lvng_client_active` for a socket that keeps sending
+        events at least every `within` seconds (default 5 s; the smallest request wins).
+        Call it at start-up (`lvng_state`)."""
+        self.activity_interval = max(0.0, min(self.activity_interval, within))
 
     # --- plugins' own things -----------------------------------------------------------
 

@@ -31,6 +31,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "messages": "plugins.messages",
     "swarm": "plugins.swarm",
     "calls": "plugins.calls",
+    "presence": "plugins.presence",
 }
 
 # The client events of each built-in, so that an event of a disabled one (never imported)
@@ -45,6 +46,7 @@ BUILTIN_EVENTS: dict[str, frozenset[str]] = {
     }),
     "swarm": frozenset({"swarm:subscribe", "swarm:unsubscribe"}),
     "calls": frozenset({"call:join", "call:leave", "call:transcription"}),
+    "presence": frozenset({"presence:update", "presence:heartbeat", "presence:list"}),
 }
 
 
@@ -304,6 +306,10 @@ class PluginHost:
                   exc_info=exc)
         if self._on_error is not None:
             self._on_error(plugin, hook_name, exc)
+
+    def implements(self, hook_name: str) -> bool:
+        """Whether any enabled plugin implements the hook."""
+        return bool(self._impls(hook_name))
 
     def hooks_of(self, name: str) -> list[str]:
         plugin = self.pm.get_plugin(name)

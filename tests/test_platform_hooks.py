@@ -63,3 +63,12 @@ async def test_sqlite_database_is_created_in_wal_mode(server):
     assert database.exists()
     with sqlite3.connect(database) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_activity_is_reported_once_per_interval_not_per_event(server):
+    client = await server.connect("active-alice", "acme")
+    for n in range(5):
+        assert (await client.call("probe:echo", {"text": f"e{n}"}))["ok"] is True
+    assert await client.next("probe:active") == {"sid": client.sid}
+    # The other four events fell within the interval (5 s): no call per event.
+    await client.nothing("probe:active", within=0.3)

@@ -184,6 +184,13 @@ def lvng_routes(platform):
 
 
 @hookimpl
+async def lvng_client_active(session, platform):
+    """Tell the socket each time the gateway reports it active (the throttle under test)."""
+    if session.identity.user_id.startswith("active-"):
+        await platform.emit("probe:active", {"sid": session.sid}, to=session.sid)
+
+
+@hookimpl
 async def lvng_startup(platform):
     log.info("probe plugin started with %d sessions", len(platform.sessions))
 

@@ -1,0 +1,31 @@
+"""Socket.IO handlers of the presence plugin: each takes the validated payload, calls the
+service, and returns its ack's keys (the gateway adds `ok: true`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.api import EventContext, EventRegistrar
+from plugins.presence import schemas
+
+
+async def update(ctx: EventContext, payload: schemas.UpdatePresence) -> dict[str, Any]:
+    """Ack: the user's presence as the organization hears it."""
+    identity = ctx.identity
+    return await ctx.state.presence.update(identity.organization_id, identity.user_id,
+                                           identity.user_name, payload, ctx.after_ack)
+
+
+async def heartbeat(ctx: EventContext, payload: schemas.Empty) -> dict[str, Any]:
+    """Nothing to do: like any event, it is activity (`lvng_client_active`)."""
+    return {}
+
+
+async def list_users(ctx: EventContext, payload: schemas.Empty) -> dict[str, Any]:
+    return {"users": await ctx.state.presence.users(ctx.identity.organization_id)}
+
+
+def register(events: EventRegistrar) -> None:
+    events.add("presence:update", schemas.UpdatePresence, update)
+    events.add("presence:heartbeat", schemas.Empty, heartbeat)
+    events.add("presence:list", schemas.Empty, list_users)

@@ -1,0 +1,30 @@
+"""The presence plugin's metrics, all `lvng_presence_…` (made by `lvng_metrics`).
+
+`lvng_presence_users{status}` is per node: the users with at least one socket on this
+node, by the status this node last read or wrote for them. A user with devices on two
+nodes counts on both, so `sum()` over nodes over-counts such users; `presence:list` is
+the cluster's answer. `lvng_presence_updates_total{status}` counts the broadcasts this
+node made; each one is made by exactly one node, so summing over nodes is right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from core.api import PluginMetrics
+
+STATUSES = ("online", "away", "busy", "offline")
+
+
+class PresenceMetrics:
+    def __init__(self, factory: PluginMetrics) -> None:
+        self.users = factory.gauge(
+            "users", "Users with a socket on this node, by presence status", ("status",))
+        self.updates = factory.counter(
+            "updates_total", "presence:update broadcasts made by this node, by status", ("status",))
+
+    def watch(self, statuses: Callable[[], Iterable[str]]) -> None:
+        """Read the gauge at each scrape from `statuses()` (one status per local user)."""
+        for status in STATUSES:
+            self.users.labels(status=status).set_function(
+                lambda wanted=status: sum(1 for s in statuses() if s == wanted))

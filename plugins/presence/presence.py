@@ -1,0 +1,325 @@
+"""Who is online: the rules of contract section 6 on the realtime kit.
+
+Whether a user has a socket is the membership of `org:{org}` in the cluster state (every
+node agrees); what it chose, and what the organization was told, is its record
+(`records.py`). Every change of a user's record and its announcement happen under the
+user's turn (`presence/{org}/{user}`, a cross-node lock with Redis), so one user's
+`presence:update`s leave in order and a transition is made once, whichever node's timer
+or event finds it first.
+
+Timers are this node's (`platform.timers`) and re-check the cluster state when they fire:
+
+- **Grace**: the last socket of a user gone (on any node) sets `leftAt` and starts
+  `offline_grace_seconds`; when it ends with no socket back, the user is `offline`. A
+  reconnect meanwhile, anywhere, clears `leftAt` and is not announced.
+- **Idle**: every node with a socket of the user checks it every `away_after_seconds` at
+  most. With no activity for that long, `online` turns `away`; activity
+  (`lvng_client_active`, any event) brings the chosen status back.
+
+A dead node's users leave `org:` on a survivor (`reason="node_lost"`); they go offline
+at once: the reap comes `LVNG_NODE_TTL` (plus a third) after the crash, which is already
+longer than a reload, and a user who reconnected elsewhere meanwhile is not reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from core.api import Room
+from plugins.presence import payloads
+from plugins.presence.records import PresenceRecord, Store
+
+if TYPE_CHECKING:
+    from core.api import AfterAck, Member, Platform, Session
+    from plugins.presence.metrics import PresenceMetrics
+    from plugins.presence.schemas import UpdatePresence
+    from plugins.presence.settings import PresenceSettings
+
+UserKey = tuple[str, str]  # (organizationId, userId)
+EARLY = 0.005  # a timer may fire this much before its deadline and still count
+
+
+def org_room(org: str) -> Room:
+    return Room.of(org, "org", org)
+
+
+class Presence:
+    def __init__(self, platform: Platform, settings: PresenceSettings,
+                 metrics: PresenceMetrics) -> None:
+        self.platform = platform
+        self.away_after = settings.away_after_seconds
+        self.grace = settings.offline_grace_seconds
+        self.metrics = metrics
+        self.store = Store(platform)
+        self._local: dict[UserKey, set[str]] = {}  # this node's sockets of each user
+        self._status: dict[UserKey, str] = {}  # their status as this node last knew it
+        metrics.watch(self._local_statuses)
+
+    def _local_statuses(self) -> Iterator[str]:
+        return (self._status.get(key, "online") for key in list(self._local))
+
+    @asynccontextmanager
+    async def _turn(self, org: str, user: str,
+                    after: AfterAck | None = None) -> AsyncIterator[AfterAck]:
+        """The user's turn; announcements queued on the yielded `after` leave before it
+        ends. Given an `after` (a handler's), that one runs it."""
+        own = after is None
+        after = after or self.platform.after_ack()
+        try:
+            async with self.platform.turn(f"presence/{org}/{user}", after):
+                yield after
+        finally:
+            if own:
+                await after.run()
+
+    def _announce(self, after: AfterAck, org: str, user: str,
+                  record: PresenceRecord) -> dict[str, Any]:
+        self._status[(org, user)] = record.status
+        data = payloads.update(user, record)
+        after.emit("presence:update", data, room=org_room(org))
+        self.metrics.updates.labels(status=record.status).inc()
+        return data
+
+    async def _connected(self, org: str, user: str) -> bool:
+        return await self.platform.cluster.sockets(org_room(org).key, user) > 0
+
+    # --- sockets come and go ------------------------------------------------------------
+
+    async def connected(self, session: Session) -> None:
+        """A socket joined `org:` (the core did, at connect): online unless invisible."""
+        org, user, sid = session.organization_id, session.user_id, session.sid
+        if sid not in self.platform.sessions:
+            return  # gone already; its leave is on the way
+        self._local.setdefault((org, user), set()).add(sid)
+        if not self.platform.timers.pending(self._idle_key(org, user)):
+            self._schedule_idle(org, user, self.away_after)
+        now = time.time()
+        async with self._turn(org, user) as after:
+            if sid not in self.platform.sessions:
+                return
+            record = await self.store.load(org, user)
+            created = record is None
+            if record is None:
+                record = PresenceRecord(session.identity.user_name)
+            before = record.status
+            if record.left_at is not None and now >= record.left_at + self.grace:
+                before = "offline"  # the grace ran out, and no node said so
+            record.user_name = session.identity.user_name
+            record.left_at, record.idle = None, False
+            record.seen(now)
+            record.status = record.effective()
+            await self.store.set_active(org, user, now)
+            await self.store.save(org, user, record)
+            if created:
+                await self.store.enroll(org, user)
+            if record.status != before:
+                self._announce(after, org, user, record)
+            self._status[(org, user)] = record.status
+
+    async def left(self, member: Member, last: bool, reason: str) -> None:
+        """A socket left `org:`; the user's last one anywhere starts the grace period
+        (or, for a dead node's user, ends it at once)."""
+        org, user = member.organization_id, member.user_id
+        sids = self._local.get((org, user))
+        if sids is not None:
+            sids.discard(member.sid)
+            if not sids:
+                del self._local[(org, user)]
+                self._status.pop((org, user), None)
+                self.platform.timers.cancel(self._idle_key(org, user))
+        if not last:
+            return
+        if reason == "node_lost":
+            await self._offline(org, user)
+            return
+        now = time.time()
+        async with self._turn(org, user):
+            if await self._connected(org, user):
+                return  # back already, on some node
+            record = await self.store.load(org, user)
+            if record is None:
+                return
+            record.left_at = now
+            record.seen(now)
+            await self.store.save(org, user, record)
+        self._schedule_grace(org, user, self.grace)
+
+    # --- activity -----------------------------------------------------------------------
+
+    async def active(self, session: Session) -> None:
+        """An event of the user (reported at most once per interval per socket)."""
+        org, user = session.organization_id, session.user_id
+        await self.store.set_active(org, user, time.time())
+        record = await self.store.load(org, user)
+        if record is None or not record.idle:
+            return
+        async with self._turn(org, user) as after:
+            record = await self.store.load(org, user)
+            if record is None or not record.idle:
+                return
+            record.idle = False
+            await self._change(after, org, user, record)
+
+    async def _change(self, after: AfterAck, org: str, user: str,
+                      record: PresenceRecord) -> None:
+        """Store the record of a connected user, announcing a change of its status."""
+        before, record.status = record.status, record.effective()
+        await self.store.save(org, user, record)
+        if record.status != before:
+            self._announce(after, org, user, record)
+        self._status[(org, user)] = record.status
+
+    async def update(self, org: str, user: str, user_name: str, choice: UpdatePresence,
+                     after: AfterAck) -> dict[str, Any]:
+        """`presence:update`: the user's choice; announced when what others see changed."""
+        now = time.time()
+        async with self._turn(org, user, after):
+            record = await self.store.load(org, user)
+            created = record is None
+            if record is None:
+                record = PresenceRecord(user_name)
+            shown = (record.status, record.custom_status, record.status_text)
+            record.seen(now)  # going invisible: seen until now, then no more
+            record.user_name, record.chosen = user_name, choice.status
+            if "customStatus" in choice.model_fields_set:
+                record.custom_status = choice.customStatus
+            if "statusText" in choice.model_fields_set:
+                record.status_text = choice.statusText
+            record.idle, record.left_at = False, None
+            record.status = record.effective()
+            await self.store.set_active(org, user, now)
+            await self.store.save(org, user, record)
+            if created:
+                await self.store.enroll(org, user)
+            self._status[(org, user)] = record.status
+            if (record.status, record.custom_status, record.status_text) != shown:
+                return self._announce(after, org, user, record)
+            return payloads.update(user, record)
+
+    # --- timers -------------------------------------------------------------------------
+
+    @staticmethod
+    def _idle_key(org: str, user: str) -> str:
+        return f"presence/idle/{org}/{user}"
+
+    def _schedule_idle(self, org: str, user: str, delay: float) -> None:
+        self.platform.timers.schedule(self._idle_key(org, user), max(delay, 0.01),
+                                      lambda: self._idle_check(org, user))
+
+    def _schedule_grace(self, org: str, user: str, delay: float) -> None:
+        self.platform.timers.schedule(f"presence/grace/{org}/{user}", max(delay, 0.0),
+                                      lambda: self._grace_over(org, user))
+
+    def _local_activity(self, key: UserKey) -> float:
+        """The newest event of the user's sockets on this node (epoch seconds), even one
+        not reported yet."""
+        sessions = self.platform.sessions
+        newest = max((sessions[sid].last_event_at for sid in self._local.get(key, ())
+                      if sid in sessions), default=None)
+        return 0.0 if newest is None else time.time() - (time.monotonic() - newest)
+
+    async def _idle_check(self, org: str, user: str) -> None:
+        """This node's idle timer of a user with a socket here; runs again while it has."""
+        key = (org, user)
+        if key not in self._local:
+            return
+        next_check = self.away_after
+        try:
+            record = await self.store.load(org, user)
+            if record is None:
+                return
+            self._status[key] = record.status
+            if record.idle or record.chosen != "online":
+                return  # nothing to turn away; look again later (another node may change it)
+            stored = await self.store.active_at(org, user) or 0.0
+            local = self._local_activity(key)
+            if local > stored:
+                await self.store.set_active(org, user, local)
+            quiet_since = max(stored, local)
+            now = time.time()
+            if now < quiet_since + self.away_after - EARLY:
+                next_check = quiet_since + self.away_after - now
+                return
+            async with self._turn(org, user) as after:
+                record = await self.store.load(org, user)
+                active = await self.store.active_at(org, user) or 0.0
+                if record is None or record.idle or now < active + self.away_after - EARLY:
+                    return
+                record.idle = True
+                await self.store.save(org, user, record)
+                # An activity report writes its time without the turn, then reads the
+                # record: if it read it before this save, this read sees its time.
+                if (await self.store.active_at(org, user) or 0.0) > active:
+                    record.idle = False
+                    await self.store.save(org, user, record)
+                    return
+                await self._change(after, org, user, record)
+        finally:
+            if key in self._local:
+                self._schedule_idle(org, user, next_check)
+
+    async def _grace_over(self, org: str, user: str) -> None:
+        async with self._turn(org, user) as after:
+            record = await self.store.load(org, user)
+            if record is None:
+                return
+            if await self._connected(org, user):
+                if record.left_at is not None:  # came back: the grace is over
+                    record.left_at = None
+                    await self.store.save(org, user, record)
+                return
+            now = time.time()
+            if record.left_at is not None and now < record.left_at + self.grace - EARLY:
+                # Left again since this timer was set: wait for that grace to end.
+                self._schedule_grace(org, user, record.left_at + self.grace - now)
+                return
+            await self._went_offline(after, org, user, record)
+
+    async def _offline(self, org: str, user: str) -> None:
+        """The user is gone without a grace period (its node died), unless back."""
+        async with self._turn(org, user) as after:
+            record = await self.store.load(org, user)
+            if record is None or await self._connected(org, user):
+                return
+            await self._went_offline(after, org, user, record)
+
+    async def _went_offline(self, after: AfterAck, org: str, user: str,
+                            record: PresenceRecord) -> None:
+        record.seen(max(record.left_at or 0.0, await self.store.active_at(org, user) or 0.0))
+        before = record.status
+        record.status, record.idle, record.left_at = "offline", False, None
+        await self.store.save(org, user, record)
+        if before != "offline":
+            self._announce(after, org, user, record)
+
+    # --- who is online ------------------------------------------------------------------
+
+    async def users(self, org: str) -> list[dict[str, Any]]:
+        """Every user of the organization presence knows, with what others may see."""
+        connected = await self.platform.rooms.users(org_room(org))
+        ids = sorted(set(await self.store.roster(org)) | set(connected))
+        found = await asyncio.gather(*(self._read(org, user) for user in ids))
+        now = time.time()
+        listed, expired = [], set()
+        for user, (record, active_at) in zip(ids, found, strict=True):
+            if record is None:
+                if user in connected:  # its connect is being handled right now
+                    listed.append(payloads.listed(user, connected[user], "online", None, None,
+                                                  active_at or now))
+                else:
+                    expired.add(user)
+                continue
+            status = record.shown(user in connected, now, self.grace)
+            listed.append(payloads.listed(user, record.user_name, status, record.custom_status,
+                                          record.status_text,
+                                          record.visible_last_seen(active_at)))
+        if expired:
+            await self.store.forget(org, expired)
+        return listed
+
+    async def _read(self, org: str, user: str) -> tuple[PresenceRecord | None, float | None]:
+        return await self.store.load(org, user), await self.store.active_at(org, user)

@@ -1,0 +1,117 @@
+"""What presence keeps in the cluster state (`platform.cluster`), and nothing else.
+
+Per user of an organization (an org's user is its own person: the same id in two
+organizations is two users):
+
+- `presence/user/{org}/{user}`: the record (JSON), written under the user's turn: the name,
+  the chosen status, `customStatus`, `statusText`, the announced `status`, whether the
+  user is idle, when its last socket left (`leftAt`, while in the grace period) and
+  `lastSeen` as others may see it.
+- `presence/active/{org}/{user}`: when the user was last active (epoch seconds), written
+  without a lock on each activity report, so a busy user costs one write per interval.
+- `presence/roster/{org}`: the ids with a record, so `presence:list` can name users that
+  are offline (with their `lastSeen`); written under the org's roster turn, only when a
+  user is first seen (or forgotten).
+
+Records and activity keep for `REMEMBER_SECONDS` after their last write (30 days), so
+`lastSeen` outlives a restart with Redis, and users who never come back are forgotten; the
+roster drops them the next time it is listed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.api import Platform
+
+REMEMBER_SECONDS = 30 * 24 * 3600.0
+
+
+@dataclass
+class PresenceRecord:
+    user_name: str
+    chosen: str = "online"  # what the user asked for; `offline` is invisible
+    custom_status: str | None = None
+    status_text: str | None = None
+    status: str = "offline"  # what the organization was last told
+    idle: bool = False  # no activity for away_after_seconds (turns `online` into `away`)
+    left_at: float | None = None  # the last socket left then; None while connected
+    last_seen: float = 0.0  # the last activity others may know of (frozen while invisible)
+
+    @property
+    def invisible(self) -> bool:
+        return self.chosen == "offline"
+
+    def effective(self) -> str:
+        """The status of a connected user: what it chose, `away` when idle and `online`."""
+        return "away" if self.idle and self.chosen == "online" else self.chosen
+
+    def seen(self, at: float) -> None:
+        """The user was active at `at`; others may know unless it is invisible."""
+        if not self.invisible:
+            self.last_seen = max(self.last_seen, at)
+
+    def shown(self, connected: bool, now: float, grace: float) -> str:
+        """The status others see: `offline` once the last socket is gone for the grace
+        period, even if the timer that should have said so died with its node."""
+        if not connected and (self.left_at is None or now >= self.left_at + grace):
+            return "offline"
+        return self.status
+
+    def visible_last_seen(self, active_at: float | None) -> float:
+        if self.invisible or active_at is None:
+            return self.last_seen
+        return max(self.last_seen, active_at)
+
+
+class Store:
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.cluster = platform.cluster
+
+    async def load(self, org: str, user: str) -> PresenceRecord | None:
+        raw = await self.cluster.get(f"presence/user/{org}/{user}")
+        return None if raw is None else PresenceRecord(**json.loads(raw))
+
+    async def save(self, org: str, user: str, record: PresenceRecord) -> None:
+        await self.cluster.put(f"presence/user/{org}/{user}", json.dumps(asdict(record)),
+                               ttl=REMEMBER_SECONDS)
+
+    async def active_at(self, org: str, user: str) -> float | None:
+        raw = await self.cluster.get(f"presence/active/{org}/{user}")
+        return None if raw is None else float(raw)
+
+    async def set_active(self, org: str, user: str, at: float) -> None:
+        await self.cluster.put(f"presence/active/{org}/{user}", repr(at), ttl=REMEMBER_SECONDS)
+
+    async def roster(self, org: str) -> list[str]:
+        raw = await self.cluster.get(f"presence/roster/{org}")
+        return [] if raw is None else json.loads(raw)
+
+    async def enroll(self, org: str, user: str) -> None:
+        """Add the user to the organization's roster (a new record was made)."""
+        await self._change_roster(org, add=user)
+
+    async def forget(self, org: str, users: set[str]) -> None:
+        """Drop users whose records expired from the roster."""
+        await self._change_roster(org, drop=users)
+
+    async def _change_roster(self, org: str, add: str | None = None,
+                             drop: set[str] | None = None) -> None:
+        key = f"presence/roster/{org}"
+        after = self.platform.after_ack()
+        async with self.platform.turn(key, after):
+            ids = await self.roster(org)
+            if add is not None and add not in ids:
+                ids.append(add)
+            elif drop:
+                # Only those still without a record: one may have come back meanwhile.
+                gone = {i for i in drop if await self.load(org, i) is None}
+                ids = [i for i in ids if i not in gone]
+            else:
+                return
+            await self.cluster.put(key, json.dumps(ids))
+        await after.run()

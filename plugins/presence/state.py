@@ -1,0 +1,28 @@
+"""The plugin's runtime state, made once at start-up by `lvng_state` and reached as
+`ctx.state` (handlers) or `platform.state_of("presence")` (routes, hooks)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from plugins.presence.presence import Presence
+
+if TYPE_CHECKING:
+    from core.api import Platform
+    from plugins.presence.metrics import PresenceMetrics
+    from plugins.presence.settings import PresenceSettings
+
+# Activity is reported at least this often relative to away_after_seconds, so the first
+# event after an idle spell is always reported at once (the gateway's throttle is shorter
+# than any idle spell), and `away` comes within a quarter of the setting of the rule.
+ACTIVITY_SHARE = 0.25
+
+
+class PresenceState:
+    """The presence plugin of one platform."""
+
+    def __init__(self, platform: Platform, settings: PresenceSettings,
+                 metrics: PresenceMetrics) -> None:
+        self.settings = settings
+        self.presence = Presence(platform, settings, metrics)
+        platform.want_activity(settings.away_after_seconds * ACTIVITY_SHARE)
