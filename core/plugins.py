@@ -29,6 +29,7 @@ ENTRY_POINT_GROUP = "lvng.plugins"
 # The built-in domains, by name. The core imports them only through this table.
 BUILTIN_PLUGINS: dict[str, str] = {
     "messages": "plugins.messages",
+    "activity": "plugins.activity",
 }
 
 
