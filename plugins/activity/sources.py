@@ -112,14 +112,14 @@ class Sources:
 
     async def _make(self, organization_id: str, customer_id: str, draft: Draft,
                     claim: bool) -> None:
-        try:
-            async with self._writers:
+        async with self._writers:
+            try:
                 row = await self.feed.add(organization_id, customer_id, draft, claim=claim)
-        except Exception:
-            self.metrics.failed.labels(type=type_label(draft.type)).inc()
-            log.exception("activity item %s for customer %s of %s could not be made",
-                          draft.type, customer_id, organization_id)
-            return
+            except Exception:
+                self.metrics.failed.labels(type=type_label(draft.type)).inc()
+                log.exception("activity item %s for customer %s of %s could not be made",
+                              draft.type, customer_id, organization_id)
+                return
         if row is None:
             log.info("activity item %s for customer %s not made: not a customer of %s",
                      draft.type, customer_id, organization_id)

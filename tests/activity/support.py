@@ -30,8 +30,8 @@ def item_like(item: dict[str, Any], **expected: Any) -> dict[str, Any]:
 
 def service_token(server: LiveServer, org: str, *customers: str, sub: str = "billing",
                   **claims: Any) -> str:
-    return server.token(sub, org, roles=["service"], customers=list(customers) or None,
-                        **claims)
+    claims.setdefault("roles", ["service"])
+    return server.token(sub, org, customers=list(customers) or None, **claims)
 
 
 async def post_item(server: LiveServer, org: str, customer: str, *, token: str | None = None,
