@@ -109,13 +109,15 @@ async def test_dev_mode_prints_a_working_token_and_binds_loopback(tmp_path):
 def test_migrate_command(tmp_path):
     result = run_lvng("migrate", env={"LVNG_JWT_SECRET": SECRET}, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "lvng: schema up to date for messages\n"
+    assert result.stdout == "lvng: schema up to date for activity, messages\n"
     with sqlite3.connect(tmp_path / "lvng.sqlite3") as conn:
         tables = {row[0] for row in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
         applied = conn.execute("SELECT app, name FROM tortoise_migrations").fetchall()
-    assert {"messages_channel", "messages_message", "messages_reaction"} <= tables
-    assert applied == [("messages", "0001_initial"), ("messages", "0002_channel_id_owned")]
+    assert {"messages_channel", "messages_message", "messages_reaction", "activity_customer",
+            "activity_item", "activity_read"} <= tables
+    assert sorted(applied) == [("activity", "0001_initial"), ("messages", "0001_initial"),
+                               ("messages", "0002_channel_id_owned")]
     again = run_lvng("migrate", env={"LVNG_JWT_SECRET": SECRET}, cwd=tmp_path)
     assert again.returncode == 0 and again.stdout == result.stdout
 
