@@ -73,7 +73,7 @@ def draft_of(event: DomainEvent) -> tuple[str, Draft, bool] | None:
         ), True
     if event.name in SWARM_ENDINGS:
         customer_id, session_id = _swarm_customer(data), data["sessionId"]
-        if not is_valid_id(customer_id):
+        if not (is_valid_id(customer_id) and is_valid_id(session_id)):
             return None
         agent = data.get("agent") if is_valid_id(data.get("agent")) else None
         extra = {"sessionId": session_id, "status": SWARM_ENDINGS[event.name]}
