@@ -32,6 +32,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "swarm": "plugins.swarm",
     "calls": "plugins.calls",
     "presence": "plugins.presence",
+    "activity": "plugins.activity",
 }
 
 # The client events of each built-in, so that an event of a disabled one (never imported)
@@ -47,6 +48,7 @@ BUILTIN_EVENTS: dict[str, frozenset[str]] = {
     "swarm": frozenset({"swarm:subscribe", "swarm:unsubscribe"}),
     "calls": frozenset({"call:join", "call:leave", "call:transcription"}),
     "presence": frozenset({"presence:update", "presence:heartbeat", "presence:list"}),
+    "activity": frozenset({"activity:subscribe", "activity:unsubscribe", "activity:read"}),
 }
 
 

@@ -122,7 +122,8 @@ def test_migrate_command(tmp_path):
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
         applied = conn.execute("SELECT app, name FROM tortoise_migrations").fetchall()
     assert {"messages_channel", "messages_message", "messages_reaction", "swarm_session",
-            "swarm_update", "calls_call", "calls_participant", "calls_segment"} <= tables
+            "swarm_update", "calls_call", "calls_participant", "calls_segment",
+            "activity_customer", "activity_item", "activity_read"} <= tables
     assert sorted(applied) == expected
     again = run_lvng("migrate", env={"LVNG_JWT_SECRET": SECRET}, cwd=tmp_path)
     assert (again.returncode, again.stdout) == (

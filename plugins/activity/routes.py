@@ -1,0 +1,78 @@
+"""HTTP routes of the activity plugin (contract sections 8 and 10), one Blueprint.
+
+    GET  /api/v1/customers/{customerId}/activity?before=&limit=  users with the customer
+                                                                 in their token, org admins
+    POST /api/v1/customers/{customerId}/activity                 a `service` token of the
+                                                                 customer's organization
+"""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request, json
+from sanic.response import HTTPResponse
+
+from core.api import (
+    ErrorCode,
+    LvngError,
+    authenticate,
+    is_valid_id,
+    parse_body,
+    platform_of,
+    validate_object,
+)
+from plugins.activity import payloads
+from plugins.activity.feed import Draft
+from plugins.activity.schemas import NewItem, PageQuery
+from plugins.activity.state import Activity
+
+routes = Blueprint("activity", url_prefix="/api/v1")
+
+
+def _customer_id(value: str) -> str:
+    if not is_valid_id(value):
+        raise LvngError(ErrorCode.VALIDATION_ERROR,
+                        "customerId must be 1 to 128 characters of A-Z a-z 0-9 _ . : -")
+    return value
+
+
+def _activity(request: Request) -> Activity:
+    return platform_of(request).state_of("activity")
+
+
+@routes.get("/customers/<customer_id:str>/activity")
+async def customer_activity(request: Request, customer_id: str) -> HTTPResponse:
+    """`{customerId, items, hasMore}`, newest first."""
+    identity = authenticate(request)
+    _customer_id(customer_id)
+    query = validate_object(PageQuery, {key: request.args.get(key)
+                                        for key in ("before", "limit") if key in request.args})
+    a = _activity(request)
+    if not await a.customers.check_reader(identity, customer_id, claim=False):
+        if query.before is not None:
+            raise LvngError(ErrorCode.NOT_FOUND, f"no item {query.before} in the activity "
+                                                 f"of customer {customer_id}")
+        return json(payloads.page(customer_id, [], False))
+    rows, has_more = await a.feed.newest(identity.organization_id, customer_id,
+                                         limit=query.limit, before=query.before)
+    return json(payloads.page(customer_id, rows, has_more))
+
+
+@routes.post("/customers/<customer_id:str>/activity")
+async def post_activity(request: Request, customer_id: str) -> HTTPResponse:
+    """A service's item: 201 with the item as `activity:new` carries it. The actor is the
+    token's user unless `actorId` says otherwise; the subject the customer unless given."""
+    identity = authenticate(request)
+    _customer_id(customer_id)
+    body = parse_body(request, NewItem)
+    a = _activity(request)
+    await a.customers.check_publisher(identity, customer_id)
+    actor_id = body.actorId or identity.user_id
+    actor_name = body.actorName or (identity.user_name if body.actorId is None
+                                    else body.actorId)
+    subject = (body.subject.type, body.subject.id) if body.subject else ("customer",
+                                                                         customer_id)
+    draft = Draft(body.type, body.summary, actor_id, actor_name, *subject, body.data)
+    row = await a.feed.add(identity.organization_id, customer_id, draft, claim=False)
+    if row is None:  # the owner was checked above and never changes
+        raise LvngError(ErrorCode.INTERNAL_ERROR, "internal error; it has been logged")
+    return json(payloads.item(row), status=201)

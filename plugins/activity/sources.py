@@ -1,0 +1,130 @@
+"""Items made from other plugins' domain events, known by name only (no plugin is
+imported): a message in a customer conversation, a user joining one, a swarm session
+ending with a `customerId` in its data.
+
+The domain-event hook only reads the event and hands the item to a tracked background task
+(`platform.tasks`), so nothing the feed does (a slow or failing database, a busy feed)
+ever holds up the publisher: its ack, its room's turn or its HTTP answer. Tasks start in
+the order the events were published and take the feed's turn first, so one node's items
+keep that order. A task that fails is logged and counted in
+`lvng_activity_items_failed_total{type}`; one that finds the customer belongs to another
+organization is counted in `lvng_activity_items_dropped_total{type}`. At most
+`item_writers` tasks write at once (admitted in order), so a stuck activity table cannot
+take every connection of the database pool the plugins share. Shutdown waits up to
+`drain_seconds` for tasks still running.
+
+A messages event may claim a customer no one has for its organization (the messages plugin
+allowed the conversation only to a token naming the customer, or to an admin of the
+organization that owns it). A swarm event's `customerId` was written by an agent, so it
+never claims: its item is made only when the organization already owns the customer here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from core.api import is_valid_id
+from plugins.activity.feed import Draft
+from plugins.activity.metrics import type_label
+
+if TYPE_CHECKING:
+    from core.api import DomainEvent, Platform
+    from plugins.activity.feed import Feed
+    from plugins.activity.metrics import ActivityMetrics
+
+log = logging.getLogger("lvng.activity")
+
+SWARM_ENDINGS = {"swarm.session.completed": "completed", "swarm.session.failed": "failed"}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _swarm_customer(data: dict[str, Any]) -> Any:
+    """The session event's `customerId`: on the event, or inside the event's `data`."""
+    if "customerId" in data:
+        return data["customerId"]
+    inner = data.get("data")
+    return inner.get("customerId") if isinstance(inner, dict) else None
+
+
+def draft_of(event: DomainEvent) -> tuple[str, Draft, bool] | None:
+    """The customer, item and whether it may claim the customer; None when the event
+    makes no item."""
+    data = event.data
+    if event.name == "message.created":
+        customer_id = data["customerId"]
+        if customer_id is None:  # a channel message
+            return None
+        who = data["userName"]
+        return customer_id, Draft(
+            "message.created", f"{who} sent a message", data["userId"], who,
+            "message", data["messageId"],
+            {"conversationId": data["conversationId"], "messageId": data["messageId"]},
+        ), True
+    if event.name == "conversation.member_joined":
+        who, conversation_id = data["userName"], data["conversationId"]
+        return data["customerId"], Draft(
+            "conversation.member_joined", f"{who} joined the conversation", data["userId"],
+            who, "conversation", conversation_id, {"conversationId": conversation_id},
+        ), True
+    if event.name in SWARM_ENDINGS:
+        customer_id, session_id = _swarm_customer(data), data["sessionId"]
+        if not (is_valid_id(customer_id) and is_valid_id(session_id)):
+            return None
+        agent = data.get("agent") if is_valid_id(data.get("agent")) else None
+        extra = {"sessionId": session_id, "status": SWARM_ENDINGS[event.name]}
+        if (title := _text(data.get("title"))) is not None:
+            extra["title"] = title[:200]
+        return customer_id, Draft(
+            event.name, f"Swarm session {session_id} {SWARM_ENDINGS[event.name]}",
+            agent, agent, "swarm_session", session_id, extra,
+        ), False
+    return None
+
+
+class Sources:
+    """Turns domain events into items, off the publisher's path."""
+
+    def __init__(self, platform: Platform, feed: Feed, metrics: ActivityMetrics, *,
+                 writers: int) -> None:
+        self.platform = platform
+        self.feed = feed
+        self.metrics = metrics
+        self._writers = asyncio.Semaphore(writers)  # FIFO: admits tasks in order
+        self._running: set[asyncio.Task[Any]] = set()
+
+    def take(self, event: DomainEvent) -> None:
+        """Called by `lvng_domain_event`: start making the event's item, if it makes one.
+        Malformed data raises here, in the hook, where the core logs and counts it."""
+        found = draft_of(event)
+        if found is None:
+            return
+        customer_id, draft, claim = found
+        task = self.platform.tasks.spawn(
+            self._make(event.organization_id, customer_id, draft, claim),
+            name=f"activity item from {event.name}")
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _make(self, organization_id: str, customer_id: str, draft: Draft,
+                    claim: bool) -> None:
+        async with self._writers:
+            try:
+                row = await self.feed.add(organization_id, customer_id, draft, claim=claim)
+            except Exception:
+                self.metrics.failed.labels(type=type_label(draft.type)).inc()
+                log.exception("activity item %s for customer %s of %s could not be made",
+                              draft.type, customer_id, organization_id)
+                return
+        if row is None:
+            log.info("activity item %s for customer %s not made: not a customer of %s",
+                     draft.type, customer_id, organization_id)
+
+    async def drain(self, timeout: float) -> None:
+        """Wait (up to `timeout` seconds) for the items still being made."""
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=timeout)
