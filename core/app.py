@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 from typing import Any
 
 import socketio
@@ -18,7 +19,7 @@ from core.errors import ConfigError, PluginError
 from core.gateway import Gateway
 from core.http import JSONErrorHandler, core_routes
 from core.identity import TokenVerifier
-from core.metrics import CoreMetrics, PluginMetrics
+from core.metrics import CoreMetrics, PluginMetrics, mark_worker_dead
 from core.platform import Platform
 from core.plugins import PluginHost
 from core.registry import EventRegistry
@@ -175,6 +176,7 @@ def create_app(
         await platform.cluster.stop()
         if platform.redis is not None:
             await platform.redis.aclose()
+        mark_worker_dead(os.getpid())  # with --workers N: its connections no longer count
 
     return app
 

@@ -81,6 +81,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from core.app import create_app
     from core.database import migrate
+    from core.metrics import worker_metrics_dir
 
     factory = partial(create_app, settings, "lvng", migrate_on_start=False)
     app = factory()
@@ -101,7 +102,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loader = AppLoader(factory=factory)
         app.prepare(host=settings.host, port=settings.port, workers=settings.workers,
                     access_log=False, motd=False)
-        Sanic.serve(primary=app, app_loader=loader)
+        with worker_metrics_dir():  # /metrics sums every worker
+            Sanic.serve(primary=app, app_loader=loader)
     return 0
 
 

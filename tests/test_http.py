@@ -44,10 +44,12 @@ async def test_readyz_names_a_failed_database(scratch_postgres, tmp_path):
     live = LiveServer(tmp_path, {"LVNG_DATABASE_URL": scratch_postgres.url}).start()
     try:
         assert await live.http("GET", "/readyz") == (200, {"status": "ready"})
+        assert await live.metric("lvng_ready", store="database") == 1
         await scratch_postgres.drop()  # terminates the server's connections
         status, body = await live.http("GET", "/readyz")
         assert status == 503
         assert body["status"] == "unavailable" and body["failed"] == ["database"]
+        assert await live.metric("lvng_ready", store="database") == 0
         assert await live.http("GET", "/healthz") == (200, {"status": "ok"})
     finally:
         live.stop()
@@ -63,6 +65,10 @@ async def test_readyz_with_redis(tmp_path):
         assert (await client.call("probe:echo", {"text": "via redis"}))["ok"] is True
         status, body = await down.http("GET", "/readyz")
         assert status == 503 and body["failed"] == ["redis"]
+        # Each scrape checks too: Prometheus sees which store is down.
+        assert await down.metric("lvng_ready", store="redis") == 0
+        assert await down.metric("lvng_ready", store="database") == 1
+        assert await live.metric("lvng_ready", store="redis") == 1
     finally:
         await live.close_clients()
         live.stop()
