@@ -62,7 +62,7 @@ class Prometheus:
         self.config_path.write_text(yaml.safe_dump(config))
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30.0) -> Prometheus:
+    def start(self) -> Prometheus:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(

@@ -47,8 +47,14 @@ async def test_metrics_sum_every_worker(start_server, tmp_path):
                              "LVNG_CLUSTER_NAME": f"test-{uuid.uuid4().hex[:10]}",
                              "TMPDIR": str(tmp)},
                         args=["--workers", "2"])
-    # SO_REUSEPORT spreads connections over the workers by hash: connect until both hold
-    # some (ten are enough but for a 1-in-500 draw; never more than forty).
+    # The port accepts as soon as one worker listens; a worker not yet listening gets no
+    # connections, so wait for both (Sanic logs each one's `Worker ready`).
+    deadline = time.monotonic() + 30
+    while live.log().count("Worker ready") < 2:
+        assert time.monotonic() < deadline, live.log()
+        await asyncio.sleep(0.05)
+    # SO_REUSEPORT spreads connections over the listening workers by hash: connect until
+    # both hold some (ten are enough but for a 1-in-500 draw; never more than forty).
     clients = [await live.connect(f"m{i}", "acme") for i in range(10)]
     while len(busy := [n for n in _connections_by_worker(tmp).values() if n]) < 2:
         assert len(clients) < 40, f"every connection went to one worker: {busy}"
