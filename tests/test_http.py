@@ -95,3 +95,25 @@ async def test_engine_settings_of_the_reference(server):
     assert opening["pingTimeout"] == 60000
     assert opening["maxPayload"] == 1_000_000
     assert opening["upgrades"] == ["websocket"]
+
+
+def test_apps_in_one_process_keep_their_own_metrics():
+    """Without --workers (no PROMETHEUS_MULTIPROC_DIR) each app's /metrics is its registry:
+    two apps in one process never see each other's counts."""
+    import os
+    import uuid
+
+    from core.app import create_app
+    from core.config import load_settings
+    from core.metrics import MULTIPROC_ENV, exposition
+    from tests.live import PROBE_PLUGIN, SECRET, sample_value
+
+    assert MULTIPROC_ENV not in os.environ
+    settings = load_settings(env={"LVNG_JWT_SECRET": SECRET, "LVNG_PLUGINS": "probe",
+                                  "LVNG_PLUGIN_MODULES": PROBE_PLUGIN,
+                                  "LVNG_ENTRY_POINTS": "false"})
+    one, two = (create_app(settings, f"metrics_{uuid.uuid4().hex[:6]}") for _ in range(2))
+    one.ctx.platform.metrics.connections_total.inc(3)
+    two.ctx.platform.metrics.connections_total.inc()
+    pages = [exposition(app.ctx.platform.metrics_registry)[0].decode() for app in (one, two)]
+    assert [sample_value(page, "lvng_connections_total") for page in pages] == [3, 1]
