@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 from typing import Any
 
 import socketio
@@ -18,7 +19,7 @@ from core.errors import ConfigError, ErrorCode, PluginError
 from core.gateway import Gateway
 from core.http import JSONErrorHandler, core_routes, error_response
 from core.identity import TokenVerifier
-from core.metrics import CoreMetrics, PluginMetrics, app_registry
+from core.metrics import CoreMetrics, PluginMetrics, app_registry, mark_worker_dead
 from core.platform import Platform
 from core.plugins import PluginHost
 from core.registry import EventRegistry
@@ -193,6 +194,7 @@ def create_app(
         await platform.cluster.stop()
         if platform.redis is not None:
             await platform.redis.aclose()
+        mark_worker_dead(os.getpid())  # with --workers N: its connections no longer count
         await _cancel_leftover_tasks()
 
     return app

@@ -147,6 +147,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from sanic.worker.loader import AppLoader
 
     from core.database import migrate
+    from core.metrics import worker_metrics_dir
 
     factory = partial(_app_with_logging, settings)
     app = factory()
@@ -168,7 +169,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loader = AppLoader(factory=factory)
         app.prepare(host=settings.host, port=settings.port, workers=settings.workers,
                     access_log=False, motd=False)
-        Sanic.serve(primary=app, app_loader=loader)
+        with worker_metrics_dir():  # /metrics sums every worker
+            Sanic.serve(primary=app, app_loader=loader)
     return 0
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sanic import Blueprint, Request, json
 from sanic.exceptions import RequestCancelled, SanicException
@@ -15,6 +15,7 @@ from sanic.response import HTTPResponse, raw
 from core import wire
 from core.database import ping_database, store_unavailable
 from core.errors import ErrorCode, LvngError
+from core.metrics import exposition
 from core.validation import validate_object
 
 if TYPE_CHECKING:
@@ -65,32 +66,48 @@ async def healthz(request: Request) -> HTTPResponse:
     return json({"status": "ok"})
 
 
+# A store that has not answered within this many seconds counts as not ready, so neither
+# /readyz nor a /metrics scrape hangs on a store that went away.
+STORE_CHECK_TIMEOUT = 2.0
+
+
+async def check_stores(platform: Platform) -> dict[str, str]:
+    """Ping the database and (when configured) Redis; set `lvng_ready{store}` to 1 or 0.
+
+    Returns the failed stores with why, empty when every store answered."""
+    checks = {"database": ping_database}
+    if platform.redis is not None:
+        checks["redis"] = platform.redis.ping
+    failed: dict[str, str] = {}
+    for store, ping in checks.items():
+        try:
+            await asyncio.wait_for(ping(), STORE_CHECK_TIMEOUT)
+        except TimeoutError:
+            failed[store] = f"no answer within {STORE_CHECK_TIMEOUT:g} s"
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            failed[store] = f"{type(exc).__name__}: {exc}"
+        platform.metrics.ready.labels(store=store).set(0 if store in failed else 1)
+    return failed
+
+
 @core_routes.get("/readyz")
 async def readyz(request: Request) -> HTTPResponse:
     """Unauthenticated, so it names the failed stores and nothing more; the reasons go
     to the server's log."""
-    platform = platform_of(request)
-    failed: list[str] = []
-    try:
-        await ping_database()
-    except Exception as exc:  # noqa: BLE001 - any failure means not ready
-        log.warning("readyz: database: %s: %s", type(exc).__name__, exc)
-        failed.append("database")
-    if platform.redis is not None:
-        try:
-            await platform.redis.ping()
-        except Exception as exc:  # noqa: BLE001
-            log.warning("readyz: redis: %s: %s", type(exc).__name__, exc)
-            failed.append("redis")
+    failed = await check_stores(platform_of(request))
+    for store, why in failed.items():
+        log.warning("readyz: %s: %s", store, why)
     if failed:
-        return json({"status": "unavailable", "failed": failed}, status=503)
+        return json({"status": "unavailable", "failed": list(failed)}, status=503)
     return json({"status": "ready"})
 
 
 @core_routes.get("/metrics")
 async def metrics(request: Request) -> HTTPResponse:
-    registry = platform_of(request).metrics_registry
-    return raw(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    platform = platform_of(request)
+    await check_stores(platform)  # lvng_ready is as fresh as the scrape
+    body, content_type = exposition(platform.metrics_registry)
+    return raw(body, content_type=content_type)
 
 
 class JSONErrorHandler(ErrorHandler):

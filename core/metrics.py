@@ -2,11 +2,23 @@
 
 Every app builds its own CollectorRegistry; nothing is registered globally, so several
 apps (tests, workers) never collide.
+
+With more than one worker (`lvng serve --workers N`) the CLI sets `PROMETHEUS_MULTIPROC_DIR`
+before the workers start: prometheus-client then keeps every value in a file per process,
+and `exposition()` sums the files of every worker instead of reading the app's registry.
+Each gauge says how its per-process values combine (`multiprocess_mode`).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from prometheus_client import (
+    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -15,9 +27,49 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
     disable_created_metrics,
+    generate_latest,
 )
+from prometheus_client import multiprocess as _multiprocess
 
 UNKNOWN_EVENT_LABEL = "unknown"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir() -> str | None:
+    """The directory of the per-worker metric files, when serving with several workers."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def exposition(registry: CollectorRegistry) -> tuple[bytes, str]:
+    """The Prometheus text of /metrics and its content type: the app's registry, or the
+    sum over every worker's files in multi-worker mode."""
+    if multiprocess_dir():
+        registry = CollectorRegistry()
+        _multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+@contextmanager
+def worker_metrics_dir() -> Iterator[str]:
+    """A fresh directory for the workers' metric files, in the environment the workers
+    start with (so they import prometheus_client in multiprocess mode); removed after."""
+    path = tempfile.mkdtemp(prefix="lvng-metrics-")
+    before = os.environ.get(MULTIPROC_ENV)
+    os.environ[MULTIPROC_ENV] = path
+    try:
+        yield path
+    finally:
+        if before is None:
+            os.environ.pop(MULTIPROC_ENV, None)
+        else:
+            os.environ[MULTIPROC_ENV] = before
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def mark_worker_dead(pid: int) -> None:
+    """Drop a stopped worker's live gauges (its connections are gone); counters stay."""
+    if multiprocess_dir():
+        _multiprocess.mark_process_dead(pid)
 
 
 def app_registry() -> CollectorRegistry:
@@ -40,7 +92,8 @@ class CoreMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.connections_active = Gauge(
-            "lvng_connections_active", "Socket.IO connections open now", registry=registry
+            "lvng_connections_active", "Socket.IO connections open now", registry=registry,
+            multiprocess_mode="livesum",
         )
         self.connections_total = Counter(
             "lvng_connections_total", "Socket.IO connections accepted", registry=registry
@@ -87,6 +140,12 @@ class CoreMetrics:
             "Domain events not delivered: undeclared, or data refused by their schema",
             ["plugin", "name"], registry=registry,
         )
+        # 1 when the store answered the last check (each /readyz and each /metrics scrape),
+        # 0 when not; the newest check of any live worker wins.
+        self.ready = Gauge(
+            "lvng_ready", "Whether a backing store (database, redis) answered the last check",
+            ["store"], registry=registry, multiprocess_mode="livemostrecent",
+        )
 
 
 class PluginMetrics:
@@ -103,8 +162,13 @@ class PluginMetrics:
     def counter(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Counter:
         return Counter(self._name(name), documentation, list(labels), registry=self.registry)
 
-    def gauge(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Gauge:
-        return Gauge(self._name(name), documentation, list(labels), registry=self.registry)
+    def gauge(self, name: str, documentation: str, labels: tuple[str, ...] = (),
+              multiprocess_mode: str = "livesum") -> Gauge:
+        """`multiprocess_mode` combines the workers' values (`lvng serve --workers N`):
+        `livesum` for what each worker counts of its own (its sockets), `livemax` or
+        `livemostrecent` for a cluster-wide value every worker sets alike."""
+        return Gauge(self._name(name), documentation, list(labels), registry=self.registry,
+                     multiprocess_mode=multiprocess_mode)
 
     def histogram(
         self, name: str, documentation: str, labels: tuple[str, ...] = (), buckets=None

@@ -42,10 +42,12 @@ async def test_readyz_names_a_failed_database(scratch_postgres, tmp_path):
     live = LiveServer(tmp_path, {"LVNG_DATABASE_URL": scratch_postgres.url}).start()
     try:
         assert await live.http("GET", "/readyz") == (200, {"status": "ready"})
+        assert await live.metric("lvng_ready", store="database") == 1
         await scratch_postgres.drop()  # terminates the server's connections
         status, body = await live.http("GET", "/readyz")
         assert status == 503
         assert body == {"status": "unavailable", "failed": ["database"]}  # no exception text
+        assert await live.metric("lvng_ready", store="database") == 0
         assert await live.http("GET", "/healthz") == (200, {"status": "ok"})
     finally:
         live.stop()
@@ -61,6 +63,10 @@ async def test_readyz_with_redis(tmp_path):
         assert (await client.call("probe:echo", {"text": "via redis"}))["ok"] is True
         status, body = await down.http("GET", "/readyz")
         assert status == 503 and body == {"status": "unavailable", "failed": ["redis"]}
+        # Each scrape checks too: Prometheus sees which store is down.
+        assert await down.metric("lvng_ready", store="redis") == 0
+        assert await down.metric("lvng_ready", store="database") == 1
+        assert await live.metric("lvng_ready", store="redis") == 1
     finally:
         await live.close_clients()
         live.stop()
@@ -87,3 +93,25 @@ async def test_engine_settings_of_the_reference(server):
     assert opening["pingTimeout"] == 60000
     assert opening["maxPayload"] == 1_000_000
     assert opening["upgrades"] == ["websocket"]
+
+
+def test_apps_in_one_process_keep_their_own_metrics():
+    """Without --workers (no PROMETHEUS_MULTIPROC_DIR) each app's /metrics is its registry:
+    two apps in one process never see each other's counts."""
+    import os
+    import uuid
+
+    from core.app import create_app
+    from core.config import load_settings
+    from core.metrics import MULTIPROC_ENV, exposition
+    from tests.live import PROBE_PLUGIN, SECRET, sample_value
+
+    assert MULTIPROC_ENV not in os.environ
+    settings = load_settings(env={"LVNG_JWT_SECRET": SECRET, "LVNG_PLUGINS": "probe",
+                                  "LVNG_PLUGIN_MODULES": PROBE_PLUGIN,
+                                  "LVNG_ENTRY_POINTS": "false"})
+    one, two = (create_app(settings, f"metrics_{uuid.uuid4().hex[:6]}") for _ in range(2))
+    one.ctx.platform.metrics.connections_total.inc(3)
+    two.ctx.platform.metrics.connections_total.inc()
+    pages = [exposition(app.ctx.platform.metrics_registry)[0].decode() for app in (one, two)]
+    assert [sample_value(page, "lvng_connections_total") for page in pages] == [3, 1]
