@@ -164,7 +164,8 @@ def create_app(
             import redis.asyncio as aioredis
 
             platform.redis = aioredis.from_url(settings.redis_url)
-        await platform.cluster.start(on_member_lost=gateway.member_lost)
+        await platform.cluster.start(on_member_lost=gateway.member_lost,
+                                     on_message=gateway.on_node_message)
         await plugins.fan_out("lvng_startup", platform=platform)
 
     @app.on_request
