@@ -63,6 +63,24 @@ class ScratchDatabase:
         await _admin_execute(f'CREATE DATABASE "{self.name}"')
         return self
 
+    async def migrate(self) -> ScratchDatabase:
+        """`lvng migrate` on it, as an operator does before starting nodes on PostgreSQL
+        (`lvng serve` refuses a database with pending migrations)."""
+        import asyncio
+        import sys
+
+        from tests.live import REPO
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LVNG_")}
+        env.update(LVNG_DATABASE_URL=self.url, LVNG_ENTRY_POINTS="false",
+                   PYTHONPATH=str(REPO))
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "core.cli", "migrate", env=env, cwd=REPO,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out, _ = await proc.communicate()
+        assert proc.returncode == 0, out.decode()
+        return self
+
     async def drop(self) -> None:
         await _admin_execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
