@@ -32,8 +32,6 @@ log = logging.getLogger("lvng")
 PING_INTERVAL = 25
 PING_TIMEOUT = 60
 MAX_HTTP_BUFFER_SIZE = 1_000_000
-# How long a stop waits for in-flight events before dropping the clients anyway.
-STOP_DRAIN_SECONDS = 10.0
 
 _app_numbers = itertools.count(1)
 
@@ -181,7 +179,7 @@ def create_app(
         # Finish in-flight events, then drop every client's transport as a restart would
         # (they reconnect by themselves; plugins see each disconnect), stop Engine.IO's
         # background work, then let plugins finish.
-        await gateway.stop(timeout=STOP_DRAIN_SECONDS)
+        await gateway.stop(timeout=settings.stop_drain_seconds)
         await sio.shutdown()
         await plugins.fan_out("lvng_shutdown", platform=platform)
         # Background work and timers end before the database closes.
