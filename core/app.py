@@ -12,7 +12,7 @@ import socketio
 from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse
 
-from core.cluster import ClusterState, LocalCluster, RedisCluster
+from core.cluster import ClusterState, LocalCluster, RedisCluster, redis_client
 from core.config import Settings
 from core.database import close_database, open_database, tortoise_config
 from core.errors import ConfigError, ErrorCode, PluginError
@@ -38,7 +38,11 @@ _app_numbers = itertools.count(1)
 
 def _client_manager(settings: Settings) -> socketio.AsyncManager | None:
     if settings.redis_url:
-        return socketio.AsyncRedisManager(settings.redis_url, channel=settings.cluster_name)
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        return socketio.AsyncRedisManager(
+            settings.redis_url, channel=settings.cluster_name,
+            redis_options={"retry_on_error": [RedisConnectionError]})  # as redis_client
     return None
 
 
@@ -159,9 +163,7 @@ def create_app(
     async def start(app: Sanic) -> None:
         await open_database(db_config, migrate_first=migrate_on_start)
         if settings.redis_url:
-            import redis.asyncio as aioredis
-
-            platform.redis = aioredis.from_url(settings.redis_url)
+            platform.redis = redis_client(settings.redis_url)
         await platform.cluster.start(on_member_lost=gateway.member_lost)
         await plugins.fan_out("lvng_startup", platform=platform)
 
