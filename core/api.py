@@ -23,7 +23,7 @@ from core.registry import DomainEventRegistrar, EventRegistrar
 from core.rooms import Joined, Left, Room
 from core.tasks import Tasks, Timers
 from core.turns import AfterAck, RoomTurn
-from core.validation import validate_object
+from core.validation import require_id, validate_object
 
 __all__ = [
     "ID_PATTERN",
@@ -59,6 +59,7 @@ __all__ = [
     "now_iso",
     "parse_body",
     "platform_of",
+    "require_id",
     "validate_object",
     "within_budget",
 ]

@@ -164,7 +164,8 @@ def create_app(
         await open_database(db_config, migrate_first=migrate_on_start)
         if settings.redis_url:
             platform.redis = redis_client(settings.redis_url)
-        await platform.cluster.start(on_member_lost=gateway.member_lost)
+        await platform.cluster.start(on_member_lost=gateway.member_lost,
+                                     on_message=gateway.on_node_message)
         await plugins.fan_out("lvng_startup", platform=platform)
 
     @app.on_request

@@ -25,6 +25,7 @@ announce a transition hold the room's turn (`core.turns`) around the call and th
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -37,6 +38,7 @@ from typing import Any
 log = logging.getLogger("lvng.cluster")
 
 MemberLost = Callable[[str, str, str], Awaitable[None]]
+NodeMessage = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 def redis_client(url: str, **options: Any) -> Any:
@@ -59,9 +61,18 @@ class ClusterState(ABC):
 
     node_id: str
     cross_node = False  # whether `lock` serializes across processes
+    _on_message: NodeMessage | None = None
 
-    async def start(self, on_member_lost: MemberLost | None = None) -> None:  # noqa: B027
-        """Begin heartbeats (Redis); `on_member_lost` is called for a dead node's users."""
+    async def start(self, on_member_lost: MemberLost | None = None,
+                    on_message: NodeMessage | None = None) -> None:
+        """Begin heartbeats (Redis); `on_member_lost` is called for a dead node's users,
+        `on_message` on every node for each `tell_nodes`."""
+        self._on_message = on_message
+
+    async def tell_nodes(self, message: dict[str, Any]) -> None:
+        """Hand `message` (JSON-able) to `on_message` on every node, this one included."""
+        if self._on_message is not None:
+            await self._on_message(message)
 
     async def stop(self) -> None:  # noqa: B027
         """Stop heartbeats and forget this node's memberships."""
@@ -306,7 +317,9 @@ class RedisCluster(ClusterState):
         self._unlock = self.redis.register_script(_UNLOCK)
         self._free_locks = self.redis.register_script(_FREE_LOCKS)
         self._heartbeat: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
         self._on_member_lost: MemberLost | None = None
+        self._on_message: NodeMessage | None = None
 
     # key names
     def _members(self, room_key: str, user_id: str) -> str:
@@ -329,8 +342,12 @@ class RedisCluster(ClusterState):
 
     # --- heartbeat and dead nodes ------------------------------------------------------
 
-    async def start(self, on_member_lost: MemberLost | None = None) -> None:
+    async def start(self, on_member_lost: MemberLost | None = None,
+                    on_message: NodeMessage | None = None) -> None:
         self._on_member_lost = on_member_lost
+        self._on_message = on_message
+        if on_message is not None:
+            self._listener = asyncio.ensure_future(self._listen())
         try:
             await self._beat()
         except Exception as exc:  # noqa: BLE001 - serve anyway; /readyz says Redis failed
@@ -338,15 +355,36 @@ class RedisCluster(ClusterState):
         self._heartbeat = asyncio.ensure_future(self._keep_alive())
 
     async def stop(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            await asyncio.gather(self._heartbeat, return_exceptions=True)
+        for task in (self._heartbeat, self._listener):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         try:
             await self._forget(self.node_id, announce=False)
             await self.redis.delete(self._alive(self.node_id))
         except Exception as exc:  # noqa: BLE001 - Redis gone: entries expire with the node
             log.warning("could not remove this node's cluster entries: %r", exc)
         await self.redis.aclose()
+
+    async def tell_nodes(self, message: dict[str, Any]) -> None:
+        await self.redis.publish(f"{self._p}:nodes-channel", json.dumps(message))
+
+    async def _listen(self) -> None:
+        """Hand every node message to `on_message`; a lost connection is taken up again."""
+        while True:
+            try:
+                async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(f"{self._p}:nodes-channel")
+                    async for item in pubsub.listen():
+                        try:
+                            await self._on_message(json.loads(item["data"]))
+                        except Exception:  # noqa: BLE001 - one message must not end it
+                            log.exception("a node message failed")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis away: listen again soon
+                log.warning("node messages: %r; listening again in 1 s", exc)
+                await asyncio.sleep(1)
 
     async def _beat(self) -> None:
         await self.redis.set(self._alive(self.node_id), "1", px=int(self.node_ttl * 1000))

@@ -172,6 +172,16 @@ class Gateway:
         await after.run()
         return bool(left)
 
+    async def on_node_message(self, message: dict[str, Any]) -> None:
+        """A message of `cluster.tell_nodes`, on every node (see `Platform.recheck_room`)."""
+        if message.get("op") != "recheck":
+            return
+        room, user_id = Room.from_key(message["room"]), message["user"]
+        for session in list(self.platform.sessions.values()):
+            if (session.user_id == user_id and room in session.rooms
+                    and not await self.platform.rooms.may_join(session.identity, room)):
+                await self.leave_room(session, room, message.get("reason", "revoked"))
+
     async def member_lost(self, room_key: str, user_id: str, user_name: str) -> None:
         """A dead node's user had its last socket in `room_key` there (core/cluster.py)."""
         room = Room.from_key(room_key)

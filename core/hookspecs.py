@@ -142,10 +142,11 @@ def lvng_client_left_room(room: Room, member: Member, last: bool, reason: str,
 
     `reason` is `disconnected` (the client went), `revoked` (an `auth:refresh` token no
     longer grants the room: the socket's identity is already the new one, and the client
-    learns it from the refresh's ack, `left`) or `node_lost` (the socket's node stopped
-    answering; this runs on one surviving node). `last` is True when no socket of the
-    user is left in the room on any node: tell the room the user left only then. Emit
-    directly (awaited).
+    learns it from the refresh's ack, `left`), `removed` (or another reason a plugin gave
+    `platform.recheck_room`: a right was taken away, on any node) or `node_lost` (the
+    socket's node stopped answering; this runs on one surviving node). `last` is True
+    when no socket of the user is left in the room on any node: tell the room the user
+    left only then. Emit directly (awaited).
     """
 
 

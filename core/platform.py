@@ -155,6 +155,14 @@ class Platform:
         """The room's turn for the work queued in `after` (see core/turns.py)."""
         return self.turns.turn(room if isinstance(room, str) else room.key, after)
 
+    async def recheck_room(self, room: Room, user_id: str, reason: str = "removed") -> None:
+        """Ask every node to check again whether the user's sockets in `room` may stay (the
+        core's rules and every plugin's `lvng_authorize_join`); those that may not leave it,
+        and the room is told through `lvng_client_left_room(reason=...)`. Call it after
+        taking a right away (a member removed from a private channel, say)."""
+        await self.cluster.tell_nodes({"op": "recheck", "room": room.key, "user": user_id,
+                                       "reason": reason})
+
     def after_ack(self) -> AfterAck:
         """A fresh after-ack queue, for work outside a socket event (an HTTP route runs
         it itself with `await after.run()`)."""

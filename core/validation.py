@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from core.errors import ErrorCode, LvngError
+from core.identity import is_valid_id
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -40,3 +41,12 @@ def validate_payload(schema: type[BaseModel] | None, args: tuple[Any, ...]) -> A
             raise LvngError(ErrorCode.VALIDATION_ERROR, "the payload must be an object")
         return payload
     return validate_object(schema, {} if payload is None else payload)
+
+
+def require_id(value: str, what: str) -> str:
+    """`value` if it is an id of the contract's shape (a path part, say), else
+    LvngError(VALIDATION_ERROR) naming `what`."""
+    if not is_valid_id(value):
+        raise LvngError(ErrorCode.VALIDATION_ERROR,
+                        f"{what} must be 1 to 128 characters of A-Z a-z 0-9 _ . : -")
+    return value

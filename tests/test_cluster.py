@@ -137,3 +137,32 @@ async def test_a_killed_node_leaves_no_member_behind(cluster):
     await carol.next("message:new")
     assert len(carol.received["member:left"]) == 1
     assert "node" in a.log() and "stopped answering" in a.log()
+
+
+async def test_a_member_removed_on_one_node_leaves_on_every_node(cluster):
+    nodes = cluster()
+    a, b = nodes.start_node(), nodes.start_node()
+    org, channel = uid("org"), uid("ch")
+    target = {"channelId": channel}
+    owner = await in_channel(a, org, channel, "owner")
+    await owner.call("channel:update", {**target, "updates": {"private": True}})
+    status, _ = await a.http("PUT", f"/api/v1/channels/{channel}/members/guest",
+                             token=a.token("owner", org))
+    assert status == 201
+    guest_a = await in_channel(a, org, channel, "guest")
+    guest_b = await in_channel(b, org, channel, "guest")
+
+    status, reply = await a.http("DELETE", f"/api/v1/channels/{channel}/members/guest",
+                                 token=a.token("owner", org))
+    assert (status, reply["removed"]) == (200, True)
+    for device in (guest_a, guest_b):  # the one on node B too, not only node A's
+        gone = await device.next("channel:leave")
+        assert (gone["userId"], gone["reason"]) == ("guest", "removed")
+    await send(owner, target, "members only now")
+    await owner.next("message:new")
+    await send(owner, target, "marker")
+    await owner.next("message:new")
+    for device in (guest_a, guest_b):
+        assert device.received["message:new"] == []
+        ack = await device.call("message:send", {**target, "content": "x"})
+        assert ack["error"]["code"] == "NOT_IN_ROOM"

@@ -15,9 +15,9 @@ from core.api import (
     ErrorCode,
     LvngError,
     authenticate,
-    is_valid_id,
     parse_body,
     platform_of,
+    require_id,
     validate_object,
 )
 from plugins.activity import payloads
@@ -28,12 +28,6 @@ from plugins.activity.state import Activity
 routes = Blueprint("activity", url_prefix="/api/v1")
 
 
-def _customer_id(value: str) -> str:
-    if not is_valid_id(value):
-        raise LvngError(ErrorCode.VALIDATION_ERROR,
-                        "customerId must be 1 to 128 characters of A-Z a-z 0-9 _ . : -")
-    return value
-
 
 def _activity(request: Request) -> Activity:
     return platform_of(request).state_of("activity")
@@ -43,7 +37,7 @@ def _activity(request: Request) -> Activity:
 async def customer_activity(request: Request, customer_id: str) -> HTTPResponse:
     """`{customerId, items, hasMore}`, newest first."""
     identity = authenticate(request)
-    _customer_id(customer_id)
+    require_id(customer_id, "customerId")
     query = validate_object(PageQuery, {key: request.args.get(key)
                                         for key in ("before", "limit") if key in request.args})
     a = _activity(request)
@@ -62,7 +56,7 @@ async def post_activity(request: Request, customer_id: str) -> HTTPResponse:
     """A service's item: 201 with the item as `activity:new` carries it. The actor is the
     token's user unless `actorId` says otherwise; the subject the customer unless given."""
     identity = authenticate(request)
-    _customer_id(customer_id)
+    require_id(customer_id, "customerId")
     body = parse_body(request, NewItem)
     a = _activity(request)
     await a.customers.check_publisher(identity, customer_id)

@@ -13,11 +13,9 @@ from sanic import Blueprint, Request, json
 from sanic.response import HTTPResponse, text
 
 from core.api import (
-    ErrorCode,
-    LvngError,
     authenticate,
-    is_valid_id,
     platform_of,
+    require_id,
     validate_object,
 )
 from plugins.calls import payloads, vtt
@@ -30,9 +28,7 @@ routes = Blueprint("calls", url_prefix="/api/v1")
 @routes.get("/calls/<room_name:str>/transcript")
 async def transcript(request: Request, room_name: str) -> HTTPResponse:
     identity = authenticate(request)
-    if not is_valid_id(room_name):
-        raise LvngError(ErrorCode.VALIDATION_ERROR,
-                        "roomName must be 1 to 128 characters of A-Z a-z 0-9 _ . : -")
+    require_id(room_name, "roomName")
     query = validate_object(TranscriptQuery, {key: request.args.get(key)
                                               for key in ("callId", "format")
                                               if key in request.args})

@@ -186,30 +186,15 @@ class Channels:
         return True
 
     async def remove_member(self, channel: Channel, user_id: str) -> bool:
+        """Take the user out of the channel's members; out of a private channel, its
+        sockets on every node leave the room too (unless still allowed: an org admin)."""
         removed = await ChannelMember.filter(organization_id=channel.organization_id,
                                              channel_id=channel.channel_id,
                                              user_id=user_id).delete()
         if removed and channel.private:
-            await self._evict(channel, user_id)
+            room = Target.channel(channel.organization_id, channel.channel_id).room
+            await self.platform.recheck_room(room, user_id, "removed")
         return bool(removed)
-
-    async def _evict(self, channel: Channel, user_id: str) -> None:
-        """A user taken out of a private channel leaves its room on every socket of this
-        node, unless still allowed in (an org admin)."""
-        target = Target.channel(channel.organization_id, channel.channel_id)
-        after = self.platform.after_ack()
-        async with self.platform.turn(target.room, after):
-            for session in list(self.platform.sessions.values()):
-                if (session.user_id != user_id or target.room not in session.rooms
-                        or session.identity.is_admin):
-                    continue
-                await self.typing.socket_left(session.sid, target, after)
-                await self.platform.rooms.leave(session, target.room)
-                left = payloads.channel_left(channel.channel_id, user_id,
-                                             session.identity.user_name, "removed")
-                after.emit("channel:leave", left, room=target.room)
-                after.emit("channel:leave", left, to=session.sid)
-        await after.run()
 
     async def members(self, channel: Channel) -> list[dict[str, Any]]:
         rows = await ChannelMember.filter(organization_id=channel.organization_id,
@@ -218,9 +203,15 @@ class Channels:
                 for r in rows]
 
     async def left_room(self, target: Target, member: Member, reason: str) -> None:
-        """A socket left a channel's room without asking: a refresh that took its right
-        away is told as a leave; a disconnect is not (contract section 4)."""
-        if reason == "revoked":
-            await self.platform.emit("channel:leave", payloads.channel_left(
-                target.channel_id or "", member.user_id, member.user_name, reason),
-                room=target.room)
+        """A socket left a channel's room without asking. A right taken away (a refresh,
+        a removal) is told as a leave, to the room and to the socket; a disconnect or a
+        dead node is not (contract section 4)."""
+        if reason in ("disconnected", "node_lost"):
+            return
+        after = self.platform.after_ack()
+        await self.typing.socket_left(member.sid, target, after)
+        await after.run()
+        left = payloads.channel_left(target.channel_id or "", member.user_id,
+                                     member.user_name, reason)
+        await self.platform.emit("channel:leave", left, room=target.room)
+        await self.platform.emit("channel:leave", left, to=member.sid)

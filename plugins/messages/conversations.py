@@ -69,18 +69,25 @@ class Conversations:
                                                       conversation_id=conversation_id)
         return conversation
 
-    async def _enter(self, caller: Caller, target: Target) -> None:
+    async def _enter(self, caller: Caller, target: Target) -> bool:
         """Join the socket (the room's turn held); the user's first socket in the room,
-        on any node, is announced to the others with `member:joined`."""
+        on any node, is announced to the others with `member:joined`. True if it was the
+        first: the caller publishes the domain event once the turn is released."""
         assert caller.session is not None
         joined = await self.platform.rooms.join(caller.session, target.room)
         if joined.first:
             caller.after.emit("member:joined", payloads.member(
                 target, caller.user_id, caller.user_name), room=target.room,
                 skip_sid=caller.sid)
-            event = payloads.member_event(target, caller.user_id, caller.user_name)
-            caller.after.then(lambda: self.platform.publish(
-                "messages", "conversation.member_joined", target.organization_id, event))
+        return joined.first
+
+    def _publish(self, after: Any, name: str, target: Target, user_id: str,
+                 user_name: str) -> None:
+        """Queue a `conversation.*` domain event; queued after a turn's block, it goes out
+        once the turn is released, so no consumer ever holds the room."""
+        event = payloads.member_event(target, user_id, user_name)
+        after.then(lambda: self.platform.publish("messages", name, target.organization_id,
+                                                 event))
 
     async def join(self, caller: Caller, customer_id: str,
                    conversation_id: str) -> dict[str, Any]:
@@ -88,8 +95,11 @@ class Conversations:
         await self.open(caller.identity, customer_id, conversation_id)
         target = Target.conversation(caller.org, customer_id, conversation_id)
         async with self.platform.turn(target.room, caller.after):
-            await self._enter(caller, target)
+            first = await self._enter(caller, target)
             caller.after.emit("room:joined", payloads.room_joined(target), to=caller.sid)
+        if first:
+            self._publish(caller.after, "conversation.member_joined", target, caller.user_id,
+                          caller.user_name)
         return {**payloads.conversation_ref(target),
                 "lastReadMessageId": await self.messages.last_read(caller.identity, target)}
 
@@ -104,15 +114,12 @@ class Conversations:
             await self.typing.socket_left(caller.session.sid, target, caller.after)
             left = await self.platform.rooms.leave(caller.session, target.room)
             if left.last:
-                self._tell_left(target, caller.user_id, caller.user_name, caller.after)
+                caller.after.emit("member:left", payloads.member(
+                    target, caller.user_id, caller.user_name), room=target.room)
+        if left.last:
+            self._publish(caller.after, "conversation.member_left", target, caller.user_id,
+                          caller.user_name)
         return {"conversationId": conversation_id, "left": True}
-
-    def _tell_left(self, target: Target, user_id: str, user_name: str, after: Any) -> None:
-        after.emit("member:left", payloads.member(target, user_id, user_name),
-                   room=target.room)
-        event = payloads.member_event(target, user_id, user_name)
-        after.then(lambda: self.platform.publish(
-            "messages", "conversation.member_left", target.organization_id, event))
 
     async def rejoin(self, caller: Caller, payload: Rejoin) -> dict[str, Any]:
         """Join, and get every message after the client's last one in
@@ -127,17 +134,23 @@ class Conversations:
         since = await self.messages.recovery_point(
             target, after_id=payload.lastMessageId, after_time=payload.lastMessageTimestamp)
         async with self.platform.turn(target.room, caller.after):
-            await self._enter(caller, target)
+            first = await self._enter(caller, target)
             missed, has_more = await self.messages.missed(target, since)
             caller.after.emit("conversation:rejoined",
                               payloads.rejoined(target, missed, has_more), to=caller.sid)
+        if first:
+            self._publish(caller.after, "conversation.member_joined", target, caller.user_id,
+                          caller.user_name)
         return {"conversationId": payload.conversationId, "customerId": payload.customerId,
                 "room": target.scope, "missed": len(missed), "hasMore": has_more}
 
     async def left_room(self, target: Target, member: Member, last: bool) -> None:
         """A socket left without asking (disconnect, refresh, dead node); the room's turn
-        is held by the core."""
+        is held by the core, so the domain event goes out after it, as a tracked task."""
         if last:
-            after = self.platform.after_ack()
-            self._tell_left(target, member.user_id, member.user_name, after)
-            await after.run()
+            await self.platform.emit("member:left", payloads.member(
+                target, member.user_id, member.user_name), room=target.room)
+            event = payloads.member_event(target, member.user_id, member.user_name)
+            self.platform.tasks.spawn(self.platform.publish(
+                "messages", "conversation.member_left", target.organization_id, event),
+                name="conversation.member_left")

@@ -14,13 +14,11 @@ from sanic import Blueprint, Request, json
 from sanic.response import HTTPResponse
 
 from core.api import (
-    ErrorCode,
     Identity,
-    LvngError,
     authenticate,
-    is_valid_id,
     parse_body,
     platform_of,
+    require_id,
     validate_object,
 )
 from plugins.messages import payloads
@@ -31,12 +29,6 @@ from plugins.messages.target import Caller, Target
 
 routes = Blueprint("messages", url_prefix="/api/v1")
 
-
-def _id(value: str, what: str) -> str:
-    if not is_valid_id(value):
-        raise LvngError(ErrorCode.VALIDATION_ERROR,
-                        f"{what} must be 1 to 128 characters of A-Z a-z 0-9 _ . : -")
-    return value
 
 
 def _history_query(request: Request) -> HistoryQuery:
@@ -52,7 +44,7 @@ def _messaging(request: Request) -> Messaging:
 async def _channel(request: Request, channel_id: str) -> tuple[Identity, Messaging, Channel]:
     """The caller, the plugin and a channel the caller (or a service token) may use."""
     identity = authenticate(request)
-    _id(channel_id, "channelId")
+    require_id(channel_id, "channelId")
     m = _messaging(request)
     channel = await m.channels.find(identity, channel_id)
     await m.channels.check_access(identity, channel, service=True)
@@ -97,8 +89,8 @@ async def _managed_channel(request: Request, channel_id: str,
     """The caller, the plugin and the channel whose membership the caller may manage
     (its creator while a member, or an org admin), for the member routes."""
     identity = authenticate(request)
-    _id(channel_id, "channelId")
-    _id(user_id, "userId")
+    require_id(channel_id, "channelId")
+    require_id(user_id, "userId")
     m = _messaging(request)
     channel = await m.channels.find(identity, channel_id)
     await m.channels.check_manager(identity, channel)
@@ -126,8 +118,8 @@ async def remove_channel_member(request: Request, channel_id: str,
 async def conversation_messages(request: Request, customer_id: str,
                                 conversation_id: str) -> HTTPResponse:
     identity = authenticate(request)
-    _id(customer_id, "customerId")
-    _id(conversation_id, "conversationId")
+    require_id(customer_id, "customerId")
+    require_id(conversation_id, "conversationId")
     query = _history_query(request)
     m = _messaging(request)
     await m.conversations.open(identity, customer_id, conversation_id, create=False)

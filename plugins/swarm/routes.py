@@ -10,12 +10,10 @@ from sanic import Blueprint, Request, json
 from sanic.response import HTTPResponse
 
 from core.api import (
-    ErrorCode,
-    LvngError,
     authenticate,
-    is_valid_id,
     parse_body,
     platform_of,
+    require_id,
     validate_object,
 )
 from plugins.swarm import payloads
@@ -24,12 +22,6 @@ from plugins.swarm.state import Swarm
 
 routes = Blueprint("swarm", url_prefix="/api/v1/swarm")
 
-
-def _session_id(value: str) -> str:
-    if not is_valid_id(value):
-        raise LvngError(ErrorCode.VALIDATION_ERROR,
-                        "sessionId must be 1 to 128 characters of A-Z a-z 0-9 _ . : -")
-    return value
 
 
 def _swarm(request: Request) -> Swarm:
@@ -41,7 +33,7 @@ async def publish(request: Request, session_id: str) -> HTTPResponse:
     """201 with the update as subscribers hear it; 200 with the first one for a repeated
     eventId; 409 after the session ended."""
     identity = authenticate(request)
-    _session_id(session_id)
+    require_id(session_id, "sessionId")
     swarm = _swarm(request)
     swarm.publishing.require_service(identity)  # before the body: 403 whatever it says
     body = parse_body(request, PublishEvent)
@@ -57,7 +49,7 @@ async def publish(request: Request, session_id: str) -> HTTPResponse:
 async def read(request: Request, session_id: str) -> HTTPResponse:
     """`{sessionId, status, updates, hasMore}`: updates after `afterSeq`, oldest first."""
     identity = authenticate(request)
-    _session_id(session_id)
+    require_id(session_id, "sessionId")
     raw = {key: request.args.get(key) for key in ("afterSeq", "limit") if key in request.args}
     query = validate_object(ReadQuery, raw)
     swarm = _swarm(request)

@@ -70,3 +70,26 @@ async def test_a_swarm_event_never_claims_a_customer(swarm_server):
     assert snapshot["items"] == []
     await post_item(swarm_server, org, owned)  # the feed still takes items
     assert (await viewer.next("activity:new"))["type"] == "note.added"
+
+
+async def test_the_real_swarm_plugin_feeds_the_feed(server):
+    """Not a stand-in: a session published through the swarm plugin's HTTP API, ending
+    for a customer, becomes an item of that customer's feed (plugins meet only through
+    the domain-event hook)."""
+    from tests.swarm.support import publish
+
+    org, customer = uid("org"), uid("cust")
+    viewer, _ = await subscribed(server, org, customer, "viewer")
+    session = uid("sess")
+    for body in ({"type": "session.started", "agent": "planner", "title": "Onboarding plan",
+                  "data": {"customerId": customer}},
+                 {"type": "session.completed", "agent": "planner",
+                  "data": {"customerId": customer}}):
+        await publish(server, org, session, body)
+    item = item_like(await viewer.next("activity:new"), customerId=customer,
+                     type="swarm.session.completed", actorId="planner",
+                     actorName="planner", subject={"type": "swarm_session", "id": session})
+    assert item["summary"] == f"Swarm session {session} completed"
+    # Only the ending is an item: a later post is the next thing the feed hears.
+    await post_item(server, org, customer)
+    assert (await viewer.next("activity:new"))["type"] == "note.added"
