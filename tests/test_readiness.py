@@ -3,9 +3,9 @@ PostgreSQL going away and 200 again when they return; events that need the store
 `UNAVAILABLE` meanwhile and the process lives on. The stores here are the tests' own (a
 Redis and a PostgreSQL cluster on free ports), stopped and started again for real.
 
-After Redis returns, the cluster heartbeat and the Socket.IO Redis manager's listener
-work again: both nodes are alive in Redis, subscribed to the cluster's channel, and a
-message crosses from one node to the other.
+After Redis returns, the cluster heartbeat, the node-message listener and the Socket.IO
+Redis manager's listener work again: both nodes are alive in Redis, subscribed to both
+channels, and a message crosses from one node to the other.
 """
 
 from __future__ import annotations
@@ -84,6 +84,9 @@ async def test_redis_going_away_and_coming_back(cluster, tmp_path):
             # ...and so did both Redis managers' listeners (they retry with a backoff of
             # 1, 2, 4... s), subscribed to the cluster's channel again.
             await _until(lambda: _subscribers(store, name, 2), 20, "both listeners back")
+            # The cluster's own node messages (a listener per node, retrying every second).
+            await _until(lambda: _subscribers(store, f"{name}:nodes-channel", 2), 5,
+                         "both node-message listeners back")
         finally:
             await store.aclose()
         carol = await in_channel(a, org, channel, "carol", name="Carol")
