@@ -12,7 +12,7 @@ import socketio
 from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse
 
-from core.cluster import ClusterState, LocalCluster, RedisCluster
+from core.cluster import ClusterState, LocalCluster, RedisCluster, redis_client
 from core.config import Settings
 from core.database import close_database, open_database, tortoise_config
 from core.errors import ConfigError, ErrorCode, PluginError
@@ -32,15 +32,17 @@ log = logging.getLogger("lvng")
 PING_INTERVAL = 25
 PING_TIMEOUT = 60
 MAX_HTTP_BUFFER_SIZE = 1_000_000
-# How long a stop waits for in-flight events before dropping the clients anyway.
-STOP_DRAIN_SECONDS = 10.0
 
 _app_numbers = itertools.count(1)
 
 
 def _client_manager(settings: Settings) -> socketio.AsyncManager | None:
     if settings.redis_url:
-        return socketio.AsyncRedisManager(settings.redis_url, channel=settings.cluster_name)
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        return socketio.AsyncRedisManager(
+            settings.redis_url, channel=settings.cluster_name,
+            redis_options={"retry_on_error": [RedisConnectionError]})  # as redis_client
     return None
 
 
@@ -161,9 +163,7 @@ def create_app(
     async def start(app: Sanic) -> None:
         await open_database(db_config, migrate_first=migrate_on_start)
         if settings.redis_url:
-            import redis.asyncio as aioredis
-
-            platform.redis = aioredis.from_url(settings.redis_url)
+            platform.redis = redis_client(settings.redis_url)
         await platform.cluster.start(on_member_lost=gateway.member_lost,
                                      on_message=gateway.on_node_message)
         await plugins.fan_out("lvng_startup", platform=platform)
@@ -182,7 +182,7 @@ def create_app(
         # Finish in-flight events, then drop every client's transport as a restart would
         # (they reconnect by themselves; plugins see each disconnect), stop Engine.IO's
         # background work, then let plugins finish.
-        await gateway.stop(timeout=STOP_DRAIN_SECONDS)
+        await gateway.stop(timeout=settings.stop_drain_seconds)
         await sio.shutdown()
         await plugins.fan_out("lvng_shutdown", platform=platform)
         # Background work and timers end before the database closes.

@@ -119,6 +119,24 @@ def _connect_example(url: str, token: str) -> str:
             f"{{auth: {{token: '{token}'}}}}).on('connected', d => console.log(d))\"")
 
 
+async def _schema_up_to_date(config: dict[str, Any], settings: Settings) -> None:
+    """Migrate (SQLite, `--dev`), or refuse to serve a database with pending migrations
+    (PostgreSQL): `lvng migrate` upgrades it, once, before the nodes start."""
+    from core.database import migrate, migrates_on_start, pending_migrations
+
+    if not migrates_on_start(settings.database_url, dev=settings.dev):
+        pending = await pending_migrations(config)
+        if pending:
+            shown = ", ".join(pending[:3]) + (f" and {len(pending) - 3} more"
+                                               if len(pending) > 3 else "")
+            raise DatabaseError(f"the database has {len(pending)} pending migration(s) "
+                                f"({shown}): run lvng migrate with the same settings, "
+                                "then start again")
+    # Applies nothing where migrations are up to date; makes the tables of plugins that
+    # ship no migrations.
+    await migrate(config)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, host=args.host, port=args.port,
                              workers=args.workers, dev=args.dev or None)
@@ -146,14 +164,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
-    from core.database import migrate
     from core.metrics import worker_metrics_dir
 
     factory = partial(_app_with_logging, settings)
     app = factory()
-    # Migrate once here, before any worker starts, so workers never race over the schema.
+    # Once here, before any worker starts, so workers never race over the schema.
     if app.ctx.db_config["apps"]:
-        asyncio.run(migrate(app.ctx.db_config))
+        asyncio.run(_schema_up_to_date(app.ctx.db_config, settings))
     url = f"http://{settings.host}:{settings.port}"
     if dev_token:
         print(f"lvng dev token (user dev, org dev, admin, 24 h):\n{dev_token}", flush=True)

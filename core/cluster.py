@@ -41,6 +41,17 @@ MemberLost = Callable[[str, str, str], Awaitable[None]]
 NodeMessage = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+def redis_client(url: str, **options: Any) -> Any:
+    """A Redis client that tries a command once more, on a fresh connection, after a
+    connection error. When Redis restarts, every connection in a client's pool is dead and
+    would fail its next command once (`Connection closed by server`) although Redis is back;
+    a Redis that is really down still fails at once (its reconnect is refused)."""
+    import redis.asyncio as aioredis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    return aioredis.from_url(url, retry_on_error=[RedisConnectionError], **options)
+
+
 def new_node_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
@@ -292,11 +303,9 @@ class RedisCluster(ClusterState):
     LOCK_WAIT = 10.0  # longer than this means Redis or a holder is stuck
 
     def __init__(self, url: str, *, node_ttl: float = 15.0, prefix: str = "lvng") -> None:
-        import redis.asyncio as aioredis
-
         self.node_id = new_node_id()
         self.node_ttl = node_ttl
-        self.redis = aioredis.from_url(url, decode_responses=True)
+        self.redis = redis_client(url, decode_responses=True)
         self._p = prefix
         self._enter = self.redis.register_script(_ENTER)
         self._exit = self.redis.register_script(_EXIT)

@@ -85,6 +85,8 @@ class Settings(BaseModel):
     handshake_timeout: float = Field(10, gt=0, le=300)
     cors_origins: list[str] | None = None
     strict_domain_events: bool = False  # raise on a bad domain event (as with --dev)
+    # A stop (SIGTERM/SIGINT) waits this long for in-flight events before it drops clients.
+    stop_drain_seconds: float = Field(10, ge=0, le=3600)
 
     _split = field_validator(
         "jwt_algorithms", "plugins", "disabled_plugins", "plugin_modules", "cors_origins",

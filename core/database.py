@@ -1,8 +1,9 @@
 """Tortoise set-up from the models that enabled plugins declare; one app label per plugin.
 
-The schema is brought up to date at start: each plugin's `migrations` package (beside its
-models module) is applied with Tortoise's own migration executor. `lvng migrate` does the
-same without serving.
+Each plugin's `migrations` package (beside its models module) is applied with Tortoise's
+own migration executor by `lvng migrate`. `lvng serve` applies them itself only on SQLite
+or with `--dev`; on PostgreSQL it refuses to start while any is pending
+(`pending_migrations`), so that one deliberate step upgrades a shared database.
 """
 
 from __future__ import annotations
@@ -77,6 +78,37 @@ async def migrate(config: dict[str, Any]) -> list[str]:
         if Tortoise.is_inited():
             await Tortoise.close_connections()
     return applied
+
+
+async def pending_migrations(config: dict[str, Any]) -> list[str]:
+    """The migrations `migrate` would apply, as `app.name`, in order (none applied here).
+
+    Raises DatabaseError when the database cannot be asked."""
+    apps = {label: app for label, app in config["apps"].items() if "migrations" in app}
+    if not apps:
+        return []
+    from tortoise.migrations.executor import MigrationExecutor
+
+    try:
+        await Tortoise.init(config={**config, "apps": apps}, init_connections=False)
+        connection = get_connection("default")
+        # Tortoise reads "no migrations applied" into any failure to read them: ask first.
+        await connection.execute_query("SELECT 1")
+        steps = await MigrationExecutor(connection, apps).plan()
+    except Exception as exc:
+        raise DatabaseError(f"cannot read the database's migrations: {type(exc).__name__}: "
+                            f"{' '.join(str(exc).split())}") from exc
+    finally:
+        if Tortoise.is_inited():
+            await Tortoise.close_connections()
+    return [f"{step.migration.app_label}.{step.migration.name}"
+            for step in steps if not step.backward]
+
+
+def migrates_on_start(database_url: str, *, dev: bool) -> bool:
+    """SQLite (one process, one machine) and `--dev` bring their schema up to date at
+    start; a shared PostgreSQL is upgraded by `lvng migrate`, once, on purpose."""
+    return dev or database_url.startswith("sqlite://")
 
 
 async def open_database(config: dict[str, Any], *, migrate_first: bool = True) -> None:

@@ -148,7 +148,16 @@ class Gateway:
         )
         # Rooms of the domains first, the org and user rooms last (presence goes last).
         for room in sorted(session.rooms, key=lambda r: r.kind in ("org", "user")):
-            await self.leave_room(session, room, "disconnected")
+            try:
+                await self.leave_room(session, room, "disconnected")
+            except Exception as exc:
+                if not store_unavailable(exc):
+                    raise
+                # Redis is down: the other rooms are still left (and told) where they can
+                # be; this one's cluster entry stays until this node stops or is reaped.
+                log.warning("%s left %s while a store is unavailable; its membership "
+                            "stays until this node stops: %s: %s", sid, room.name,
+                            type(exc).__name__, exc)
 
     async def leave_room(self, session: Session, room: Room, reason: str) -> bool:
         """Take the socket out of `room` without its asking, holding the room's turn, and

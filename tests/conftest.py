@@ -44,11 +44,18 @@ async def _close_clients() -> AsyncIterator[None]:
 
 
 @pytest.fixture
-async def scratch_postgres() -> AsyncIterator[ScratchDatabase]:
-    """A fresh PostgreSQL database (skipped without PostgreSQL, failed under CI=true)."""
+async def empty_postgres() -> AsyncIterator[ScratchDatabase]:
+    """A fresh, empty PostgreSQL database (skipped without PostgreSQL, failed under
+    CI=true)."""
     database = await ScratchDatabase().create()
     yield database
     await database.drop()
+
+
+@pytest.fixture
+async def scratch_postgres(empty_postgres: ScratchDatabase) -> ScratchDatabase:
+    """A fresh PostgreSQL database after `lvng migrate`: ready for `lvng serve`."""
+    return await empty_postgres.migrate()
 
 
 @pytest.fixture

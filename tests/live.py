@@ -44,9 +44,11 @@ def make_token(sub: str = "u1", org: str = "acme", *, secret: str = SECRET, ttl:
 class Client:
     """An AsyncClient that records every event it receives, for `await next(event)`."""
 
-    def __init__(self, url: str, *, reconnection: bool = False) -> None:
+    def __init__(self, url: str, *, reconnection: bool = False,
+                 http_session: aiohttp.ClientSession | None = None) -> None:
         self.url = url
-        self.sio = socketio.AsyncClient(reconnection=reconnection)
+        # `http_session`: e.g. one bound to another loopback source address.
+        self.sio = socketio.AsyncClient(reconnection=reconnection, http_session=http_session)
         self.received: dict[str, list[Any]] = defaultdict(list)
         self.arrivals: list[str] = []  # every event's name, in the order they arrived
         self._read: dict[str, int] = defaultdict(int)

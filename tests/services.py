@@ -63,6 +63,24 @@ class ScratchDatabase:
         await _admin_execute(f'CREATE DATABASE "{self.name}"')
         return self
 
+    async def migrate(self) -> ScratchDatabase:
+        """`lvng migrate` on it, as an operator does before starting nodes on PostgreSQL
+        (`lvng serve` refuses a database with pending migrations)."""
+        import asyncio
+        import sys
+
+        from tests.live import REPO
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LVNG_")}
+        env.update(LVNG_DATABASE_URL=self.url, LVNG_ENTRY_POINTS="false",
+                   PYTHONPATH=str(REPO))
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "core.cli", "migrate", env=env, cwd=REPO,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out, _ = await proc.communicate()
+        assert proc.returncode == 0, out.decode()
+        return self
+
     async def drop(self) -> None:
         await _admin_execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
@@ -100,3 +118,98 @@ class Cluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+
+class OwnRedis:
+    """A Redis server of one test's own on a free port (no persistence), to stop and start
+    again on the same port; stopped by its pid."""
+
+    def __init__(self, workdir: Path) -> None:
+        from tests.live import free_port
+
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: Any = None
+
+    def start(self) -> OwnRedis:
+        import shutil
+        import subprocess
+        import time
+
+        server = shutil.which("redis-server")
+        if server is None:
+            (pytest.fail if IN_CI else pytest.skip)("redis-server is not installed")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=(self.workdir / "redis.log").open("ab"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while not _reachable("127.0.0.1", self.port):
+            assert self.proc.poll() is None, "redis-server exited"
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+class OwnPostgres:
+    """A PostgreSQL cluster of one test's own (initdb + pg_ctl as the `postgres` user) on a
+    free port, to stop and start again; skipped where that cannot be made."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        from tests.live import free_port
+
+        # Not under pytest's tmp_path: the `postgres` user must be able to reach it.
+        self.workdir = Path(tempfile.mkdtemp(prefix="lvng-pg-"))
+        self.data = self.workdir / "data"
+        self.port = free_port()
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_postgres(self, *args: str) -> Any:
+        import shutil
+        import subprocess
+
+        prefix = [] if os.geteuid() != 0 else [shutil.which("runuser") or "runuser", "-u",
+                                                "postgres", "--"]
+        return subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=60)
+
+    def start(self) -> OwnPostgres:
+        import shutil
+
+        tools = [shutil.which(name) for name in ("initdb", "pg_ctl")]
+        if None in tools:
+            (pytest.fail if IN_CI else pytest.skip)("initdb/pg_ctl are not installed")
+        self.initdb, self.pg_ctl = tools
+        if not self.data.exists():
+            if os.geteuid() == 0:
+                shutil.chown(self.workdir, "postgres")
+            made = self._as_postgres(self.initdb, "-D", str(self.data), "-A", "trust",
+                                     "-U", "postgres", "--no-sync")
+            assert made.returncode == 0, made.stdout + made.stderr
+        return self.resume()
+
+    def resume(self) -> OwnPostgres:
+        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 "
+                   "-c unix_socket_directories= -c fsync=off")
+        started = self._as_postgres(self.pg_ctl, "-D", str(self.data), "-o", options,
+                                    "-l", str(self.workdir / "postgres.log"), "-w", "start")
+        assert started.returncode == 0, started.stdout + started.stderr
+        return self
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._as_postgres(self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        import shutil
+
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)

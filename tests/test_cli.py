@@ -136,7 +136,8 @@ def test_unreachable_database_stops_the_start_with_one_line(tmp_path):
                       cwd=tmp_path)
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("lvng: error:")]
-    assert errors == ["lvng: error: database migration failed: ConnectionRefusedError: "
+    assert errors == ["lvng: error: cannot read the database's migrations: "
+                      "ConnectionRefusedError: "
                       "[Errno 111] Connect call failed ('127.0.0.1', 1)"]
 
 

@@ -144,9 +144,62 @@ async def _messages_round(live: LiveServer, n: int) -> None:
     assert (await writer.call("channel:history", {"channelId": "general"}))["ok"] is True
 
 
+async def _presence_round(live: LiveServer, n: int) -> None:
+    """A user comes online (heard by another) and turns busy: updates by status."""
+    watcher = await live.connect(f"watcher{n}", "obs")
+    busy = await live.connect(f"busy{n}", "obs")
+    assert (await watcher.next("presence:update"))["userId"] in {f"watcher{n}", f"busy{n}"}
+    assert (await busy.call("presence:update", {"status": "busy"}))["ok"] is True
+    while (await watcher.next("presence:update"))["status"] != "busy":
+        pass
+
+
+async def _calls_round(live: LiveServer, n: int) -> None:
+    """A call started, a final and an interim segment, the call ended."""
+    speaker = await live.connect(f"speaker{n}", "obs")
+    room = f"call_obs_{n}"
+    assert (await speaker.call("call:join", {"roomName": room}))["ok"] is True
+    for final in (True, False):
+        ack = await speaker.call("call:transcription", {"roomName": room, "segment": {
+            "speaker": "Matty", "text": f"round {n}", "isFinal": final}})
+        assert ack["ok"] is True, ack
+    assert (await speaker.call("call:leave", {"roomName": room}))["callEnded"] is True
+
+
+async def _swarm_round(live: LiveServer, n: int) -> None:
+    """A subscriber; a session started, a step, the session completed (over HTTP)."""
+    session = f"obs-swarm-{n}"
+    watcher = await live.connect(f"swarm-watcher{n}", "obs")
+    assert (await watcher.call("swarm:subscribe", {"sessionId": session}))["ok"] is True
+    token = live.token("agent", "obs", roles=["service"])
+    for kind in ("session.started", "step.completed", "session.completed"):
+        status, answer = await live.http("POST", f"/api/v1/swarm/sessions/{session}/events",
+                                         token=token, json={"type": kind, "agent": "lead"})
+        assert status == 201, answer
+    await watcher.next("swarm:update")
+
+
+async def _activity_round(live: LiveServer, n: int) -> None:
+    """A subscriber of a customer's feed; an item posted by a service reaches it."""
+    customer = f"obs-cust-{n}"
+    reader = await live.connect(f"reader{n}", "obs", customers=[customer])
+    ack = await reader.call("activity:subscribe", {"customerId": customer})
+    assert ack["ok"] is True, ack
+    status, answer = await live.http(
+        "POST", f"/api/v1/customers/{customer}/activity",
+        token=live.token("billing", "obs", roles=["service"], customers=[customer]),
+        json={"type": "note.added", "summary": f"round {n}"})
+    assert status == 201, answer
+    assert (await reader.next("activity:new"))["id"] == answer["id"]
+
+
 # Each plugin's traffic for its dashboard row. Add one with each plugin's row.
 TRAFFIC: dict[str, Callable[[LiveServer, int], Awaitable[None]]] = {
     "messages": _messages_round,
+    "presence": _presence_round,
+    "calls": _calls_round,
+    "swarm": _swarm_round,
+    "activity": _activity_round,
 }
 
 

@@ -83,3 +83,38 @@ async def test_metrics_sum_every_worker(start_server, tmp_path):
         result = promtool("check", "metrics", stdin=text)
         assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
     await live.close_clients()
+
+
+async def test_a_channel_message_crosses_workers_once(start_server, scratch_postgres,
+                                                      tmp_path):
+    """Two workers on PostgreSQL and Redis: a message sent to a socket on one worker is
+    stored once and reaches the channel's sockets on both workers once, in order."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    live = start_server(env={"LVNG_REDIS_URL": require_redis(),
+                             "LVNG_CLUSTER_NAME": f"test-{uuid.uuid4().hex[:10]}",
+                             "LVNG_DATABASE_URL": scratch_postgres.url, "TMPDIR": str(tmp)},
+                        args=["--workers", "2"])
+    deadline = time.monotonic() + 30
+    while live.log().count("Worker ready") < 2:
+        assert time.monotonic() < deadline, live.log()
+        await asyncio.sleep(0.05)
+    org, channel = f"org-{uuid.uuid4().hex[:8]}", f"ch-{uuid.uuid4().hex[:8]}"
+    clients = [await live.connect(f"c{i}", org) for i in range(6)]
+    while len([n for n in _connections_by_worker(tmp).values() if n]) < 2:
+        assert len(clients) < 40, "every connection went to one worker"
+        clients.append(await live.connect(f"c{len(clients)}", org))
+    for client in clients:
+        assert (await client.call("channel:join", {"channelId": channel}))["ok"] is True
+    first = await clients[0].call("message:send", {"channelId": channel, "content": "hello"})
+    assert first["ok"] is True
+    last = await clients[-1].call("message:send", {"channelId": channel, "content": "marker"})
+    assert last["ok"] is True
+    for client in clients:
+        assert (await client.next("message:new"))["id"] == first["id"]
+        assert (await client.next("message:new"))["id"] == last["id"]
+        assert [m["content"] for m in client.received["message:new"]] == ["hello", "marker"]
+    status, body = await live.http("GET", f"/api/v1/channels/{channel}/messages",
+                                   token=live.token("reader", org))
+    assert status == 200 and [m["content"] for m in body["messages"]] == ["hello", "marker"]
+    await live.close_clients()

@@ -6,7 +6,7 @@ node, so no node's share means anything. Each node reads them from the database 
 every call and participant is) at start and every `metrics_refresh_seconds`, and moves
 them at once by each change it makes itself. So every node reports about the same value,
 late by at most one refresh for changes made elsewhere: aggregate them with `max`, never
-`sum`.
+`sum` (so do the workers of one node: `livemax`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ class CallsMetrics:
     def __init__(self, factory: PluginMetrics) -> None:
         self.active = factory.gauge(
             "active", "Calls in progress in the whole cluster (from the database; use max "
-            "across nodes)")
+            "across nodes)", multiprocess_mode="livemax")
         self.participants = factory.gauge(
             "participants", "Users in calls in progress in the whole cluster (from the "
-            "database; use max across nodes)")
+            "database; use max across nodes)", multiprocess_mode="livemax")
         self.started = factory.counter("started_total", "Calls this node started")
         self.ended = factory.counter("ended_total", "Calls this node ended")
         self.segments = factory.counter(
