@@ -109,6 +109,7 @@ class Gateway:
             log.warning("handshake of %s refused: a backing store is unavailable: %r",
                         sid, exc)
             self.platform.sessions.pop(sid, None)
+            self._forget_socket(session)  # a refused handshake holds no connection slot
             self.metrics.connection_rejects.labels(reason="unavailable").inc()
             raise socketio.exceptions.ConnectionRefusedError(
                 "a backing store is unavailable; try again",

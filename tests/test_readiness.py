@@ -49,7 +49,8 @@ async def _until(condition, within: float, what: str) -> None:
 async def test_redis_going_away_and_coming_back(cluster, tmp_path):
     redis_server = OwnRedis(tmp_path / "redis").start()
     try:
-        nodes = cluster(env={"LVNG_REDIS_URL": redis_server.url, "LVNG_NODE_TTL": "3"})
+        nodes = cluster(env={"LVNG_REDIS_URL": redis_server.url, "LVNG_NODE_TTL": "3",
+                             "LVNG_MAX_CONNECTIONS_PER_USER": "2"})
         a, b = nodes.start_node(), nodes.start_node()
         name = nodes.env["LVNG_CLUSTER_NAME"]
         org, channel = uid("org"), uid("ch")
@@ -71,6 +72,13 @@ async def test_redis_going_away_and_coming_back(cluster, tmp_path):
         await _until(lambda: _logged(b, "left channel:" + channel), 5, "bob's leave logged")
         status, text = await a.http("GET", "/metrics")
         assert status == 200 and '\nlvng_ready{store="redis"} 0.0\n' in text
+        # Handshakes are refused meanwhile, and hold no connection slot (two per user).
+        for _ in range(3):
+            refused = a.client()
+            with pytest.raises(Exception):  # noqa: B017 - socketio raises ConnectionError
+                await refused.connect(a.token("erin", org), wait=False)
+            assert refused.connect_error["data"] == {
+                "code": "UNAVAILABLE", "message": "a backing store is unavailable; try again"}
 
         redis_server.start()  # the same port, empty (no persistence)
         back = await _until_ready(a, READY, within=10)
@@ -89,6 +97,8 @@ async def test_redis_going_away_and_coming_back(cluster, tmp_path):
                          "both node-message listeners back")
         finally:
             await store.aclose()
+        erin = [await a.connect("erin", org) for _ in range(2)]  # her two slots are free
+        assert all(client.sid for client in erin)
         carol = await in_channel(a, org, channel, "carol", name="Carol")
         dave = await in_channel(b, org, channel, "dave", name="Dave")
         await send(carol, {"channelId": channel}, "after")
