@@ -107,12 +107,20 @@ def lvng_authorize_join(identity, room):
     return None
 
 
-@hookimpl
+@hookimpl(trylast=True)
 async def lvng_client_left_room(room, member, last, reason, platform):
-    """Tell the room, as a leave would (not for a disconnect: the probe says nothing then)."""
+    """Tell the room, as a leave would (not for a disconnect: the probe says nothing then).
+
+    And tell the member's organization `probe:gone` for every room a socket left without
+    asking. Called last, so what the other plugins emit for that leave without waiting is
+    out first: a test that reads `probe:gone` knows the leave has been told."""
     if room.kind == "probe" and reason != "disconnected":
         await platform.emit("probe:left", {"name": room.parts[1], "userId": member.user_id,
                                            "reason": reason}, room=room)
+    org = member.organization_id
+    await platform.emit("probe:gone", {"room": room.name, "userId": member.user_id,
+                                       "last": last, "reason": reason},
+                        room=Room.of(org, "org", org))
 
 
 @hookimpl
