@@ -197,7 +197,10 @@ class Gateway:
         try:  # Engine.IO internals: never let a change there break disconnect handling
             eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
             socket = self.sio.eio.sockets.get(eio_sid) if eio_sid else None
-            if socket is not None and not socket.upgraded and not socket.closed:
+            # A socket Engine.IO is closing itself (oversized POST, ping timeout) answers
+            # the long-poll with its CLOSE packet; a None ahead of it would swallow that
+            # packet and leave Engine.IO waiting for it to be read, for ever.
+            if socket is not None and not (socket.upgraded or socket.closed or socket.closing):
                 socket.queue.put_nowait(None)
         except (AttributeError, KeyError) as exc:
             log.debug("could not release the long-poll of %s: %r", sid, exc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import uuid
 
 import jwt
 import pytest
@@ -196,14 +197,29 @@ async def test_a_frame_over_the_buffer_limit_closes_only_that_socket(server):
     assert (await again.call("probe:echo", {"text": "back"}))["ok"] is True
 
 
-
-async def test_a_polling_post_over_the_buffer_limit_is_dropped(server):
-    """Engine.IO refuses the oversized POST and ends that session; nothing is handled."""
-    big = await server.connect("big-poller", transport="polling")
-    bystander = await server.connect("poll-bystander", transport="polling")
-    await big.emit("probe:echo", {"text": "x" * 1_200_000})
-    await big.nothing("probe:echoed", within=0.5)
+@pytest.mark.parametrize("size", [1_010_000, 1_200_000],
+                         ids=["over-engineio-buffer", "over-http-body-limit"])
+async def test_a_polling_post_over_the_buffer_limit_is_dropped(server, size):
+    """The oversized POST is refused (by Engine.IO past its 1 MB buffer, by Sanic past its
+    body limit) and that session ends; nothing of it is handled."""
+    org = f"poll-{uuid.uuid4().hex[:10]}"
+    witness = await server.connect("poll-witness", org)
+    big = await server.connect("big-poller", org, transport="polling")
+    bystander = await server.connect("poll-bystander", org, transport="polling")
+    received = await server.metric("lvng_events_received_total", event="probe:echo")
+    await big.emit("probe:echo", {"text": "x" * size})
+    # The session ends: the server disconnects the socket and drops it from its rooms
+    # (the probe plugin tells the organization).
+    while (gone := await witness.next("probe:gone"))["userId"] != "big-poller":
+        pass
+    assert gone["reason"] == "disconnected"
+    # Nothing reached the pipeline: not counted, no error, no echo.
+    assert await server.metric("lvng_events_received_total", event="probe:echo") == received
+    assert big.unread("probe:echoed") == [] and big.unread("error") == []
     assert (await bystander.call("probe:echo", {"text": "still here"}))["ok"] is True
-    # The refused client's own Engine.IO session is over; drop it without a goodbye.
+    assert await server.metric("lvng_events_received_total",
+                               event="probe:echo") == received + 1
+    # The client hears of it with its next request: at once when a long-poll was waiting
+    # (the CLOSE packet), else when its next poll is refused; either way, not a handler.
     server.clients.remove(big)
     await big.sio.eio.disconnect(abort=True)
