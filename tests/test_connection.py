@@ -76,6 +76,31 @@ async def test_refusal_alg_none(server):
     assert data == {"code": "AUTH_INVALID", "message": "algorithm 'none' is not accepted"}
 
 
+@pytest.mark.parametrize("alg", ["HS384", "HS512"])
+async def test_an_hs256_server_refuses_other_hs_algorithms_with_the_same_secret(server, alg):
+    """Only the configured algorithms pass, even when the signature checks out."""
+    token = make_token("u-" + alg.lower(), alg=alg)
+    assert jwt.decode(token, SECRET, algorithms=[alg])["sub"] == "u-" + alg.lower()
+    assert (await refused(server, token=token)) == {
+        "code": "AUTH_INVALID", "message": f"algorithm '{alg}' is not accepted"}
+    assert await server.http("GET", "/api/v1/probe/whoami", token=token) == (
+        401, {"error": {"code": "AUTH_INVALID", "message": f"algorithm '{alg}' is not accepted"}})
+    # The same claims as HS256 pass: the refusal is the algorithm's alone.
+    ok = await server.connect("u-" + alg.lower())
+    assert ok.received["connected"][0]["userId"] == "u-" + alg.lower()
+
+
+async def test_a_server_configured_for_several_hs_algorithms_accepts_each(start_server):
+    live = start_server(env={"LVNG_JWT_ALGORITHMS": "HS256,HS512"})
+    for alg in ("HS256", "HS512"):
+        client = live.client()
+        await client.connect(make_token("multi", alg=alg))
+        assert client.received["connected"][0]["userId"] == "multi"
+    assert (await refused(live, token=make_token("multi", alg="HS384"))) == {
+        "code": "AUTH_INVALID", "message": "algorithm 'HS384' is not accepted"}
+    await live.close_clients()
+
+
 async def test_refusal_expired(server):
     data = await refused(server, token=make_token(ttl=-10))
     assert data == {"code": "TOKEN_EXPIRED", "message": "the token has expired"}
