@@ -249,9 +249,14 @@ async def test_has_more_is_false_when_the_room_holds_exactly_one_page(server):
 
 
 async def test_http_posts_and_socket_sends_share_one_order(server):
+    """Socket sends and HTTP posts racing into one room: one order for every listener,
+    which is the stored order, and each sender's messages in the order it sent them."""
     org, channel = uid("org"), uid("ch")
+    target = {"channelId": channel}
     listener = await in_channel(server, org, channel, "listener")
+    sockets = [await in_channel(server, org, channel, f"talker{i}") for i in range(2)]
     token = server.token("bot", org, roles=["service"])
+    by_socket: list[list[str]] = [[], []]
     async with aiohttp.ClientSession() as session:
         async def post(i: int) -> str:
             async with session.post(f"{server.url}/api/v1/channels/{channel}/messages",
@@ -259,10 +264,20 @@ async def test_http_posts_and_socket_sends_share_one_order(server):
                                     headers={"Authorization": f"Bearer {token}"}) as resp:
                 assert resp.status == 201
                 return (await resp.json())["id"]
-        posted = await asyncio.gather(*(post(i) for i in range(20)))
-    heard = [(await listener.next("message:new"))["id"] for _ in range(20)]
-    assert sorted(heard) == sorted(posted)
+
+        async def talk(k: int) -> None:
+            for i in range(10):
+                by_socket[k].append((await send(sockets[k], target, f"socket {k} {i}"))["id"])
+
+        results = await asyncio.gather(*(post(i) for i in range(20)), talk(0), talk(1))
+    posted = results[:20]
+    heard = [(await listener.next("message:new"))["id"] for _ in range(40)]
+    assert sorted(heard) == sorted(posted + by_socket[0] + by_socket[1])
     assert heard == [m["id"] for m in (await history(server, org, channel))["messages"]]
+    for k, client in enumerate(sockets):
+        assert [(await client.next("message:new"))["id"] for _ in range(40)] == heard
+        assert [i for i in heard if i in by_socket[k]] == by_socket[k]
+    await listener.nothing("message:new", within=0.05)
 
 
 async def test_rejoin_from_an_unknown_message_joins_nothing(server):
