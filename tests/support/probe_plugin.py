@@ -205,6 +205,15 @@ async def lvng_startup(platform):
 
 @hookimpl
 async def lvng_shutdown(platform):
+    """Logs what the platform looks like when shutdown hooks run (tests read the log)."""
+    from core.database import ping_database
+
+    try:
+        await ping_database()
+        database = "open"
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        database = f"unusable ({type(exc).__name__})"
+    log.info("probe shutdown sees %d sessions, database %s", len(platform.sessions), database)
     log.info("probe plugin stopping")
 
 
