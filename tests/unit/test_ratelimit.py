@@ -68,3 +68,18 @@ def test_the_limit_and_window_are_kept():
 
 def test_a_verdict_defaults_to_no_wait_and_no_disconnect():
     assert Verdict(True) == Verdict(True, 0, False)
+
+
+def test_a_window_is_idle_once_its_last_accepted_event_has_left():
+    clock = Clock()
+    window = SlidingWindow(3, 10, clock=clock)
+    assert window.idle()  # nothing accepted yet
+    for moment in (0.0, 1.0, 5.0):
+        clock.now = moment
+        window.hit()
+    window.hit()  # refused: refusals do not keep a window busy
+    assert not window.idle()
+    clock.now = 14.999
+    assert not window.idle()  # the one at t=5 is still in (those at t=0 and 1 are not)
+    clock.now = 15.0
+    assert window.idle()
