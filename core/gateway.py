@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import socketio
@@ -61,6 +62,7 @@ class Gateway:
         # reconnecting does not refill it.
         self._user_sockets: dict[tuple[str, str], set[str]] = {}
         self._user_windows: dict[tuple[str, str], SlidingWindow] = {}
+        self.clock: Callable[[], float] = time.time  # the wall clock tokens' exp is on
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
         self.sio.on("*", self.on_event)
@@ -215,7 +217,10 @@ class Gateway:
         try:  # Engine.IO internals: never let a change there break disconnect handling
             eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
             socket = self.sio.eio.sockets.get(eio_sid) if eio_sid else None
-            if socket is not None and not socket.upgraded and not socket.closed:
+            # A socket Engine.IO is closing itself (oversized POST, ping timeout) answers
+            # the long-poll with its CLOSE packet; a None ahead of it would swallow that
+            # packet and leave Engine.IO waiting for it to be read, for ever.
+            if socket is not None and not (socket.upgraded or socket.closed or socket.closing):
                 socket.queue.put_nowait(None)
         except (AttributeError, KeyError) as exc:
             log.debug("could not release the long-poll of %s: %r", sid, exc)
@@ -225,7 +230,7 @@ class Gateway:
     def _schedule_expiry(self, session: Session) -> None:
         if session.expiry is not None:
             session.expiry.cancel()
-        delay = max(0.0, session.identity.expires_at - time.time())
+        delay = max(0.0, session.identity.expires_at - self.clock())
         loop = asyncio.get_running_loop()
         session.expiry = loop.call_later(
             delay, lambda: self.platform.tasks.spawn(self._expire(session.sid),
@@ -236,7 +241,7 @@ class Gateway:
         session = self.platform.sessions.get(sid)
         if session is None:
             return
-        if session.identity.expires_at > time.time():
+        if session.identity.expires_at > self.clock():
             # Early: uvloop's timers count from the loop's cached time, so under load they
             # fire up to one loop iteration early. Giving up here left the socket connected
             # for good after its token expired; wait for the rest instead.

@@ -110,6 +110,17 @@ async def metrics(request: Request) -> HTTPResponse:
     return raw(body, content_type=content_type)
 
 
+def _end_engineio_session(request: Request) -> None:
+    """A polling POST over Sanic's body limit never reaches Engine.IO, which would end the
+    session itself (as it does for a body over its own 1 MB buffer): end it here, or the
+    client, whose writer has given up, would linger until the ping timeout."""
+    sid = request.args.get("sid")
+    if request.path.rstrip("/") != "/socket.io" or not sid:
+        return
+    sio = platform_of(request).sio
+    sio.start_background_task(sio.eio.disconnect, sid)
+
+
 class JSONErrorHandler(ErrorHandler):
     """Every HTTP error as `{error: {code, message}}`; never a traceback."""
 
@@ -132,6 +143,8 @@ class JSONErrorHandler(ErrorHandler):
             }.get(status, ErrorCode.VALIDATION_ERROR if status < 500 else
                   ErrorCode.INTERNAL_ERROR)
             message = str(exception) if status < 500 else "internal error"
+            if status == 413:
+                _end_engineio_session(request)
             return error_response(code, message, status)
         log.error("HTTP %s %s failed", request.method, request.path, exc_info=exception)
         return error_response(ErrorCode.INTERNAL_ERROR, "internal error; it has been logged", 500)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import uuid
 
 import jwt
 import pytest
@@ -73,6 +74,31 @@ async def test_refusal_alg_none(server):
                        algorithm="none")
     data = await refused(server, token=token)
     assert data == {"code": "AUTH_INVALID", "message": "algorithm 'none' is not accepted"}
+
+
+@pytest.mark.parametrize("alg", ["HS384", "HS512"])
+async def test_an_hs256_server_refuses_other_hs_algorithms_with_the_same_secret(server, alg):
+    """Only the configured algorithms pass, even when the signature checks out."""
+    token = make_token("u-" + alg.lower(), alg=alg)
+    assert jwt.decode(token, SECRET, algorithms=[alg])["sub"] == "u-" + alg.lower()
+    assert (await refused(server, token=token)) == {
+        "code": "AUTH_INVALID", "message": f"algorithm '{alg}' is not accepted"}
+    assert await server.http("GET", "/api/v1/probe/whoami", token=token) == (
+        401, {"error": {"code": "AUTH_INVALID", "message": f"algorithm '{alg}' is not accepted"}})
+    # The same claims as HS256 pass: the refusal is the algorithm's alone.
+    ok = await server.connect("u-" + alg.lower())
+    assert ok.received["connected"][0]["userId"] == "u-" + alg.lower()
+
+
+async def test_a_server_configured_for_several_hs_algorithms_accepts_each(start_server):
+    live = start_server(env={"LVNG_JWT_ALGORITHMS": "HS256,HS512"})
+    for alg in ("HS256", "HS512"):
+        client = live.client()
+        await client.connect(make_token("multi", alg=alg))
+        assert client.received["connected"][0]["userId"] == "multi"
+    assert (await refused(live, token=make_token("multi", alg="HS384"))) == {
+        "code": "AUTH_INVALID", "message": "algorithm 'HS384' is not accepted"}
+    await live.close_clients()
 
 
 async def test_refusal_expired(server):
@@ -196,14 +222,29 @@ async def test_a_frame_over_the_buffer_limit_closes_only_that_socket(server):
     assert (await again.call("probe:echo", {"text": "back"}))["ok"] is True
 
 
-
-async def test_a_polling_post_over_the_buffer_limit_is_dropped(server):
-    """Engine.IO refuses the oversized POST and ends that session; nothing is handled."""
-    big = await server.connect("big-poller", transport="polling")
-    bystander = await server.connect("poll-bystander", transport="polling")
-    await big.emit("probe:echo", {"text": "x" * 1_200_000})
-    await big.nothing("probe:echoed", within=0.5)
+@pytest.mark.parametrize("size", [1_010_000, 1_200_000],
+                         ids=["over-engineio-buffer", "over-http-body-limit"])
+async def test_a_polling_post_over_the_buffer_limit_is_dropped(server, size):
+    """The oversized POST is refused (by Engine.IO past its 1 MB buffer, by Sanic past its
+    body limit) and that session ends; nothing of it is handled."""
+    org = f"poll-{uuid.uuid4().hex[:10]}"
+    witness = await server.connect("poll-witness", org)
+    big = await server.connect("big-poller", org, transport="polling")
+    bystander = await server.connect("poll-bystander", org, transport="polling")
+    received = await server.metric("lvng_events_received_total", event="probe:echo")
+    await big.emit("probe:echo", {"text": "x" * size})
+    # The session ends: the server disconnects the socket and drops it from its rooms
+    # (the probe plugin tells the organization).
+    while (gone := await witness.next("probe:gone"))["userId"] != "big-poller":
+        pass
+    assert gone["reason"] == "disconnected"
+    # Nothing reached the pipeline: not counted, no error, no echo.
+    assert await server.metric("lvng_events_received_total", event="probe:echo") == received
+    assert big.unread("probe:echoed") == [] and big.unread("error") == []
     assert (await bystander.call("probe:echo", {"text": "still here"}))["ok"] is True
-    # The refused client's own Engine.IO session is over; drop it without a goodbye.
+    assert await server.metric("lvng_events_received_total",
+                               event="probe:echo") == received + 1
+    # The client hears of it with its next request: at once when a long-poll was waiting
+    # (the CLOSE packet), else when its next poll is refused; either way, not a handler.
     server.clients.remove(big)
     await big.sio.eio.disconnect(abort=True)

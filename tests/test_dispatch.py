@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-
-from core.ratelimit import SlidingWindow
+import time
 
 
 async def test_ack_and_handler_emit(server):
@@ -108,46 +107,56 @@ async def test_rate_limit_window_slides_and_floods_disconnect(start_server):
     await live.close_clients()
 
 
-def test_sliding_window_unit():
-    now = [0.0]
-    window = SlidingWindow(3, 10, clock=lambda: now[0])
-    assert [window.hit().allowed for _ in range(3)] == [True, True, True]
-    now[0] = 4.0
-    refused = window.hit()
-    assert not refused.allowed and refused.retry_after_ms == 6001
-    now[0] = 10.0  # the first three leave the window
-    assert window.hit().allowed
-    for _ in range(2):
-        assert window.hit().allowed
-    verdicts = [window.hit() for _ in range(9)]
-    assert [v.disconnect for v in verdicts][-1] is True
-    assert not any(v.allowed for v in verdicts)
+async def test_the_attempt_that_reaches_three_times_the_limit_disconnects(start_server):
+    """Limit 5: attempts 1-5 pass, 6-14 are refused, the 15th (3 x 5) is refused and
+    disconnects. The window (60 s) cannot slide during the test."""
+    live = start_server(env={"LVNG_RATE_LIMIT_EVENTS": "5", "LVNG_RATE_LIMIT_WINDOW": "60"})
+    client = await live.connect("counted-flooder")
+    acks = []
+    for attempt in range(1, 15):
+        acks.append(await client.call("probe:echo", {"text": f"a{attempt}"}))
+        # Counted before the ack is sent: no disconnect has been decided yet.
+        assert await live.metric("lvng_rate_limit_disconnects_total") == 0, attempt
+    assert [a["ok"] for a in acks] == [True] * 5 + [False] * 9
+    assert {a["error"]["code"] for a in acks[5:]} == {"RATE_LIMITED"}
+    assert await live.metric("lvng_rate_limited_total") == 9
+    # The 15th: the socket is disconnected (whether its ack makes it out first is a race).
+    await client.emit("probe:echo", {"text": "a15"})
+    await asyncio.wait_for(client.disconnected.wait(), 5)
+    assert await live.metric("lvng_rate_limit_disconnects_total") == 1
+    assert await live.metric("lvng_rate_limited_total") == 10
+    assert client.disconnect_reason == "server disconnect"
+    assert "three times the rate limit" in live.log()
+    await live.close_clients()
 
 
-async def test_core_metrics_move(server):
+async def test_core_metrics_move(start_server):
+    # A server of its own: the connection gauges see no other test's sockets come and go.
+    server = start_server()
     client = await server.connect("metered")
-    received = await server.metric("lvng_events_received_total", event="probe:echo")
-    unknown = await server.metric("lvng_events_received_total", event="unknown")
-    errors = await server.metric("lvng_event_errors_total", event="probe:echo",
-                                 code="VALIDATION_ERROR")
-    durations = await server.metric("lvng_event_duration_seconds_count", event="probe:echo")
-    connections = await server.metric("lvng_connections_total")
-    active = await server.metric("lvng_connections_active")
+    assert await server.metric("lvng_connections_total") == 1
+    assert await server.metric("lvng_connections_active") == 1
 
     await client.call("probe:echo", {"text": "one"})
     await client.call("probe:echo", {"text": ""})
     await client.call("made:up:event")
     second = await server.connect("metered-2")
 
-    assert await server.metric("lvng_events_received_total", event="probe:echo") == received + 2
-    assert await server.metric("lvng_events_received_total", event="unknown") == unknown + 1
+    assert await server.metric("lvng_events_received_total", event="probe:echo") == 2
+    assert await server.metric("lvng_events_received_total", event="unknown") == 1
     assert await server.metric("lvng_events_received_total", event="made:up:event") == 0
     assert await server.metric("lvng_event_errors_total", event="probe:echo",
-                               code="VALIDATION_ERROR") == errors + 1
-    assert await server.metric("lvng_event_duration_seconds_count",
-                               event="probe:echo") == durations + 2
-    assert await server.metric("lvng_connections_total") == connections + 1
-    assert await server.metric("lvng_connections_active") == active + 1
+                               code="VALIDATION_ERROR") == 1
+    assert await server.metric("lvng_event_errors_total", event="unknown",
+                               code="UNKNOWN_EVENT") == 1
+    assert await server.metric("lvng_event_duration_seconds_count", event="probe:echo") == 2
+    assert await server.metric("lvng_connections_total") == 2
+    assert await server.metric("lvng_connections_active") == 2
     await second.close()
-    await asyncio.sleep(0.2)
-    assert await server.metric("lvng_connections_active") == active
+    # The server handles the goodbye on its own time: wait for the gauge, not a while.
+    deadline = time.monotonic() + 5
+    while await server.metric("lvng_connections_active") != 1:
+        assert time.monotonic() < deadline, "the disconnect was never counted"
+        await asyncio.sleep(0.01)
+    assert await server.metric("lvng_connections_total") == 2
+    await server.close_clients()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import aiohttp
 
@@ -54,13 +55,25 @@ async def test_readyz_names_a_failed_database(scratch_postgres, tmp_path):
 
 
 async def test_readyz_with_redis(tmp_path):
+    """Two nodes on one Redis are ready, and a room's broadcast crosses from one to the
+    other (the nodes share nothing else); a node whose Redis is down is not ready."""
     redis_url = require_redis()
     live = LiveServer(tmp_path / "up", {"LVNG_REDIS_URL": redis_url}).start()
+    other = LiveServer(tmp_path / "up2", {"LVNG_REDIS_URL": redis_url}).start()
     down = LiveServer(tmp_path / "down", {"LVNG_REDIS_URL": "redis://127.0.0.1:1/0"}).start()
     try:
         assert await live.http("GET", "/readyz") == (200, {"status": "ready"})
-        client = await live.connect("redis-user")
-        assert (await client.call("probe:echo", {"text": "via redis"}))["ok"] is True
+        assert await other.http("GET", "/readyz") == (200, {"status": "ready"})
+        org = f"redis-{uuid.uuid4().hex[:10]}"  # Redis is shared: a room of our own
+        here = await live.connect("here", org)
+        there = await other.connect("there", org)
+        assert (await here.call("probe:join", {"name": "bridge"}))["ok"] is True
+        assert (await there.call("probe:join", {"name": "bridge"}))["ok"] is True
+        # The second join reaches the first node's socket through Redis.
+        assert await here.next("probe:joined") == {"name": "bridge", "userId": "here"}
+        assert await here.next("probe:joined") == {"name": "bridge", "userId": "there"}
+        assert await here.call("probe:shout", {"name": "bridge"}) == {"ok": True}
+        assert await there.next("probe:shout") == {"name": "bridge", "from": "here"}
         status, body = await down.http("GET", "/readyz")
         assert status == 503 and body == {"status": "unavailable", "failed": ["redis"]}
         # Each scrape checks too: Prometheus sees which store is down.
@@ -69,7 +82,9 @@ async def test_readyz_with_redis(tmp_path):
         assert await live.metric("lvng_ready", store="redis") == 1
     finally:
         await live.close_clients()
+        await other.close_clients()
         live.stop()
+        other.stop()
         down.stop()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
 import pytest
@@ -56,6 +57,22 @@ async def test_plugin_http_routes_with_bearer_identity(server):
 
 async def test_startup_hooks_ran(server):
     assert "probe plugin started with 0 sessions" in server.log()
+
+
+async def test_shutdown_hooks_run_after_the_clients_are_gone_and_before_the_database(
+        start_server):
+    """On a stop, the server disconnects every client (plugins see each one go), then
+    runs the shutdown hooks with the database still open, then closes the database."""
+    live = start_server()
+    await live.connect("stayer-1")
+    await live.connect("stayer-2")
+    await asyncio.to_thread(live.stop)
+    assert live.proc.returncode == 0
+    log = live.log()
+    stopping = "probe shutdown sees 0 sessions, database open"
+    assert log.count("probe plugin stopping") == 1 and stopping in log
+    gone = [log.index(f"probe saw stayer-{i} disconnect: server shutdown") for i in (1, 2)]
+    assert max(gone) < log.index(stopping)  # "database open": it closes after the hooks
 
 
 async def test_sqlite_database_is_created_in_wal_mode(server):

@@ -250,6 +250,44 @@ async def test_conversation_membership_counts_users_not_sockets(server):
     await alice.nothing("member:left")
 
 
+async def left_room(client, room: str, user: str) -> dict:
+    """The probe plugin's word that `user`'s socket has left `room` without asking; it is
+    sent after whatever the messages plugin sent for that leave (tests/support)."""
+    while True:
+        left = await client.next("probe:gone")
+        if (left["room"], left["userId"]) == (room, user):
+            return left
+
+
+async def test_one_of_two_devices_disconnecting_tells_nobody(server):
+    """Only the disconnect of a user's last socket in a conversation is a `member:left`."""
+    org, customer, conversation = uid("org"), uid("cust"), uid("conv")
+    target = {"conversationId": conversation, "customerId": customer}
+    room = f"customer:{customer}:conversation:{conversation}"
+    alice = await in_conversation(server, org, customer, conversation, "alice")
+    phone = await in_conversation(server, org, customer, conversation, "bob", name="Bob")
+    assert (await alice.next("member:joined"))["userId"] == "bob"
+    laptop = await in_conversation(server, org, customer, conversation, "bob", name="Bob")
+    # Bob types on the laptop and closes it: the room hears the typing stop, and no leave.
+    await laptop.call("typing:start", target)
+    assert (await alice.next("typing:start"))["userId"] == "bob"
+    await laptop.close()
+    stopped = await alice.next("typing:stop")
+    assert (stopped["userId"], stopped["reason"]) == ("bob", "left")
+    assert (await left_room(alice, room, "bob"))["last"] is False
+    assert alice.unread("member:left") == [] and phone.unread("member:left") == []
+    # Bob's phone still is in the room and still hears it.
+    await send(alice, target, "still there?")
+    assert (await phone.next("message:new"))["content"] == "still there?"
+    # The last device's disconnect is the leave, told once.
+    await phone.close()
+    assert (await left_room(alice, room, "bob"))["last"] is True
+    [left] = alice.unread("member:left")
+    assert left["timestamp"] and {k: v for k, v in left.items() if k != "timestamp"} == {
+        "conversationId": conversation, "customerId": customer, "userId": "bob",
+        "userName": "Bob"}
+
+
 async def test_a_disconnect_says_nothing_to_channels(server):
     org, channel = uid("org"), uid("ch")
     alice = await in_channel(server, org, channel, "alice")
@@ -303,14 +341,29 @@ async def test_metrics_and_domain_events(server):
         before["channel"] + 1
     assert await server.metric("lvng_messages_sent_total", target="conversation") == \
         before["conversation"] + 2
-    assert await server.metric("lvng_messages_persist_seconds_count") >= \
+    # Exact deltas: counting anything twice must show.
+    assert await server.metric("lvng_messages_persist_seconds_count") == \
         before["persisted"] + 3
-    assert await server.metric("lvng_messages_history_reads_total", target="channel") >= \
+    assert await server.metric("lvng_messages_history_reads_total", target="channel") == \
         before["reads"] + 1
     assert await server.metric("lvng_domain_events_total", plugin="messages",
-                               name="message.created") >= before["created"] + 3
+                               name="message.created") == before["created"] + 3
     assert await server.metric("lvng_domain_events_total", plugin="messages",
-                               name="conversation.member_joined") >= before["joined"] + 1
+                               name="conversation.member_joined") == before["joined"] + 1
+    # A page read over HTTP and a second join are history reads too; a duplicate send is
+    # neither stored, nor sent, nor published.
+    await history(server, org, channel)
+    await in_channel(server, org, channel, "bob")
+    await send(alice, {"channelId": channel}, "four", optimisticId="o-metrics")
+    await send(alice, {"channelId": channel}, "four again", optimisticId="o-metrics")
+    assert await server.metric("lvng_messages_history_reads_total", target="channel") == \
+        before["reads"] + 3
+    assert await server.metric("lvng_messages_sent_total", target="channel") == \
+        before["channel"] + 2
+    assert await server.metric("lvng_messages_persist_seconds_count") == \
+        before["persisted"] + 4
+    assert await server.metric("lvng_domain_events_total", plugin="messages",
+                               name="message.created") == before["created"] + 4
 
 
 async def test_a_conversation_target_wins_over_a_channel_id(server):

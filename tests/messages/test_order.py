@@ -205,12 +205,58 @@ async def test_rejoin_with_more_than_500_missed(server):
     rest = await bob.next("conversation:rejoined")
     assert [m["id"] for m in rest["missed_messages"]] == ids[500:]
     assert rest["hasMore"] is False
+    # Exactly 500 missed: all of them, and nothing more to fetch.
+    ack = await bob.call("conversation:rejoin", {**target, "lastMessageId": ids[15]})
+    assert ack["ok"] is True and ack["missed"] == 500 and ack["hasMore"] is False
+    exact = await bob.next("conversation:rejoined")
+    assert [m["id"] for m in exact["missed_messages"]] == ids[16:]
+    assert exact["hasMore"] is False
+
+
+async def test_has_more_is_false_when_the_room_holds_exactly_one_page(server):
+    org, channel = uid("org"), uid("ch")
+    target = {"channelId": channel}
+    writer = await in_channel(server, org, channel, "writer")
+    ids = [(await send(writer, target, f"m{i}"))["id"] for i in range(50)]
+
+    reader = await server.connect("reader", org)
+    await reader.call("channel:join", target)
+    first = await reader.next("channel:history")  # the default page is 50
+    assert [m["id"] for m in first["messages"]] == ids
+    assert (first["hasMore"], first["total"]) == (False, 50)
+    body = await history(server, org, channel)
+    assert [m["id"] for m in body["messages"]] == ids and body["hasMore"] is False
+    body = await history(server, org, channel, limit=49)
+    assert [m["id"] for m in body["messages"]] == ids[1:] and body["hasMore"] is True
+
+    # Paging back: exactly `limit` older messages left, then one more than that.
+    page = await reader.call("channel:history", {**target, "before": ids[5], "limit": 5})
+    assert [m["id"] for m in page["messages"]] == ids[:5] and page["hasMore"] is False
+    page = await reader.call("channel:history", {**target, "before": ids[5], "limit": 4})
+    assert [m["id"] for m in page["messages"]] == ids[1:5] and page["hasMore"] is True
+    body = await history(server, org, channel, before=ids[5], limit=5)
+    assert [m["id"] for m in body["messages"]] == ids[:5] and body["hasMore"] is False
+    page = await reader.call("channel:history", {**target, "before": ids[0]})
+    assert (page["messages"], page["hasMore"], page["total"]) == ([], False, 50)
+
+    # One message more than a page: now there is more.
+    ids.append((await send(writer, target, "m50"))["id"])
+    late = await server.connect("late", org)
+    await late.call("channel:join", target)
+    page = await late.next("channel:history")
+    assert [m["id"] for m in page["messages"]] == ids[1:]
+    assert (page["hasMore"], page["total"]) == (True, 51)
 
 
 async def test_http_posts_and_socket_sends_share_one_order(server):
+    """Socket sends and HTTP posts racing into one room: one order for every listener,
+    which is the stored order, and each sender's messages in the order it sent them."""
     org, channel = uid("org"), uid("ch")
+    target = {"channelId": channel}
     listener = await in_channel(server, org, channel, "listener")
+    sockets = [await in_channel(server, org, channel, f"talker{i}") for i in range(2)]
     token = server.token("bot", org, roles=["service"])
+    by_socket: list[list[str]] = [[], []]
     async with aiohttp.ClientSession() as session:
         async def post(i: int) -> str:
             async with session.post(f"{server.url}/api/v1/channels/{channel}/messages",
@@ -218,10 +264,20 @@ async def test_http_posts_and_socket_sends_share_one_order(server):
                                     headers={"Authorization": f"Bearer {token}"}) as resp:
                 assert resp.status == 201
                 return (await resp.json())["id"]
-        posted = await asyncio.gather(*(post(i) for i in range(20)))
-    heard = [(await listener.next("message:new"))["id"] for _ in range(20)]
-    assert sorted(heard) == sorted(posted)
+
+        async def talk(k: int) -> None:
+            for i in range(10):
+                by_socket[k].append((await send(sockets[k], target, f"socket {k} {i}"))["id"])
+
+        results = await asyncio.gather(*(post(i) for i in range(20)), talk(0), talk(1))
+    posted = results[:20]
+    heard = [(await listener.next("message:new"))["id"] for _ in range(40)]
+    assert sorted(heard) == sorted(posted + by_socket[0] + by_socket[1])
     assert heard == [m["id"] for m in (await history(server, org, channel))["messages"]]
+    for k, client in enumerate(sockets):
+        assert [(await client.next("message:new"))["id"] for _ in range(40)] == heard
+        assert [i for i in heard if i in by_socket[k]] == by_socket[k]
+    await listener.nothing("message:new", within=0.05)
 
 
 async def test_rejoin_from_an_unknown_message_joins_nothing(server):

@@ -46,7 +46,9 @@ async def check_everything(live: LiveServer, org: str, channel: str, customer: s
     assert ack["channel"]["topic"] == "kept" and ack["channel"]["private"] is True
     assert ack["lastReadMessageId"] == ids["channel"][4]
     outsider = await live.connect("outsider", org)
-    assert (await outsider.call("channel:join", {"channelId": channel}))["ok"] is False
+    assert await outsider.call("channel:join", {"channelId": channel}) == {
+        "ok": False, "error": {"code": "FORBIDDEN", "message": f"channel {channel} is "
+                               "private; ask a member or an admin to add you"}}
     # Idempotency survives too.
     repeat = await alice.call("message:send", {"channelId": channel, "content": "again",
                                                "optimisticId": "o3"})

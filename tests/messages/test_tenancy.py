@@ -238,3 +238,30 @@ async def test_crafted_ids_do_not_merge_conversations(server):
     await send(one, left, "left side")
     await two.nothing("message:new")
     await expect_error(two, "message:send", {**left, "content": "x"}, "NOT_IN_ROOM")
+
+
+async def test_a_service_token_does_not_join_a_private_channel_over_a_socket(server):
+    """`service` is for publishing over HTTP; over a socket it is an ordinary user, and a
+    private channel keeps it out like any non-member."""
+    org, channel = uid("org"), uid("ch")
+    target = {"channelId": channel}
+    owner = await in_channel(server, org, channel, "owner")
+    await owner.call("channel:update", {**target, "updates": {"private": True}})
+    await send(owner, target, "members only")
+    await owner.next("message:new")
+
+    bot = await server.connect("bot", org, roles=["service"])
+    error = await expect_error(bot, "channel:join", target, "FORBIDDEN")
+    assert error["message"] == (f"channel {channel} is private; ask a member or an "
+                                "admin to add you")
+    await expect_error(bot, "message:send", {**target, "content": "x"}, "NOT_IN_ROOM")
+    await expect_error(bot, "channel:history", target, "NOT_IN_ROOM")
+    # Over HTTP the same token may post (contract section 5), and the room hears it.
+    status, reply = await server.http("POST", f"/api/v1/channels/{channel}/messages",
+                                      json={"content": "from the bot"},
+                                      token=server.token("bot", org, roles=["service"]))
+    assert status == 201 and reply["userId"] == "bot"
+    assert (await owner.next("message:new"))["content"] == "from the bot"
+    # Anything the refused join had sent would have come before these later replies.
+    assert bot.unread("channel:history") == [] and bot.unread("message:new") == []
+    assert owner.unread("channel:join") == []

@@ -107,12 +107,20 @@ def lvng_authorize_join(identity, room):
     return None
 
 
-@hookimpl
+@hookimpl(trylast=True)
 async def lvng_client_left_room(room, member, last, reason, platform):
-    """Tell the room, as a leave would (not for a disconnect: the probe says nothing then)."""
+    """Tell the room, as a leave would (not for a disconnect: the probe says nothing then).
+
+    And tell the member's organization `probe:gone` for every room a socket left without
+    asking. Called last, so what the other plugins emit for that leave without waiting is
+    out first: a test that reads `probe:gone` knows the leave has been told."""
     if room.kind == "probe" and reason != "disconnected":
         await platform.emit("probe:left", {"name": room.parts[1], "userId": member.user_id,
                                            "reason": reason}, room=room)
+    org = member.organization_id
+    await platform.emit("probe:gone", {"room": room.name, "userId": member.user_id,
+                                       "last": last, "reason": reason},
+                        room=Room.of(org, "org", org))
 
 
 @hookimpl
@@ -197,6 +205,15 @@ async def lvng_startup(platform):
 
 @hookimpl
 async def lvng_shutdown(platform):
+    """Logs what the platform looks like when shutdown hooks run (tests read the log)."""
+    from core.database import ping_database
+
+    try:
+        await ping_database()
+        database = "open"
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        database = f"unusable ({type(exc).__name__})"
+    log.info("probe shutdown sees %d sessions, database %s", len(platform.sessions), database)
     log.info("probe plugin stopping")
 
 

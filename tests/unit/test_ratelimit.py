@@ -1,0 +1,85 @@
+"""The per-socket sliding window (core/ratelimit.py), verdict by verdict."""
+
+from __future__ import annotations
+
+from core.ratelimit import SlidingWindow, Verdict
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_sliding_window_unit():
+    """Every verdict of a sequence pinned: allowed, retryAfterMs and disconnect."""
+    clock = Clock()
+    window = SlidingWindow(3, 10, clock=clock)
+    assert [window.hit() for _ in range(3)] == [Verdict(True)] * 3
+    clock.now = 4.0
+    # Refused: the oldest accepted event (t=0) leaves the window at t=10, in 6 s.
+    assert window.hit() == Verdict(False, 6001, False)
+    clock.now = 10.0  # exactly one window later: the three accepted at t=0 are out
+    assert [window.hit() for _ in range(3)] == [Verdict(True)] * 3
+    clock.now = 11.0
+    # Attempts in the window: t=4 (1), t=10 (3), then these. The one that makes nine
+    # (3 x the limit) disconnects, and so does every one after it.
+    verdicts = [window.hit() for _ in range(7)]
+    assert verdicts == [Verdict(False, 9001, False)] * 4 + [Verdict(False, 9001, True)] * 3
+
+
+def test_refused_attempts_leave_the_window_too():
+    clock = Clock()
+    window = SlidingWindow(2, 10, clock=clock)
+    assert [window.hit().allowed for _ in range(2)] == [True, True]
+    clock.now = 1.0
+    assert [window.hit() for _ in range(3)] == [Verdict(False, 9001, False)] * 3
+    clock.now = 10.5  # the two accepted (t=0) are out, the three refused (t=1) are not
+    assert window.hit() == Verdict(True)
+    assert window.hit() == Verdict(True)
+    # attempts now: 3 refused at t=1 + 2 accepted; the sixth attempt disconnects
+    assert window.hit() == Verdict(False, 10001, True)
+    clock.now = 11.0  # the refused ones left the window: 3 attempts remain
+    assert window.hit() == Verdict(False, 9501, False)
+
+
+def test_retry_after_counts_from_the_oldest_accepted_event():
+    clock = Clock()
+    window = SlidingWindow(2, 1.5, clock=clock)
+    window.hit()
+    clock.now = 0.5
+    window.hit()
+    clock.now = 1.0
+    assert window.hit() == Verdict(False, 501, False)  # t=0 leaves at 1.5
+    clock.now = 1.4995
+    assert window.hit() == Verdict(False, 1, False)  # half a millisecond: rounded up to 1
+    clock.now = 1.5
+    assert window.hit() == Verdict(True)  # t=0 left; t=0.5 stays until 2.0
+    assert window.hit() == Verdict(False, 501, False)
+
+
+def test_the_limit_and_window_are_kept():
+    window = SlidingWindow(100, 60)
+    assert (window.limit, window.window) == (100, 60)
+    assert window.hit() == Verdict(True)  # the real monotonic clock by default
+
+
+def test_a_verdict_defaults_to_no_wait_and_no_disconnect():
+    assert Verdict(True) == Verdict(True, 0, False)
+
+
+def test_a_window_is_idle_once_its_last_accepted_event_has_left():
+    clock = Clock()
+    window = SlidingWindow(3, 10, clock=clock)
+    assert window.idle()  # nothing accepted yet
+    for moment in (0.0, 1.0, 5.0):
+        clock.now = moment
+        window.hit()
+    window.hit()  # refused: refusals do not keep a window busy
+    assert not window.idle()
+    clock.now = 14.999
+    assert not window.idle()  # the one at t=5 is still in (those at t=0 and 1 are not)
+    clock.now = 15.0
+    assert window.idle()
