@@ -15,6 +15,7 @@ from sanic.response import HTTPResponse
 from core.cluster import ClusterState, LocalCluster, RedisCluster
 from core.config import Settings
 from core.database import close_database, open_database, tortoise_config
+from core.delivery import FastManager, FastRedisManager
 from core.errors import ConfigError, ErrorCode, PluginError
 from core.gateway import Gateway
 from core.http import JSONErrorHandler, core_routes, error_response
@@ -38,10 +39,10 @@ STOP_DRAIN_SECONDS = 10.0
 _app_numbers = itertools.count(1)
 
 
-def _client_manager(settings: Settings) -> socketio.AsyncManager | None:
+def _client_manager(settings: Settings) -> socketio.AsyncManager:
     if settings.redis_url:
-        return socketio.AsyncRedisManager(settings.redis_url, channel=settings.cluster_name)
-    return None
+        return FastRedisManager(settings.redis_url, channel=settings.cluster_name)
+    return FastManager()
 
 
 def _cluster(settings: Settings) -> ClusterState:
@@ -96,6 +97,8 @@ def create_app(
     sio = LvngServer(
         async_mode="sanic",
         handshake_timeout=settings.handshake_timeout,
+        send_buffer_limit=settings.send_buffer_limit,
+        on_slow_consumer=core_metrics.slow_consumers.inc,
         client_manager=_client_manager(settings),
         ping_interval=PING_INTERVAL,
         ping_timeout=PING_TIMEOUT,
