@@ -132,9 +132,9 @@ def start_server(kind: str, workdir: Path, database_url: str | None = None) -> S
             "LVNG_RATE_LIMIT_EVENTS": "1000000",
             "LVNG_RATE_LIMIT_USER_EVENTS": "1000000",
             "LVNG_MAX_CONNECTIONS_PER_USER": "100000",
-            "PYTHONPATH": str(REPO),
+            "PYTHONPATH": os.environ.get("BENCH_LVNG_REPO", str(REPO)),
         })
-        command = [sys.executable, "-m", "core.cli", "serve", "--host", "127.0.0.1",
+        command = [sys.executable, str(BENCH / "lvng_server.py"), "--host", "127.0.0.1",
                    "--port", str(port), "--workers", "1"]
     elif kind == "bare":
         command = [sys.executable, str(BENCH / "bare_socketio.py"), str(port)]
@@ -363,6 +363,12 @@ async def scratch_postgres(host: str, port: int) -> tuple[str, Any] | None:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     sizes = QUICK if args.quick else FULL
+    if args.fanout:
+        sizes.fanout = [int(n) for n in args.fanout.split(",")]
+        sizes.sustained_members = sizes.fanout[-1]
+    if args.duration:
+        sizes.duration = args.duration
+    sections = set(args.sections.split(","))
     servers = [s for s in args.servers.split(",") if s]
     root = Path(tempfile.mkdtemp(prefix="lvng-bench-"))
     report: dict[str, Any] = {
@@ -376,7 +382,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     try:
         # Fan-out: each server, each size; the ratios are taken within this run.
-        for kind in servers:
+        for kind in servers if "fanout" in sections else ():
             report["fanout"][kind] = []
             for members in sizes.fanout:
                 server = start_server(kind, root / f"{kind}-fanout-{members}")
@@ -392,7 +398,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                           f"p50 {result['p50_ms']} p99 {result['p99_ms']} "
                           f"lost {result['lost']}")
         # Sustained: LVNG at half its measured peak (messages/s at that size).
-        if "lvng" in servers:
+        if "lvng" in servers and "sustained" in sections and report["fanout"].get("lvng"):
             members = sizes.sustained_members
             peak = next((r for r in report["fanout"]["lvng"] if r["members"] == members),
                         report["fanout"]["lvng"][-1])
@@ -409,7 +415,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             _progress(f"sustained {rate}/s: p50 {result['p50_ms']} p99 {result['p99_ms']} "
                       f"lost {result['lost']}")
         # Connections: idle (authenticated, for LVNG) sockets and the server's RSS.
-        for kind in servers:
+        for kind in servers if "connections" in sections else ():
             server = start_server(kind, root / f"{kind}-connections")
             try:
                 result = await connections_run(server, sizes.connections, sizes)
@@ -420,7 +426,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             _progress(f"connections {kind}: {result['bytes_per_connection']} B each, "
                       f"{result['connects_per_s']}/s")
         # Persistence: acked message:send per second, SQLite then PostgreSQL.
-        if "lvng" in servers:
+        if "lvng" in servers and "persistence" in sections:
             server = start_server("lvng", root / "lvng-sqlite")
             try:
                 report["persistence"]["sqlite"] = await persistence_run(server, sizes)
@@ -490,7 +496,7 @@ def table(report: dict[str, Any]) -> str:
         lines.append(f"{members:>8}  " + "  ".join(f"{c:>34}" for c in cells) + "  "
                      f"{ratio.get(f'fanout_{members}_vs_bare', '-')}x / "
                      f"{ratio.get(f'fanout_{members}_vs_node', '-')}x")
-    s = report.get("sustained")
+    s = report.get("sustained") or None
     if s:
         lines += ["", f"sustained: {s['rate_messages_per_s']} messages/s to {s['members']} "
                       f"members for {s['seconds']} s: p50 {s['p50_ms']} ms, p99 "
@@ -515,6 +521,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="bench-results.json", help="JSON report path")
     parser.add_argument("--servers", default=",".join(SERVERS),
                         help="which of lvng,bare,node (default: all)")
+    parser.add_argument("--sections", default="fanout,sustained,connections,persistence",
+                        help="which sections to run (default: all)")
+    parser.add_argument("--fanout", help="channel sizes instead of the mode's, e.g. 500")
+    parser.add_argument("--duration", type=float, help="seconds per fan-out run")
     parser.add_argument("--pg-host", default="127.0.0.1")
     parser.add_argument("--pg-port", type=int, default=5432)
     parser.add_argument("--no-postgres", action="store_true")

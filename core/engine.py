@@ -16,9 +16,11 @@ per packet. Here a packet is encoded once (`Outgoing`) and, for each recipient:
 
 - an upgraded websocket whose Engine.IO queue is empty and whose writer is idle (Sanic's
   send mutex free) gets one websocket frame, built once for all recipients (a server's
-  frames are not masked), written straight to its transport. Anything already queued
-  (an ack, a ping, the handshake) would be overtaken, so then the packet is queued behind
-  it instead: everything to one socket leaves in the order it was emitted.
+  frames are not masked), written straight to its transport. The frames a socket gets
+  within one loop iteration are written together at its end (one system call per socket
+  per iteration, not per packet: under load, iterations hold many broadcasts). Anything
+  already queued (an ack, a ping, the handshake) would be overtaken, so then the packet
+  is queued behind it instead: everything to one socket leaves in the order emitted.
 - everything else (polling clients, a socket mid-upgrade, a busy writer) gets the one
   pre-encoded Engine.IO packet on its queue (no task per recipient).
 - Sanic negotiates no websocket extension (no permessage-deflate); a socket that did
@@ -141,6 +143,8 @@ class Delivery:
         self.queue_limit = queue_limit
         self.on_slow_consumer = on_slow_consumer
         self._closing: set[asyncio.Task] = set()
+        self._pending: dict[Any, list[bytes]] = {}  # socket -> frames not written yet
+        self._flush_scheduled = False
         self.direct = _record_websockets(eio)
 
     def deliver(self, eio_sid: str, out: Outgoing) -> None:
@@ -151,19 +155,40 @@ class Delivery:
         queue = socket.queue
         ws = getattr(socket, "lvng_ws", None)
         if ws is not None and queue.empty() and socket.upgraded \
-                and not socket.upgrading and not ws.conn_mutex.locked():
-            transport = ws.io_proto.transport if ws.io_proto is not None else None
-            if transport is not None and not transport.is_closing() \
-                    and not ws.ws_proto.extensions:
-                transport.write(out.frame)
-                if transport.get_write_buffer_size() > self.buffer_limit:
-                    self._slow_consumer(socket, transport)
-                return
+                and not socket.upgrading and not ws.conn_mutex.locked() \
+                and not ws.ws_proto.extensions:
+            frames = self._pending.get(socket)
+            if frames is None:
+                self._pending[socket] = [out.frame]
+                if not self._flush_scheduled:
+                    self._flush_scheduled = True
+                    asyncio.get_running_loop().call_soon(self._flush)
+            else:
+                frames.append(out.frame)
+            return
         if queue.qsize() >= self.queue_limit:
             transport = ws.io_proto.transport if ws is not None and ws.io_proto else None
             self._slow_consumer(socket, transport)
             return
         queue.put_nowait(out.packet)
+
+    def _flush(self) -> None:
+        """Write the frames of this loop iteration, one write per socket.
+
+        Scheduled (call_soon) when the first frame is set aside, so it runs before any
+        writer task woken later by a packet queued behind these frames: order holds."""
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, {}
+        limit = self.buffer_limit
+        for socket, frames in pending.items():
+            ws = getattr(socket, "lvng_ws", None)
+            io_proto = ws.io_proto if ws is not None else None
+            transport = io_proto.transport if io_proto is not None else None
+            if transport is None or transport.is_closing():
+                continue  # the connection is going: so are its packets
+            transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+            if transport.get_write_buffer_size() > limit:
+                self._slow_consumer(socket, transport)
 
     def _slow_consumer(self, socket: Any, transport: Any) -> None:
         log.warning("dropping Engine.IO session %s: a slow consumer (%s bytes unsent, "

@@ -136,24 +136,32 @@ async def test_an_idle_websocket_gets_the_shared_frame_and_order_is_kept():
     delivery, sockets = make_delivery()
     ws = FakeWs()
     sockets["a"] = socket = FakeSocket("a", ws)
-    out = Outgoing('2["x",1]')
-    delivery.deliver("a", out)
-    assert ws.io_proto.transport.written == [text_frame(b'42["x",1]')]
-    # Something queued (an ack, a ping): the next packet goes behind it, not around it.
-    socket.queue.put_nowait("ack")
+    delivery.deliver("a", Outgoing('2["x",1]'))
     delivery.deliver("a", Outgoing('2["x",2]'))
-    assert socket.queue.qsize() == 2 and len(ws.io_proto.transport.written) == 1
+    assert ws.io_proto.transport.written == []  # written at the end of the iteration,
+    await asyncio.sleep(0)
+    assert ws.io_proto.transport.written == [  # both in one write
+        text_frame(b'42["x",1]') + text_frame(b'42["x",2]')]
+    # Something queued (an ack, a ping): the next packet goes behind it, not around it,
+    # while what was set aside before it is written first (before the writer runs).
+    delivery.deliver("a", Outgoing('2["x",3]'))
+    socket.queue.put_nowait("ping")
+    delivery.deliver("a", Outgoing('2["x",4]'))
+    assert [p if isinstance(p, str) else p.encode() for p in socket.queue._queue] == \
+        ["ping", '42["x",4]']
+    await asyncio.sleep(0)
+    assert ws.io_proto.transport.written[-1] == text_frame(b'42["x",3]')
     socket.queue.get_nowait()
     socket.queue.get_nowait()
     # The writer is sending (Sanic's mutex held): queue too.
     async with ws.conn_mutex:
-        delivery.deliver("a", Outgoing('2["x",3]'))
+        delivery.deliver("a", Outgoing('2["x",5]'))
     assert socket.queue.qsize() == 1
     socket.queue.get_nowait()
     # A socket with a websocket extension never takes a shared frame.
     ws.ws_proto.extensions = ["permessage-deflate"]
-    delivery.deliver("a", Outgoing('2["x",4]'))
-    assert socket.queue.get_nowait().encode() == '42["x",4]'
+    delivery.deliver("a", Outgoing('2["x",6]'))
+    assert socket.queue.get_nowait().encode() == '42["x",6]'
 
 
 async def test_polling_and_upgrading_sockets_get_one_packet_object_on_their_queue():
@@ -178,6 +186,7 @@ async def test_a_slow_consumer_is_dropped_at_the_bound():
     sockets["a"] = FakeSocket("a", ws)
     ws.io_proto.transport.unsent = 1001
     delivery.deliver("a", Outgoing('2["x"]'))
+    await asyncio.sleep(0)
     assert ws.io_proto.transport.aborted and dropped == [1]
     # A polling client whose queue is full is closed, not grown.
     sockets["p"] = polling = FakeSocket("p", None)
