@@ -116,6 +116,9 @@ def create_app(
     app.config.MOTD = False
     app.config.REQUEST_MAX_SIZE = MAX_HTTP_BUFFER_SIZE + 64 * 1024
     app.config.WEBSOCKET_MAX_SIZE = MAX_HTTP_BUFFER_SIZE + 64 * 1024
+    # Engine.IO pings every socket already (PING_INTERVAL): Sanic's own websocket pings
+    # would only add a task and a timer per connection (issue 16: smaller state).
+    app.config.WEBSOCKET_PING_INTERVAL = None
     app.error_handler = JSONErrorHandler()
     sio.attach(app)
 
