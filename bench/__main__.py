@@ -203,8 +203,11 @@ class Generator:
 
 
 async def spawn(job: dict[str, Any], setup_timeout: float) -> Generator:
+    fd, path = tempfile.mkstemp(prefix="lvng-bench-job-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(job, f)
     proc = await asyncio.create_subprocess_exec(
-        "node", str(BENCH / "load.js"), json.dumps(job), cwd=BENCH,
+        "node", str(BENCH / "load.js"), path, cwd=BENCH,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         limit=64 * 1024 * 1024, preexec_fn=_raise_fd_limit)
     generator = Generator(proc)
@@ -213,6 +216,8 @@ async def spawn(job: dict[str, Any], setup_timeout: float) -> Generator:
     except BaseException:
         await generator.stop()
         raise
+    finally:
+        os.unlink(path)
     return generator
 
 
@@ -265,7 +270,7 @@ async def broadcast_run(server: Server, members: int, sizes: Sizes, *, rate: flo
         await asyncio.sleep(0.5)
         for g in generators:
             await g.go()
-        results = [(await g.line(duration + sizes.drain + 120))["result"] for g in generators]
+        results = [(await g.line(duration + 240))["result"] for g in generators]
     finally:
         for g in generators:
             await g.stop()

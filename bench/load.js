@@ -8,8 +8,11 @@
 //       window, rate, duration, drain, joinConcurrency}
 import { io } from "socket.io-client";
 import { createInterface } from "node:readline";
+import { readFileSync } from "node:fs";
 
-const job = JSON.parse(process.argv[2]);
+// The job is JSON on argv[2], or in the file argv[2] names (thousands of tokens).
+const arg = process.argv[2];
+const job = JSON.parse(arg.startsWith("{") ? arg : readFileSync(arg, "utf8"));
 const lvng = job.flavor === "lvng";
 const SEND = lvng ? "message:send" : "send";
 const NEW = lvng ? "message:new" : "new";
@@ -140,9 +143,18 @@ async function main() {
     const seconds = (now() - go) / 1000;
     out({ result: { role: "send", sent, acked, failed, seconds } });
   } else if (job.role === "receive") {
-    // Wait for the senders' end plus the drain, then report.
-    await new Promise((r) => setTimeout(r, (job.duration + job.drain) * 1000));
-    // Early end: the orchestrator may say "stop" once the expected count is known.
+    // Wait for the senders' end, then until nothing arrived for `drain` seconds (at
+    // most 120 s more): what is still on its way is not counted as lost.
+    await new Promise((r) => setTimeout(r, job.duration * 1000));
+    const cap = now() + 120_000;
+    await new Promise((resolve) => {
+      const timer = setInterval(() => {
+        const t = now();
+        if (t - Math.max(last, go + job.duration * 1000) >= job.drain * 1000 || t > cap) {
+          clearInterval(timer); resolve();
+        }
+      }, 100);
+    });
     out({ result: { role: "receive", delivered, first, last, go, outOfOrder, hist: sparse() } });
   } else {
     await new Promise((r) => setTimeout(r, job.duration * 1000));
