@@ -15,6 +15,7 @@ from sanic.response import HTTPResponse
 from core.cluster import ClusterState, LocalCluster, RedisCluster, redis_client
 from core.config import Settings
 from core.database import close_database, open_database, tortoise_config
+from core.delivery import FastManager, FastRedisManager
 from core.errors import ConfigError, ErrorCode, PluginError
 from core.gateway import Gateway
 from core.http import JSONErrorHandler, core_routes, error_response
@@ -36,14 +37,14 @@ MAX_HTTP_BUFFER_SIZE = 1_000_000
 _app_numbers = itertools.count(1)
 
 
-def _client_manager(settings: Settings) -> socketio.AsyncManager | None:
+def _client_manager(settings: Settings) -> socketio.AsyncManager:
     if settings.redis_url:
         from redis.exceptions import ConnectionError as RedisConnectionError
 
-        return socketio.AsyncRedisManager(
+        return FastRedisManager(
             settings.redis_url, channel=settings.cluster_name,
             redis_options={"retry_on_error": [RedisConnectionError]})  # as redis_client
-    return None
+    return FastManager()
 
 
 def _cluster(settings: Settings) -> ClusterState:
@@ -98,6 +99,8 @@ def create_app(
     sio = LvngServer(
         async_mode="sanic",
         handshake_timeout=settings.handshake_timeout,
+        send_buffer_limit=settings.send_buffer_limit,
+        on_slow_consumer=core_metrics.slow_consumers.inc,
         client_manager=_client_manager(settings),
         ping_interval=PING_INTERVAL,
         ping_timeout=PING_TIMEOUT,
@@ -115,6 +118,9 @@ def create_app(
     app.config.MOTD = False
     app.config.REQUEST_MAX_SIZE = MAX_HTTP_BUFFER_SIZE + 64 * 1024
     app.config.WEBSOCKET_MAX_SIZE = MAX_HTTP_BUFFER_SIZE + 64 * 1024
+    # Engine.IO pings every socket already (PING_INTERVAL): Sanic's own websocket pings
+    # would only add a task and a timer per connection (issue 16: smaller state).
+    app.config.WEBSOCKET_PING_INTERVAL = None
     app.error_handler = JSONErrorHandler()
     sio.attach(app)
 

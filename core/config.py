@@ -83,6 +83,9 @@ class Settings(BaseModel):
     rate_limit_user_events: int = Field(300, ge=1, le=1_000_000)
     max_connections_per_user: int = Field(50, ge=1, le=1_000_000)
     handshake_timeout: float = Field(10, gt=0, le=300)
+    # A socket with more unsent bytes than this in its transport's buffer (a client that
+    # does not read) is dropped (core/engine.py, "Slow consumers").
+    send_buffer_limit: int = Field(1024 * 1024, ge=4096, le=1024 * 1024 * 1024)
     cors_origins: list[str] | None = None
     strict_domain_events: bool = False  # raise on a bad domain event (as with --dev)
     # A stop (SIGTERM/SIGINT) waits this long for in-flight events before it drops clients.

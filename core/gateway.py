@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.clock import iso_from_epoch, now_iso
 from core.database import store_unavailable
-from core.engine import SHUTDOWN_REASON, close_transport
+from core.engine import SHUTDOWN_REASON, close_transport, release_long_poll
 from core.errors import ErrorCode, LvngError
 from core.metrics import UNKNOWN_EVENT_LABEL
 from core.platform import EventContext, Member, Session
@@ -214,16 +214,7 @@ class Gateway:
         ping_interval + ping_timeout (85 s): a request held for nothing, and a Python
         client whose disconnect() waits that long.
         """
-        try:  # Engine.IO internals: never let a change there break disconnect handling
-            eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
-            socket = self.sio.eio.sockets.get(eio_sid) if eio_sid else None
-            # A socket Engine.IO is closing itself (oversized POST, ping timeout) answers
-            # the long-poll with its CLOSE packet; a None ahead of it would swallow that
-            # packet and leave Engine.IO waiting for it to be read, for ever.
-            if socket is not None and not (socket.upgraded or socket.closed or socket.closing):
-                socket.queue.put_nowait(None)
-        except (AttributeError, KeyError) as exc:
-            log.debug("could not release the long-poll of %s: %r", sid, exc)
+        release_long_poll(self.sio, sid)
 
     # --- token expiry ------------------------------------------------------------------
 

@@ -123,6 +123,11 @@ class CoreMetrics:
             "lvng_rate_limit_disconnects_total",
             "Sockets disconnected for sending at three times the rate limit", registry=registry,
         )
+        self.slow_consumers = Counter(
+            "lvng_slow_consumer_disconnects_total",
+            "Sockets dropped for not reading what was sent to them (send buffer limit)",
+            registry=registry,
+        )
         self.token_expiries = Counter(
             "lvng_token_expiry_disconnects_total",
             "Sockets disconnected because their token expired unrefreshed", registry=registry,

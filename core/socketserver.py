@@ -31,6 +31,8 @@ from typing import Any
 import socketio
 from socketio import packet
 
+from core.delivery import FastManager
+from core.engine import SEND_BUFFER_LIMIT, Delivery, Outgoing, end_writer
 from core.wire import Refused, StrictJSON
 
 log = logging.getLogger("lvng.socketio")
@@ -50,13 +52,28 @@ class LvngServer(socketio.AsyncServer):
     `handler(event, sid, *args)`; `event` is None when the packet has no string event name,
     and a refused packet's only argument is a `core.wire.Refused` saying why."""
 
-    def __init__(self, *args: Any, handshake_timeout: float = 10.0, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, handshake_timeout: float = 10.0,
+                 send_buffer_limit: int = SEND_BUFFER_LIMIT,
+                 on_slow_consumer: Any = None, **kwargs: Any) -> None:
         kwargs.setdefault("serializer", StrictPacket)
+        if kwargs.get("client_manager") is None:
+            kwargs["client_manager"] = FastManager()
         super().__init__(*args, **kwargs)
+        # Every packet to a client goes through here (core.engine): broadcasts from the
+        # client manager, and acks, handshakes and disconnects from _send_packet.
+        self.delivery = Delivery(self.eio, buffer_limit=send_buffer_limit,
+                                 on_slow_consumer=on_slow_consumer)
         self.handshake_timeout = handshake_timeout
         self._handshake_timers: dict[str, asyncio.TimerHandle] = {}
         self._attachments_to_skip: dict[str, int] = {}
         self._tasks: set[asyncio.Task] = set()
+
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        encoded = pkt.encode()
+        if not isinstance(encoded, str):  # binary attachments: never sent by this server
+            await super()._send_packet(eio_sid, pkt)
+            return
+        self.delivery.deliver(eio_sid, Outgoing(encoded))
 
     # --- Engine.IO sessions ------------------------------------------------------------
 
@@ -94,7 +111,7 @@ class LvngServer(socketio.AsyncServer):
             # Engine.IO sends its CLOSE packet, then leaves the websocket (or the pending
             # long-poll) open until the client goes; a client that ignores the CLOSE would
             # keep it for the ping timeout. Wake the writer: it closes the websocket.
-            socket.queue.put_nowait(None)
+            end_writer(socket)
 
     # --- packets -----------------------------------------------------------------------
 

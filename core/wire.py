@@ -13,7 +13,13 @@ Socket.IO packets and HTTP bodies are parsed by `loads`, which differs from `jso
 `MAX_DEPTH` levels, no non-finite numbers, text of valid Unicode without NUL (no lone
 surrogates) in values and keys, and no binary attachments or their placeholders.
 
-`dumps` writes strict JSON (`allow_nan=False`): the server never emits a bare `NaN`.
+`dumps` writes strict JSON: the server never emits `NaN` (nor, as orjson would, a `null`
+in its place); a non-finite number raises ValueError.
+
+Both use orjson where it gives the same answer as the standard library, and the standard
+library otherwise: `loads` leaves to it what orjson refuses (NaN, lone surrogates, depth)
+and integers of 19 digits or more (which orjson turns into floats); `dumps` leaves to it
+what orjson cannot write (integers beyond 64 bits, non-string keys).
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import json
 import math
 import re
 from typing import Any
+
+import orjson
 
 from core.errors import ErrorCode, LvngError
 
@@ -63,8 +71,18 @@ def _parse_constant(text: str) -> Any:
     return NON_FINITE
 
 
+_LONG_NUMBER = re.compile("[0-9]{19}")
+_LONG_NUMBER_BYTES = re.compile(b"[0-9]{19}")
+
+
 def loads(text: str | bytes, **_: Any) -> Any:
     """Parse a client's JSON; raises ValueError only when it is not JSON at all."""
+    long_number = _LONG_NUMBER_BYTES if isinstance(text, bytes | bytearray) else _LONG_NUMBER
+    if long_number.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass  # the standard library decides, with its markers and its messages
     try:
         return json.loads(text, parse_float=_parse_float, parse_constant=_parse_constant)
     except RecursionError:
@@ -76,9 +94,40 @@ def loads(text: str | bytes, **_: Any) -> Any:
 
 
 def dumps(value: Any, **kwargs: Any) -> str:
-    """JSON for clients: `NaN` and `Infinity` raise ValueError instead of going out."""
+    """JSON for clients: `NaN` and `Infinity` raise ValueError instead of going out.
+
+    Compact (python-socketio asks for `separators=(",", ":")` anyway) and UTF-8 rather
+    than `\\u` escapes, unless `kwargs` ask for something else."""
+    if not kwargs or kwargs == _COMPACT:
+        try:
+            out = orjson.dumps(value)
+        except TypeError:
+            pass
+        else:
+            # orjson writes a non-finite float as null: look for one only when a null is
+            # there at all.
+            if b"null" in out and _has_non_finite(value):
+                raise ValueError("Out of range float values are not JSON compliant")
+            return out.decode()
     kwargs["allow_nan"] = False
     return json.dumps(value, **kwargs)
+
+
+_COMPACT = {"separators": (",", ":")}
+
+
+def _has_non_finite(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
 
 
 def check_value(value: Any, where: str = "") -> None:

@@ -223,8 +223,13 @@ async def test_after_ack_work_leaves_after_the_ack_through_python_socketio():
     async def send_packet(eio_sid: str, packet) -> None:  # pre-encoded emits
         record(packet.data)
 
-    # Both ways python-socketio hands a packet to the socket's queue, in call order.
+    def deliver(eio_sid: str, out) -> None:  # core.engine: acks, replies and broadcasts
+        record(out.text)
+
+    # Every way a packet is handed to the socket (python-socketio's own and core.engine's
+    # delivery), in call order.
     sio.eio.send, sio.eio.send_packet = send, send_packet
+    sio.delivery.deliver = deliver
     await sio._handle_eio_connect("e1", {})
     await sio._handle_eio_message("e1", "0" + json.dumps({"token": make_token("u1")}))
     await sio._handle_eio_message("e1", '27["probe:after"]')

@@ -1,0 +1,168 @@
+// One load-generator process of `python -m bench`, written with socket.io-client.
+//
+// Reads one JSON job on argv[2]; prints JSON lines on stdout: {"ready": ...} once its
+// sockets are connected (and joined), then {"result": ...} at the end. Waits for "go"
+// on stdin before sending; stops by itself (every phase has a deadline).
+//
+// Job: {url, flavor: "lvng"|"bare", tokens: [..], channel, role: "receive"|"send"|"idle",
+//       window, rate, duration, drain, joinConcurrency}
+import { io } from "socket.io-client";
+import { createInterface } from "node:readline";
+import { readFileSync } from "node:fs";
+
+// The job is JSON on argv[2], or in the file argv[2] names (thousands of tokens).
+const arg = process.argv[2];
+const job = JSON.parse(arg.startsWith("{") ? arg : readFileSync(arg, "utf8"));
+const lvng = job.flavor === "lvng";
+const SEND = lvng ? "message:send" : "send";
+const NEW = lvng ? "message:new" : "new";
+const now = () => performance.timeOrigin + performance.now(); // ms, shared by processes
+const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
+
+// Latency histogram: 0.1 ms buckets up to 10 s, then one overflow bucket.
+const BUCKETS = 100_000;
+const hist = new Uint32Array(BUCKETS + 1);
+let delivered = 0, first = 0, last = 0;
+const seen = new Map(); // sender -> highest n seen per receiving socket (order check)
+let outOfOrder = 0;
+
+function connect(token) {
+  return new Promise((resolve, reject) => {
+    const socket = io(job.url, {
+      transports: ["websocket"], reconnection: false, timeout: 60_000,
+      auth: token ? { token } : undefined, forceNew: true,
+    });
+    const fail = (err) => reject(new Error(`connect: ${err && err.message}`));
+    socket.once("connect_error", fail);
+    if (lvng) socket.once("connected", () => resolve(socket));
+    else socket.once("connect", () => resolve(socket));
+  });
+}
+
+function call(socket, event, data, timeout = 60_000) {
+  return socket.timeout(timeout).emitWithAck(event, data);
+}
+
+async function join(socket) {
+  const ack = lvng ? await call(socket, "channel:join", { channelId: socket.channel })
+                   : await call(socket, "join", socket.channel);
+  if (lvng && !(ack && ack.ok)) throw new Error(`join: ${JSON.stringify(ack)}`);
+}
+
+function listen(socket, index) {
+  const last_n = new Map();
+  socket.on(NEW, (msg) => {
+    const t = now();
+    const text = lvng ? msg.content : msg.content;
+    const [ts, sender, n] = text.split(" ", 3);
+    const latency = t - Number(ts);
+    let b = Math.floor(latency * 10);
+    if (b < 0) b = 0;
+    hist[b > BUCKETS ? BUCKETS : b]++;
+    delivered++;
+    if (!first) first = t;
+    last = t;
+    const prev = last_n.get(sender) ?? -1;
+    if (Number(n) <= prev) outOfOrder++;
+    last_n.set(sender, Number(n));
+  });
+}
+
+async function pool(items, limit, fn) {
+  const results = new Array(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) { const i = next++; results[i] = await fn(items[i], i); }
+  });
+  await Promise.all(workers);
+  return results;
+}
+
+function sparse() {
+  const h = {};
+  for (let i = 0; i <= BUCKETS; i++) if (hist[i]) h[i] = hist[i];
+  return h;
+}
+
+async function main() {
+  const started = now();
+  const sockets = await pool(job.tokens, job.joinConcurrency || 50, async (token, i) => {
+    const s = await connect(token);
+    s.channel = job.channelPerSocket ? `${job.channel}-${job.id}-${i}` : job.channel;
+    if (job.role !== "idle") await join(s);
+    return s;
+  });
+  const connectSeconds = (now() - started) / 1000;
+  if (job.role === "receive") sockets.forEach(listen);
+  out({ ready: { sockets: sockets.length, connectSeconds } });
+
+  const rl = createInterface({ input: process.stdin });
+  const go = await new Promise((resolve) => {
+    rl.on("line", (line) => { if (line.startsWith("go")) resolve(now()); });
+    rl.on("close", () => resolve(null));
+  });
+  if (go === null) process.exit(0);
+
+  if (job.role === "send") {
+    let sent = 0, acked = 0, failed = 0, n = 0;
+    const deadline = go + job.duration * 1000;
+    const sendOne = async (socket, sender) => {
+      const seq = n++;
+      const content = `${now().toFixed(3)} ${sender} ${seq} ${job.pad || ""}`;
+      sent++;
+      try {
+        const ack = lvng ? await call(socket, SEND, { channelId: socket.channel, content })
+                         : await call(socket, SEND, { content });
+        if (!lvng || (ack && ack.ok)) acked++; else failed++;
+      } catch { failed++; }
+    };
+    if (job.rate) {
+      // Open loop: `rate` messages/s over this process's sockets, in 10 ms ticks.
+      const perTick = job.rate / 100;
+      let owed = 0, k = 0;
+      const pending = [];
+      await new Promise((resolve) => {
+        const timer = setInterval(() => {
+          if (now() >= deadline) { clearInterval(timer); resolve(); return; }
+          owed += perTick;
+          while (owed >= 1) {
+            owed -= 1;
+            const i = k++ % sockets.length;
+            pending.push(sendOne(sockets[i], `${job.id}.${i}`));
+          }
+        }, 10);
+      });
+      await Promise.all(pending);
+    } else {
+      // Closed loop: each socket keeps `window` sends in flight until the deadline.
+      await Promise.all(sockets.flatMap((socket, i) =>
+        Array.from({ length: job.window }, async () => {
+          while (now() < deadline) await sendOne(socket, `${job.id}.${i}`);
+        })));
+    }
+    const seconds = (now() - go) / 1000;
+    out({ result: { role: "send", sent, acked, failed, seconds } });
+  } else if (job.role === "receive") {
+    // Wait for the senders' end, then until nothing arrived for `drain` seconds (at
+    // most 120 s more): what is still on its way is not counted as lost.
+    await new Promise((r) => setTimeout(r, job.duration * 1000));
+    const cap = now() + 120_000;
+    await new Promise((resolve) => {
+      const timer = setInterval(() => {
+        const t = now();
+        if (t - Math.max(last, go + job.duration * 1000) >= job.drain * 1000 || t > cap) {
+          clearInterval(timer); resolve();
+        }
+      }, 100);
+    });
+    out({ result: { role: "receive", delivered, first, last, go, outOfOrder, hist: sparse() } });
+  } else {
+    await new Promise((r) => setTimeout(r, job.duration * 1000));
+    out({ result: { role: "idle" } });
+  }
+  rl.close();
+  for (const s of sockets) s.disconnect();
+  setTimeout(() => process.exit(0), 200);
+}
+
+main().catch((err) => { out({ error: String(err && err.stack || err) }); process.exit(1); });

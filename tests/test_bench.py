@@ -1,0 +1,51 @@
+"""`python -m bench --quick` runs end to end, so the benchmark cannot rot: every section
+is in its JSON and nothing was lost (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.services import IN_CI
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench"
+
+
+@pytest.mark.timeout(420)
+def test_the_quick_benchmark_runs_and_loses_nothing(tmp_path):
+    if not (shutil.which("node") and (BENCH / "node_modules" / "socket.io-client").is_dir()):
+        message = "node or bench/node_modules missing (run: npm ci --prefix bench)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["mode"] == "quick" and report["machine"]["load_at_start"]
+    for kind in ("lvng", "bare", "node"):
+        rows = report["fanout"][kind]
+        assert [r["members"] for r in rows] == [20, 50]
+        for row in rows:
+            assert row["acked"] > 0 and row["delivered"] > 0, row
+            assert row["lost"] == 0 and row["failed"] == 0, row
+            assert row["p50_ms"] is not None and row["p99_ms"] is not None
+        connections = report["connections"][kind]
+        assert connections["connections"] == 200 and connections["bytes_per_connection"]
+    for row in report["fanout"]["lvng"]:
+        assert row["out_of_order"] == 0, row  # a socket's sends reach everyone in order
+    sustained = report["sustained"]
+    assert sustained["lost"] == 0 and sustained["acked"] > 0, sustained
+    sqlite = report["persistence"]["sqlite"]
+    assert sqlite["acked_per_s"] > 0 and sqlite["failed"] == 0
+    postgres = report["persistence"]["postgres"]
+    assert "skipped" in postgres or (postgres["acked_per_s"] > 0 and postgres["failed"] == 0)
+    assert {"fanout_20_vs_bare", "fanout_50_vs_node"} <= set(report["ratios"])
+    assert "fan-out" in done.stdout and "persistence" in done.stdout

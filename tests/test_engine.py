@@ -1,0 +1,204 @@
+"""core/engine.py reaches into python-engineio's and Sanic's internals: these tests fail
+when what it relies on changes (an upgrade must fail here, not slow or break delivery),
+and pin the delivery rules: order per socket, the shared frame, the slow-consumer bound."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from importlib.metadata import version
+from typing import Any
+
+import pytest
+
+from core import engine
+from core.engine import Delivery, Outgoing, text_frame
+
+
+def test_the_pinned_versions_are_installed():
+    for package, pinned in engine.PINNED.items():
+        assert version(package) == pinned, (
+            f"{package} {version(package)} is installed but core/engine.py was checked "
+            f"against {pinned}: re-check its internals, then update PINNED and pyproject")
+
+
+def test_engineio_socket_internals():
+    from engineio.async_server import AsyncServer
+    from engineio.async_socket import AsyncSocket
+
+    server = AsyncServer(async_mode="sanic")
+    socket = AsyncSocket(server, "s1")
+    for name in ("queue", "upgraded", "upgrading", "closing", "closed", "sid"):
+        assert hasattr(socket, name), name
+    assert isinstance(socket.queue, asyncio.Queue)
+    # The websocket handler is a bound method of the socket, given the driver's wrapper.
+    source = inspect.getsource(AsyncSocket._upgrade_websocket)
+    assert "self.server._async['websocket'](" in source
+    assert "self._websocket_handler" in source
+    handler = inspect.getsource(AsyncSocket._websocket_handler)
+    assert "await self.poll()" in handler and "await ws.send(pkt.encode())" in handler
+    assert "async def close(self, wait=True, abort=False, reason=None)" in \
+        inspect.getsource(AsyncSocket)
+    assert "websocket" in server._async
+
+
+def test_sanic_websocket_internals():
+    from engineio.async_drivers import sanic as driver
+    from sanic.server.protocols.websocket_protocol import WebSocketProtocol
+    from sanic.server.websockets.impl import WebsocketImplProtocol
+
+    assert "self._sock = await protocol.websocket_handshake(request)" in \
+        inspect.getsource(driver.WebSocket.__call__)
+    assert list(inspect.signature(driver.WebSocket.__init__).parameters) == \
+        ["self", "handler", "server"]
+    impl = WebsocketImplProtocol(ws_proto=None)
+    assert isinstance(impl.conn_mutex, asyncio.Lock)
+    assert hasattr(impl, "io_proto") and hasattr(impl, "ws_proto")
+    send = inspect.getsource(WebsocketImplProtocol.send)
+    assert "async with self.conn_mutex" in send
+    # No websocket extension is negotiated (no permessage-deflate): a shared frame fits.
+    handshake = inspect.getsource(WebSocketProtocol.websocket_handshake)
+    assert "extensions" not in handshake.split("ServerProtocol(")[1].split(")")[0]
+
+
+def test_socketio_manager_extension_points():
+    import socketio
+    from socketio.async_pubsub_manager import AsyncPubSubManager
+
+    params = list(inspect.signature(socketio.AsyncManager.emit).parameters)
+    assert params[:8] == ["self", "event", "data", "namespace", "room", "skip_sid",
+                          "callback", "to"]
+    assert "await super().emit(message[" in inspect.getsource(AsyncPubSubManager._handle_emit)
+    from socketio.base_manager import BaseManager
+
+    assert "def get_participants(self, namespace, room)" in inspect.getsource(BaseManager)
+    assert "async def _send_packet(self, eio_sid, pkt)" in \
+        inspect.getsource(socketio.AsyncServer)
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 70_000])
+def test_the_shared_frame_is_a_websocket_text_frame(size):
+    from websockets.frames import Frame, Opcode
+
+    payload = b"4" + b"x" * size
+    assert text_frame(payload) == Frame(Opcode.TEXT, payload).serialize(mask=False,
+                                                                    extensions=[])
+
+
+# --- the delivery rules, on stand-ins for Engine.IO's socket and Sanic's websocket --------
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.aborted = False
+        self.unsent = 0
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def get_write_buffer_size(self) -> int:
+        return self.unsent
+
+    def is_closing(self) -> bool:
+        return self.aborted
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+class FakeWs:
+    def __init__(self) -> None:
+        self.conn_mutex = asyncio.Lock()
+        self.io_proto = type("IO", (), {})()
+        self.io_proto.transport = FakeTransport()
+        self.ws_proto = type("WS", (), {"extensions": []})()
+
+
+class FakeSocket:
+    def __init__(self, sid: str, ws: FakeWs | None) -> None:
+        self.sid = sid
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.upgraded = ws is not None
+        self.upgrading = False
+        self.closing = self.closed = False
+        self.lvng_ws = ws
+
+
+def make_delivery(**kwargs: Any) -> tuple[Delivery, dict[str, FakeSocket]]:
+    eio = type("Eio", (), {})()
+    eio.sockets = {}
+    eio._async = {"websocket": None}
+    return Delivery(eio, **kwargs), eio.sockets
+
+
+async def test_an_idle_websocket_gets_the_shared_frame_and_order_is_kept():
+    delivery, sockets = make_delivery()
+    ws = FakeWs()
+    sockets["a"] = socket = FakeSocket("a", ws)
+    delivery.deliver("a", Outgoing('2["x",1]'))
+    delivery.deliver("a", Outgoing('2["x",2]'))
+    assert ws.io_proto.transport.written == []  # written at the end of the iteration,
+    await asyncio.sleep(0)
+    assert ws.io_proto.transport.written == [  # both in one write
+        text_frame(b'42["x",1]') + text_frame(b'42["x",2]')]
+    # Something queued (an ack, a ping): the next packet goes behind it, not around it,
+    # while what was set aside before it is written first (before the writer runs).
+    delivery.deliver("a", Outgoing('2["x",3]'))
+    socket.queue.put_nowait("ping")
+    delivery.deliver("a", Outgoing('2["x",4]'))
+    assert [p if isinstance(p, str) else p.encode() for p in socket.queue._queue] == \
+        ["ping", '42["x",4]']
+    await asyncio.sleep(0)
+    assert ws.io_proto.transport.written[-1] == text_frame(b'42["x",3]')
+    socket.queue.get_nowait()
+    socket.queue.get_nowait()
+    # The writer is sending (Sanic's mutex held): queue too.
+    async with ws.conn_mutex:
+        delivery.deliver("a", Outgoing('2["x",5]'))
+    assert socket.queue.qsize() == 1
+    socket.queue.get_nowait()
+    # A socket with a websocket extension never takes a shared frame.
+    ws.ws_proto.extensions = ["permessage-deflate"]
+    delivery.deliver("a", Outgoing('2["x",6]'))
+    assert socket.queue.get_nowait().encode() == '42["x",6]'
+
+
+async def test_polling_and_upgrading_sockets_get_one_packet_object_on_their_queue():
+    delivery, sockets = make_delivery()
+    sockets["p"] = polling = FakeSocket("p", None)
+    ws = FakeWs()
+    sockets["u"] = upgrading = FakeSocket("u", ws)
+    upgrading.upgrading = True
+    out = Outgoing('2["x"]')
+    delivery.deliver("p", out)
+    delivery.deliver("u", out)
+    delivery.deliver("gone", out)
+    assert polling.queue.get_nowait() is upgrading.queue.get_nowait() is out.packet
+    assert ws.io_proto.transport.written == []
+
+
+async def test_a_slow_consumer_is_dropped_at_the_bound():
+    dropped: list[int] = []
+    delivery, sockets = make_delivery(buffer_limit=1000, queue_limit=3,
+                                      on_slow_consumer=lambda: dropped.append(1))
+    ws = FakeWs()
+    sockets["a"] = FakeSocket("a", ws)
+    ws.io_proto.transport.unsent = 1001
+    delivery.deliver("a", Outgoing('2["x"]'))
+    await asyncio.sleep(0)
+    assert ws.io_proto.transport.aborted and dropped == [1]
+    # A polling client whose queue is full is closed, not grown.
+    sockets["p"] = polling = FakeSocket("p", None)
+    closed: list[Any] = []
+
+    async def close(**kwargs: Any) -> None:
+        closed.append(kwargs)
+
+    polling.close = close
+    for n in range(4):
+        delivery.deliver("p", Outgoing(f'2["x",{n}]'))
+    await asyncio.sleep(0)
+    assert polling.queue.qsize() == 4  # three packets and the writer's end (None)
+    assert closed == [{"wait": False, "abort": True, "reason": engine.SLOW_CONSUMER_REASON}]
+    assert dropped == [1, 1]
