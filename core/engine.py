@@ -187,9 +187,13 @@ class Delivery:
             ws = getattr(socket, "lvng_ws", None)
             io_proto = ws.io_proto if ws is not None else None
             transport = io_proto.transport if io_proto is not None else None
-            if transport is None or transport.is_closing():
-                continue  # the connection is going: so are its packets
-            transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+            if (transport is None or transport.is_closing()
+                    or ws.ws_proto.state.name != "OPEN"):
+                continue  # the connection is going (a close frame sent): so are its packets
+            try:
+                transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+            except RuntimeError:  # half-closed under us (write_eof): the socket is going
+                continue
             if transport.get_write_buffer_size() > limit:
                 self._slow_consumer(socket, transport)
 

@@ -92,9 +92,12 @@ class FakeTransport:
     def __init__(self) -> None:
         self.written: list[bytes] = []
         self.aborted = False
+        self.eof = False
         self.unsent = 0
 
     def write(self, data: bytes) -> None:
+        if self.eof:  # as uvloop's streams say it
+            raise RuntimeError("Cannot call write() after write_eof()")
         self.written.append(data)
 
     def get_write_buffer_size(self) -> int:
@@ -112,7 +115,8 @@ class FakeWs:
         self.conn_mutex = asyncio.Lock()
         self.io_proto = type("IO", (), {})()
         self.io_proto.transport = FakeTransport()
-        self.ws_proto = type("WS", (), {"extensions": []})()
+        self.ws_proto = type("WS", (), {"extensions": [],
+                                        "state": type("State", (), {"name": "OPEN"})()})()
 
 
 class FakeSocket:
@@ -202,3 +206,18 @@ async def test_a_slow_consumer_is_dropped_at_the_bound():
     assert polling.queue.qsize() == 4  # three packets and the writer's end (None)
     assert closed == [{"wait": False, "abort": True, "reason": engine.SLOW_CONSUMER_REASON}]
     assert dropped == [1, 1]
+
+
+async def test_a_websocket_closing_under_a_flush_gets_nothing_and_raises_nothing():
+    """The frames set aside in one loop pass meet a connection that began closing in the
+    meantime: a close frame already sent, or the transport half-closed (write_eof)."""
+    delivery, sockets = make_delivery()
+    for name in ("closing", "half-closed", "open"):
+        sockets[name] = FakeSocket(name, FakeWs())
+        delivery.deliver(name, Outgoing('2["x",1]'))
+    sockets["closing"].lvng_ws.ws_proto.state.name = "CLOSING"
+    sockets["half-closed"].lvng_ws.io_proto.transport.eof = True
+    await asyncio.sleep(0)  # the flush runs, and must not raise
+    assert sockets["closing"].lvng_ws.io_proto.transport.written == []
+    assert sockets["half-closed"].lvng_ws.io_proto.transport.written == []
+    assert sockets["open"].lvng_ws.io_proto.transport.written == [text_frame(b'42["x",1]')]
