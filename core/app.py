@@ -12,6 +12,7 @@ import socketio
 from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse
 
+from core.asyncapi import declare_core
 from core.cluster import ClusterState, LocalCluster, RedisCluster
 from core.config import Settings
 from core.database import close_database, open_database, tortoise_config
@@ -133,6 +134,7 @@ def create_app(
     plugins.collect(
         "lvng_register_events", per_plugin=lambda n: {"events": platform.events.registrar(n)}
     )
+    declare_core(platform.events)
     plugins.collect("lvng_register_domain_events",
                     per_plugin=lambda n: {"events": platform.events.domain_registrar(n)})
     for plugin, result in plugins.collect(

@@ -173,8 +173,9 @@ def test_lvng_plugins_lists_the_installed_plugin(hello_site, tmp_path):
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
     start = lines.index("hello 0.1.0 [entry-point: lvng_hello] enabled")
-    assert lines[start + 1:start + 4] == [
+    assert lines[start + 1:start + 5] == [
         "  events:  hello:greet",
+        "  emits:   hello:greeted",
         "  models:  lvng_hello.models",
         "  metrics: lvng_hello_greetings_total",
     ]
