@@ -12,6 +12,7 @@ import socketio
 from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse
 
+from core.admin import admin_routes
 from core.asyncapi import declare_core
 from core.cluster import ClusterState, LocalCluster, RedisCluster
 from core.config import Settings
@@ -144,6 +145,7 @@ def create_app(
     for plugin, result in plugins.collect("lvng_state", platform=platform):
         platform.keep_state(plugin, result)
     app.blueprint(core_routes)
+    app.blueprint(admin_routes)
     for plugin, result in plugins.collect("lvng_routes", platform=platform):
         blueprints = result if isinstance(result, list | tuple) else [result]
         for bp in blueprints:

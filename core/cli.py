@@ -158,6 +158,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if dev_token:
         print(f"lvng dev token (user dev, org dev, admin, 24 h):\n{dev_token}", flush=True)
         print(_connect_example(url, dev_token), flush=True)
+        print(f"inspection page: {url}/admin#token={dev_token}", flush=True)
         print(f"more tokens: lvng token --dev --sub USER --org dev [--name NAME] (same "
               f"directory and settings; the secret is in {dev_secret_path(settings)})",
               flush=True)
