@@ -88,7 +88,9 @@ class Page:
         return result["result"].get("value")
 
     async def text(self, element_id: str) -> str:
-        return await self.eval(f"document.getElementById({json.dumps(element_id)}).innerText")
+        # Empty until the page has loaded (navigating returns before it has).
+        found = f"document.getElementById({json.dumps(element_id)})"
+        return await self.eval(f"{found} ? {found}.innerText : ''")
 
     async def wait_for_text(self, element_id: str, pattern: str, timeout: float = 10) -> str:
         deadline = time.monotonic() + timeout
