@@ -10,6 +10,7 @@ may move; these names stay.
 
 from __future__ import annotations
 
+from core.asyncapi import Outbound, Timestamp
 from core.clock import iso, iso_from_epoch, new_id, now_iso
 from core.cluster import ClusterState
 from core.errors import ConfigError, ErrorCode, LvngError, not_yours
@@ -28,6 +29,8 @@ from core.validation import require_id, validate_object
 __all__ = [
     "ID_PATTERN",
     "MAX_PAGE_JSON",
+    "Outbound",
+    "Timestamp",
     "AfterAck",
     "ClusterState",
     "ConfigError",

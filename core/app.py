@@ -12,6 +12,8 @@ import socketio
 from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse
 
+from core.admin import admin_routes
+from core.asyncapi import declare_core
 from core.cluster import ClusterState, LocalCluster, RedisCluster, redis_client
 from core.config import Settings
 from core.database import close_database, open_database, tortoise_config
@@ -141,6 +143,7 @@ def create_app(
     plugins.collect(
         "lvng_register_events", per_plugin=lambda n: {"events": platform.events.registrar(n)}
     )
+    declare_core(platform.events)
     plugins.collect("lvng_register_domain_events",
                     per_plugin=lambda n: {"events": platform.events.domain_registrar(n)})
     for plugin, result in plugins.collect(
@@ -150,6 +153,7 @@ def create_app(
     for plugin, result in plugins.collect("lvng_state", platform=platform):
         platform.keep_state(plugin, result)
     app.blueprint(core_routes)
+    app.blueprint(admin_routes)
     for plugin, result in plugins.collect("lvng_routes", platform=platform):
         blueprints = result if isinstance(result, list | tuple) else [result]
         for bp in blueprints:

@@ -1,4 +1,4 @@
-"""`lvng serve | token | plugins | migrate` (contract section 1).
+"""`lvng serve | token | plugins | asyncapi | migrate` (contract section 1).
 
 Every failure a user can cause (a missing secret, a bad setting, a broken plugin) ends
 with one line on stderr and exit code 2.
@@ -175,6 +175,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if dev_token:
         print(f"lvng dev token (user dev, org dev, admin, 24 h):\n{dev_token}", flush=True)
         print(_connect_example(url, dev_token), flush=True)
+        print(f"inspection page: {url}/admin#token={dev_token}", flush=True)
         print(f"more tokens: lvng token --dev --sub USER --org dev [--name NAME] (same "
               f"directory and settings; the secret is in {dev_secret_path(settings)})",
               flush=True)
@@ -221,6 +222,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             print(f"  error: {info.error}")
             continue
         print(f"  events:  {', '.join(info.events) or '-'}")
+        print(f"  emits:   {', '.join(info.emits) or '-'}")
         print(f"  models:  {', '.join(info.models) or '-'}")
         print(f"  metrics: {', '.join(info.metrics) or '-'}")
         print(f"  domain events:{'' if info.domain_events else ' -'}")
@@ -229,6 +231,21 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                                for f in event["fields"])
             print(f"    {event['name']}: {event['description']}")
             print(f"      {{{fields}}}")
+    return 0
+
+
+def cmd_asyncapi(args: argparse.Namespace) -> int:
+    """The AsyncAPI document of the enabled plugins, as `GET /asyncapi.json` serves it."""
+    from core.app import create_app
+    from core.asyncapi import document
+
+    settings = load_settings(args.config)
+    if settings.jwt_secret is None and settings.jwt_public_key is None:
+        # Nothing is signed or verified here: any secret lets the app be built.
+        settings = settings.model_copy(update={"jwt_secret": secrets.token_urlsafe(32)})
+    platform = create_app(settings, "lvng_asyncapi").ctx.platform
+    print(json.dumps(document(platform.events, host=f"{settings.host}:{settings.port}",
+                              plugins=platform.plugins.names), indent=2))
     return 0
 
 
@@ -271,10 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true")
     plugins.set_defaults(func=cmd_plugins)
 
+    asyncapi = sub.add_parser("asyncapi", help="print the AsyncAPI 3.0 document of the events")
+    asyncapi.set_defaults(func=cmd_asyncapi)
+
     migrate = sub.add_parser("migrate", help="apply pending schema migrations")
     migrate.set_defaults(func=cmd_migrate)
 
-    for p in (serve, token, plugins, migrate):
+    for p in (serve, token, plugins, asyncapi, migrate):
         p.add_argument("--config", default=None, help="TOML file (or LVNG_CONFIG)")
     return parser
 

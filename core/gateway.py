@@ -368,6 +368,10 @@ class Gateway:
         self.metrics.event_errors.labels(event=label, code=exc.code.value).inc()
         error = exc.to_dict()
         shown_event = event if isinstance(event, str) and len(event) <= 128 else None
+        self.platform.recent_errors.append({
+            "timestamp": now_iso(), "organizationId": session.organization_id,
+            "userId": session.user_id, "socketId": session.sid, "event": shown_event,
+            "code": error["code"], "message": error["message"]})
         if session.sid in self.platform.sessions:
             await self.sio.emit("error", {**error, "event": shown_event}, to=session.sid)
         return {"ok": False, "error": error}

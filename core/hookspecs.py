@@ -162,6 +162,18 @@ def lvng_authorize_join(identity: Identity, room: Room, platform: Platform) -> b
     """
 
 
+# --- inspection --------------------------------------------------------------------
+
+
+@hookspec
+def lvng_admin_snapshot(platform: Platform, organization_id: str) -> dict[str, Any] | None:
+    """Called for `GET /api/v1/admin/overview` (an admin's request): return this plugin's
+    section of the inspection page (`/admin`), about `organization_id` only, as JSON-able
+    data; the page shows each section under the plugin's name. Keep it small (say, at
+    most 100 rows) and quick. A plugin that raises is left out and counted; None means
+    nothing to show."""
+
+
 # --- domain events --------------------------------------------------------------------
 
 

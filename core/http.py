@@ -102,6 +102,17 @@ async def readyz(request: Request) -> HTTPResponse:
     return json({"status": "ready"})
 
 
+@core_routes.get("/asyncapi.json")
+async def asyncapi(request: Request) -> HTTPResponse:
+    """The AsyncAPI 3.0 document of the enabled plugins' events (public, like the
+    reference it describes)."""
+    from core.asyncapi import document
+
+    platform = platform_of(request)
+    return json(document(platform.events, host=request.host,
+                         plugins=platform.plugins.names))
+
+
 @core_routes.get("/metrics")
 async def metrics(request: Request) -> HTTPResponse:
     platform = platform_of(request)

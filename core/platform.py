@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,8 @@ CUSTOMER_SCOPES = ("customer", "activity")
 # `lvng_client_active` is called at most once per this many seconds per socket, unless a
 # plugin asks for less (`Platform.want_activity`).
 ACTIVITY_INTERVAL = 5.0
+# How many failed events the inspection page can show (per node).
+RECENT_ERRORS = 200
 
 
 @dataclass(eq=False)
@@ -125,6 +128,8 @@ class Platform:
         # True once the server has begun to stop: new events are refused, running ones
         # should finish soon (their sockets are dropped after them).
         self.stopping = False
+        # The latest failed events of this node, for the inspection page (core/admin.py).
+        self.recent_errors: deque[dict[str, Any]] = deque(maxlen=RECENT_ERRORS)
         self.activity_interval = ACTIVITY_INTERVAL
 
     def want_activity(self, within: float) -> None:

@@ -87,6 +87,7 @@ class PluginInfo:
     version: str | None
     enabled: bool
     events: list[str] = field(default_factory=list)
+    emits: list[str] = field(default_factory=list)  # server→client events it declares
     domain_events: list[dict[str, Any]] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
@@ -344,6 +345,7 @@ def describe_plugins(settings: Settings) -> list[PluginInfo]:
             host.collect("lvng_register_events",
                          per_plugin=lambda n, r=registry: {"events": r.registrar(n)})
             info.events = registry.of_plugin(name)
+            info.emits = registry.outbound_of(name)
             host.collect("lvng_register_domain_events",
                          per_plugin=lambda n, r=registry: {"events": r.domain_registrar(n)})
             info.domain_events = [

@@ -39,6 +39,28 @@ class EventSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboundSpec:
+    """A server→client event a plugin declares it emits (`events.emits`), for the
+    AsyncAPI document: its name, the pydantic model of its payload, one line of text."""
+
+    name: str
+    schema: type[BaseModel]
+    description: str
+    plugin: str
+
+
+def describe(spec: EventSpec) -> str:
+    """A client event's description: its handler's docstring, else its schema's, joined
+    onto one paragraph; empty when neither has one."""
+    for source in (spec.handler, spec.schema):
+        doc = getattr(source, "__doc__", None) if source is not None else None
+        if doc and doc.strip() and not (isinstance(source, type)
+                                        and doc == BaseModel.__doc__):
+            return " ".join(doc.strip().split("\n\n")[0].split())
+    return ""
+
+
+@dataclass(frozen=True, slots=True)
 class DomainEventSpec:
     name: str
     schema: type[BaseModel]
@@ -74,6 +96,7 @@ class EventRegistry:
     def __init__(self) -> None:
         self._events: dict[str, EventSpec] = {}
         self._domain: dict[str, DomainEventSpec] = {}
+        self._outbound: dict[str, OutboundSpec] = {}
 
     def get(self, name: str) -> EventSpec | None:
         return self._events.get(name)
@@ -97,6 +120,30 @@ class EventRegistry:
                 f"plugin {taken.plugin}"
             )
         self._events[spec.name] = spec
+
+    # --- server→client events ------------------------------------------------------------
+
+    def outbound(self) -> list[OutboundSpec]:
+        """Every declared server→client event, by name."""
+        return [self._outbound[name] for name in sorted(self._outbound)]
+
+    def outbound_of(self, plugin: str) -> list[str]:
+        return sorted(n for n, spec in self._outbound.items() if spec.plugin == plugin)
+
+    def _add_outbound(self, spec: OutboundSpec) -> None:
+        where = f"plugin {spec.plugin}: emitted event {spec.name!r}"
+        if not isinstance(spec.name, str) or not spec.name or len(spec.name) > 128:
+            raise PluginError(f"{where}: the name must be a string of 1 to 128 characters")
+        if spec.plugin != "core" and spec.name in RESERVED_EVENTS:
+            raise PluginError(f"{where}: the name is reserved for the core")
+        if not (isinstance(spec.schema, type) and issubclass(spec.schema, BaseModel)):
+            raise PluginError(f"{where}: the schema must be a pydantic model class")
+        if not isinstance(spec.description, str) or not spec.description.strip():
+            raise PluginError(f"{where}: give a description (or a docstring on the model)")
+        taken = self._outbound.get(spec.name)
+        if taken is not None:
+            raise PluginError(f"{where} is already declared by plugin {taken.plugin}")
+        self._outbound[spec.name] = spec
 
     # --- domain events -------------------------------------------------------------------
 
@@ -151,6 +198,18 @@ class EventRegistrar:
         With `schema=None` the handler receives the raw payload (a dict or None).
         """
         self._registry._add(EventSpec(name, schema, handler, self.plugin))
+
+    def emits(self, name: str, schema: type[BaseModel], description: str | None = None) -> None:
+        """Declare that this plugin sends server→client event `name` with payloads valid
+        for `schema` (a pydantic model: the reference's keys required, extra keys allowed).
+
+        Nothing checks emits at run time; the declaration is what `GET /asyncapi.json` and
+        `lvng asyncapi` publish. `description` defaults to the model's docstring.
+        """
+        if description is None:
+            doc = schema.__doc__ if isinstance(schema, type) else None
+            description = " ".join((doc or "").split()) if doc != BaseModel.__doc__ else ""
+        self._registry._add_outbound(OutboundSpec(name, schema, description, self.plugin))
 
 
 class DomainEventRegistrar:

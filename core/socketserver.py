@@ -16,7 +16,11 @@ Also, for every Engine.IO session:
   catch-all handler as refusals, so they are answered, counted and rate-limited like
   events, never a traceback;
 - a session that has not completed the Socket.IO handshake within `handshake_timeout`
-  seconds is closed (also when its Socket.IO session ends and it stays open).
+  seconds is closed (also when its Socket.IO session ends and it stays open);
+- a disconnect is handled to the end in a task of its own: a DISCONNECT packet is handled
+  inside the websocket's reader task, which Sanic cancels when the client closes the
+  websocket right after it (as socket.io-client's `disconnect()` does), and Engine.IO
+  swallows that CancelledError, so the rooms and plugins were left half told.
 
 Checked against python-socketio 5.18 (`AsyncServer._handle_eio_message`, `_handle_event`,
 `_handle_event_internal`, `_handle_connect`).
@@ -66,6 +70,7 @@ class LvngServer(socketio.AsyncServer):
         self.handshake_timeout = handshake_timeout
         self._handshake_timers: dict[str, asyncio.TimerHandle] = {}
         self._attachments_to_skip: dict[str, int] = {}
+        self._finishing: set[asyncio.Task[Any]] = set()  # disconnects being handled
         self._tasks: set[asyncio.Task] = set()
 
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
@@ -83,11 +88,19 @@ class LvngServer(socketio.AsyncServer):
         return result
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
-        await super()._handle_eio_disconnect(eio_sid, reason)
+        await self._to_the_end(super()._handle_eio_disconnect(eio_sid, reason))
         timer = self._handshake_timers.pop(eio_sid, None)
         if timer is not None:
             timer.cancel()
         self._attachments_to_skip.pop(eio_sid, None)
+
+    async def _to_the_end(self, coro: Any) -> None:
+        """Run `coro` in a task of its own and wait for it; cancelling the caller (the
+        transport's task going away under it) does not stop it."""
+        task = asyncio.ensure_future(coro)
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
+        await asyncio.shield(task)
 
     def _arm_handshake_timer(self, eio_sid: str) -> None:
         old = self._handshake_timers.pop(eio_sid, None)
@@ -144,7 +157,8 @@ class LvngServer(socketio.AsyncServer):
         elif kind == packet.CONNECT:
             await self._handle_connect(eio_sid, namespace, pkt.data)
         elif kind == packet.DISCONNECT:
-            await self._handle_disconnect(eio_sid, namespace, self.reason.CLIENT_DISCONNECT)
+            await self._to_the_end(self._handle_disconnect(eio_sid, namespace,
+                                                           self.reason.CLIENT_DISCONNECT))
         elif kind == packet.EVENT:
             await self._handle_event(eio_sid, namespace, pkt.id, pkt.data)
         elif kind == packet.ACK:

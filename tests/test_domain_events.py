@@ -67,7 +67,7 @@ def test_lvng_plugins_lists_domain_events_with_their_fields(tmp_path):
     assert text.returncode == 0, text.stderr
     lines = text.stdout.splitlines()
     start = lines.index("probe [module: tests.support.probe_plugin] enabled")
-    assert lines[start + 4:start + 7] == [
+    assert lines[start + 5:start + 8] == [
         "  domain events:",
         "    probe.published: a user asked the probe to publish a note",
         "      {note: str, userId: str}",
@@ -79,7 +79,7 @@ def test_a_plugin_without_domain_events_lists_none(tmp_path):
                       cwd=tmp_path)
     lines = listed.stdout.splitlines()
     start = lines.index("recorder [module: tests.support.recorder_plugin] enabled")
-    assert lines[start + 4] == "  domain events: -"
+    assert lines[start + 5] == "  domain events: -"
 
 
 # --- declarations checked at start ----------------------------------------------------

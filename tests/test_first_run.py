@@ -59,6 +59,8 @@ async def test_dev_token_survives_a_restart_and_lvng_token_mints_more_users(tmp_
         token = lines[lines.index("lvng dev token (user dev, org dev, admin, 24 h):") + 1]
         assert ("more tokens: lvng token --dev --sub USER --org dev [--name NAME] (same "
                 "directory and settings; the secret is in lvng-dev-secret)") in lines
+        # The inspection page's link carries the same (admin) token.
+        assert f"inspection page: {live.url}/admin#token={token}" in lines
         secret = workdir / "lvng-dev-secret"
         assert stat.S_IMODE(secret.stat().st_mode) == 0o600
         live.restart()

@@ -173,8 +173,9 @@ def test_lvng_plugins_lists_the_installed_plugin(hello_site, tmp_path):
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
     start = lines.index("hello 0.1.0 [entry-point: lvng_hello] enabled")
-    assert lines[start + 1:start + 4] == [
+    assert lines[start + 1:start + 5] == [
         "  events:  hello:greet",
+        "  emits:   hello:greeted",
         "  models:  lvng_hello.models",
         "  metrics: lvng_hello_greetings_total",
     ]
@@ -186,7 +187,8 @@ def test_lvng_plugins_lists_the_installed_plugin(hello_site, tmp_path):
     hello = next(info for info in json.loads(listed.stdout) if info["name"] == "hello")
     assert hello == {
         "name": "hello", "kind": "entry-point", "target": "lvng_hello", "version": "0.1.0",
-        "enabled": False, "events": ["hello:greet"], "domain_events": [],
+        "enabled": False, "events": ["hello:greet"], "emits": ["hello:greeted"],
+        "domain_events": [],
         "models": ["lvng_hello.models"], "metrics": ["lvng_hello_greetings_total"],
         "hooks": ["lvng_metrics", "lvng_models", "lvng_register_events"], "error": None,
     }

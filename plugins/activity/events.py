@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.api import EventContext, EventRegistrar
-from plugins.activity import schemas
+from plugins.activity import outbound, schemas
 
 
 async def subscribe(ctx: EventContext, payload: schemas.CustomerRef) -> dict[str, Any]:
@@ -26,3 +26,4 @@ def register(events: EventRegistrar) -> None:
     events.add("activity:subscribe", schemas.CustomerRef, subscribe)
     events.add("activity:unsubscribe", schemas.CustomerRef, unsubscribe)
     events.add("activity:read", schemas.Read, read)
+    outbound.register(events)

@@ -13,6 +13,8 @@ carries `roomName` and `callId`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sanic import Blueprint
 
 from core.api import (
@@ -24,7 +26,7 @@ from core.api import (
     Room,
     hookimpl,
 )
-from plugins.calls import domain_events
+from plugins.calls import admin, domain_events
 from plugins.calls import events as events_module
 from plugins.calls.metrics import CallsMetrics
 from plugins.calls.routes import routes
@@ -80,3 +82,9 @@ async def lvng_client_left_room(room: Room, member: Member, last: bool, reason: 
     """A disconnect (or a dead node) takes the user out of the call when it was its last
     socket: `call:participant_left` with reason `disconnected`."""
     await platform.state_of(PLUGIN).calls.left_room(room, member, last, reason)
+
+
+@hookimpl
+async def lvng_admin_snapshot(organization_id: str) -> dict[str, Any]:
+    """The inspection page's calls: those in progress, with their participants."""
+    return await admin.snapshot(organization_id)

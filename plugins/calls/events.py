@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.api import EventContext, EventRegistrar
-from plugins.calls import schemas
+from plugins.calls import outbound, schemas
 
 
 async def join(ctx: EventContext, payload: schemas.CallRef) -> dict[str, Any]:
@@ -26,3 +26,4 @@ def register(events: EventRegistrar) -> None:
     events.add("call:join", schemas.CallRef, join)
     events.add("call:leave", schemas.CallRef, leave)
     events.add("call:transcription", schemas.Transcription, transcription)
+    outbound.register(events)

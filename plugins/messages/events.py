@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.api import EventContext, EventRegistrar, iso
-from plugins.messages import payloads, schemas
+from plugins.messages import outbound, payloads, schemas
 from plugins.messages.state import Messaging
 from plugins.messages.target import Caller, Target
 
@@ -130,3 +130,4 @@ def register(events: EventRegistrar) -> None:
     events.add("conversation:join", schemas.ConversationRef, join_conversation)
     events.add("conversation:leave", schemas.ConversationRef, leave_conversation)
     events.add("conversation:rejoin", schemas.Rejoin, rejoin_conversation)
+    outbound.register(events)

@@ -11,6 +11,8 @@ Domain events it publishes: none.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sanic import Blueprint
 
 from core.api import EventRegistrar, Member, Platform, PluginMetrics, Room, Session, hookimpl
@@ -65,3 +67,9 @@ async def lvng_client_left_room(room: Room, member: Member, last: bool, reason: 
     the user's last socket anywhere)."""
     if room.kind == "org":
         await platform.state_of(PLUGIN).presence.left(member, last, reason)
+
+
+@hookimpl
+async def lvng_admin_snapshot(platform: Platform, organization_id: str) -> dict[str, Any]:
+    """The inspection page's presence: every user of the organization and their status."""
+    return {"users": await platform.state_of(PLUGIN).presence.users(organization_id)}

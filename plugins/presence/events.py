@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.api import EventContext, EventRegistrar
-from plugins.presence import schemas
+from plugins.presence import outbound, schemas
 
 
 async def update(ctx: EventContext, payload: schemas.UpdatePresence) -> dict[str, Any]:
@@ -29,3 +29,4 @@ def register(events: EventRegistrar) -> None:
     events.add("presence:update", schemas.UpdatePresence, update)
     events.add("presence:heartbeat", schemas.Empty, heartbeat)
     events.add("presence:list", schemas.Empty, list_users)
+    outbound.register(events)

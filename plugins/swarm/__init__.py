@@ -16,6 +16,8 @@ service's `userId` and `userName`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sanic import Blueprint
 
 from core.api import (
@@ -27,7 +29,7 @@ from core.api import (
     Room,
     hookimpl,
 )
-from plugins.swarm import domain_events
+from plugins.swarm import admin, domain_events
 from plugins.swarm import events as events_module
 from plugins.swarm.metrics import SwarmMetrics
 from plugins.swarm.routes import routes
@@ -78,3 +80,9 @@ async def lvng_client_left_room(room: Room, member: Member, last: bool, reason: 
     """A subscriber's socket went (the room is told nothing: a subscription is private)."""
     if room.kind == "swarm":
         platform.state_of(PLUGIN).subscriptions.left_room(room, reason)
+
+
+@hookimpl
+async def lvng_admin_snapshot(platform: Platform, organization_id: str) -> dict[str, Any]:
+    """The inspection page's swarm sessions: the latest ones, status and subscribers."""
+    return await admin.snapshot(platform, organization_id)

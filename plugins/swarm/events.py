@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.api import EventContext, EventRegistrar
-from plugins.swarm import schemas
+from plugins.swarm import outbound, schemas
 
 
 async def subscribe(ctx: EventContext, payload: schemas.Subscribe) -> dict[str, Any]:
@@ -21,3 +21,4 @@ async def unsubscribe(ctx: EventContext, payload: schemas.SessionRef) -> dict[st
 def register(events: EventRegistrar) -> None:
     events.add("swarm:subscribe", schemas.Subscribe, subscribe)
     events.add("swarm:unsubscribe", schemas.SessionRef, unsubscribe)
+    outbound.register(events)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from core.api import EventRegistrar, PluginMetrics, hookimpl
 from lvng_hello.events import greet
 from lvng_hello.metrics import HelloMetrics
-from lvng_hello.schemas import Greet
+from lvng_hello.schemas import Greet, Greeted
 
 __version__ = "0.1.0"
 
@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 @hookimpl
 def lvng_register_events(events: EventRegistrar) -> None:
     events.add("hello:greet", Greet, greet)
+    events.emits("hello:greeted", Greeted)  # for the AsyncAPI document
 
 
 @hookimpl
