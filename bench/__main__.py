@@ -136,6 +136,9 @@ def start_server(kind: str, workdir: Path, database_url: str | None = None) -> S
         })
         command = [sys.executable, str(BENCH / "lvng_server.py"), "--host", "127.0.0.1",
                    "--port", str(port), "--workers", "1"]
+        if database_url is not None:  # PostgreSQL: migrated first, as an operator does
+            subprocess.run([sys.executable, "-m", "core.cli", "migrate"], cwd=workdir,
+                           env=env, check=True, capture_output=True, timeout=120)
     elif kind == "bare":
         command = [sys.executable, str(BENCH / "bare_socketio.py"), str(port)]
     else:
