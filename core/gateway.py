@@ -163,17 +163,27 @@ class Gateway:
                             type(exc).__name__, exc)
 
     async def leave_room(self, session: Session, room: Room, reason: str) -> bool:
-        """Take the socket out of `room` without its asking, holding the room's turn, and
-        let plugins tell the room (`lvng_client_left_room`). True if it was in it."""
+        """Take the socket out of `room` without its asking and let plugins tell the room
+        (`lvng_client_left_room`). True if it was in it."""
+        return await self._left_room(room, Member.of(session), reason, session)
+
+    async def _left_room(self, room: Room, member: Member, reason: str,
+                         session: Session | None = None) -> bool:
+        """Under the room's turn: leave (when the socket is still here; a dead node's is
+        not) and fan `lvng_client_left_room` out, then run what the plugins queued."""
         after = self.platform.after_ack()
         async with self.platform.turn(room, after):
-            left = await self.platform.rooms.leave(session, room)
-            if left:
-                await self.platform.plugins.fan_out(
-                    "lvng_client_left_room", room=room, member=Member.of(session),
-                    last=left.last, reason=reason, platform=self.platform)
+            last = True
+            if session is not None:
+                left = await self.platform.rooms.leave(session, room)
+                if not left:
+                    return False
+                last = left.last
+            await self.platform.plugins.fan_out(
+                "lvng_client_left_room", room=room, member=member, last=last,
+                reason=reason, platform=self.platform)
         await after.run()
-        return bool(left)
+        return True
 
     async def on_node_message(self, message: dict[str, Any]) -> None:
         """A message of `cluster.tell_nodes`, on every node (see `Platform.recheck_room`)."""
@@ -188,13 +198,8 @@ class Gateway:
     async def member_lost(self, room_key: str, user_id: str, user_name: str) -> None:
         """A dead node's user had its last socket in `room_key` there (core/cluster.py)."""
         room = Room.from_key(room_key)
-        after = self.platform.after_ack()
-        async with self.platform.turn(room, after):
-            await self.platform.plugins.fan_out(
-                "lvng_client_left_room", room=room,
-                member=Member("", user_id, user_name, room.organization_id), last=True,
-                reason="node_lost", platform=self.platform)
-        await after.run()
+        await self._left_room(room, Member("", user_id, user_name, room.organization_id),
+                              "node_lost")
 
     def _forget_socket(self, session: Session) -> None:
         user = (session.organization_id, session.user_id)
