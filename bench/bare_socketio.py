@@ -36,4 +36,6 @@ if __name__ == "__main__":
                             lambda: os._exit(0))
     timer.daemon = True
     timer.start()
-    app.run(host="127.0.0.1", port=int(sys.argv[1]), single_process=True, access_log=False)
+    # The listen backlog as LVNG's (Sanic's 100 resets handshakes in a connect burst).
+    app.run(host="127.0.0.1", port=int(sys.argv[1]), single_process=True, access_log=False,
+            backlog=1024)

@@ -32,7 +32,11 @@ function connect(token) {
       transports: ["websocket"], reconnection: false, timeout: 60_000,
       auth: token ? { token } : undefined, forceNew: true,
     });
-    const fail = (err) => reject(new Error(`connect: ${err && err.message}`));
+    const fail = (err) => {
+      const cause = err && err.description;
+      const detail = cause && (cause.message || cause.error?.message || cause.type);
+      reject(new Error(`connect: ${err && err.message}${detail ? ` (${detail})` : ""}`));
+    };
     socket.once("connect_error", fail);
     if (lvng) socket.once("connected", () => resolve(socket));
     else socket.once("connect", () => resolve(socket));

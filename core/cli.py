@@ -24,6 +24,11 @@ log = logging.getLogger("lvng")
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 DEV_SECRET_FILE = "lvng-dev-secret"
+# The listening socket's queue of connections not yet accepted (Sanic's default is 100,
+# Node's 511). A burst of reconnects (a node restarting, a load balancer failing over)
+# overflowing it makes the kernel drop handshakes and reset some: clients see
+# ECONNRESET. The kernel caps it at net.core.somaxconn.
+LISTEN_BACKLOG = 1024
 
 
 def _fail(message: str) -> int:
@@ -182,11 +187,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"lvng serving on {url} (workers: {settings.workers})", flush=True)
     if settings.workers == 1:
         app.run(host=settings.host, port=settings.port, single_process=True,
-                access_log=False, motd=False)
+                access_log=False, motd=False, backlog=LISTEN_BACKLOG)
     else:
         loader = AppLoader(factory=factory)
         app.prepare(host=settings.host, port=settings.port, workers=settings.workers,
-                    access_log=False, motd=False)
+                    access_log=False, motd=False, backlog=LISTEN_BACKLOG)
         with worker_metrics_dir():  # /metrics sums every worker
             Sanic.serve(primary=app, app_loader=loader)
     return 0
