@@ -94,7 +94,7 @@ async def lvng_client_left_room(room: Room, member: Member, last: bool, reason: 
     if target.kind == "conversation":
         await state.conversations.left_room(target, member, last)
     else:
-        await state.channels.left_room(target, member, reason)
+        await state.channels.left_room(target, member, reason, last)
 
 
 @hookimpl

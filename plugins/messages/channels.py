@@ -202,10 +202,13 @@ class Channels:
         return [{"userId": r.user_id, "addedBy": r.added_by, "addedAt": iso(r.created_at)}
                 for r in rows]
 
-    async def left_room(self, target: Target, member: Member, reason: str) -> None:
+    async def left_room(self, target: Target, member: Member, reason: str,
+                        last: bool = True) -> None:
         """A socket left a channel's room without asking. A right taken away (a refresh,
-        a removal) is told as a leave, to the room and to the socket; a disconnect or a
-        dead node is not (contract section 4)."""
+        a removal) is told as a leave to the socket, and to the room when it was the
+        user's last socket there (users, not sockets: contract section 4; else a user's
+        other device, still in the room on its node, would hear of the leave before its
+        own and then get the room's messages); a disconnect or a dead node is not told."""
         if reason in ("disconnected", "node_lost"):
             return
         after = self.platform.after_ack()
@@ -213,5 +216,6 @@ class Channels:
         await after.run()
         left = payloads.channel_left(target.channel_id or "", member.user_id,
                                      member.user_name, reason)
-        await self.platform.emit("channel:leave", left, room=target.room)
+        if last:
+            await self.platform.emit("channel:leave", left, room=target.room)
         await self.platform.emit("channel:leave", left, to=member.sid)
