@@ -102,6 +102,7 @@ def create_app(
         async_mode="sanic",
         handshake_timeout=settings.handshake_timeout,
         send_buffer_limit=settings.send_buffer_limit,
+        flush_window=settings.flush_window_ms / 1000,
         on_slow_consumer=core_metrics.slow_consumers.inc,
         client_manager=_client_manager(settings),
         ping_interval=PING_INTERVAL,

@@ -86,6 +86,9 @@ class Settings(BaseModel):
     # A socket with more unsent bytes than this in its transport's buffer (a client that
     # does not read) is dropped (core/engine.py, "Slow consumers").
     send_buffer_limit: int = Field(1024 * 1024, ge=4096, le=1024 * 1024 * 1024)
+    # After a flush to many sockets (a fan-out), the next waits this long, so that the
+    # messages emitted meanwhile share one write per socket (core/engine.py, Delivery).
+    flush_window_ms: float = Field(10, ge=0, le=1000)
     cors_origins: list[str] | None = None
     strict_domain_events: bool = False  # raise on a bad domain event (as with --dev)
     # A stop (SIGTERM/SIGINT) waits this long for in-flight events before it drops clients.

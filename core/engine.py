@@ -26,6 +26,18 @@ per packet. Here a packet is encoded once (`Outgoing`) and, for each recipient:
 - Sanic negotiates no websocket extension (no permessage-deflate); a socket that did
   would take the queued path, as a shared frame cannot be compressed per socket.
 
+**Per-connection state** (`LvngSocket`, `slim`): stock, an idle websocket session holds
+eight tasks (Sanic's connection task, its auto-closer and the task of each receive;
+Engine.IO's reader task per packet, its writer, the writer's `wait_for` task and a task
+sleeping until the next ping) and twenty-two 760-byte deques (every asyncio `Event` and
+`Queue` allocates a 64-slot block at once). `LvngSocket` reads a websocket in its
+handler's task and writes it with no timeout (a client that stops answering pings is
+closed by Engine.IO's service task, and a closed session's writer ends and closes the
+websocket), polls under `asyncio.timeout` (no task per poll) and schedules its pings with
+a timer handle instead of a sleeping task; `slim` gives the idle Events and Queues of the session,
+Engine.IO's and Sanic's, lists instead of deques. The bench's connections section measures
+the result.
+
 **Slow consumers.** `transport.write` never blocks: a client that does not read makes the
 transport's buffer grow, and a stuck writer makes the queue grow. A socket with more than
 `buffer_limit` bytes in its transport's buffer, or more than `queue_limit` packets in its
@@ -38,10 +50,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
+from engineio.async_socket import AsyncSocket
 
 log = logging.getLogger("lvng.engine")
 
@@ -51,6 +67,10 @@ SLOW_CONSUMER_REASON = "slow consumer"
 # Defaults of the slow-consumer bound (LVNG_SEND_BUFFER_LIMIT sets the first).
 SEND_BUFFER_LIMIT = 1024 * 1024
 QUEUE_LIMIT = 1024
+# Write coalescing under fan-out load (Delivery._flush): after a flush to this many
+# sockets, the next waits this long after it.
+COALESCE_SOCKETS = 64
+FLUSH_WINDOW = 0.010
 
 # Where this module's Engine.IO/Sanic knowledge lives, for tests/test_engine.py.
 PINNED = {"python-engineio": "4.15.1", "python-socketio": "5.18.1"}
@@ -140,7 +160,8 @@ class Delivery:
 
     def __init__(self, eio: Any, *, buffer_limit: int = SEND_BUFFER_LIMIT,
                  queue_limit: int = QUEUE_LIMIT,
-                 on_slow_consumer: Callable[[], None] | None = None) -> None:
+                 on_slow_consumer: Callable[[], None] | None = None,
+                 flush_window: float = FLUSH_WINDOW) -> None:
         self.sockets: dict[str, Any] = eio.sockets
         self.buffer_limit = buffer_limit
         self.queue_limit = queue_limit
@@ -148,7 +169,10 @@ class Delivery:
         self._closing: set[asyncio.Task] = set()
         self._pending: dict[Any, list[bytes]] = {}  # socket -> frames not written yet
         self._flush_scheduled = False
+        self.flush_window = flush_window
+        self._next_flush = 0.0  # loop time before which a flush waits (see _flush)
         self.direct = _record_websockets(eio)
+        eio.lvng_delivery = self  # for LvngSocket's writer (flush_socket)
 
     def deliver(self, eio_sid: str, out: Outgoing) -> None:
         """Send `out` to Engine.IO session `eio_sid` now, never waiting (no await)."""
@@ -165,7 +189,11 @@ class Delivery:
                 self._pending[socket] = [out.frame]
                 if not self._flush_scheduled:
                     self._flush_scheduled = True
-                    asyncio.get_running_loop().call_soon(self._flush)
+                    loop = asyncio.get_running_loop()
+                    if self._next_flush > loop.time():
+                        loop.call_at(self._next_flush, self._flush)
+                    else:
+                        loop.call_soon(self._flush)
             else:
                 frames.append(out.frame)
             return
@@ -176,26 +204,44 @@ class Delivery:
         queue.put_nowait(out.packet)
 
     def _flush(self) -> None:
-        """Write the frames of this loop iteration, one write per socket.
+        """Write the pending frames, one write per socket.
 
-        Scheduled (call_soon) when the first frame is set aside, so it runs before any
-        writer task woken later by a packet queued behind these frames: order holds."""
+        When nothing was flushed lately, scheduled with call_soon when the first frame is
+        set aside: it runs before any writer task woken later by a packet queued behind
+        these frames. After a flush to `COALESCE_SOCKETS` sockets or more (a fan-out),
+        the next one waits until `flush_window` after it: the frames of the messages
+        emitted meanwhile go out in one write per socket, not one each (the system call
+        per socket is most of a fan-out's time). A socket's writer that wakes for a
+        queued packet meanwhile writes that socket's pending frames first
+        (`flush_socket`): order holds either way."""
         self._flush_scheduled = False
         pending, self._pending = self._pending, {}
-        limit = self.buffer_limit
+        write = self._write
         for socket, frames in pending.items():
-            ws = getattr(socket, "lvng_ws", None)
-            io_proto = ws.io_proto if ws is not None else None
-            transport = io_proto.transport if io_proto is not None else None
-            if (transport is None or transport.is_closing()
-                    or ws.ws_proto.state.name != "OPEN"):
-                continue  # the connection is going (a close frame sent): so are its packets
-            try:
-                transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
-            except RuntimeError:  # half-closed under us (write_eof): the socket is going
-                continue
-            if transport.get_write_buffer_size() > limit:
-                self._slow_consumer(socket, transport)
+            write(socket, frames)
+        if len(pending) >= COALESCE_SOCKETS:
+            self._next_flush = asyncio.get_running_loop().time() + self.flush_window
+
+    def flush_socket(self, socket: Any) -> None:
+        """Write `socket`'s pending frames now: its writer is about to send a packet
+        queued after them."""
+        frames = self._pending.pop(socket, None)
+        if frames:
+            self._write(socket, frames)
+
+    def _write(self, socket: Any, frames: list[bytes]) -> None:
+        ws = getattr(socket, "lvng_ws", None)
+        io_proto = ws.io_proto if ws is not None else None
+        transport = io_proto.transport if io_proto is not None else None
+        if (transport is None or transport.is_closing()
+                or ws.ws_proto.state.name != "OPEN"):
+            return  # the connection is going (a close frame sent): so are its packets
+        try:
+            transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+        except RuntimeError:  # half-closed under us (write_eof): the socket is going
+            return
+        if transport.get_write_buffer_size() > self.buffer_limit:
+            self._slow_consumer(socket, transport)
 
     def _slow_consumer(self, socket: Any, transport: Any) -> None:
         log.warning("dropping Engine.IO session %s: a slow consumer (%s bytes unsent, "
@@ -216,6 +262,222 @@ class Delivery:
         socket.queue.put_nowait(None)
 
 
+class _Waiters(list):  # type: ignore[type-arg]
+    """A list asyncio's Event and Queue can use where they make a deque: 56 bytes empty,
+    not 760. What they hold is short (waiters; a socket's unsent packets, bounded by
+    `QUEUE_LIMIT`), so `popleft` copying the rest is cheap."""
+
+    __slots__ = ()
+
+    def popleft(self) -> Any:
+        return self.pop(0)
+
+
+def slim(obj: Any) -> None:
+    """Give an asyncio Event or Queue lists instead of its deques (see `_Waiters`)."""
+    if isinstance(obj, asyncio.Event):
+        if type(obj._waiters) is deque:
+            obj._waiters = _Waiters(obj._waiters)
+    elif type(obj) is asyncio.Queue:
+        for name in ("_getters", "_putters", "_queue"):
+            held = getattr(obj, name)
+            if type(held) is deque:
+                setattr(obj, name, _Waiters(held))
+        slim(obj._finished)
+
+
+_ENDING: set[asyncio.Future[None]] = set()  # websocket sessions being closed
+
+
+class LvngSocket(AsyncSocket):
+    """Engine.IO's socket with fewer tasks per session (see the module docstring). Made by
+    `adopt`, which sets an existing session's class before its first ping is scheduled."""
+
+    _ping_handle: asyncio.TimerHandle | None = None
+
+    def schedule_ping(self) -> None:
+        # As AsyncSocket.schedule_ping, with a timer handle instead of a sleeping task.
+        if self.last_ping:
+            self.last_ping = None
+            self._ping_handle = asyncio.get_running_loop().call_later(
+                self.server.ping_interval, self._ping_due)
+
+    def _ping_due(self) -> None:
+        # As AsyncSocket._send_ping after its sleep: `send` would check the ping timeout,
+        # which cannot fail with last_ping set just now, then queue the packet.
+        self._ping_handle = None
+        if not self.closing and not self.closed:
+            self.last_ping = time.time()
+            self.queue.put_nowait(eio_packet.Packet(eio_packet.PING))
+
+    async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
+        if self._ping_handle is not None:
+            self._ping_handle.cancel()
+            self._ping_handle = None
+        await super().close(wait=wait, abort=abort, reason=reason)
+        if getattr(self, "lvng_ws", None) is not None:
+            # A websocket session: its writer sends what is queued (the CLOSE packet
+            # unless aborted), then ends and closes the websocket, which ends the reader.
+            self.queue.put_nowait(None)
+
+    async def poll(self) -> list[Any]:
+        # As AsyncSocket.poll, under asyncio.timeout: no task made by wait_for per poll.
+        queue = self.queue
+        try:
+            async with asyncio.timeout(self.server.ping_interval + self.server.ping_timeout):
+                packets = [await queue.get()]
+            queue.task_done()
+        except (TimeoutError, asyncio.CancelledError):
+            raise eio_exceptions.QueueEmpty() from None
+        if packets == [None]:
+            return []
+        while True:
+            try:
+                pkt = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            queue.task_done()
+            if pkt is None:
+                queue.put_nowait(None)
+                break
+            packets.append(pkt)
+        return packets
+
+    async def _websocket_handler(self, ws: Any) -> None:
+        """As AsyncSocket._websocket_handler (python-engineio 4.15.1), with no task per
+        packet read (Engine.IO awaits each read through wait_for) and no timeout on the
+        reader or the writer (see below)."""
+        server = self.server
+        limit = server.max_http_buffer_size
+
+        async def websocket_wait() -> Any:
+            data = await ws.wait()
+            if data and len(data) > limit:
+                raise ValueError("packet is too large")
+            return data
+
+        if self.connected:
+            # the socket was already connected, so this is an upgrade
+            self.upgrading = True  # hold packet sends during the upgrade
+            try:
+                pkt = await websocket_wait()
+            except OSError:
+                return
+            decoded = eio_packet.Packet(encoded_packet=pkt)
+            if decoded.packet_type != eio_packet.PING or decoded.data != "probe":
+                server.logger.info("%s: Failed websocket upgrade, no PING packet", self.sid)
+                self.upgrading = False
+                return
+            await ws.send(eio_packet.Packet(eio_packet.PONG, data="probe").encode())
+            await self.queue.put(eio_packet.Packet(eio_packet.NOOP))  # end poll
+            try:
+                pkt = await websocket_wait()
+            except OSError:
+                self.upgrading = False
+                return
+            decoded = eio_packet.Packet(encoded_packet=pkt)
+            if decoded.packet_type != eio_packet.UPGRADE:
+                self.upgraded = False
+                server.logger.info("%s: Failed websocket upgrade, expected UPGRADE packet, "
+                                   "received %s instead.", self.sid, pkt)
+                self.upgrading = False
+                return
+            self.upgraded = True
+            self.upgrading = False
+        else:
+            self.connected = True
+            self.upgraded = True
+
+        async def writer() -> None:
+            # Waits with no timeout: a ping is queued every ping interval, and every end
+            # of the session queues None (the reader's end, `close`, `close_transport`).
+            queue = self.queue
+            delivery = getattr(server, "lvng_delivery", None)
+            while True:
+                packets = [await queue.get()]
+                queue.task_done()
+                if delivery is not None:  # frames set aside before this packet go first
+                    delivery.flush_socket(self)
+                while packets[-1] is not None:
+                    try:
+                        packets.append(queue.get_nowait())
+                    except asyncio.QueueEmpty:
+                        break
+                    queue.task_done()
+                if packets[-1] is None:
+                    packets.pop()
+                    queue.put_nowait(None)  # as poll(): later readers see the end too
+                    end = True
+                else:
+                    end = False
+                try:
+                    for pkt in packets:
+                        await ws.send(pkt.encode())
+                except BaseException:  # noqa: BLE001 - as Engine.IO: the writer just ends
+                    break
+                if end:
+                    break
+            await ws.close()
+
+        writer_task = asyncio.ensure_future(writer())
+        server.logger.info("%s: Upgrade to websocket successful", self.sid)
+
+        while True:
+            # No timeout per read (Engine.IO's is ping interval + ping timeout): its
+            # service task closes a session whose client stops answering pings, and
+            # `close` then ends the writer, which closes the websocket, which ends this.
+            try:
+                p = await websocket_wait()
+            except BaseException:  # noqa: BLE001 - as Engine.IO: cancel or error ends it
+                break
+            if p is None:  # connection closed by client
+                break
+            try:
+                await self.receive(eio_packet.Packet(encoded_packet=p))
+            except eio_exceptions.UnknownPacketError:
+                pass
+            except eio_exceptions.SocketIsClosedError:
+                server.logger.info("Receive error -- socket is closed")
+                break
+            except asyncio.CancelledError:  # the connection was lost (Sanic cancels us)
+                break
+            except Exception:  # noqa: BLE001 - as Engine.IO: log and go on
+                server.logger.exception("Unknown receive error")
+
+        self.queue.put_nowait(None)  # unlock the writer task so it can exit
+        # Sanic cancels this task when the connection is lost, which may come at any
+        # await from here (after the close frame ended the read): the end of the session
+        # runs to the end in a task of its own, or the session would never be closed.
+        ending = asyncio.ensure_future(self._end_websocket(writer_task))
+        _ENDING.add(ending)
+        ending.add_done_callback(_ENDING.discard)
+        await asyncio.shield(ending)
+
+    async def _end_websocket(self, writer_task: asyncio.Future[None]) -> None:
+        await writer_task
+        await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+
+
+def adopt(eio: Any, eio_sid: str) -> None:
+    """Make Engine.IO session `eio_sid` an `LvngSocket` with a slim queue; called from the
+    Engine.IO connect event, before Engine.IO schedules the session's first ping."""
+    socket = eio.sockets.get(eio_sid)
+    if socket is not None and type(socket) is AsyncSocket:
+        socket.__class__ = LvngSocket
+        slim(socket.queue)
+
+
+def _slim_websocket(ws: Any) -> None:
+    """The idle Events and Queues of a Sanic websocket (see `slim`)."""
+    assembler = getattr(ws, "assembler", None)
+    if assembler is not None:
+        for name in ("completed_queue", "message_complete", "message_fetched"):
+            slim(getattr(assembler, name, None))
+    proto = getattr(ws, "io_proto", None)
+    for name in ("_can_write", "_data_received"):
+        slim(getattr(proto, name, None))
+
+
 def _record_websockets(eio: Any) -> bool:
     """Make Engine.IO keep each session's Sanic websocket as `socket.lvng_ws` while its
     websocket handler runs. False when the async mode has no websocket (then every packet
@@ -230,6 +492,7 @@ def _record_websockets(eio: Any) -> bool:
             socket = getattr(handler, "__self__", None)
 
             async def recording(ws: Any) -> Any:
+                _slim_websocket(ws._sock)
                 if socket is not None:
                     socket.lvng_ws = ws._sock
                 try:

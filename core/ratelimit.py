@@ -19,6 +19,9 @@ class SlidingWindow:
 
     Rejected attempts are remembered too: a socket that keeps sending until it has tried
     three times the limit within one window is told to disconnect.
+
+    The two deques are made on the first event: an empty deque is 760 bytes, and most
+    sockets of a large server are idle (issue 16, per-connection memory).
     """
 
     __slots__ = ("limit", "window", "_accepted", "_attempts", "_clock")
@@ -26,8 +29,8 @@ class SlidingWindow:
     def __init__(self, limit: int, window: float, clock=time.monotonic) -> None:
         self.limit = limit
         self.window = window
-        self._accepted: deque[float] = deque()
-        self._attempts: deque[float] = deque()
+        self._accepted: deque[float] | tuple[()] = ()
+        self._attempts: deque[float] | tuple[()] = ()
         self._clock = clock
 
     def idle(self) -> bool:
@@ -37,6 +40,8 @@ class SlidingWindow:
     def hit(self) -> Verdict:
         now = self._clock()
         horizon = now - self.window
+        if not isinstance(self._accepted, deque):
+            self._accepted, self._attempts = deque(), deque()
         for queue in (self._accepted, self._attempts):
             while queue and queue[0] <= horizon:
                 queue.popleft()

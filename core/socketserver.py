@@ -36,7 +36,7 @@ import socketio
 from socketio import packet
 
 from core.delivery import FastManager
-from core.engine import SEND_BUFFER_LIMIT, Delivery, Outgoing, end_writer
+from core.engine import FLUSH_WINDOW, SEND_BUFFER_LIMIT, Delivery, Outgoing, adopt, end_writer
 from core.wire import Refused, StrictJSON
 
 log = logging.getLogger("lvng.socketio")
@@ -57,7 +57,7 @@ class LvngServer(socketio.AsyncServer):
     and a refused packet's only argument is a `core.wire.Refused` saying why."""
 
     def __init__(self, *args: Any, handshake_timeout: float = 10.0,
-                 send_buffer_limit: int = SEND_BUFFER_LIMIT,
+                 send_buffer_limit: int = SEND_BUFFER_LIMIT, flush_window: float = FLUSH_WINDOW,
                  on_slow_consumer: Any = None, **kwargs: Any) -> None:
         kwargs.setdefault("serializer", StrictPacket)
         if kwargs.get("client_manager") is None:
@@ -66,7 +66,7 @@ class LvngServer(socketio.AsyncServer):
         # Every packet to a client goes through here (core.engine): broadcasts from the
         # client manager, and acks, handshakes and disconnects from _send_packet.
         self.delivery = Delivery(self.eio, buffer_limit=send_buffer_limit,
-                                 on_slow_consumer=on_slow_consumer)
+                                 on_slow_consumer=on_slow_consumer, flush_window=flush_window)
         self.handshake_timeout = handshake_timeout
         self._handshake_timers: dict[str, asyncio.TimerHandle] = {}
         self._attachments_to_skip: dict[str, int] = {}
@@ -84,6 +84,10 @@ class LvngServer(socketio.AsyncServer):
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         result = await super()._handle_eio_connect(eio_sid, environ)
+        adopt(self.eio, eio_sid)
+        # The handshake's empty body, whose class translate_request made for this request
+        # alone (2.5 KB a session); a polling POST reads its own request's environ.
+        environ.pop("wsgi.input", None)
         self._arm_handshake_timer(eio_sid)
         return result
 

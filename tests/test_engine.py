@@ -5,6 +5,7 @@ and pin the delivery rules: order per socket, the shared frame, the slow-consume
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 from importlib.metadata import version
 from typing import Any
@@ -221,3 +222,174 @@ async def test_a_websocket_closing_under_a_flush_gets_nothing_and_raises_nothing
     assert sockets["closing"].lvng_ws.io_proto.transport.written == []
     assert sockets["half-closed"].lvng_ws.io_proto.transport.written == []
     assert sockets["open"].lvng_ws.io_proto.transport.written == [text_frame(b'42["x",1]')]
+
+
+async def test_after_a_fan_out_the_next_flush_waits_and_coalesces():
+    """After a flush to COALESCE_SOCKETS sockets or more, the next one waits the flush
+    window: what is emitted meanwhile goes out in one write per socket. A writer that
+    wakes for a queued packet meanwhile writes its socket's pending frames first."""
+    delivery, sockets = make_delivery(flush_window=0.2)
+    names = [f"s{n}" for n in range(engine.COALESCE_SOCKETS)]
+    for name in names:
+        sockets[name] = FakeSocket(name, FakeWs())
+    transport = sockets["s0"].lvng_ws.io_proto.transport
+
+    def fan_out(n: int) -> None:
+        out = Outgoing(f'2["x",{n}]')
+        for name in names:
+            delivery.deliver(name, out)
+
+    fan_out(1)
+    await asyncio.sleep(0)  # nothing was flushed lately: written at once
+    assert transport.written == [text_frame(b'42["x",1]')]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    fan_out(2)
+    await asyncio.sleep(0)
+    fan_out(3)
+    assert transport.written == [text_frame(b'42["x",1]')]  # waiting for the window
+    # A packet queued for s1 meanwhile: its writer writes what s1 has pending first.
+    delivery.flush_socket(sockets["s1"])
+    assert sockets["s1"].lvng_ws.io_proto.transport.written[-1] == \
+        text_frame(b'42["x",2]') + text_frame(b'42["x",3]')
+    while len(transport.written) == 1:
+        await asyncio.sleep(0.01)
+    assert loop.time() - started >= 0.2 - 0.02
+    assert transport.written[1] == text_frame(b'42["x",2]') + text_frame(b'42["x",3]')
+    assert sockets["s1"].lvng_ws.io_proto.transport.written[1:] == [
+        text_frame(b'42["x",2]') + text_frame(b'42["x",3]')]  # not twice
+
+
+async def test_a_window_of_zero_writes_at_once():
+    delivery, sockets = make_delivery(flush_window=0)
+    names = [f"s{n}" for n in range(engine.COALESCE_SOCKETS)]
+    for name in names:
+        sockets[name] = FakeSocket(name, FakeWs())
+    for n in (1, 2):
+        out = Outgoing(f'2["x",{n}]')
+        for name in names:
+            delivery.deliver(name, out)
+        await asyncio.sleep(0)
+    assert sockets["s0"].lvng_ws.io_proto.transport.written == [
+        text_frame(b'42["x",1]'), text_frame(b'42["x",2]')]
+
+
+async def test_slim_events_and_queues_behave_as_asyncio_s():
+    event = asyncio.Event()
+    engine.slim(event)
+    assert type(event._waiters) is not type(asyncio.Event()._waiters)
+    waiter = asyncio.ensure_future(event.wait())
+    await asyncio.sleep(0)
+    event.set()
+    assert await asyncio.wait_for(waiter, 1) is True
+
+    queue: asyncio.Queue[int] = asyncio.Queue(maxsize=1)
+    queue.put_nowait(1)
+    engine.slim(queue)  # what it holds stays
+    putter = asyncio.ensure_future(queue.put(2))  # waits: the queue is full
+    await asyncio.sleep(0)
+    assert not putter.done()
+    assert await queue.get() == 1
+    await asyncio.wait_for(putter, 1)
+    getter = asyncio.ensure_future(queue.get())
+    assert await asyncio.wait_for(getter, 1) == 2
+    getter = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    queue.put_nowait(3)
+    assert await asyncio.wait_for(getter, 1) == 3
+    queue.task_done()
+    queue.task_done()
+    queue.task_done()
+    await asyncio.wait_for(queue.join(), 1)
+
+
+# --- LvngSocket: the websocket session's end, on python-engineio's own server -------------
+
+
+class FakeEioWebSocket:
+    """What python-engineio's sanic driver hands the websocket handler."""
+
+    def __init__(self) -> None:
+        self.incoming: asyncio.Queue[Any] = asyncio.Queue()
+        self.sent: list[str] = []
+        self.closed = False
+
+    async def wait(self) -> Any:
+        item = await self.incoming.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    async def send(self, message: str) -> None:
+        self.sent.append(message)
+
+    async def close(self) -> None:
+        self.closed = True
+        self.incoming.put_nowait(OSError())  # as the driver: no data once closed
+
+
+def adopted_socket() -> tuple[Any, Any, list[str]]:
+    from engineio.async_server import AsyncServer
+    from engineio.async_socket import AsyncSocket
+
+    server = AsyncServer(async_mode="sanic")
+    reasons: list[str] = []
+
+    async def disconnect(sid: str, reason: str) -> None:
+        reasons.append(reason)
+
+    server.on("disconnect", disconnect)
+    socket = AsyncSocket(server, "s1")
+    server.sockets["s1"] = socket
+    engine.adopt(server, "s1")
+    assert isinstance(socket, engine.LvngSocket)
+    return server, socket, reasons
+
+
+async def run_session(socket: Any) -> tuple[FakeEioWebSocket, asyncio.Task[None]]:
+    ws = FakeEioWebSocket()
+    socket.lvng_ws = ws  # as core.engine's recording driver does
+    task = asyncio.ensure_future(socket._websocket_handler(ws))
+    while not socket.upgraded:
+        await asyncio.sleep(0)
+    return ws, task
+
+
+async def test_a_session_closed_by_engineio_ends_its_websocket():
+    """A client that stops answering pings: Engine.IO's service task closes the session
+    (with a CLOSE packet); the writer sends it, ends and closes the websocket, and the
+    handler ends (no read timeout is needed for it)."""
+    server, socket, reasons = adopted_socket()
+    ws, task = await run_session(socket)
+    await socket.close(wait=False, abort=False, reason=server.reason.PING_TIMEOUT)
+    # (not wait_for: its timeout cancels the task, which would end it all the same)
+    done, _ = await asyncio.wait({task}, timeout=2)
+    assert done == {task}
+    assert ws.sent == ["1"] and ws.closed
+    assert reasons == [server.reason.PING_TIMEOUT]
+
+
+async def test_a_lost_connection_closes_the_session_even_when_cancelled_again():
+    """Sanic ends a read with CancelledError when a close frame comes, then cancels the
+    handler's task when the TCP connection goes, which may come while the handler ends
+    the session: the session is closed all the same."""
+    server, socket, reasons = adopted_socket()
+    ws, task = await run_session(socket)
+    ws.incoming.put_nowait(asyncio.CancelledError())
+    await asyncio.sleep(0)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(task, 2)
+    while not reasons:
+        await asyncio.sleep(0.01)
+    assert reasons == [server.reason.TRANSPORT_CLOSE] and socket.closed and ws.closed
+
+
+async def test_pings_are_timer_handles_not_tasks():
+    server, socket, _ = adopted_socket()
+    server.ping_interval = 0.01
+    tasks = len(asyncio.all_tasks())
+    socket.schedule_ping()
+    assert len(asyncio.all_tasks()) == tasks
+    packet = await asyncio.wait_for(socket.queue.get(), 1)
+    assert packet.encode() == "2" and socket.last_ping
