@@ -349,9 +349,10 @@ class LvngSocket(AsyncSocket):
         reader or the writer (see below)."""
         server = self.server
         limit = server.max_http_buffer_size
+        read = _websocket_reader(ws)
 
         async def websocket_wait() -> Any:
-            data = await ws.wait()
+            data = await read()
             if data and len(data) > limit:
                 raise ValueError("packet is too large")
             return data
@@ -456,6 +457,43 @@ class LvngSocket(AsyncSocket):
     async def _end_websocket(self, writer_task: asyncio.Future[None]) -> None:
         await writer_task
         await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+
+
+def _websocket_reader(ws: Any) -> Callable[[], Any]:
+    """A read of the next message of a Sanic websocket in the caller's task.
+
+    Sanic's `recv` starts a task per message (its frame assembler's `get`) and waits for
+    it or for `recv_cancel`, which Sanic cancels when a close frame or EOF comes. This
+    awaits the assembler in the handler's own task and turns `recv_cancel`'s
+    cancellation into cancelling that task, as Sanic's recv raises CancelledError then.
+    Anything else than Sanic's websocket (or a Sanic without these) reads with
+    `ws.wait()`."""
+    impl = getattr(ws, "_sock", None)
+    assembler = getattr(impl, "assembler", None)
+    task = asyncio.current_task()
+    if assembler is None or task is None or not hasattr(impl, "recv_cancel"):
+        return ws.wait  # type: ignore[no-any-return]
+    loop = asyncio.get_running_loop()
+
+    def closed(cancel: asyncio.Future[None]) -> None:
+        if impl.recv_cancel is cancel:  # still reading: end the read
+            task.cancel()
+
+    async def read() -> Any:
+        if impl.ws_proto.state.name != "OPEN":  # a close frame came or went: the end
+            raise OSError("the websocket is closing")
+        cancel: asyncio.Future[None] = loop.create_future()
+        cancel.add_done_callback(closed)
+        impl.recv_cancel = cancel
+        try:
+            data = await assembler.get()
+        finally:
+            impl.recv_cancel = None
+        if not isinstance(data, (bytes, str)):
+            raise OSError("no message")
+        return data
+
+    return read
 
 
 def adopt(eio: Any, eio_sid: str) -> None:

@@ -45,6 +45,23 @@ NAMESPACE = "/"
 MAX_SKIPPED_ATTACHMENTS = 10
 
 
+# What a connected session's environ keeps (see slim_environ): what Engine.IO reads when
+# the handshake's request ends, and what a log or an operator may want of the client.
+ENVIRON_KEPT = ("REQUEST_METHOD", "QUERY_STRING", "PATH_INFO", "SCRIPT_NAME", "RAW_URI",
+                "SERVER_PROTOCOL", "REMOTE_ADDR", "wsgi.url_scheme", "sanic.request",
+                "HTTP_HOST", "HTTP_ORIGIN", "HTTP_USER_AGENT", "HTTP_X_FORWARDED_FOR",
+                "HTTP_X_FORWARDED_PROTO", "HTTP_X_REAL_IP")
+
+
+def slim_environ(environ: dict[str, Any]) -> None:
+    """Once the Socket.IO handshake is done, the WSGI environ python-socketio keeps for the
+    session's whole life (every header as an `HTTP_*` key: ~2 KB a session) is cut down
+    to ENVIRON_KEPT, in place (Engine.IO's request handler still holds the same dict)."""
+    kept = {key: environ[key] for key in ENVIRON_KEPT if key in environ}
+    environ.clear()
+    environ.update(kept)
+
+
 class StrictPacket(socketio.packet.Packet):
     """Socket.IO packets whose JSON is strict (see core.wire)."""
 
@@ -176,6 +193,9 @@ class LvngServer(socketio.AsyncServer):
             await self._refuse(eio_sid, None, "this socket is already connected")
             return
         await super()._handle_connect(eio_sid, namespace, data)
+        environ = self.environ.get(eio_sid)
+        if environ is not None and self.manager.sid_from_eio_sid(eio_sid, namespace):
+            slim_environ(environ)
 
     async def _handle_disconnect(self, eio_sid: str, namespace: str | None,
                                  reason: Any = None) -> None:

@@ -57,6 +57,15 @@ def test_sanic_websocket_internals():
     assert hasattr(impl, "io_proto") and hasattr(impl, "ws_proto")
     send = inspect.getsource(WebsocketImplProtocol.send)
     assert "async with self.conn_mutex" in send
+    # _websocket_reader: the assembler read in the handler's task, ended as Sanic's recv
+    # is, by recv_cancel's cancellation on a close frame or EOF.
+    from sanic.server.websockets.frame import WebsocketFrameAssembler
+
+    assert impl.recv_cancel is None and isinstance(impl.assembler, WebsocketFrameAssembler)
+    assert "self.recv_cancel.cancel()" in inspect.getsource(WebsocketImplProtocol.process_events)
+    assert "self.recv_cancel.cancel()" in \
+        inspect.getsource(WebsocketImplProtocol.async_eof_received)
+    assert list(inspect.signature(WebsocketFrameAssembler.get).parameters) == ["self", "timeout"]
     # No websocket extension is negotiated (no permessage-deflate): a shared frame fits.
     handshake = inspect.getsource(WebSocketProtocol.websocket_handshake)
     assert "extensions" not in handshake.split("ServerProtocol(")[1].split(")")[0]
