@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import struct
 import time
 from collections import deque
@@ -100,9 +101,12 @@ async def close_transport(sio: Any, sid: str, reason: str = SHUTDOWN_REASON) -> 
 
 
 def end_writer(socket: Any) -> None:
-    """Wake an Engine.IO session's writer to end: its websocket closes, or its pending
-    long-poll is answered empty."""
-    socket.queue.put_nowait(None)
+    """End an Engine.IO session's transport: its websocket closes (after what was sent
+    to it), or its pending long-poll is answered empty."""
+    if isinstance(socket, LvngSocket):
+        socket.end_websocket()
+    else:
+        socket.queue.put_nowait(None)
 
 
 def release_long_poll(sio: Any, sid: str) -> None:
@@ -119,16 +123,26 @@ def release_long_poll(sio: Any, sid: str) -> None:
         log.debug("could not release the long-poll of %s: %r", sid, exc)
 
 
-def text_frame(payload: bytes) -> bytes:
-    """One unmasked, unfragmented websocket text frame (RFC 6455 5.2) of `payload`."""
+def text_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """One unmasked, unfragmented websocket frame (RFC 6455 5.2) of `payload`: text, or
+    binary with `opcode` 0x2."""
     size = len(payload)
+    first = 0x80 | opcode
     if size < 126:
-        head = bytes((0x81, size))
+        head = bytes((first, size))
     elif size < 65536:
-        head = struct.pack("!BBH", 0x81, 126, size)
+        head = struct.pack("!BBH", first, 126, size)
     else:
-        head = struct.pack("!BBQ", 0x81, 127, size)
+        head = struct.pack("!BBQ", first, 127, size)
     return head + payload
+
+
+def frame_of(pkt: Any) -> bytes:
+    """The websocket frame of an Engine.IO packet, as python-engineio's writer sends it."""
+    encoded = pkt.encode()
+    if isinstance(encoded, str):
+        return text_frame(encoded.encode())
+    return text_frame(encoded, 0x2)
 
 
 class Outgoing:
@@ -181,27 +195,32 @@ class Delivery:
             return
         queue = socket.queue
         ws = getattr(socket, "lvng_ws", None)
-        if ws is not None and queue.empty() and socket.upgraded \
-                and not socket.upgrading and not ws.conn_mutex.locked() \
-                and not ws.ws_proto.extensions:
-            frames = self._pending.get(socket)
-            if frames is None:
-                self._pending[socket] = [out.frame]
-                if not self._flush_scheduled:
-                    self._flush_scheduled = True
-                    loop = asyncio.get_running_loop()
-                    if self._next_flush > loop.time():
-                        loop.call_at(self._next_flush, self._flush)
-                    else:
-                        loop.call_soon(self._flush)
-            else:
-                frames.append(out.frame)
+        if ws is not None and socket.upgraded and not socket.upgrading and (
+                getattr(socket, "lvng_direct", False)
+                or (queue.empty() and not ws.conn_mutex.locked()
+                    and not ws.ws_proto.extensions)):
+            self.set_aside(socket, out.frame)
             return
         if queue.qsize() >= self.queue_limit:
             transport = ws.io_proto.transport if ws is not None and ws.io_proto else None
             self._slow_consumer(socket, transport)
             return
         queue.put_nowait(out.packet)
+
+    def set_aside(self, socket: Any, frame: bytes) -> None:
+        """Queue `frame` for `socket`'s next flush (see `_flush`)."""
+        frames = self._pending.get(socket)
+        if frames is None:
+            self._pending[socket] = [frame]
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                loop = asyncio.get_running_loop()
+                if self._next_flush > loop.time():
+                    loop.call_at(self._next_flush, self._flush)
+                else:
+                    loop.call_soon(self._flush)
+        else:
+            frames.append(frame)
 
     def _flush(self) -> None:
         """Write the pending frames, one write per socket.
@@ -289,35 +308,95 @@ def slim(obj: Any) -> None:
 _ENDING: set[asyncio.Future[None]] = set()  # websocket sessions being closed
 
 
+class Pings:
+    """Every session's next ping on one timer: sessions are kept in one list per second
+    they are due (a ping is at most a second late; Engine.IO's clients wait ping interval
+    plus ping timeout). A timer handle per session is ~500 bytes, a list slot 8."""
+
+    def __init__(self) -> None:
+        self._due: dict[int, list[Any]] = {}
+        self._handle: asyncio.TimerHandle | None = None
+
+    def add(self, socket: Any, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        second = math.ceil(loop.time() + delay)
+        sockets = self._due.get(second)
+        if sockets is None:
+            self._due[second] = [socket]
+        else:
+            sockets.append(socket)
+        if self._handle is None or self._handle.when() > second:
+            if self._handle is not None:
+                self._handle.cancel()
+            self._handle = loop.call_at(second, self._tick)
+
+    def _tick(self) -> None:
+        self._handle = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for second in sorted(s for s in self._due if s <= now + 0.005):
+            for socket in self._due.pop(second):
+                socket._ping_due()
+        if self._due:
+            self._handle = loop.call_at(min(self._due), self._tick)
+
+
 class LvngSocket(AsyncSocket):
     """Engine.IO's socket with fewer tasks per session (see the module docstring). Made by
     `adopt`, which sets an existing session's class before its first ping is scheduled."""
 
-    _ping_handle: asyncio.TimerHandle | None = None
+    # Direct: an upgraded websocket session with no writer task; every packet to it
+    # (Engine.IO's too) is a frame set aside in core.engine.Delivery, in order.
+    lvng_direct = False
+    _lvng_eio_ws: Any = None  # python-engineio's driver object of that websocket
 
     def schedule_ping(self) -> None:
-        # As AsyncSocket.schedule_ping, with a timer handle instead of a sleeping task.
+        # As AsyncSocket.schedule_ping, on the server's one ping timer (`Pings`) instead
+        # of a task sleeping per session.
         if self.last_ping:
             self.last_ping = None
-            self._ping_handle = asyncio.get_running_loop().call_later(
-                self.server.ping_interval, self._ping_due)
+            pings = getattr(self.server, "lvng_pings", None)
+            if pings is None:
+                pings = self.server.lvng_pings = Pings()
+            pings.add(self, self.server.ping_interval)
 
     def _ping_due(self) -> None:
         # As AsyncSocket._send_ping after its sleep: `send` would check the ping timeout,
         # which cannot fail with last_ping set just now, then queue the packet.
-        self._ping_handle = None
         if not self.closing and not self.closed:
             self.last_ping = time.time()
-            self.queue.put_nowait(eio_packet.Packet(eio_packet.PING))
+            self._send_now(eio_packet.Packet(eio_packet.PING))
+
+    def _send_now(self, pkt: Any) -> None:
+        if self.lvng_direct:
+            self.server.lvng_delivery.set_aside(self, frame_of(pkt))
+        else:
+            self.queue.put_nowait(pkt)
+
+    async def send(self, pkt: Any) -> None:
+        if not self.lvng_direct:
+            await super().send(pkt)
+            return
+        # As AsyncSocket.send, straight to the websocket after what was set aside.
+        if await self.check_ping_timeout():
+            self._send_now(pkt)
 
     async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
-        if self._ping_handle is not None:
-            self._ping_handle.cancel()
-            self._ping_handle = None
         await super().close(wait=wait, abort=abort, reason=reason)
         if getattr(self, "lvng_ws", None) is not None:
-            # A websocket session: its writer sends what is queued (the CLOSE packet
-            # unless aborted), then ends and closes the websocket, which ends the reader.
+            # A websocket session: what was sent before (the CLOSE packet unless aborted)
+            # goes out, then the websocket closes, which ends the reader.
+            self.end_websocket()
+
+    def end_websocket(self) -> None:
+        """Close this session's websocket after what was sent to it; for a polling
+        session (or a websocket with a writer task), wake the writer to end."""
+        ws = self._lvng_eio_ws
+        if self.lvng_direct and ws is not None:
+            self.lvng_direct = False
+            self.server.lvng_delivery.flush_socket(self)
+            _run_to_the_end(ws.close())
+        else:
             self.queue.put_nowait(None)
 
     async def poll(self) -> list[Any]:
@@ -420,7 +499,28 @@ class LvngSocket(AsyncSocket):
                     break
             await ws.close()
 
-        writer_task = asyncio.ensure_future(writer())
+        delivery = getattr(server, "lvng_delivery", None)
+        impl = getattr(ws, "_sock", None)
+        writer_task: asyncio.Future[None] | None = None
+        if (delivery is not None and impl is not None
+                and getattr(self, "lvng_ws", None) is impl
+                and not impl.ws_proto.extensions and not self.queue._getters):
+            # Direct (no writer task): what was queued before (the OPEN packet, what
+            # came during an upgrade) goes first, set aside in order, with no await
+            # since `upgraded` was set. (A poll still waiting on the queue would lose
+            # its packets: then the writer task, as Engine.IO.)
+            self._lvng_eio_ws = ws
+            self.lvng_direct = True
+            queue = self.queue
+            while not queue.empty():
+                pkt = queue.get_nowait()
+                queue.task_done()
+                if pkt is None:  # the session was ended meanwhile
+                    self.end_websocket()
+                    break
+                delivery.set_aside(self, frame_of(pkt))
+        else:
+            writer_task = asyncio.ensure_future(writer())
         server.logger.info("%s: Upgrade to websocket successful", self.sid)
 
         while True:
@@ -445,18 +545,29 @@ class LvngSocket(AsyncSocket):
             except Exception:  # noqa: BLE001 - as Engine.IO: log and go on
                 server.logger.exception("Unknown receive error")
 
-        self.queue.put_nowait(None)  # unlock the writer task so it can exit
+        if writer_task is not None:
+            self.queue.put_nowait(None)  # unlock the writer task so it can exit
         # Sanic cancels this task when the connection is lost, which may come at any
         # await from here (after the close frame ended the read): the end of the session
         # runs to the end in a task of its own, or the session would never be closed.
-        ending = asyncio.ensure_future(self._end_websocket(writer_task))
-        _ENDING.add(ending)
-        ending.add_done_callback(_ENDING.discard)
-        await asyncio.shield(ending)
+        await asyncio.shield(_run_to_the_end(self._end_websocket(ws, writer_task)))
 
-    async def _end_websocket(self, writer_task: asyncio.Future[None]) -> None:
-        await writer_task
+    async def _end_websocket(self, ws: Any, writer_task: asyncio.Future[None] | None) -> None:
+        if writer_task is not None:
+            await writer_task  # it closes the websocket
+        elif self.lvng_direct:
+            self.lvng_direct = False
+            self.server.lvng_delivery.flush_socket(self)
+            await ws.close()
         await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+
+
+def _run_to_the_end(coro: Any) -> asyncio.Future[Any]:
+    """A task no cancellation of the caller stops, kept until it ends."""
+    task = asyncio.ensure_future(coro)
+    _ENDING.add(task)
+    task.add_done_callback(_ENDING.discard)
+    return task
 
 
 def _websocket_reader(ws: Any) -> Callable[[], Any]:

@@ -394,11 +394,45 @@ async def test_a_lost_connection_closes_the_session_even_when_cancelled_again():
     assert reasons == [server.reason.TRANSPORT_CLOSE] and socket.closed and ws.closed
 
 
-async def test_pings_are_timer_handles_not_tasks():
+async def test_pings_share_one_timer_and_no_task():
     server, socket, _ = adopted_socket()
+    other = engine.LvngSocket(server, "s2")
     server.ping_interval = 0.01
     tasks = len(asyncio.all_tasks())
     socket.schedule_ping()
+    other.schedule_ping()
     assert len(asyncio.all_tasks()) == tasks
-    packet = await asyncio.wait_for(socket.queue.get(), 1)
-    assert packet.encode() == "2" and socket.last_ping
+    assert sum(len(due) for due in server.lvng_pings._due.values()) == 2
+    for each in (socket, other):  # at most a second late
+        packet = await asyncio.wait_for(each.queue.get(), 2)
+        assert packet.encode() == "2" and each.last_ping
+    assert server.lvng_pings._due == {} and server.lvng_pings._handle is None
+
+
+async def test_a_direct_session_has_no_writer_task_and_keeps_order():
+    """An upgraded websocket session writes every packet, Engine.IO's own too, as a frame
+    through Delivery, in the order sent; what was queued before the websocket handler
+    ran (the OPEN packet) goes first; closing it closes the websocket after its CLOSE."""
+    from engineio import packet as eio_packet
+
+    server, socket, reasons = adopted_socket()
+    delivery = Delivery(server)
+    socket.queue.put_nowait(eio_packet.Packet(eio_packet.OPEN, {"sid": "s1"}))
+    ws = FakeEioWebSocket()
+    ws._sock = FakeWs()
+    socket.lvng_ws = ws._sock  # as core.engine's recording driver does
+    tasks = len(asyncio.all_tasks())
+    handler = asyncio.ensure_future(socket._websocket_handler(ws))
+    while not socket.upgraded:
+        await asyncio.sleep(0)
+    assert socket.lvng_direct and len(asyncio.all_tasks()) == tasks + 1  # the handler only
+    delivery.deliver("s1", Outgoing('2["x",1]'))
+    socket._ping_due()
+    await socket.send(eio_packet.Packet(eio_packet.MESSAGE, data='2["x",2]'))
+    await socket.close(wait=False, abort=False)
+    done, _ = await asyncio.wait({handler}, timeout=2)
+    assert done == {handler} and ws.closed and reasons
+    written = b"".join(ws._sock.io_proto.transport.written)
+    assert written == b"".join(text_frame(p.encode()) for p in (
+        '0{"sid":"s1"}', '42["x",1]', "2", '42["x",2]', "1"))
+    assert ws.sent == []  # nothing through the driver's send (a writer task's path)
