@@ -14,29 +14,34 @@ python-socketio starts one task per recipient, encodes the Engine.IO packet per 
 and wakes one writer task per socket, which calls Sanic's `ws.send` (a mutex and a drain)
 per packet. Here a packet is encoded once (`Outgoing`) and, for each recipient:
 
-- an upgraded websocket whose Engine.IO queue is empty and whose writer is idle (Sanic's
-  send mutex free) gets one websocket frame, built once for all recipients (a server's
-  frames are not masked), written straight to its transport. The frames a socket gets
-  within one loop iteration are written together at its end (one system call per socket
-  per iteration, not per packet: under load, iterations hold many broadcasts). Anything
-  already queued (an ack, a ping, the handshake) would be overtaken, so then the packet
-  is queued behind it instead: everything to one socket leaves in the order emitted.
-- everything else (polling clients, a socket mid-upgrade, a busy writer) gets the one
-  pre-encoded Engine.IO packet on its queue (no task per recipient).
-- Sanic negotiates no websocket extension (no permessage-deflate); a socket that did
-  would take the queued path, as a shared frame cannot be compressed per socket.
+- an upgraded websocket session gets one websocket frame, built once for all recipients
+  (a server's frames are not masked), set aside and written straight to its transport by
+  the next flush, with the other frames set aside for it: one system call per socket per
+  flush, not per packet. Such a session has no writer task ("direct", `LvngSocket`):
+  Engine.IO's own packets to it (pings, CLOSE) are frames set aside the same way, so
+  everything to one socket leaves in the order sent.
+- everything else (polling clients, a socket mid-upgrade) gets the one pre-encoded
+  Engine.IO packet on its queue (no task per recipient).
+- a session that keeps Engine.IO's writer task (its websocket negotiated an extension,
+  which Sanic never does; or a poll was still waiting at the upgrade) gets the frame only
+  when its queue is empty and its writer idle, else the queued packet behind what is
+  there; its writer writes what was set aside for it before a queued packet.
 
-**Per-connection state** (`LvngSocket`, `slim`): stock, an idle websocket session holds
-eight tasks (Sanic's connection task, its auto-closer and the task of each receive;
-Engine.IO's reader task per packet, its writer, the writer's `wait_for` task and a task
-sleeping until the next ping) and twenty-two 760-byte deques (every asyncio `Event` and
-`Queue` allocates a 64-slot block at once). `LvngSocket` reads a websocket in its
-handler's task and writes it with no timeout (a client that stops answering pings is
-closed by Engine.IO's service task, and a closed session's writer ends and closes the
-websocket), polls under `asyncio.timeout` (no task per poll) and schedules its pings with
-a timer handle instead of a sleeping task; `slim` gives the idle Events and Queues of the session,
-Engine.IO's and Sanic's, lists instead of deques. The bench's connections section measures
-the result.
+**Coalescing.** After a flush to `COALESCE_SOCKETS` sockets or more (a fan-out), the next
+one waits until `flush_window` after it (`LVNG_FLUSH_WINDOW_MS`): the frames of the
+messages emitted meanwhile go out in one write per socket. Small flushes go at once.
+
+**Per-connection state** (`LvngSocket`, `slim`, `Pings`): stock, an idle websocket
+session holds eight tasks (Sanic's connection task, its auto-closer and the task of each
+receive; Engine.IO's reader task per packet, its writer, the writer's `wait_for` task and
+a task sleeping until the next ping) and twenty-two 760-byte deques (every asyncio `Event`
+and `Queue` allocates a 64-slot block at once). Here: the websocket is read in the
+handler's task, awaiting Sanic's frame assembler directly (`_websocket_reader`), with no
+timeout (Engine.IO's service task closes a client that stops answering pings, and closing
+a session closes its websocket, which ends the read); no writer task (above); polls run
+under `asyncio.timeout` (no task per poll); pings are on one timer per server (`Pings`);
+`slim` gives the idle Events and Queues of the session, Engine.IO's and Sanic's, lists
+instead of deques. The bench's connections section measures the result.
 
 **Slow consumers.** `transport.write` never blocks: a client that does not read makes the
 transport's buffer grow, and a stuck writer makes the queue grow. A socket with more than
