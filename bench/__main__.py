@@ -37,6 +37,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 SECRET = "bench-secret-" + "x" * 32
 MAX_SECONDS = 900  # any server or generator left behind ends by itself after this
+LVNG_SETTINGS: dict[str, str] = {}  # --lvng-setting NAME=VALUE: LVNG_NAME for every run
 SERVERS = ("lvng", "bare", "node")
 LABELS = {"lvng": "LVNG (persisted)", "bare": "python-socketio (bare)", "node": "Node socket.io"}
 
@@ -132,6 +133,7 @@ def start_server(kind: str, workdir: Path, database_url: str | None = None) -> S
             "LVNG_RATE_LIMIT_EVENTS": "1000000",
             "LVNG_RATE_LIMIT_USER_EVENTS": "1000000",
             "LVNG_MAX_CONNECTIONS_PER_USER": "100000",
+            **LVNG_SETTINGS,
             "PYTHONPATH": os.environ.get("BENCH_LVNG_REPO", str(REPO)),
         })
         command = [sys.executable, str(BENCH / "lvng_server.py"), "--host", "127.0.0.1",
@@ -382,6 +384,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {
         "mode": "quick" if args.quick else "full",
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "lvng_settings": dict(LVNG_SETTINGS),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "node": subprocess.run(["node", "--version"], capture_output=True,
                                            text=True).stdout.strip(),
@@ -537,7 +540,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-port", type=int, default=5432)
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the servers' logs")
+    parser.add_argument("--lvng-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the LVNG server, e.g. flush_window_ms=0 "
+                             "(as LVNG_FLUSH_WINDOW_MS); repeatable")
     args = parser.parse_args(argv)
+    for setting in args.lvng_setting:
+        name, sep, value = setting.partition("=")
+        if not sep or not name:
+            parser.error(f"--lvng-setting {setting!r}: expected NAME=VALUE")
+        LVNG_SETTINGS[f"LVNG_{name.upper()}"] = value
     if not (BENCH / "node_modules" / "socket.io-client").is_dir():
         print("bench/node_modules missing: run npm ci --prefix bench", file=sys.stderr)
         return 2

@@ -22,7 +22,9 @@ enter a room's turn again (nested or one after the other) without waiting for it
 Without Redis there is one node, so the in-process lock is enough, except that several
 processes on one PostgreSQL database (a misconfiguration, but cheap to cover) must still
 give a room's rows commit order: `turn.transaction()` then takes a PostgreSQL advisory
-lock for the room, inside the transaction.
+lock for the room, inside the transaction. A turn's single write statement
+(`turn.statement()`) is its own transaction wherever the turn alone orders the room's
+writes (SQLite, or Redis across nodes): one round trip to the database, not three.
 """
 
 from __future__ import annotations
@@ -152,6 +154,24 @@ class RoomTurn:
                 await self._turns.cluster.unlock(self.key, token)
         finally:
             lock.lock.release()
+
+    @asynccontextmanager
+    async def statement(self) -> AsyncIterator[Any]:
+        """A connection for this turn's one write statement, committed when it returns.
+
+        The statement is its own transaction (one round trip, not three: BEGIN, the
+        statement, COMMIT) wherever the turn alone keeps the room's writes in order: on
+        SQLite (one process; Tortoise runs a statement between transactions, never inside
+        another's) and across nodes with Redis (the turn's lock). PostgreSQL without Redis
+        needs `transaction()`'s advisory lock: that is what it yields there."""
+        from tortoise import connections
+
+        connection = connections.get("default")
+        if connection.capabilities.dialect == "sqlite" or self._turns.cluster.cross_node:
+            yield connection
+            return
+        async with self.transaction() as connection:
+            yield connection
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Any]:

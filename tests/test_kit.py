@@ -179,6 +179,50 @@ async def test_a_failing_turn_is_released_at_once():
         pass
 
 
+async def test_a_turn_statement_is_its_own_transaction_on_sqlite_never_anothers(tmp_path):
+    """`turn.statement()` on SQLite: no BEGIN/COMMIT of its own, committed when it returns,
+    and never run inside another turn's open transaction (which then rolls back)."""
+    import sqlite3
+
+    from tortoise import Tortoise, connections
+    from tortoise.transactions import in_transaction
+
+    path = tmp_path / "kit.sqlite3"
+    await Tortoise.init(config={"connections": {"default": f"sqlite://{path}"},
+                                "apps": {"kit": {"models": ["plugins.messages.models"],
+                                                 "default_connection": "default"}}})
+    try:
+        db = connections.get("default")
+        await db.execute_script("CREATE TABLE t (x INTEGER)")
+        opened, roll_back = asyncio.Event(), asyncio.Event()
+
+        async def other_room() -> None:
+            with pytest.raises(RuntimeError):
+                async with in_transaction() as connection:
+                    await connection.execute_insert("INSERT INTO t VALUES (0)", [])
+                    opened.set()
+                    await roll_back.wait()
+                    raise RuntimeError("this transaction rolls back")
+
+        other = asyncio.ensure_future(other_room())
+        await opened.wait()
+        turns = RoomTurns(LocalCluster())
+        async with turns.turn("room", AfterAck(Recorder())) as turn:
+            async with turn.statement() as connection:
+                assert connection is db  # no transaction of its own
+                writing = asyncio.ensure_future(
+                    connection.execute_insert("INSERT INTO t VALUES (1)", []))
+                await asyncio.sleep(0.05)
+                assert not writing.done()  # waits for the other transaction to end
+                roll_back.set()
+                await writing
+        await other
+        rows = sqlite3.connect(path).execute("SELECT x FROM t").fetchall()
+        assert rows == [(1,)]  # committed, and not rolled back with the other one
+    finally:
+        await Tortoise.close_connections()
+
+
 async def test_redis_turns_exclude_each_other_across_nodes():
     url = require_redis()
     prefix = f"kit-{uuid.uuid4().hex[:8]}"

@@ -116,7 +116,7 @@ class Messages:
         moment = now()
         async with self.platform.turn(target.room, caller.after) as turn:
             started = time.perf_counter()
-            async with turn.transaction() as connection:
+            async with turn.statement() as connection:
                 row = await Message.create(
                     using_db=connection,
                     message_id=new_id("msg"),
