@@ -40,7 +40,7 @@ ACTIVITY_INTERVAL = 5.0
 RECENT_ERRORS = 200
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Session:
     """One connected socket: its identity, rooms, rate-limit window and expiry timer."""
 
