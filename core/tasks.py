@@ -65,15 +65,15 @@ class Timers:
     def schedule(self, key: str, delay: float,
                  fn: Callable[[], Awaitable[Any]]) -> None:
         self.cancel(key)
-        loop = asyncio.get_running_loop()
-
-        def fire() -> None:
-            if self._handles.get(key) is handle:
-                del self._handles[key]
-            self._tasks.spawn(fn(), name=f"timer {key}")
-
-        handle = loop.call_later(max(0.0, delay), fire)
+        # A bound method and arguments, not a closure (one object fewer per timer: a
+        # server may hold one per connected user).
+        handle = asyncio.get_running_loop().call_later(max(0.0, delay), self._fire, key, fn)
         self._handles[key] = handle
+
+    def _fire(self, key: str, fn: Callable[[], Awaitable[Any]]) -> None:
+        # The key's handle is the one firing: `schedule` cancels a replaced one.
+        self._handles.pop(key, None)
+        self._tasks.spawn(fn(), name=f"timer {key}")
 
     def cancel(self, key: str) -> bool:
         """Drop the key's timer; False when none was pending."""
