@@ -53,6 +53,7 @@ polling session is closed): memory stays bounded and the others never wait for i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import struct
@@ -399,8 +400,9 @@ class LvngSocket(AsyncSocket):
         ws = self._lvng_eio_ws
         if self.lvng_direct and ws is not None:
             self.lvng_direct = False
+            self._lvng_eio_ws = None  # (the pings' timer may hold this socket a while)
             self.server.lvng_delivery.flush_socket(self)
-            _run_to_the_end(ws.close())
+            _run_to_the_end(_close_websocket(ws))
         else:
             self.queue.put_nowait(None)
 
@@ -559,12 +561,23 @@ class LvngSocket(AsyncSocket):
 
     async def _end_websocket(self, ws: Any, writer_task: asyncio.Future[None] | None) -> None:
         if writer_task is not None:
-            await writer_task  # it closes the websocket
+            with contextlib.suppress(Exception):
+                await writer_task  # it closes the websocket
         elif self.lvng_direct:
             self.lvng_direct = False
+            self._lvng_eio_ws = None
             self.server.lvng_delivery.flush_socket(self)
-            await ws.close()
+            await _close_websocket(ws)
         await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+
+
+async def _close_websocket(ws: Any) -> None:
+    """Close a websocket whose connection may already be gone; the session's end must
+    not depend on it."""
+    try:
+        await ws.close()
+    except Exception as exc:  # noqa: BLE001 - logged; the session is closed all the same
+        log.debug("closing a websocket failed: %r", exc)
 
 
 def _run_to_the_end(coro: Any) -> asyncio.Future[Any]:

@@ -436,3 +436,23 @@ async def test_a_direct_session_has_no_writer_task_and_keeps_order():
     assert written == b"".join(text_frame(p.encode()) for p in (
         '0{"sid":"s1"}', '42["x",1]', "2", '42["x",2]', "1"))
     assert ws.sent == []  # nothing through the driver's send (a writer task's path)
+
+
+async def test_a_direct_session_is_closed_even_when_its_websocket_cannot_be():
+    server, socket, reasons = adopted_socket()
+    Delivery(server)
+    ws = FakeEioWebSocket()
+    ws._sock = FakeWs()
+
+    async def broken_close() -> None:
+        raise RuntimeError("the connection went first")
+
+    ws.close = broken_close
+    socket.lvng_ws = ws._sock
+    handler = asyncio.ensure_future(socket._websocket_handler(ws))
+    while not socket.lvng_direct:
+        await asyncio.sleep(0)
+    ws.incoming.put_nowait(OSError())  # the client's side ends
+    done, _ = await asyncio.wait({handler}, timeout=2)
+    assert done == {handler} and handler.exception() is None
+    assert socket.closed and reasons == [server.reason.TRANSPORT_CLOSE]
