@@ -321,7 +321,8 @@ class Pings:
 
     def __init__(self) -> None:
         self._due: dict[int, list[Any]] = {}
-        self._handle: asyncio.TimerHandle | None = None
+        self._handle: asyncio.Handle | None = None
+        self._when = 0  # the second the handle is for (uvloop's near handles have no when())
 
     def add(self, socket: Any, delay: float) -> None:
         loop = asyncio.get_running_loop()
@@ -331,10 +332,10 @@ class Pings:
             self._due[second] = [socket]
         else:
             sockets.append(socket)
-        if self._handle is None or self._handle.when() > second:
+        if self._handle is None or self._when > second:
             if self._handle is not None:
                 self._handle.cancel()
-            self._handle = loop.call_at(second, self._tick)
+            self._handle, self._when = loop.call_at(second, self._tick), second
 
     def _tick(self) -> None:
         self._handle = None
@@ -344,7 +345,8 @@ class Pings:
             for socket in self._due.pop(second):
                 socket._ping_due()
         if self._due:
-            self._handle = loop.call_at(min(self._due), self._tick)
+            self._when = min(self._due)
+            self._handle = loop.call_at(self._when, self._tick)
 
 
 class LvngSocket(AsyncSocket):
@@ -567,17 +569,36 @@ class LvngSocket(AsyncSocket):
             self.lvng_direct = False
             self._lvng_eio_ws = None
             self.server.lvng_delivery.flush_socket(self)
+            # The session first: closing the websocket may wait for a client that does
+            # not read (close_timeout), and rooms and plugins must hear of it now.
+            await self.close(wait=False, abort=True,
+                             reason=self.server.reason.TRANSPORT_CLOSE)
             await _close_websocket(ws)
+            return
         await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
 
 
 async def _close_websocket(ws: Any) -> None:
-    """Close a websocket whose connection may already be gone; the session's end must
-    not depend on it."""
+    """Start the websocket's closing handshake, bounded: Sanic sends the close frame and
+    leaves the rest to the peer, so a peer that never answers (a dead phone, a client
+    that went silent) has its connection aborted after Sanic's `close_timeout`. The
+    session's end never depends on it."""
+    impl = getattr(ws, "_sock", None)
+    timeout = getattr(impl, "close_timeout", None) or 10.0
     try:
-        await ws.close()
+        async with asyncio.timeout(timeout):  # Sanic's send may wait for a full buffer
+            await ws.close()
     except Exception as exc:  # noqa: BLE001 - logged; the session is closed all the same
         log.debug("closing a websocket failed: %r", exc)
+    io_proto = getattr(impl, "io_proto", None)
+    transport = getattr(io_proto, "transport", None)
+    if transport is not None and not transport.is_closing():
+        asyncio.get_running_loop().call_later(timeout, _abort_if_open, transport)
+
+
+def _abort_if_open(transport: Any) -> None:
+    if not transport.is_closing():
+        transport.abort()  # as a lost connection: Sanic ends the handler
 
 
 def _run_to_the_end(coro: Any) -> asyncio.Future[Any]:
@@ -593,31 +614,40 @@ def _websocket_reader(ws: Any) -> Callable[[], Any]:
 
     Sanic's `recv` starts a task per message (its frame assembler's `get`) and waits for
     it or for `recv_cancel`, which Sanic cancels when a close frame or EOF comes. This
-    awaits the assembler in the handler's own task and turns `recv_cancel`'s
-    cancellation into cancelling that task, as Sanic's recv raises CancelledError then.
-    Anything else than Sanic's websocket (or a Sanic without these) reads with
-    `ws.wait()`."""
+    awaits the assembler in the handler's own task, with one `recv_cancel` for the whole
+    session: cancelled during a read, it cancels that task (as Sanic's recv raises
+    CancelledError then); cancelled between reads (the handler was busy with a message),
+    the next read ends at once instead of waiting for a message that will not come. The
+    messages before a close frame are not lost: Sanic hands the close over only once
+    each of them was fetched. Anything else than Sanic's websocket (or a Sanic without
+    these) reads with `ws.wait()`."""
     impl = getattr(ws, "_sock", None)
     assembler = getattr(impl, "assembler", None)
     task = asyncio.current_task()
     if assembler is None or task is None or not hasattr(impl, "recv_cancel"):
         return ws.wait  # type: ignore[no-any-return]
-    loop = asyncio.get_running_loop()
+    reading = False
+    ended = False
 
-    def closed(cancel: asyncio.Future[None]) -> None:
-        if impl.recv_cancel is cancel:  # still reading: end the read
+    def closed(_: asyncio.Future[None]) -> None:
+        nonlocal ended
+        ended = True
+        if reading:
             task.cancel()
 
+    cancel: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    cancel.add_done_callback(closed)
+    impl.recv_cancel = cancel
+
     async def read() -> Any:
-        if impl.ws_proto.state.name != "OPEN":  # a close frame came or went: the end
-            raise OSError("the websocket is closing")
-        cancel: asyncio.Future[None] = loop.create_future()
-        cancel.add_done_callback(closed)
-        impl.recv_cancel = cancel
+        nonlocal reading
+        if ended or impl.ws_proto.state.name == "CLOSED":
+            raise OSError("the websocket is closed")
+        reading = True
         try:
             data = await assembler.get()
         finally:
-            impl.recv_cancel = None
+            reading = False
         if not isinstance(data, (bytes, str)):
             raise OSError("no message")
         return data

@@ -46,11 +46,14 @@ MAX_SKIPPED_ATTACHMENTS = 10
 
 
 # What a connected session's environ keeps (see slim_environ): what Engine.IO reads when
-# the handshake's request ends, and what a log or an operator may want of the client.
+# the handshake's request ends, what a later CONNECT authenticates with, and what a log
+# or an operator may want of the client.
 ENVIRON_KEPT = ("REQUEST_METHOD", "QUERY_STRING", "PATH_INFO", "SCRIPT_NAME", "RAW_URI",
                 "SERVER_PROTOCOL", "REMOTE_ADDR", "wsgi.url_scheme", "sanic.request",
                 "HTTP_HOST", "HTTP_ORIGIN", "HTTP_USER_AGENT", "HTTP_X_FORWARDED_FOR",
-                "HTTP_X_FORWARDED_PROTO", "HTTP_X_REAL_IP")
+                "HTTP_X_FORWARDED_PROTO", "HTTP_X_REAL_IP",
+                # a second Socket.IO CONNECT on the same Engine.IO session reads these
+                "HTTP_AUTHORIZATION", "HTTP_COOKIE")
 
 
 def slim_environ(environ: dict[str, Any]) -> None:

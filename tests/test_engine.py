@@ -456,3 +456,69 @@ async def test_a_direct_session_is_closed_even_when_its_websocket_cannot_be():
     done, _ = await asyncio.wait({handler}, timeout=2)
     assert done == {handler} and handler.exception() is None
     assert socket.closed and reasons == [server.reason.TRANSPORT_CLOSE]
+
+
+class FakeAssembler:
+    def __init__(self) -> None:
+        self.messages: asyncio.Queue[str] = asyncio.Queue()
+
+    async def get(self, timeout: float | None = None) -> str:
+        return await self.messages.get()
+
+
+def fake_sanic_websocket() -> Any:
+    ws = FakeEioWebSocket()
+    ws._sock = FakeWs()
+    ws._sock.assembler = FakeAssembler()
+    ws._sock.recv_cancel = None
+    ws._sock.close_timeout = 0.05
+    return ws
+
+
+async def test_a_close_between_reads_ends_the_next_read_and_loses_nothing():
+    """Sanic cancels `recv_cancel` on a close frame only once the messages before it were
+    fetched; the handler may be busy with the last of them then (not reading)."""
+    ws = fake_sanic_websocket()
+
+    async def session() -> list[Any]:
+        read = engine._websocket_reader(ws)
+        got: list[Any] = [await read()]
+        ws._sock.recv_cancel.cancel()  # the close frame, while this "handles" the message
+        await asyncio.sleep(0)
+        try:
+            await read()
+        except OSError:
+            got.append("ended")
+        return got
+
+    ws._sock.assembler.messages.put_nowait("42[\"x\"]")
+    assert await asyncio.wait_for(session(), 1) == ["42[\"x\"]", "ended"]
+
+
+async def test_a_close_during_a_read_cancels_it():
+    ws = fake_sanic_websocket()
+
+    async def session() -> None:
+        read = engine._websocket_reader(ws)
+        await read()
+
+    task = asyncio.ensure_future(session())
+    await asyncio.sleep(0)
+    ws._sock.recv_cancel.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 1)
+
+
+async def test_a_server_side_close_is_bounded_by_close_timeout():
+    """Sanic only sends the close frame; a peer that never answers loses the connection
+    after close_timeout, which ends the session's read."""
+    ws = fake_sanic_websocket()
+    transport = ws._sock.io_proto.transport
+    await engine._close_websocket(ws)
+    assert ws.closed and not transport.aborted
+
+    async def aborted() -> None:
+        while not transport.aborted:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(aborted(), 1)
