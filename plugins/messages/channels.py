@@ -125,8 +125,10 @@ class Channels:
         async with self.platform.turn(target.room, caller.after):
             joined = await self.platform.rooms.join(caller.session, target.room)
             page = await self.messages.history(target)
-            # A repeated join tells only the joiner again; the room heard it the first time.
-            if joined:
+            # Users, not sockets (contract section 4): the room hears of the user's first
+            # socket in it; a repeated join, or another device of a user already there,
+            # tells only the joiner.
+            if joined and joined.first:
                 caller.after.emit("channel:join", announcement, room=target.room)
             else:
                 caller.after.emit("channel:join", announcement, to=caller.sid)
@@ -142,9 +144,10 @@ class Channels:
             if target.room not in caller.session.rooms:
                 return {"channelId": channel_id, "left": False}
             await self.typing.socket_left(caller.session.sid, target, caller.after)
-            await self.platform.rooms.leave(caller.session, target.room)
+            gone = await self.platform.rooms.leave(caller.session, target.room)
             left = payloads.channel_left(channel_id, caller.user_id, caller.user_name)
-            caller.after.emit("channel:leave", left, room=target.room)
+            if gone.last:  # users, not sockets: the room hears of the user's last socket
+                caller.after.emit("channel:leave", left, room=target.room)
             caller.after.emit("channel:leave", left, to=caller.sid)  # out of the room now
         return {"channelId": channel_id, "left": True}
 

@@ -288,6 +288,31 @@ async def test_one_of_two_devices_disconnecting_tells_nobody(server):
         "userName": "Bob"}
 
 
+async def test_channel_membership_is_told_per_user_not_per_device(server):
+    """A user's second device joining or leaving a channel is told to that device only;
+    the room hears the user's first join and last leave (contract section 4)."""
+    org, channel = uid("org"), uid("ch")
+    target = {"channelId": channel}
+    alice = await in_channel(server, org, channel, "alice")
+    phone = await in_channel(server, org, channel, "bob")
+    assert (await alice.next("channel:join"))["userId"] == "bob"
+    laptop = await in_channel(server, org, channel, "bob")  # told to the laptop itself
+    assert (await laptop.call("channel:leave", target))["ok"] is True
+    assert (await laptop.next("channel:leave"))["userId"] == "bob"
+    # What the room was told before this marker has reached alice before it.
+    await send(alice, target, "marker")
+    assert (await alice.next("message:new"))["content"] == "marker"
+    assert alice.unread("channel:join") == [] and alice.unread("channel:leave") == []
+    assert phone.unread("channel:join") == [] and phone.unread("channel:leave") == []
+    # Bob's last device leaving is the leave the room hears, once.
+    assert (await phone.call("channel:leave", target))["ok"] is True
+    assert (await alice.next("channel:leave"))["userId"] == "bob"
+    assert (await phone.next("channel:leave"))["userId"] == "bob"
+    await send(alice, target, "marker 2")
+    await alice.next("message:new")
+    assert alice.unread("channel:leave") == []
+
+
 async def test_a_disconnect_says_nothing_to_channels(server):
     org, channel = uid("org"), uid("ch")
     alice = await in_channel(server, org, channel, "alice")
