@@ -17,7 +17,7 @@ from tortoise import Tortoise
 from tortoise.connection import get_connection
 from tortoise.migrations.api.migrate import migrate as tortoise_migrate
 
-from core.errors import DatabaseError
+from core.errors import DatabaseError, one_line
 
 log = logging.getLogger("lvng.database")
 
@@ -96,8 +96,7 @@ async def migrate(config: dict[str, Any]) -> list[str]:
             await Tortoise.init(config=config)
             await Tortoise.generate_schemas(safe=True)
     except Exception as exc:
-        raise DatabaseError(f"database migration failed: {type(exc).__name__}: "
-                            f"{' '.join(str(exc).split())}") from exc
+        raise DatabaseError(f"database migration failed: {one_line(exc)}") from exc
     finally:
         if Tortoise.is_inited():
             await Tortoise.close_connections()
@@ -120,8 +119,7 @@ async def pending_migrations(config: dict[str, Any]) -> list[str]:
         await connection.execute_query("SELECT 1")
         steps = await MigrationExecutor(connection, apps).plan()
     except Exception as exc:
-        raise DatabaseError(f"cannot read the database's migrations: {type(exc).__name__}: "
-                            f"{' '.join(str(exc).split())}") from exc
+        raise DatabaseError(f"cannot read the database's migrations: {one_line(exc)}") from exc
     finally:
         if Tortoise.is_inited():
             await Tortoise.close_connections()

@@ -191,7 +191,7 @@ class Delivery:
         self._flush_scheduled = False
         self.flush_window = flush_window
         self._next_flush = 0.0  # loop time before which a flush waits (see _flush)
-        self.direct = _record_websockets(eio)
+        _record_websockets(eio)
         eio.lvng_delivery = self  # for LvngSocket's writer (flush_socket)
 
     def deliver(self, eio_sid: str, out: Outgoing) -> None:

@@ -77,3 +77,9 @@ def not_yours(kind: str, value: str) -> LvngError:
     """The refusal of an id another organization owns (contract section 4): the same words
     for channels, customers and swarm sessions, saying nothing of the owner."""
     return LvngError(ErrorCode.FORBIDDEN, f"you may not use {kind} {value}")
+
+
+def one_line(exc: BaseException) -> str:
+    """`Type: message` on one line, for failures that must print as one line (start-up,
+    migrations)."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"

@@ -20,7 +20,7 @@ import pluggy
 
 from core import hookspecs
 from core.config import Settings
-from core.errors import ConfigError, PluginError
+from core.errors import ConfigError, PluginError, one_line
 
 log = logging.getLogger("lvng.plugins")
 
@@ -52,11 +52,6 @@ BUILTIN_EVENTS: dict[str, frozenset[str]] = {
 }
 
 
-def _one_line(exc: BaseException) -> str:
-    """`Type: message` on one line, for start-up failures that must print as one line."""
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-
-
 @dataclass
 class PluginSource:
     """Where a plugin comes from, known before anything is imported."""
@@ -75,7 +70,7 @@ class PluginSource:
         except Exception as exc:  # noqa: BLE001 - any import failure is the plugin's
             raise PluginError(
                 f"plugin {self.name} ({self.kind} {self.target}) failed to load: "
-                f"{_one_line(exc)}; leave it out with LVNG_DISABLED_PLUGINS={self.name}"
+                f"{one_line(exc)}; leave it out with LVNG_DISABLED_PLUGINS={self.name}"
             ) from exc
 
 
@@ -172,7 +167,7 @@ class PluginHost:
             self.pm.register(plugin, name=source.name)
         except Exception as exc:
             raise PluginError(
-                f"plugin {source.name} could not be registered: {_one_line(exc)}"
+                f"plugin {source.name} could not be registered: {one_line(exc)}"
             ) from exc
         self.sources[source.name] = source
 
@@ -254,7 +249,7 @@ class PluginHost:
                 raise
             except Exception as exc:
                 raise PluginError(
-                    f"plugin {impl.plugin_name} failed in {hook_name}: {_one_line(exc)}"
+                    f"plugin {impl.plugin_name} failed in {hook_name}: {one_line(exc)}"
                 ) from exc
             if inspect.isawaitable(result):
                 if inspect.iscoroutine(result):
