@@ -112,43 +112,38 @@ def document(registry: EventRegistry, *, host: str = "127.0.0.1:8000",
     ack_ref = refs[(Ack, "validation")]
     from core.registry import describe
 
+    def add(name: str, plugin: str, summary: str, payload: Any, *, received: bool,
+            operation: str, reply: bool = False) -> None:
+        """One event's message and its operation (the client sends it, or receives it)."""
+        key = _key(name, "received" if received else "sent")
+        messages[key] = {
+            "name": name,
+            "title": f"{name} ({'client → server' if received else 'server → client'})",
+            "summary": summary,
+            "payload": payload,
+            "x-lvng-plugin": plugin,
+            "x-lvng-direction": "client→server" if received else "server→client",
+        }
+        action = "receive" if received else "send"
+        operations[_key(name, action)] = {
+            "action": action,
+            "channel": {"$ref": f"#/channels/{CHANNEL}"},
+            "messages": [{"$ref": f"#/channels/{CHANNEL}/messages/{key}"}],
+            "summary": operation,
+            **({"reply": {"messages": [{"$ref": "#/components/messages/ack"}]}}
+               if reply else {}),
+            "x-lvng-plugin": plugin,
+        }
+
     for spec in received:
         assert spec is not None
-        key = _key(spec.name, "received")
-        payload = refs[(spec.schema, "validation")] if spec.schema is not None else {}
-        messages[key] = {
-            "name": spec.name,
-            "title": f"{spec.name} (client → server)",
-            "summary": describe(spec) or f"{spec.name} from a client",
-            "payload": payload,
-            "x-lvng-plugin": spec.plugin,
-            "x-lvng-direction": "client→server",
-        }
-        operations[_key(spec.name, "receive")] = {
-            "action": "receive",
-            "channel": {"$ref": f"#/channels/{CHANNEL}"},
-            "messages": [{"$ref": f"#/channels/{CHANNEL}/messages/{key}"}],
-            "summary": f"A client sends {spec.name}; the server answers the ack.",
-            "reply": {"messages": [{"$ref": "#/components/messages/ack"}]},
-            "x-lvng-plugin": spec.plugin,
-        }
+        add(spec.name, spec.plugin, describe(spec) or f"{spec.name} from a client",
+            refs[(spec.schema, "validation")] if spec.schema is not None else {},
+            received=True, reply=True,
+            operation=f"A client sends {spec.name}; the server answers the ack.")
     for out in sent:
-        key = _key(out.name, "sent")
-        messages[key] = {
-            "name": out.name,
-            "title": f"{out.name} (server → client)",
-            "summary": out.description,
-            "payload": refs[(out.schema, "validation")],
-            "x-lvng-plugin": out.plugin,
-            "x-lvng-direction": "server→client",
-        }
-        operations[_key(out.name, "send")] = {
-            "action": "send",
-            "channel": {"$ref": f"#/channels/{CHANNEL}"},
-            "messages": [{"$ref": f"#/channels/{CHANNEL}/messages/{key}"}],
-            "summary": out.description,
-            "x-lvng-plugin": out.plugin,
-        }
+        add(out.name, out.plugin, out.description, refs[(out.schema, "validation")],
+            received=False, operation=out.description)
     enabled = ", ".join(plugins) if plugins is not None else "all loaded"
     return {
         "asyncapi": ASYNCAPI_VERSION,
