@@ -206,7 +206,7 @@ class Channels:
                 for r in rows]
 
     async def left_room(self, target: Target, member: Member, reason: str,
-                        last: bool = True) -> None:
+                        last: bool) -> None:
         """A socket left a channel's room without asking. A right taken away (a refresh,
         a removal) is told as a leave to the socket, and to the room when it was the
         user's last socket there (users, not sockets: contract section 4; else a user's
