@@ -58,12 +58,34 @@ class Sizes:
     idle_procs: int
 
 
-FULL = Sizes(fanout=[100, 500, 2000], senders=4, window=8, duration=10, drain=3,
-             sustained=60, sustained_members=500, connections=5000, persist_senders=50,
-             persist_duration=10, receiver_procs=3, idle_procs=4)
-QUICK = Sizes(fanout=[20, 50], senders=2, window=4, duration=2, drain=1.5, sustained=3,
-              sustained_members=50, connections=200, persist_senders=10, persist_duration=2,
-              receiver_procs=2, idle_procs=2)
+FULL = Sizes(
+    fanout=[100, 500, 2000],
+    senders=4,
+    window=8,
+    duration=10,
+    drain=3,
+    sustained=60,
+    sustained_members=500,
+    connections=5000,
+    persist_senders=50,
+    persist_duration=10,
+    receiver_procs=3,
+    idle_procs=4,
+)
+QUICK = Sizes(
+    fanout=[20, 50],
+    senders=2,
+    window=4,
+    duration=2,
+    drain=1.5,
+    sustained=3,
+    sustained_members=50,
+    connections=200,
+    persist_senders=10,
+    persist_duration=2,
+    receiver_procs=2,
+    idle_procs=2,
+)
 
 
 def free_port() -> int:
@@ -73,8 +95,11 @@ def free_port() -> int:
 
 
 def token(sub: str, org: str) -> str:
-    return jwt.encode({"sub": sub, "org": org, "name": sub, "exp": int(time.time()) + 7200},
-                      SECRET, algorithm="HS256")
+    return jwt.encode(
+        {"sub": sub, "org": org, "name": sub, "exp": int(time.time()) + 7200},
+        SECRET,
+        algorithm="HS256",
+    )
 
 
 def rss_bytes(pid: int) -> int:
@@ -125,30 +150,52 @@ def start_server(kind: str, workdir: Path, database_url: str | None = None) -> S
     env = {k: v for k, v in os.environ.items() if not k.startswith("LVNG_")}
     env["BENCH_MAX_SECONDS"] = str(MAX_SECONDS)
     if kind == "lvng":
-        env.update({
-            "LVNG_JWT_SECRET": SECRET,
-            "LVNG_LOG_LEVEL": "WARNING",
-            "LVNG_DATABASE_URL": database_url or "sqlite://lvng.sqlite3",
-            # The rate limits, raised by configuration for a load test.
-            "LVNG_RATE_LIMIT_EVENTS": "1000000",
-            "LVNG_RATE_LIMIT_USER_EVENTS": "1000000",
-            "LVNG_MAX_CONNECTIONS_PER_USER": "100000",
-            **LVNG_SETTINGS,
-            "PYTHONPATH": os.environ.get("BENCH_LVNG_REPO", str(REPO)),
-        })
-        command = [sys.executable, str(BENCH / "lvng_server.py"), "--host", "127.0.0.1",
-                   "--port", str(port), "--workers", "1"]
+        env.update(
+            {
+                "LVNG_JWT_SECRET": SECRET,
+                "LVNG_LOG_LEVEL": "WARNING",
+                "LVNG_DATABASE_URL": database_url or "sqlite://lvng.sqlite3",
+                # The rate limits, raised by configuration for a load test.
+                "LVNG_RATE_LIMIT_EVENTS": "1000000",
+                "LVNG_RATE_LIMIT_USER_EVENTS": "1000000",
+                "LVNG_MAX_CONNECTIONS_PER_USER": "100000",
+                **LVNG_SETTINGS,
+                "PYTHONPATH": os.environ.get("BENCH_LVNG_REPO", str(REPO)),
+            }
+        )
+        command = [
+            sys.executable,
+            str(BENCH / "lvng_server.py"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ]
         if database_url is not None:  # PostgreSQL: migrated first, as an operator does
-            subprocess.run([sys.executable, "-m", "core.cli", "migrate"], cwd=workdir,
-                           env=env, check=True, capture_output=True, timeout=120)
+            subprocess.run(
+                [sys.executable, "-m", "core.cli", "migrate"],
+                cwd=workdir,
+                env=env,
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
     elif kind == "bare":
         command = [sys.executable, str(BENCH / "bare_socketio.py"), str(port)]
     else:
         command = ["node", str(BENCH / "node_server.js"), str(port)]
     log = workdir / f"{kind}-{port}.log"
     with log.open("ab") as out:
-        proc = subprocess.Popen(command, cwd=workdir, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, preexec_fn=_raise_fd_limit)
+        proc = subprocess.Popen(
+            command,
+            cwd=workdir,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_raise_fd_limit,
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -212,9 +259,15 @@ async def spawn(job: dict[str, Any], setup_timeout: float) -> Generator:
     with os.fdopen(fd, "w") as f:
         json.dump(job, f)
     proc = await asyncio.create_subprocess_exec(
-        "node", str(BENCH / "load.js"), path, cwd=BENCH,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        limit=64 * 1024 * 1024, preexec_fn=_raise_fd_limit)
+        "node",
+        str(BENCH / "load.js"),
+        path,
+        cwd=BENCH,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        limit=64 * 1024 * 1024,
+        preexec_fn=_raise_fd_limit,
+    )
     generator = Generator(proc)
     try:
         generator.ready = (await generator.line(setup_timeout))["ready"]
@@ -251,8 +304,9 @@ def merge(hists: list[dict[str, int]]) -> dict[int, int]:
     return merged
 
 
-async def broadcast_run(server: Server, members: int, sizes: Sizes, *, rate: float = 0,
-                        duration: float, channel: str) -> dict[str, Any]:
+async def broadcast_run(
+    server: Server, members: int, sizes: Sizes, *, rate: float = 0, duration: float, channel: str
+) -> dict[str, Any]:
     """`members` receivers in one channel (room), `sizes.senders` senders (members too,
     not counted); closed loop (`window` in flight per sender) or open loop at `rate`."""
     flavor = "lvng" if server.kind == "lvng" else "bare"
@@ -260,16 +314,32 @@ async def broadcast_run(server: Server, members: int, sizes: Sizes, *, rate: flo
     make = (lambda sub: token(sub, org)) if flavor == "lvng" else (lambda sub: None)
     receivers = [make(f"r{i}") for i in range(members)]
     senders = [make(f"s{i}") for i in range(sizes.senders)]
-    base = {"url": server.url, "flavor": flavor, "channel": channel, "duration": duration,
-            "drain": sizes.drain, "joinConcurrency": 20}
+    base = {
+        "url": server.url,
+        "flavor": flavor,
+        "channel": channel,
+        "duration": duration,
+        "drain": sizes.drain,
+        "joinConcurrency": 20,
+    }
     generators: list[Generator] = []
     try:
         started = time.monotonic()
         for i, part in enumerate(split(receivers, sizes.receiver_procs)):
-            generators.append(await spawn({**base, "id": f"r{i}", "role": "receive",
-                                           "tokens": part}, 300))
-        sender = await spawn({**base, "id": "s", "role": "send", "tokens": senders,
-                              "window": sizes.window, "rate": rate}, 120)
+            generators.append(
+                await spawn({**base, "id": f"r{i}", "role": "receive", "tokens": part}, 300)
+            )
+        sender = await spawn(
+            {
+                **base,
+                "id": "s",
+                "role": "send",
+                "tokens": senders,
+                "window": sizes.window,
+                "rate": rate,
+            },
+            120,
+        )
         generators.append(sender)
         setup = time.monotonic() - started
         await asyncio.sleep(0.5)
@@ -287,14 +357,19 @@ async def broadcast_run(server: Server, members: int, sizes: Sizes, *, rate: flo
     hist = merge([r["hist"] for r in received])
     expected = sent["acked"] * members
     return {
-        "members": members, "senders": sizes.senders, "setup_s": round(setup, 1),
-        "sent": sent["sent"], "acked": sent["acked"], "failed": sent["failed"],
+        "members": members,
+        "senders": sizes.senders,
+        "setup_s": round(setup, 1),
+        "sent": sent["sent"],
+        "acked": sent["acked"],
+        "failed": sent["failed"],
         "messages_per_s": round(sent["acked"] / sent["seconds"], 1),
         "delivered": delivered,
         "deliveries_per_s": round(delivered / max((last - go) / 1000, 1e-3)),
-        "p50_ms": percentile(hist, 0.50), "p99_ms": percentile(hist, 0.99),
-        "lost": max(0, expected - delivered), "out_of_order": sum(r["outOfOrder"]
-                                                                for r in received),
+        "p50_ms": percentile(hist, 0.50),
+        "p99_ms": percentile(hist, 0.99),
+        "lost": max(0, expected - delivered),
+        "out_of_order": sum(r["outOfOrder"] for r in received),
     }
 
 
@@ -303,15 +378,29 @@ async def connections_run(server: Server, count: int, sizes: Sizes) -> dict[str,
     await asyncio.sleep(1.0)
     rss0 = rss_bytes(server.proc.pid)
     # 100 users per organization: idle users of many customers, not one giant org.
-    tokens = [token(f"u{i}", f"org{i // 100}") if flavor == "lvng" else None
-              for i in range(count)]
+    tokens = [token(f"u{i}", f"org{i // 100}") if flavor == "lvng" else None for i in range(count)]
     generators: list[Generator] = []
     try:
         started = time.monotonic()
-        generators = list(await asyncio.gather(*(
-            spawn({"url": server.url, "flavor": flavor, "role": "idle", "tokens": part,
-                   "id": f"i{i}", "duration": 0, "joinConcurrency": 50}, 300)
-            for i, part in enumerate(split(tokens, sizes.idle_procs)))))
+        generators = list(
+            await asyncio.gather(
+                *(
+                    spawn(
+                        {
+                            "url": server.url,
+                            "flavor": flavor,
+                            "role": "idle",
+                            "tokens": part,
+                            "id": f"i{i}",
+                            "duration": 0,
+                            "joinConcurrency": 50,
+                        },
+                        300,
+                    )
+                    for i, part in enumerate(split(tokens, sizes.idle_procs))
+                )
+            )
+        )
         connect_s = time.monotonic() - started
         await asyncio.sleep(3.0)
         rss1 = rss_bytes(server.proc.pid)
@@ -323,26 +412,43 @@ async def connections_run(server: Server, count: int, sizes: Sizes) -> dict[str,
         for g in generators:
             await g.stop()
     connected = sum(g.ready["sockets"] for g in generators)
-    return {"connections": connected, "rss0_bytes": rss0, "rss_bytes": rss1,
-            "bytes_per_connection": round((rss1 - rss0) / max(connected, 1)),
-            "connects_per_s": round(connected / connect_s, 1)}
+    return {
+        "connections": connected,
+        "rss0_bytes": rss0,
+        "rss_bytes": rss1,
+        "bytes_per_connection": round((rss1 - rss0) / max(connected, 1)),
+        "connects_per_s": round(connected / connect_s, 1),
+    }
 
 
 async def persistence_run(server: Server, sizes: Sizes) -> dict[str, Any]:
     org = f"bench-{uuid.uuid4().hex[:6]}"
-    job = {"url": server.url, "flavor": "lvng", "channel": "p", "channelPerSocket": True,
-           "role": "send", "id": "p", "window": 1, "rate": 0, "joinConcurrency": 50,
-           "duration": sizes.persist_duration, "drain": 0,
-           "tokens": [token(f"p{i}", org) for i in range(sizes.persist_senders)]}
+    job = {
+        "url": server.url,
+        "flavor": "lvng",
+        "channel": "p",
+        "channelPerSocket": True,
+        "role": "send",
+        "id": "p",
+        "window": 1,
+        "rate": 0,
+        "joinConcurrency": 50,
+        "duration": sizes.persist_duration,
+        "drain": 0,
+        "tokens": [token(f"p{i}", org) for i in range(sizes.persist_senders)],
+    }
     g = await spawn(job, 120)
     try:
         await g.go()
         result = (await g.line(sizes.persist_duration + 120))["result"]
     finally:
         await g.stop()
-    return {"senders": sizes.persist_senders, "acked": result["acked"],
-            "failed": result["failed"],
-            "acked_per_s": round(result["acked"] / result["seconds"], 1)}
+    return {
+        "senders": sizes.persist_senders,
+        "acked": result["acked"],
+        "failed": result["failed"],
+        "acked_per_s": round(result["acked"] / result["seconds"], 1),
+    }
 
 
 # --- PostgreSQL scratch database -------------------------------------------------------
@@ -352,11 +458,11 @@ async def scratch_postgres(host: str, port: int) -> tuple[str, Any] | None:
     try:
         import asyncpg
 
-        admin = await asyncpg.connect(host=host, port=port, user="postgres",
-                                      database="postgres", timeout=3)
+        admin = await asyncpg.connect(
+            host=host, port=port, user="postgres", database="postgres", timeout=3
+        )
     except Exception as exc:  # noqa: BLE001
-        print(f"PostgreSQL on {host}:{port} not reachable ({exc!r}): skipped",
-              file=sys.stderr)
+        print(f"PostgreSQL on {host}:{port} not reachable ({exc!r}): skipped", file=sys.stderr)
         return None
     name = f"lvng_bench_{uuid.uuid4().hex[:10]}"
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -385,11 +491,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "mode": "quick" if args.quick else "full",
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "lvng_settings": dict(LVNG_SETTINGS),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "node": subprocess.run(["node", "--version"], capture_output=True,
-                                           text=True).stdout.strip(),
-                    "load_at_start": load_average()},
-        "fanout": {}, "sustained": {}, "connections": {}, "persistence": {},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "node": subprocess.run(
+                ["node", "--version"], capture_output=True, text=True
+            ).stdout.strip(),
+            "load_at_start": load_average(),
+        },
+        "fanout": {},
+        "sustained": {},
+        "connections": {},
+        "persistence": {},
     }
     try:
         # Fan-out: each server, each size; the ratios are taken within this run.
@@ -398,33 +511,46 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for members in sizes.fanout:
                 server = start_server(kind, root / f"{kind}-fanout-{members}")
                 try:
-                    result = await broadcast_run(server, members, sizes,
-                                                 duration=sizes.duration,
-                                                 channel=f"fan{members}")
+                    result = await broadcast_run(
+                        server, members, sizes, duration=sizes.duration, channel=f"fan{members}"
+                    )
                 finally:
                     server.stop()
                 result["load"] = load_average()
                 report["fanout"][kind].append(result)
-                _progress(f"fan-out {kind} {members}: {result['deliveries_per_s']}/s "
-                          f"p50 {result['p50_ms']} p99 {result['p99_ms']} "
-                          f"lost {result['lost']}")
+                _progress(
+                    f"fan-out {kind} {members}: {result['deliveries_per_s']}/s "
+                    f"p50 {result['p50_ms']} p99 {result['p99_ms']} "
+                    f"lost {result['lost']}"
+                )
         # Sustained: LVNG at half its measured peak (messages/s at that size).
         if "lvng" in servers and "sustained" in sections and report["fanout"].get("lvng"):
             members = sizes.sustained_members
-            peak = next((r for r in report["fanout"]["lvng"] if r["members"] == members),
-                        report["fanout"]["lvng"][-1])
+            peak = next(
+                (r for r in report["fanout"]["lvng"] if r["members"] == members),
+                report["fanout"]["lvng"][-1],
+            )
             rate = max(1.0, peak["messages_per_s"] / 2)
             server = start_server("lvng", root / "lvng-sustained")
             try:
-                result = await broadcast_run(server, peak["members"], sizes, rate=rate,
-                                             duration=sizes.sustained, channel="steady")
+                result = await broadcast_run(
+                    server,
+                    peak["members"],
+                    sizes,
+                    rate=rate,
+                    duration=sizes.sustained,
+                    channel="steady",
+                )
             finally:
                 server.stop()
-            result.update({"rate_messages_per_s": rate, "seconds": sizes.sustained,
-                           "load": load_average()})
+            result.update(
+                {"rate_messages_per_s": rate, "seconds": sizes.sustained, "load": load_average()}
+            )
             report["sustained"] = result
-            _progress(f"sustained {rate}/s: p50 {result['p50_ms']} p99 {result['p99_ms']} "
-                      f"lost {result['lost']}")
+            _progress(
+                f"sustained {rate}/s: p50 {result['p50_ms']} p99 {result['p99_ms']} "
+                f"lost {result['lost']}"
+            )
         # Connections: idle (authenticated, for LVNG) sockets and the server's RSS.
         for kind in servers if "connections" in sections else ():
             server = start_server(kind, root / f"{kind}-connections")
@@ -434,8 +560,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 server.stop()
             result["load"] = load_average()
             report["connections"][kind] = result
-            _progress(f"connections {kind}: {result['bytes_per_connection']} B each, "
-                      f"{result['connects_per_s']}/s")
+            _progress(
+                f"connections {kind}: {result['bytes_per_connection']} B each, "
+                f"{result['connects_per_s']}/s"
+            )
         # Persistence: acked message:send per second, SQLite then PostgreSQL.
         if "lvng" in servers and "persistence" in sections:
             server = start_server("lvng", root / "lvng-sqlite")
@@ -444,12 +572,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             finally:
                 server.stop()
             report["persistence"]["sqlite"]["load"] = load_average()
-            pg = None if args.no_postgres else await scratch_postgres(args.pg_host,
-                                                                      args.pg_port)
+            pg = None if args.no_postgres else await scratch_postgres(args.pg_host, args.pg_port)
             if pg is None:
-                report["persistence"]["postgres"] = {"skipped": "PostgreSQL not reachable"
-                                                     if not args.no_postgres else
-                                                     "--no-postgres"}
+                report["persistence"]["postgres"] = {
+                    "skipped": "PostgreSQL not reachable"
+                    if not args.no_postgres
+                    else "--no-postgres"
+                }
             else:
                 url, drop = pg
                 server = start_server("lvng", root / "lvng-postgres", database_url=url)
@@ -475,74 +604,107 @@ def ratios(report: dict[str, Any]) -> dict[str, Any]:
         return out
     for row in fan["lvng"]:
         for other in ("bare", "node"):
-            match = next((r for r in fan.get(other, []) if r["members"] == row["members"]),
-                         None)
+            match = next((r for r in fan.get(other, []) if r["members"] == row["members"]), None)
             if match and match["deliveries_per_s"]:
                 out[f"fanout_{row['members']}_vs_{other}"] = round(
-                    row["deliveries_per_s"] / match["deliveries_per_s"], 2)
+                    row["deliveries_per_s"] / match["deliveries_per_s"], 2
+                )
     return out
 
 
 def _progress(text: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')} load {load_average()[0]}] {text}",
-          file=sys.stderr, flush=True)
+    print(
+        f"[bench {time.strftime('%H:%M:%S')} load {load_average()[0]}] {text}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def table(report: dict[str, Any]) -> str:
-    lines = [f"LVNG benchmark ({report['mode']}), {report['machine']['cpus']} CPUs, "
-             f"load at start {report['machine']['load_at_start']}, "
-             f"at end {report['load_at_end']}", ""]
+    lines = [
+        f"LVNG benchmark ({report['mode']}), {report['machine']['cpus']} CPUs, "
+        f"load at start {report['machine']['load_at_start']}, "
+        f"at end {report['load_at_end']}",
+        "",
+    ]
     fan = report["fanout"]
     lines.append("fan-out: deliveries/s | send→deliver p50 / p99 ms | lost")
-    lines.append(f"{'members':>8}  " + "  ".join(f"{LABELS[k]:>34}" for k in fan)
-                 + "  LVNG vs bare / vs Node")
+    lines.append(
+        f"{'members':>8}  "
+        + "  ".join(f"{LABELS[k]:>34}" for k in fan)
+        + "  LVNG vs bare / vs Node"
+    )
     sizes = sorted({r["members"] for rows in fan.values() for r in rows})
     for members in sizes:
         cells = []
         for rows in fan.values():
             r = next((x for x in rows if x["members"] == members), None)
-            cells.append(f"{r['deliveries_per_s']:>9,}/s {r['p50_ms']:>7}/{r['p99_ms']:<7}"
-                         f" lost {r['lost']:<3}" if r else " " * 34)
+            cells.append(
+                f"{r['deliveries_per_s']:>9,}/s {r['p50_ms']:>7}/{r['p99_ms']:<7}"
+                f" lost {r['lost']:<3}"
+                if r
+                else " " * 34
+            )
         ratio = report["ratios"]
-        lines.append(f"{members:>8}  " + "  ".join(f"{c:>34}" for c in cells) + "  "
-                     f"{ratio.get(f'fanout_{members}_vs_bare', '-')}x / "
-                     f"{ratio.get(f'fanout_{members}_vs_node', '-')}x")
+        lines.append(
+            f"{members:>8}  " + "  ".join(f"{c:>34}" for c in cells) + "  "
+            f"{ratio.get(f'fanout_{members}_vs_bare', '-')}x / "
+            f"{ratio.get(f'fanout_{members}_vs_node', '-')}x"
+        )
     s = report.get("sustained") or None
     if s:
-        lines += ["", f"sustained: {s['rate_messages_per_s']} messages/s to {s['members']} "
-                      f"members for {s['seconds']} s: p50 {s['p50_ms']} ms, p99 "
-                      f"{s['p99_ms']} ms, lost {s['lost']}"]
+        lines += [
+            "",
+            f"sustained: {s['rate_messages_per_s']} messages/s to {s['members']} "
+            f"members for {s['seconds']} s: p50 {s['p50_ms']} ms, p99 "
+            f"{s['p99_ms']} ms, lost {s['lost']}",
+        ]
     lines += ["", "connections: idle sockets | RSS at 0 → at N | bytes each | connects/s"]
     for kind, c in report["connections"].items():
-        lines.append(f"  {LABELS[kind]:<24} {c['connections']:>6}  "
-                     f"{c['rss0_bytes'] / 2**20:6.1f} → {c['rss_bytes'] / 2**20:6.1f} MiB  "
-                     f"{c['bytes_per_connection']:>7,} B  {c['connects_per_s']:>8}/s")
+        lines.append(
+            f"  {LABELS[kind]:<24} {c['connections']:>6}  "
+            f"{c['rss0_bytes'] / 2**20:6.1f} → {c['rss_bytes'] / 2**20:6.1f} MiB  "
+            f"{c['bytes_per_connection']:>7,} B  {c['connects_per_s']:>8}/s"
+        )
     lines += ["", "persistence: acked message:send/s"]
     for store, p in report["persistence"].items():
-        lines.append(f"  {store:<9} " + (f"{p['acked_per_s']}/s from {p['senders']} "
-                                         f"senders (failed {p['failed']})"
-                                         if "acked_per_s" in p else p.get("skipped", "")))
+        lines.append(
+            f"  {store:<9} "
+            + (
+                f"{p['acked_per_s']}/s from {p['senders']} senders (failed {p['failed']})"
+                if "acked_per_s" in p
+                else p.get("skipped", "")
+            )
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split(
-        "\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
     parser.add_argument("--out", default="bench-results.json", help="JSON report path")
-    parser.add_argument("--servers", default=",".join(SERVERS),
-                        help="which of lvng,bare,node (default: all)")
-    parser.add_argument("--sections", default="fanout,sustained,connections,persistence",
-                        help="which sections to run (default: all)")
+    parser.add_argument(
+        "--servers", default=",".join(SERVERS), help="which of lvng,bare,node (default: all)"
+    )
+    parser.add_argument(
+        "--sections",
+        default="fanout,sustained,connections,persistence",
+        help="which sections to run (default: all)",
+    )
     parser.add_argument("--fanout", help="channel sizes instead of the mode's, e.g. 500")
     parser.add_argument("--duration", type=float, help="seconds per fan-out run")
     parser.add_argument("--pg-host", default="127.0.0.1")
     parser.add_argument("--pg-port", type=int, default=5432)
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the servers' logs")
-    parser.add_argument("--lvng-setting", action="append", default=[], metavar="NAME=VALUE",
-                        help="a setting for the LVNG server, e.g. flush_window_ms=0 "
-                             "(as LVNG_FLUSH_WINDOW_MS); repeatable")
+    parser.add_argument(
+        "--lvng-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the LVNG server, e.g. flush_window_ms=0 "
+        "(as LVNG_FLUSH_WINDOW_MS); repeatable",
+    )
     args = parser.parse_args(argv)
     for setting in args.lvng_setting:
         name, sep, value = setting.partition("=")

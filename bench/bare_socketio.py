@@ -32,10 +32,10 @@ async def send(sid, data):
 
 if __name__ == "__main__":
     # Stops by itself, whatever happens to the bench that started it.
-    timer = threading.Timer(float(os.environ.get("BENCH_MAX_SECONDS", "3600")),
-                            lambda: os._exit(0))
+    timer = threading.Timer(float(os.environ.get("BENCH_MAX_SECONDS", "3600")), lambda: os._exit(0))
     timer.daemon = True
     timer.start()
     # The listen backlog as LVNG's (Sanic's 100 resets handshakes in a connect burst).
-    app.run(host="127.0.0.1", port=int(sys.argv[1]), single_process=True, access_log=False,
-            backlog=1024)
+    app.run(
+        host="127.0.0.1", port=int(sys.argv[1]), single_process=True, access_log=False, backlog=1024
+    )

@@ -6,8 +6,7 @@ import sys
 import threading
 
 if __name__ == "__main__":
-    timer = threading.Timer(float(os.environ.get("BENCH_MAX_SECONDS", "3600")),
-                            lambda: os._exit(0))
+    timer = threading.Timer(float(os.environ.get("BENCH_MAX_SECONDS", "3600")), lambda: os._exit(0))
     timer.daemon = True
     timer.start()
     from core.cli import main

@@ -46,26 +46,33 @@ def _static(name: str) -> bytes:
 
 @admin_routes.get("/admin")
 async def page(request: Request) -> HTTPResponse:
-    return html(_static("admin.html").decode(), headers={
-        "cache-control": "no-store",
-        # Everything is inline or from this server; the token never leaves it.
-        "content-security-policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
-                                   "style-src 'unsafe-inline'; connect-src 'self' ws: wss:",
-        "referrer-policy": "no-referrer",
-    })
+    return html(
+        _static("admin.html").decode(),
+        headers={
+            "cache-control": "no-store",
+            # Everything is inline or from this server; the token never leaves it.
+            "content-security-policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+            "style-src 'unsafe-inline'; connect-src 'self' ws: wss:",
+            "referrer-policy": "no-referrer",
+        },
+    )
 
 
 @admin_routes.get("/admin/socket.io.min.js")
 async def client_script(request: Request) -> HTTPResponse:
-    return raw(_static("socket.io.min.js"), content_type="application/javascript; charset=utf-8",
-               headers={"cache-control": "public, max-age=3600"})
+    return raw(
+        _static("socket.io.min.js"),
+        content_type="application/javascript; charset=utf-8",
+        headers={"cache-control": "public, max-age=3600"},
+    )
 
 
 def _admin(request: Request) -> Identity:
     identity = authenticate(request)
     if not identity.is_admin:
-        raise LvngError(ErrorCode.FORBIDDEN, "the inspection routes need a token with the "
-                                             "admin role")
+        raise LvngError(
+            ErrorCode.FORBIDDEN, "the inspection routes need a token with the admin role"
+        )
     return identity
 
 
@@ -81,11 +88,18 @@ def plugins_of(platform: Platform) -> list[dict[str, Any]]:
         for sample in metric.samples:
             if sample.name.endswith(("_created", "_bucket")):
                 continue
-            samples[owner].append({"name": sample.name, "labels": sample.labels,
-                                   "value": sample.value})
-    return [{"name": name, "events": platform.events.of_plugin(name),
-             "emits": platform.events.outbound_of(name), "metrics": samples[name]}
-            for name in names]
+            samples[owner].append(
+                {"name": sample.name, "labels": sample.labels, "value": sample.value}
+            )
+    return [
+        {
+            "name": name,
+            "events": platform.events.of_plugin(name),
+            "emits": platform.events.outbound_of(name),
+            "metrics": samples[name],
+        }
+        for name in names
+    ]
 
 
 def _transport(platform: Platform, sid: str) -> str | None:
@@ -97,32 +111,43 @@ def _transport(platform: Platform, sid: str) -> str | None:
 
 async def overview_of(platform: Platform, organization_id: str) -> dict[str, Any]:
     sessions = [s for s in platform.sessions.values() if s.organization_id == organization_id]
-    connections = [{
-        "socketId": s.sid, "userId": s.user_id, "userName": s.identity.user_name,
-        "connectedAt": s.connected_at, "transport": _transport(platform, s.sid),
-        "rooms": sorted(room.name for room in s.rooms),
-    } for s in sorted(sessions, key=lambda s: s.connected_at)[:MAX_CONNECTIONS]]
+    connections = [
+        {
+            "socketId": s.sid,
+            "userId": s.user_id,
+            "userName": s.identity.user_name,
+            "connectedAt": s.connected_at,
+            "transport": _transport(platform, s.sid),
+            "rooms": sorted(room.name for room in s.rooms),
+        }
+        for s in sorted(sessions, key=lambda s: s.connected_at)[:MAX_CONNECTIONS]
+    ]
     rooms: dict[str, dict[str, Any]] = {}
     for session in sessions:
         for room in session.rooms:
-            entry = rooms.setdefault(room.name, {"room": room.name, "kind": room.kind,
-                                                 "sockets": 0, "users": set()})
+            entry = rooms.setdefault(
+                room.name, {"room": room.name, "kind": room.kind, "sockets": 0, "users": set()}
+            )
             entry["sockets"] += 1
             entry["users"].add(session.user_id)
     sections: dict[str, Any] = {}
     for plugin, result in await platform.plugins.call_each_isolated(
-            "lvng_admin_snapshot", platform=platform, organization_id=organization_id):
+        "lvng_admin_snapshot", platform=platform, organization_id=organization_id
+    ):
         if result is not None and not isinstance(result, BaseException):
             sections[plugin] = result
-    errors = [e for e in reversed(platform.recent_errors)
-              if e["organizationId"] == organization_id][:MAX_ERRORS]
+    errors = [
+        e for e in reversed(platform.recent_errors) if e["organizationId"] == organization_id
+    ][:MAX_ERRORS]
     return {
         "organizationId": organization_id,
-        "node": {"pid": os.getpid(), "connections": len(platform.sessions),
-                 "stopping": platform.stopping},
+        "node": {
+            "pid": os.getpid(),
+            "connections": len(platform.sessions),
+            "stopping": platform.stopping,
+        },
         "connections": connections,
-        "rooms": [{**entry, "users": len(entry["users"])}
-                  for _, entry in sorted(rooms.items())],
+        "rooms": [{**entry, "users": len(entry["users"])} for _, entry in sorted(rooms.items())],
         "sections": sections,
         "errors": errors,
         "plugins": plugins_of(platform),

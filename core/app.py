@@ -44,20 +44,22 @@ def _client_manager(settings: Settings) -> socketio.AsyncManager:
         from redis.exceptions import ConnectionError as RedisConnectionError
 
         return FastRedisManager(
-            settings.redis_url, channel=settings.cluster_name,
-            redis_options={"retry_on_error": [RedisConnectionError]})  # as redis_client
+            settings.redis_url,
+            channel=settings.cluster_name,
+            redis_options={"retry_on_error": [RedisConnectionError]},
+        )  # as redis_client
     return FastManager()
 
 
 def _cluster(settings: Settings) -> ClusterState:
     if settings.redis_url:
-        return RedisCluster(settings.redis_url, node_ttl=settings.node_ttl,
-                            prefix=settings.cluster_name)
+        return RedisCluster(
+            settings.redis_url, node_ttl=settings.node_ttl, prefix=settings.cluster_name
+        )
     return LocalCluster()
 
 
-def _plugin_settings(plugins: PluginHost, settings: Settings,
-                     platform: Platform) -> None:
+def _plugin_settings(plugins: PluginHost, settings: Settings, platform: Platform) -> None:
     """Validate each plugin's `[plugins.NAME]` table with the model it declares."""
     from pydantic import BaseModel, ValidationError
 
@@ -67,8 +69,10 @@ def _plugin_settings(plugins: PluginHost, settings: Settings,
         model = declared.get(name)
         if model is None:
             if raw:
-                raise ConfigError(f"invalid setting plugins.{name}: plugin {name} takes no "
-                                  f"settings (found {', '.join(sorted(raw))})")
+                raise ConfigError(
+                    f"invalid setting plugins.{name}: plugin {name} takes no "
+                    f"settings (found {', '.join(sorted(raw))})"
+                )
             continue
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise PluginError(f"plugin {name}: lvng_settings must return a pydantic model")
@@ -77,8 +81,9 @@ def _plugin_settings(plugins: PluginHost, settings: Settings,
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"])
-            raise ConfigError(f"invalid setting plugins.{name}"
-                              f"{'.' + where if where else ''}: {err['msg']}") from None
+            raise ConfigError(
+                f"invalid setting plugins.{name}{'.' + where if where else ''}: {err['msg']}"
+            ) from None
 
 
 def create_app(
@@ -96,7 +101,8 @@ def create_app(
     plugins = PluginHost.from_settings(
         settings,
         on_error=lambda plugin, hook, exc: core_metrics.plugin_errors.labels(
-            plugin=plugin, hook=hook).inc(),
+            plugin=plugin, hook=hook
+        ).inc(),
     )
     sio = LvngServer(
         async_mode="sanic",
@@ -116,8 +122,7 @@ def create_app(
     # Responses are strict JSON too: a NaN fails loudly instead of going out bare. Sanic's
     # loggers keep no handlers of their own: their lines reach the root handler (`lvng
     # serve` sets it up) once, in the same format as ours.
-    app = Sanic(name or f"lvng_{next(_app_numbers)}", dumps=strict_dumps,
-                configure_logging=False)
+    app = Sanic(name or f"lvng_{next(_app_numbers)}", dumps=strict_dumps, configure_logging=False)
     app.config.MOTD = False
     app.config.REQUEST_MAX_SIZE = MAX_HTTP_BUFFER_SIZE + 64 * 1024
     app.config.WEBSOCKET_MAX_SIZE = MAX_HTTP_BUFFER_SIZE + 64 * 1024
@@ -145,8 +150,10 @@ def create_app(
         "lvng_register_events", per_plugin=lambda n: {"events": platform.events.registrar(n)}
     )
     declare_core(platform.events)
-    plugins.collect("lvng_register_domain_events",
-                    per_plugin=lambda n: {"events": platform.events.domain_registrar(n)})
+    plugins.collect(
+        "lvng_register_domain_events",
+        per_plugin=lambda n: {"events": platform.events.domain_registrar(n)},
+    )
     for plugin, result in plugins.collect(
         "lvng_metrics", per_plugin=lambda n: {"metrics": PluginMetrics(metrics_registry, n)}
     ):
@@ -175,16 +182,20 @@ def create_app(
         await open_database(db_config, migrate_first=migrate_on_start)
         if settings.redis_url:
             platform.redis = redis_client(settings.redis_url)
-        await platform.cluster.start(on_member_lost=gateway.member_lost,
-                                     on_message=gateway.on_node_message)
+        await platform.cluster.start(
+            on_member_lost=gateway.member_lost, on_message=gateway.on_node_message
+        )
         await plugins.fan_out("lvng_startup", platform=platform)
 
     @app.on_request
     async def refuse_new_sessions_while_stopping(request: Request) -> HTTPResponse | None:
         # A new Engine.IO session now would be dropped at once; a refusal at the HTTP
         # level makes the client retry (a Socket.IO connect_error would be final).
-        if platform.stopping and request.path.startswith("/socket.io") \
-                and "sid" not in request.args:
+        if (
+            platform.stopping
+            and request.path.startswith("/socket.io")
+            and "sid" not in request.args
+        ):
             return error_response(ErrorCode.UNAVAILABLE, "the server is stopping", 503)
         return None
 

@@ -27,8 +27,9 @@ REF = "#/components/schemas/{model}"
 # ISO 8601 UTC with milliseconds and Z (contract section 3).
 TIMESTAMP_PATTERN = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
 
-Timestamp = Annotated[str, Field(pattern=TIMESTAMP_PATTERN,
-                                 description="ISO 8601 UTC, milliseconds, Z")]
+Timestamp = Annotated[
+    str, Field(pattern=TIMESTAMP_PATTERN, description="ISO 8601 UTC, milliseconds, Z")
+]
 
 
 class Outbound(BaseModel):
@@ -57,9 +58,20 @@ class ErrorEvent(Outbound):
     expired (`TOKEN_EXPIRED`, `event` null, then a disconnect)."""
 
     code: Literal[
-        "AUTH_REQUIRED", "AUTH_INVALID", "TOKEN_EXPIRED", "RATE_LIMITED",
-        "VALIDATION_ERROR", "FORBIDDEN", "NOT_FOUND", "NOT_IN_ROOM", "CONFLICT",
-        "PAYLOAD_TOO_LARGE", "UNKNOWN_EVENT", "UNAVAILABLE", "INTERNAL_ERROR"]
+        "AUTH_REQUIRED",
+        "AUTH_INVALID",
+        "TOKEN_EXPIRED",
+        "RATE_LIMITED",
+        "VALIDATION_ERROR",
+        "FORBIDDEN",
+        "NOT_FOUND",
+        "NOT_IN_ROOM",
+        "CONFLICT",
+        "PAYLOAD_TOO_LARGE",
+        "UNKNOWN_EVENT",
+        "UNAVAILABLE",
+        "INTERNAL_ERROR",
+    ]
     message: str
     event: str | None
     retryAfterMs: int | None = Field(None, description="with RATE_LIMITED")
@@ -92,8 +104,9 @@ def _package_version() -> str:
         return "0.0.0"
 
 
-def document(registry: EventRegistry, *, host: str = "127.0.0.1:8000",
-             plugins: list[str] | None = None) -> dict[str, Any]:
+def document(
+    registry: EventRegistry, *, host: str = "127.0.0.1:8000", plugins: list[str] | None = None
+) -> dict[str, Any]:
     """The AsyncAPI 3.0 document of every event in `registry`; `host` is where clients
     connect (`host:port`), `plugins` the enabled plugins' names (listed in `info`)."""
     received = [registry.get(name) for name in registry.names()]
@@ -112,8 +125,16 @@ def document(registry: EventRegistry, *, host: str = "127.0.0.1:8000",
     ack_ref = refs[(Ack, "validation")]
     from core.registry import describe
 
-    def add(name: str, plugin: str, summary: str, payload: Any, *, received: bool,
-            operation: str, reply: bool = False) -> None:
+    def add(
+        name: str,
+        plugin: str,
+        summary: str,
+        payload: Any,
+        *,
+        received: bool,
+        operation: str,
+        reply: bool = False,
+    ) -> None:
         """One event's message and its operation (the client sends it, or receives it)."""
         key = _key(name, "received" if received else "sent")
         messages[key] = {
@@ -130,20 +151,30 @@ def document(registry: EventRegistry, *, host: str = "127.0.0.1:8000",
             "channel": {"$ref": f"#/channels/{CHANNEL}"},
             "messages": [{"$ref": f"#/channels/{CHANNEL}/messages/{key}"}],
             "summary": operation,
-            **({"reply": {"messages": [{"$ref": "#/components/messages/ack"}]}}
-               if reply else {}),
+            **({"reply": {"messages": [{"$ref": "#/components/messages/ack"}]}} if reply else {}),
             "x-lvng-plugin": plugin,
         }
 
     for spec in received:
         assert spec is not None
-        add(spec.name, spec.plugin, describe(spec) or f"{spec.name} from a client",
+        add(
+            spec.name,
+            spec.plugin,
+            describe(spec) or f"{spec.name} from a client",
             refs[(spec.schema, "validation")] if spec.schema is not None else {},
-            received=True, reply=True,
-            operation=f"A client sends {spec.name}; the server answers the ack.")
+            received=True,
+            reply=True,
+            operation=f"A client sends {spec.name}; the server answers the ack.",
+        )
     for out in sent:
-        add(out.name, out.plugin, out.description, refs[(out.schema, "validation")],
-            received=False, operation=out.description)
+        add(
+            out.name,
+            out.plugin,
+            out.description,
+            refs[(out.schema, "validation")],
+            received=False,
+            operation=out.description,
+        )
     enabled = ", ".join(plugins) if plugins is not None else "all loaded"
     return {
         "asyncapi": ASYNCAPI_VERSION,
@@ -155,7 +186,8 @@ def document(registry: EventRegistry, *, host: str = "127.0.0.1:8000",
                 "(`/`), each event a message named after it. Client events are answered by "
                 "an ack (`{ok: true, ...}` or `{ok: false, error: {code, message}}`), and "
                 "a failure also sends `error` to the socket. Payloads may carry keys beyond "
-                f"those listed. Enabled plugins: {enabled}."),
+                f"those listed. Enabled plugins: {enabled}."
+            ),
             "x-lvng-plugins": plugins or [],
         },
         "defaultContentType": "application/json",
@@ -165,7 +197,7 @@ def document(registry: EventRegistry, *, host: str = "127.0.0.1:8000",
                 "pathname": "/socket.io/",
                 "protocol": "ws",
                 "description": "Socket.IO over websocket, or HTTP long-polling (protocol "
-                               "http). The JWT goes in the handshake's `auth.token`.",
+                "http). The JWT goes in the handshake's `auth.token`.",
                 "security": [{"$ref": "#/components/securitySchemes/jwt"}],
             },
         },
@@ -174,21 +206,26 @@ def document(registry: EventRegistry, *, host: str = "127.0.0.1:8000",
                 "address": "/",
                 "title": "The Socket.IO namespace",
                 "description": "Every event, both ways. Rooms (`channel:{id}`, "
-                               "`org:{id}`…) decide who hears what; they are not "
-                               "addresses a client names.",
+                "`org:{id}`…) decide who hears what; they are not "
+                "addresses a client names.",
                 "messages": messages,
             },
         },
         "operations": operations,
         "components": {
             "schemas": schemas,
-            "messages": {"ack": {"name": "ack", "title": "The ack of a client event",
-                                 "payload": ack_ref}},
+            "messages": {
+                "ack": {"name": "ack", "title": "The ack of a client event", "payload": ack_ref}
+            },
             "securitySchemes": {
-                "jwt": {"type": "httpApiKey", "name": "auth.token", "in": "query",
-                        "description": "A JWT (HS256 by default; RS256/ES256 with a "
-                                       "public key) in the Socket.IO handshake's "
-                                       "`auth.token`, or `Authorization: Bearer`."},
+                "jwt": {
+                    "type": "httpApiKey",
+                    "name": "auth.token",
+                    "in": "query",
+                    "description": "A JWT (HS256 by default; RS256/ES256 with a "
+                    "public key) in the Socket.IO handshake's "
+                    "`auth.token`, or `Authorization: Bearer`.",
+                },
             },
         },
     }

@@ -42,8 +42,9 @@ def _setup_logging(level: str) -> None:
     )
     # Tortoise says "Tortoise-ORM shutdown" at every close (migrations included): noise.
     numeric = logging.getLevelName(level)
-    logging.getLogger("tortoise").setLevel(numeric if numeric == logging.DEBUG
-                                           else max(numeric, logging.WARNING))
+    logging.getLogger("tortoise").setLevel(
+        numeric if numeric == logging.DEBUG else max(numeric, logging.WARNING)
+    )
 
 
 def _app_with_logging(settings: Settings) -> Any:
@@ -61,7 +62,8 @@ def _database_config(settings: Settings) -> dict[str, Any]:
     host = PluginHost.from_settings(settings)
     models = {
         name: [result] if isinstance(result, str) else list(result)
-        for name, result in host.collect("lvng_models") if result
+        for name, result in host.collect("lvng_models")
+        if result
     }
     return tortoise_config(settings.database_url, models)
 
@@ -71,7 +73,7 @@ def dev_secret_path(settings: Settings) -> Path:
     other databases)."""
     url = settings.database_url
     if url.startswith("sqlite://"):
-        database = url[len("sqlite://"):].split("?", 1)[0]
+        database = url[len("sqlite://") :].split("?", 1)[0]
         if database and database != ":memory:":
             return Path(database).parent / DEV_SECRET_FILE
     return Path(DEV_SECRET_FILE)
@@ -93,8 +95,10 @@ def dev_secret(settings: Settings, *, create: bool) -> str:
         mode = path.stat().st_mode & 0o777
         secret = path.read_text().strip()
     except FileNotFoundError:
-        raise ConfigError(f"no development secret at {path}: run lvng serve --dev there "
-                          "first, or set LVNG_JWT_SECRET") from None
+        raise ConfigError(
+            f"no development secret at {path}: run lvng serve --dev there "
+            "first, or set LVNG_JWT_SECRET"
+        ) from None
     if mode & 0o077:
         raise ConfigError(f"{path} is readable by others (mode {mode:o}): chmod 600 it")
     if len(secret) < 32:
@@ -106,8 +110,9 @@ def _with_dev_secret(settings: Settings, *, create: bool) -> Settings:
     """`--dev`: the configured secret or key if any, else the development secret."""
     if settings.jwt_secret is not None or settings.jwt_public_key is not None:
         return settings
-    return settings.model_copy(update={"jwt_secret": dev_secret(settings, create=create),
-                                       "jwt_algorithms": ["HS256"]})
+    return settings.model_copy(
+        update={"jwt_secret": dev_secret(settings, create=create), "jwt_algorithms": ["HS256"]}
+    )
 
 
 def _connect_example(url: str, token: str) -> str:
@@ -120,8 +125,10 @@ def _connect_example(url: str, token: str) -> str:
         module = local.as_posix()
     else:
         where = " (run it where socket.io-client is installed: npm install socket.io-client)"
-    return (f"connect{where}: node -e \"require('{module}').io('{url}', "
-            f"{{auth: {{token: '{token}'}}}}).on('connected', d => console.log(d))\"")
+    return (
+        f"connect{where}: node -e \"require('{module}').io('{url}', "
+        f"{{auth: {{token: '{token}'}}}}).on('connected', d => console.log(d))\""
+    )
 
 
 async def _schema_up_to_date(config: dict[str, Any], settings: Settings) -> None:
@@ -132,25 +139,30 @@ async def _schema_up_to_date(config: dict[str, Any], settings: Settings) -> None
     if not migrates_on_start(settings.database_url, dev=settings.dev):
         pending = await pending_migrations(config)
         if pending:
-            shown = ", ".join(pending[:3]) + (f" and {len(pending) - 3} more"
-                                               if len(pending) > 3 else "")
-            raise DatabaseError(f"the database has {len(pending)} pending migration(s) "
-                                f"({shown}): run lvng migrate with the same settings, "
-                                "then start again")
+            shown = ", ".join(pending[:3]) + (
+                f" and {len(pending) - 3} more" if len(pending) > 3 else ""
+            )
+            raise DatabaseError(
+                f"the database has {len(pending)} pending migration(s) "
+                f"({shown}): run lvng migrate with the same settings, "
+                "then start again"
+            )
     # Applies nothing where migrations are up to date; makes the tables of plugins that
     # ship no migrations.
     await migrate(config)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config, host=args.host, port=args.port,
-                             workers=args.workers, dev=args.dev or None)
+    settings = load_settings(
+        args.config, host=args.host, port=args.port, workers=args.workers, dev=args.dev or None
+    )
     dev_token = None
     if settings.dev:
         updates: dict[str, Any] = {}
         if settings.host not in LOOPBACK:
-            print(f"lvng: --dev binds loopback only; ignoring host {settings.host}",
-                  file=sys.stderr)
+            print(
+                f"lvng: --dev binds loopback only; ignoring host {settings.host}", file=sys.stderr
+            )
             updates["host"] = "127.0.0.1"
         settings = _with_dev_secret(settings.model_copy(update=updates), create=True)
     settings.require_signing_material()
@@ -159,12 +171,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.dev:
         from core.identity import issue_token
 
-        dev_token = issue_token(settings, user_id="dev", organization_id="dev",
-                                name="Developer", roles=["admin"], ttl=24 * 3600)
+        dev_token = issue_token(
+            settings,
+            user_id="dev",
+            organization_id="dev",
+            name="Developer",
+            roles=["admin"],
+            ttl=24 * 3600,
+        )
     if settings.workers > 1 and not settings.redis_url:
-        log.warning("--workers %d without LVNG_REDIS_URL: each worker only reaches its own "
-                    "clients; set LVNG_REDIS_URL and use sticky sessions or "
-                    "websocket-only clients", settings.workers)
+        log.warning(
+            "--workers %d without LVNG_REDIS_URL: each worker only reaches its own "
+            "clients; set LVNG_REDIS_URL and use sticky sessions or "
+            "websocket-only clients",
+            settings.workers,
+        )
 
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
@@ -181,17 +202,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"lvng dev token (user dev, org dev, admin, 24 h):\n{dev_token}", flush=True)
         print(_connect_example(url, dev_token), flush=True)
         print(f"inspection page: {url}/admin#token={dev_token}", flush=True)
-        print(f"more tokens: lvng token --dev --sub USER --org dev [--name NAME] (same "
-              f"directory and settings; the secret is in {dev_secret_path(settings)})",
-              flush=True)
+        print(
+            f"more tokens: lvng token --dev --sub USER --org dev [--name NAME] (same "
+            f"directory and settings; the secret is in {dev_secret_path(settings)})",
+            flush=True,
+        )
     print(f"lvng serving on {url} (workers: {settings.workers})", flush=True)
     if settings.workers == 1:
-        app.run(host=settings.host, port=settings.port, single_process=True,
-                access_log=False, motd=False, backlog=LISTEN_BACKLOG)
+        app.run(
+            host=settings.host,
+            port=settings.port,
+            single_process=True,
+            access_log=False,
+            motd=False,
+            backlog=LISTEN_BACKLOG,
+        )
     else:
         loader = AppLoader(factory=factory)
-        app.prepare(host=settings.host, port=settings.port, workers=settings.workers,
-                    access_log=False, motd=False, backlog=LISTEN_BACKLOG)
+        app.prepare(
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            access_log=False,
+            motd=False,
+            backlog=LISTEN_BACKLOG,
+        )
         with worker_metrics_dir():  # /metrics sums every worker
             Sanic.serve(primary=app, app_loader=loader)
     return 0
@@ -204,11 +239,22 @@ def cmd_token(args: argparse.Namespace) -> int:
     if args.dev:
         settings = _with_dev_secret(settings, create=False)
     elif settings.jwt_secret is None and dev_secret_path(settings).exists():
-        raise ConfigError("lvng token needs LVNG_JWT_SECRET (an HS256 secret) to sign tokens; "
-                          "for the dev server here, use lvng token --dev")
+        raise ConfigError(
+            "lvng token needs LVNG_JWT_SECRET (an HS256 secret) to sign tokens; "
+            "for the dev server here, use lvng token --dev"
+        )
     split = lambda v: [x.strip() for x in (v or "").split(",") if x.strip()]  # noqa: E731
-    print(issue_token(settings, user_id=args.sub, organization_id=args.org, name=args.name,
-                      customers=split(args.customers), roles=split(args.roles), ttl=args.ttl))
+    print(
+        issue_token(
+            settings,
+            user_id=args.sub,
+            organization_id=args.org,
+            name=args.name,
+            customers=split(args.customers),
+            roles=split(args.roles),
+            ttl=args.ttl,
+        )
+    )
     return 0
 
 
@@ -232,8 +278,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(f"  metrics: {', '.join(info.metrics) or '-'}")
         print(f"  domain events:{'' if info.domain_events else ' -'}")
         for event in info.domain_events:
-            fields = ", ".join(f"{f['name']}{'' if f['required'] else '?'}: {f['type']}"
-                               for f in event["fields"])
+            fields = ", ".join(
+                f"{f['name']}{'' if f['required'] else '?'}: {f['type']}" for f in event["fields"]
+            )
             print(f"    {event['name']}: {event['description']}")
             print(f"      {{{fields}}}")
     return 0
@@ -249,8 +296,16 @@ def cmd_asyncapi(args: argparse.Namespace) -> int:
         # Nothing is signed or verified here: any secret lets the app be built.
         settings = settings.model_copy(update={"jwt_secret": secrets.token_urlsafe(32)})
     platform = create_app(settings, "lvng_asyncapi").ctx.platform
-    print(json.dumps(document(platform.events, host=f"{settings.host}:{settings.port}",
-                              plugins=platform.plugins.names), indent=2))
+    print(
+        json.dumps(
+            document(
+                platform.events,
+                host=f"{settings.host}:{settings.port}",
+                plugins=platform.plugins.names,
+            ),
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -274,8 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--workers", type=int, default=None)
-    serve.add_argument("--dev", action="store_true",
-                       help="no secret needed: prints a ready token; loopback only")
+    serve.add_argument(
+        "--dev", action="store_true", help="no secret needed: prints a ready token; loopback only"
+    )
     serve.set_defaults(func=cmd_serve)
 
     token = sub.add_parser("token", help="print a signed JWT for the configured secret")
@@ -285,8 +341,11 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--customers", help="comma-separated customer ids")
     token.add_argument("--roles", help="comma-separated: admin, service")
     token.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
-    token.add_argument("--dev", action="store_true",
-                       help="sign with the secret of lvng serve --dev in this directory")
+    token.add_argument(
+        "--dev",
+        action="store_true",
+        help="sign with the secret of lvng serve --dev in this directory",
+    )
     token.set_defaults(func=cmd_token)
 
     plugins = sub.add_parser("plugins", help="list every plugin found")

@@ -63,8 +63,9 @@ class ClusterState(ABC):
     cross_node = False  # whether `lock` serializes across processes
     _on_message: NodeMessage | None = None
 
-    async def start(self, on_member_lost: MemberLost | None = None,
-                    on_message: NodeMessage | None = None) -> None:
+    async def start(
+        self, on_member_lost: MemberLost | None = None, on_message: NodeMessage | None = None
+    ) -> None:
         """Begin heartbeats (Redis); `on_member_lost` is called for a dead node's users,
         `on_message` on every node for each `tell_nodes`."""
         self._on_message = on_message
@@ -112,8 +113,9 @@ class ClusterState(ABC):
     async def get(self, key: str) -> str | None: ...
 
     @abstractmethod
-    async def put(self, key: str, value: str, *, ttl: float | None = None,
-                  only_if_absent: bool = False) -> bool:
+    async def put(
+        self, key: str, value: str, *, ttl: float | None = None, only_if_absent: bool = False
+    ) -> bool:
         """Store `value`; with `only_if_absent`, only when the key holds nothing (False
         then). `ttl` in seconds."""
 
@@ -161,8 +163,10 @@ class LocalCluster(ClusterState):
         return len(self._rooms.get(room_key, {}).get(user_id, {}))
 
     async def users(self, room_key: str) -> dict[str, str]:
-        return {user: next(iter(sockets.values()))
-                for user, sockets in self._rooms.get(room_key, {}).items()}
+        return {
+            user: next(iter(sockets.values()))
+            for user, sockets in self._rooms.get(room_key, {}).items()
+        }
 
     def _live(self, key: str) -> Any:
         found = self._values.get(key)
@@ -182,8 +186,9 @@ class LocalCluster(ClusterState):
         value = self._live(key)
         return value if isinstance(value, str) else None
 
-    async def put(self, key: str, value: str, *, ttl: float | None = None,
-                  only_if_absent: bool = False) -> bool:
+    async def put(
+        self, key: str, value: str, *, ttl: float | None = None, only_if_absent: bool = False
+    ) -> bool:
         if only_if_absent and self._live(key) is not None:
             return False
         self._values[key] = (value, self._deadline(ttl))
@@ -342,8 +347,9 @@ class RedisCluster(ClusterState):
 
     # --- heartbeat and dead nodes ------------------------------------------------------
 
-    async def start(self, on_member_lost: MemberLost | None = None,
-                    on_message: NodeMessage | None = None) -> None:
+    async def start(
+        self, on_member_lost: MemberLost | None = None, on_message: NodeMessage | None = None
+    ) -> None:
         self._on_member_lost = on_member_lost
         self._on_message = on_message
         if on_message is not None:
@@ -409,8 +415,7 @@ class RedisCluster(ClusterState):
             if node == self.node_id or await self.redis.exists(self._alive(node)):
                 continue
             # One survivor reaps each dead node.
-            if not await self.redis.set(f"{self._p}:reap:{node}", self.node_id, nx=True,
-                                        px=60_000):
+            if not await self.redis.set(f"{self._p}:reap:{node}", self.node_id, nx=True, px=60_000):
                 continue
             log.warning("node %s stopped answering; removing its sockets", node)
             # Its room turns first: announcing its users' departures needs those rooms.
@@ -426,7 +431,8 @@ class RedisCluster(ClusterState):
             room_key, user_id, sid = entry.split(_SEP)
             last, name = await self._exit(
                 keys=[self._members(room_key, user_id), self._room_users(room_key), index],
-                args=[f"{node}|{sid}", user_id, entry])
+                args=[f"{node}|{sid}", user_id, entry],
+            )
             if announce and last and self._on_member_lost is not None:
                 try:
                     await self._on_member_lost(room_key, user_id, name or user_id)
@@ -452,33 +458,43 @@ class RedisCluster(ClusterState):
         return token
 
     async def unlock(self, key: str, token: str) -> None:
-        await self._unlock(keys=[f"{self._p}:lock:{key}", self._node_locks(self.node_id)],
-                           args=[token])
+        await self._unlock(
+            keys=[f"{self._p}:lock:{key}", self._node_locks(self.node_id)], args=[token]
+        )
 
     # --- membership --------------------------------------------------------------------
 
     async def enter(self, room_key: str, user_id: str, sid: str, user_name: str) -> bool:
         entry = _SEP.join((room_key, user_id, sid))
         first = await self._enter(
-            keys=[self._members(room_key, user_id), self._room_users(room_key),
-                  self._node_index(self.node_id)],
-            args=[f"{self.node_id}|{sid}", user_name, user_id, entry])
+            keys=[
+                self._members(room_key, user_id),
+                self._room_users(room_key),
+                self._node_index(self.node_id),
+            ],
+            args=[f"{self.node_id}|{sid}", user_name, user_id, entry],
+        )
         return bool(first)
 
     async def exit(self, room_key: str, user_id: str, sid: str) -> bool:
         entry = _SEP.join((room_key, user_id, sid))
         last, _ = await self._exit(
-            keys=[self._members(room_key, user_id), self._room_users(room_key),
-                  self._node_index(self.node_id)],
-            args=[f"{self.node_id}|{sid}", user_id, entry])
+            keys=[
+                self._members(room_key, user_id),
+                self._room_users(room_key),
+                self._node_index(self.node_id),
+            ],
+            args=[f"{self.node_id}|{sid}", user_id, entry],
+        )
         return bool(last)
 
     async def sockets(self, room_key: str, user_id: str) -> int:
         return int(await self.redis.hlen(self._members(room_key, user_id)))
 
     async def users(self, room_key: str) -> dict[str, str]:
-        flat = await self._users(keys=[self._room_users(room_key)],
-                                 args=[f"{self._p}:m:{room_key}{_SEP}"])
+        flat = await self._users(
+            keys=[self._room_users(room_key)], args=[f"{self._p}:m:{room_key}{_SEP}"]
+        )
         return dict(zip(flat[::2], flat[1::2], strict=True))
 
     # --- key-value ---------------------------------------------------------------------
@@ -486,11 +502,15 @@ class RedisCluster(ClusterState):
     async def get(self, key: str) -> str | None:
         return await self.redis.get(self._kv(key))
 
-    async def put(self, key: str, value: str, *, ttl: float | None = None,
-                  only_if_absent: bool = False) -> bool:
-        done = await self.redis.set(self._kv(key), value,
-                                    px=None if ttl is None else max(1, int(ttl * 1000)),
-                                    nx=only_if_absent)
+    async def put(
+        self, key: str, value: str, *, ttl: float | None = None, only_if_absent: bool = False
+    ) -> bool:
+        done = await self.redis.set(
+            self._kv(key),
+            value,
+            px=None if ttl is None else max(1, int(ttl * 1000)),
+            nx=only_if_absent,
+        )
         return bool(done)
 
     async def delete(self, key: str, *, only_if: str | None = None) -> bool:
@@ -499,8 +519,7 @@ class RedisCluster(ClusterState):
         return bool(await self._delete_if(keys=[self._kv(key)], args=[only_if]))
 
     async def push(self, key: str, value: str, *, ttl: float) -> int:
-        return int(await self._push(keys=[self._kv(key)],
-                                    args=[value, max(1, int(ttl * 1000))]))
+        return int(await self._push(keys=[self._kv(key)], args=[value, max(1, int(ttl * 1000))]))
 
     async def take(self, key: str) -> list[str]:
         return list(await self._take(keys=[self._kv(key)]))

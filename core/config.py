@@ -95,12 +95,17 @@ class Settings(BaseModel):
     stop_drain_seconds: float = Field(10, ge=0, le=3600)
 
     _split = field_validator(
-        "jwt_algorithms", "plugins", "disabled_plugins", "plugin_modules", "cors_origins",
+        "jwt_algorithms",
+        "plugins",
+        "disabled_plugins",
+        "plugin_modules",
+        "cors_origins",
         mode="before",
     )(_split_list)
 
-    @field_validator("jwt_secret", "jwt_public_key", "jwt_audience", "jwt_issuer", "redis_url",
-                     mode="before")
+    @field_validator(
+        "jwt_secret", "jwt_public_key", "jwt_audience", "jwt_issuer", "redis_url", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
@@ -216,7 +221,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     for key, value in env.items():
         if not key.startswith(ENV_PREFIX) or key == "LVNG_CONFIG":
             continue
-        name = key[len(ENV_PREFIX):].lower()
+        name = key[len(ENV_PREFIX) :].lower()
         if name.startswith("auth_claims__"):
             values.setdefault("auth_claims", {})[name.split("__", 1)[1]] = value
         else:
@@ -253,8 +258,9 @@ def load_settings(
         err = exc.errors()[0]
         if err["type"] == "extra_forbidden":
             raise ConfigError(f"unknown setting {_setting_name(err['loc'])}") from None
-        given = f" (got {err['input']!r})" if err["loc"] and not isinstance(
-            err["input"], dict) else ""
+        given = (
+            f" (got {err['input']!r})" if err["loc"] and not isinstance(err["input"], dict) else ""
+        )
         raise ConfigError(
             f"invalid setting {_setting_name(err['loc'])}: {err['msg']}{given}"
         ) from None

@@ -88,11 +88,11 @@ async def migrate(config: dict[str, Any]) -> list[str]:
 
     try:
         if with_migrations:
-            await tortoise_migrate(config=config, app_labels=with_migrations,
-                                   progress=progress)
+            await tortoise_migrate(config=config, app_labels=with_migrations, progress=progress)
         if without:
-            log.warning("plugins without migrations, tables created directly: %s",
-                        ", ".join(without))
+            log.warning(
+                "plugins without migrations, tables created directly: %s", ", ".join(without)
+            )
             await Tortoise.init(config=config)
             await Tortoise.generate_schemas(safe=True)
     except Exception as exc:
@@ -123,8 +123,9 @@ async def pending_migrations(config: dict[str, Any]) -> list[str]:
     finally:
         if Tortoise.is_inited():
             await Tortoise.close_connections()
-    return [f"{step.migration.app_label}.{step.migration.name}"
-            for step in steps if not step.backward]
+    return [
+        f"{step.migration.app_label}.{step.migration.name}" for step in steps if not step.backward
+    ]
 
 
 def migrates_on_start(database_url: str, *, dev: bool) -> bool:
@@ -153,20 +154,23 @@ async def ping_database() -> None:
         await get_connection("default").execute_query("SELECT 1")
 
 
-
 def _unavailable_types() -> tuple[type[BaseException], ...]:
     from tortoise.exceptions import DBConnectionError
 
-    types: list[type[BaseException]] = [DBConnectionError, ConnectionError, TimeoutError,
-                                        socket.gaierror]
+    types: list[type[BaseException]] = [
+        DBConnectionError,
+        ConnectionError,
+        TimeoutError,
+        socket.gaierror,
+    ]
     try:
         import asyncpg
 
         types += [
-            asyncpg.exceptions.PostgresConnectionError,   # class 08: connection exceptions
+            asyncpg.exceptions.PostgresConnectionError,  # class 08: connection exceptions
             asyncpg.exceptions.OperatorInterventionError,  # class 57: shutting down
-            asyncpg.exceptions.InvalidCatalogNameError,    # the database is gone
-            asyncpg.exceptions.InterfaceError,             # the connection was closed
+            asyncpg.exceptions.InvalidCatalogNameError,  # the database is gone
+            asyncpg.exceptions.InterfaceError,  # the connection was closed
         ]
     except ImportError:  # pragma: no cover - asyncpg comes with tortoise-orm[asyncpg]
         pass

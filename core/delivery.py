@@ -24,14 +24,30 @@ from core.engine import Outgoing
 class FastManager(socketio.AsyncManager):
     """`AsyncManager` with one-encode, no-task delivery (see the module docstring)."""
 
-    async def emit(self, event: str, data: Any, namespace: str, room: Any = None,
-                   skip_sid: Any = None, callback: Any = None, to: Any = None,
-                   **kwargs: Any) -> None:
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
         server = self.server
         delivery = getattr(server, "delivery", None)
         if callback is not None or delivery is None:
-            return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid,
-                                      callback=callback, to=to, **kwargs)
+            return await super().emit(
+                event,
+                data,
+                namespace,
+                room=room,
+                skip_sid=skip_sid,
+                callback=callback,
+                to=to,
+                **kwargs,
+            )
         room = to or room
         if namespace not in self.rooms:
             return
@@ -41,11 +57,13 @@ class FastManager(socketio.AsyncManager):
             data = [data]
         else:
             data = []
-        encoded = server.packet_class(packet.EVENT, namespace=namespace,
-                                      data=[event, *data]).encode()
+        encoded = server.packet_class(
+            packet.EVENT, namespace=namespace, data=[event, *data]
+        ).encode()
         if not isinstance(encoded, str):  # binary attachments: python-socketio's path
-            return await super().emit(event, tuple(data), namespace,
-                                      room=room, skip_sid=skip_sid, **kwargs)
+            return await super().emit(
+                event, tuple(data), namespace, room=room, skip_sid=skip_sid, **kwargs
+            )
         out = Outgoing(encoded)
         deliver = delivery.deliver
         if skip_sid is None:

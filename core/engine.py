@@ -178,10 +178,15 @@ class Outgoing:
 class Delivery:
     """Hands `Outgoing` packets to Engine.IO sessions (see the module docstring)."""
 
-    def __init__(self, eio: Any, *, buffer_limit: int = SEND_BUFFER_LIMIT,
-                 queue_limit: int = QUEUE_LIMIT,
-                 on_slow_consumer: Callable[[], None] | None = None,
-                 flush_window: float = FLUSH_WINDOW) -> None:
+    def __init__(
+        self,
+        eio: Any,
+        *,
+        buffer_limit: int = SEND_BUFFER_LIMIT,
+        queue_limit: int = QUEUE_LIMIT,
+        on_slow_consumer: Callable[[], None] | None = None,
+        flush_window: float = FLUSH_WINDOW,
+    ) -> None:
         self.sockets: dict[str, Any] = eio.sockets
         self.buffer_limit = buffer_limit
         self.queue_limit = queue_limit
@@ -201,10 +206,15 @@ class Delivery:
             return
         queue = socket.queue
         ws = getattr(socket, "lvng_ws", None)
-        if ws is not None and socket.upgraded and not socket.upgrading and (
+        if (
+            ws is not None
+            and socket.upgraded
+            and not socket.upgrading
+            and (
                 getattr(socket, "lvng_direct", False)
-                or (queue.empty() and not ws.conn_mutex.locked()
-                    and not ws.ws_proto.extensions)):
+                or (queue.empty() and not ws.conn_mutex.locked() and not ws.ws_proto.extensions)
+            )
+        ):
             self.set_aside(socket, out.frame)
             return
         if queue.qsize() >= self.queue_limit:
@@ -258,8 +268,7 @@ class Delivery:
         ws = getattr(socket, "lvng_ws", None)
         io_proto = ws.io_proto if ws is not None else None
         transport = io_proto.transport if io_proto is not None else None
-        if (transport is None or transport.is_closing()
-                or ws.ws_proto.state.name != "OPEN"):
+        if transport is None or transport.is_closing() or ws.ws_proto.state.name != "OPEN":
             return  # the connection is going (a close frame sent): so are its packets
         try:
             transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
@@ -269,10 +278,12 @@ class Delivery:
             self._slow_consumer(socket, transport)
 
     def _slow_consumer(self, socket: Any, transport: Any) -> None:
-        log.warning("dropping Engine.IO session %s: a slow consumer (%s bytes unsent, "
-                    "%d packets queued)", socket.sid,
-                    transport.get_write_buffer_size() if transport is not None else "?",
-                    socket.queue.qsize())
+        log.warning(
+            "dropping Engine.IO session %s: a slow consumer (%s bytes unsent, %d packets queued)",
+            socket.sid,
+            transport.get_write_buffer_size() if transport is not None else "?",
+            socket.queue.qsize(),
+        )
         if self.on_slow_consumer is not None:
             self.on_slow_consumer()
         if transport is not None:
@@ -280,8 +291,9 @@ class Delivery:
             # and python-engineio runs the disconnect (Socket.IO `transport close`).
             transport.abort()
             return
-        task = asyncio.ensure_future(socket.close(wait=False, abort=True,
-                                                  reason=SLOW_CONSUMER_REASON))
+        task = asyncio.ensure_future(
+            socket.close(wait=False, abort=True, reason=SLOW_CONSUMER_REASON)
+        )
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
         socket.queue.put_nowait(None)
@@ -467,8 +479,11 @@ class LvngSocket(AsyncSocket):
             decoded = eio_packet.Packet(encoded_packet=pkt)
             if decoded.packet_type != eio_packet.UPGRADE:
                 self.upgraded = False
-                server.logger.info("%s: Failed websocket upgrade, expected UPGRADE packet, "
-                                   "received %s instead.", self.sid, pkt)
+                server.logger.info(
+                    "%s: Failed websocket upgrade, expected UPGRADE packet, received %s instead.",
+                    self.sid,
+                    pkt,
+                )
                 self.upgrading = False
                 return
             self.upgraded = True
@@ -511,9 +526,13 @@ class LvngSocket(AsyncSocket):
         delivery = getattr(server, "lvng_delivery", None)
         impl = getattr(ws, "_sock", None)
         writer_task: asyncio.Future[None] | None = None
-        if (delivery is not None and impl is not None
-                and getattr(self, "lvng_ws", None) is impl
-                and not impl.ws_proto.extensions and not self.queue._getters):
+        if (
+            delivery is not None
+            and impl is not None
+            and getattr(self, "lvng_ws", None) is impl
+            and not impl.ws_proto.extensions
+            and not self.queue._getters
+        ):
             # Direct (no writer task): what was queued before (the OPEN packet, what
             # came during an upgrade) goes first, set aside in order, with no await
             # since `upgraded` was set. (A poll still waiting on the queue would lose
@@ -571,8 +590,7 @@ class LvngSocket(AsyncSocket):
             self.server.lvng_delivery.flush_socket(self)
             # The session first: closing the websocket may wait for a client that does
             # not read (close_timeout), and rooms and plugins must hear of it now.
-            await self.close(wait=False, abort=True,
-                             reason=self.server.reason.TRANSPORT_CLOSE)
+            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
             await _close_websocket(ws)
             return
         await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)

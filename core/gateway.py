@@ -79,9 +79,10 @@ class Gateway:
             user = (identity.organization_id, identity.user_id)
             sockets = self._user_sockets.setdefault(user, set())
             if len(sockets) >= settings.max_connections_per_user:
-                raise LvngError(ErrorCode.RATE_LIMITED,
-                                f"at most {settings.max_connections_per_user} connections "
-                                "per user")
+                raise LvngError(
+                    ErrorCode.RATE_LIMITED,
+                    f"at most {settings.max_connections_per_user} connections per user",
+                )
         except LvngError as exc:
             self.metrics.connection_rejects.labels(reason=exc.code.value.lower()).inc()
             # The reason only: never the token, which may be a live credential.
@@ -91,8 +92,9 @@ class Gateway:
             ) from None
         sockets.add(sid)  # no await since the count: concurrent handshakes cannot overshoot
         if user not in self._user_windows:
-            self._user_windows[user] = SlidingWindow(settings.rate_limit_user_events,
-                                                     settings.rate_limit_window)
+            self._user_windows[user] = SlidingWindow(
+                settings.rate_limit_user_events, settings.rate_limit_window
+            )
         session = Session(
             sid=sid,
             identity=identity,
@@ -101,22 +103,30 @@ class Gateway:
         self.platform.sessions[sid] = session
         rooms = self.platform.rooms
         try:
-            await rooms.join(session, Room.of(identity.organization_id, "org",
-                                              identity.organization_id), authorize=False)
-            await rooms.join(session, Room.of(identity.organization_id, "user",
-                                              identity.user_id), authorize=False)
+            await rooms.join(
+                session,
+                Room.of(identity.organization_id, "org", identity.organization_id),
+                authorize=False,
+            )
+            await rooms.join(
+                session,
+                Room.of(identity.organization_id, "user", identity.user_id),
+                authorize=False,
+            )
         except Exception as exc:
             if not store_unavailable(exc):
                 raise
-            log.warning("handshake of %s refused: a backing store is unavailable: %r",
-                        sid, exc)
+            log.warning("handshake of %s refused: a backing store is unavailable: %r", sid, exc)
             self.platform.sessions.pop(sid, None)
             self._forget_socket(session)  # a refused handshake holds no connection slot
             self.metrics.connection_rejects.labels(reason="unavailable").inc()
             raise socketio.exceptions.ConnectionRefusedError(
                 "a backing store is unavailable; try again",
-                {"code": ErrorCode.UNAVAILABLE.value,
-                 "message": "a backing store is unavailable; try again"}) from None
+                {
+                    "code": ErrorCode.UNAVAILABLE.value,
+                    "message": "a backing store is unavailable; try again",
+                },
+            ) from None
         self._schedule_expiry(session)
         self.metrics.connections_total.inc()
         self.metrics.connections_active.inc()
@@ -125,12 +135,16 @@ class Gateway:
 
     async def _welcome(self, session: Session) -> None:
         identity = session.identity
-        await self.sio.emit("connected", {
-            "socketId": session.sid,
-            "userId": identity.user_id,
-            "organizationId": identity.organization_id,
-            "timestamp": now_iso(),
-        }, to=session.sid)
+        await self.sio.emit(
+            "connected",
+            {
+                "socketId": session.sid,
+                "userId": identity.user_id,
+                "organizationId": identity.organization_id,
+                "timestamp": now_iso(),
+            },
+            to=session.sid,
+        )
         if session.sid in self.platform.sessions:
             await self.platform.plugins.fan_out(
                 "lvng_client_connected", session=session, platform=self.platform
@@ -146,7 +160,9 @@ class Gateway:
         if session.expiry is not None:
             session.expiry.cancel()
         await self.platform.plugins.fan_out(
-            "lvng_client_disconnected", session=session, platform=self.platform,
+            "lvng_client_disconnected",
+            session=session,
+            platform=self.platform,
             reason=str(reason or "disconnected"),
         )
         # Rooms of the domains first, the org and user rooms last (presence goes last).
@@ -158,17 +174,23 @@ class Gateway:
                     raise
                 # Redis is down: the other rooms are still left (and told) where they can
                 # be; this one's cluster entry stays until this node stops or is reaped.
-                log.warning("%s left %s while a store is unavailable; its membership "
-                            "stays until this node stops: %s: %s", sid, room.name,
-                            type(exc).__name__, exc)
+                log.warning(
+                    "%s left %s while a store is unavailable; its membership "
+                    "stays until this node stops: %s: %s",
+                    sid,
+                    room.name,
+                    type(exc).__name__,
+                    exc,
+                )
 
     async def leave_room(self, session: Session, room: Room, reason: str) -> bool:
         """Take the socket out of `room` without its asking and let plugins tell the room
         (`lvng_client_left_room`). True if it was in it."""
         return await self._left_room(room, Member.of(session), reason, session)
 
-    async def _left_room(self, room: Room, member: Member, reason: str,
-                         session: Session | None = None) -> bool:
+    async def _left_room(
+        self, room: Room, member: Member, reason: str, session: Session | None = None
+    ) -> bool:
         """Under the room's turn: leave (when the socket is still here; a dead node's is
         not) and fan `lvng_client_left_room` out, then run what the plugins queued."""
         after = self.platform.after_ack()
@@ -180,8 +202,13 @@ class Gateway:
                     return False
                 last = left.last
             await self.platform.plugins.fan_out(
-                "lvng_client_left_room", room=room, member=member, last=last,
-                reason=reason, platform=self.platform)
+                "lvng_client_left_room",
+                room=room,
+                member=member,
+                last=last,
+                reason=reason,
+                platform=self.platform,
+            )
         await after.run()
         return True
 
@@ -191,15 +218,19 @@ class Gateway:
             return
         room, user_id = Room.from_key(message["room"]), message["user"]
         for session in list(self.platform.sessions.values()):
-            if (session.user_id == user_id and room in session.rooms
-                    and not await self.platform.rooms.may_join(session.identity, room)):
+            if (
+                session.user_id == user_id
+                and room in session.rooms
+                and not await self.platform.rooms.may_join(session.identity, room)
+            ):
                 await self.leave_room(session, room, message.get("reason", "revoked"))
 
     async def member_lost(self, room_key: str, user_id: str, user_name: str) -> None:
         """A dead node's user had its last socket in `room_key` there (core/cluster.py)."""
         room = Room.from_key(room_key)
-        await self._left_room(room, Member("", user_id, user_name, room.organization_id),
-                              "node_lost")
+        await self._left_room(
+            room, Member("", user_id, user_name, room.organization_id), "node_lost"
+        )
 
     def _forget_socket(self, session: Session) -> None:
         user = (session.organization_id, session.user_id)
@@ -245,11 +276,15 @@ class Gateway:
             self._schedule_expiry(session)
             return
         self.metrics.token_expiries.inc()
-        await self.sio.emit("error", {
-            "code": ErrorCode.TOKEN_EXPIRED.value,
-            "message": "the token has expired; reconnect with a new one",
-            "event": None,
-        }, to=sid)
+        await self.sio.emit(
+            "error",
+            {
+                "code": ErrorCode.TOKEN_EXPIRED.value,
+                "message": "the token has expired; reconnect with a new one",
+                "event": None,
+            },
+            to=sid,
+        )
         await self.sio.disconnect(sid)
 
     async def refresh(self, ctx: EventContext, payload: AuthRefresh) -> dict[str, Any]:
@@ -257,15 +292,21 @@ class Gateway:
         is replaced; then the socket leaves each room the new identity may not join."""
         identity = self.platform.verifier.verify(payload.token)
         current = ctx.identity
-        if (identity.user_id, identity.organization_id) != (current.user_id,
-                                                            current.organization_id):
-            raise LvngError(ErrorCode.FORBIDDEN,
-                            "the new token is for another user or organization")
+        if (identity.user_id, identity.organization_id) != (
+            current.user_id,
+            current.organization_id,
+        ):
+            raise LvngError(
+                ErrorCode.FORBIDDEN, "the new token is for another user or organization"
+            )
         expires_at = iso_from_epoch(identity.expires_at)
         session = ctx.session
         rooms = self.platform.rooms
-        lost = [room for room in sorted(session.rooms, key=lambda r: r.scope)
-                if room.kind not in ("org", "user") and not await rooms.may_join(identity, room)]
+        lost = [
+            room
+            for room in sorted(session.rooms, key=lambda r: r.scope)
+            if room.kind not in ("org", "user") and not await rooms.may_join(identity, room)
+        ]
         session.identity = identity
         self._schedule_expiry(session)
         for room in lost:
@@ -292,26 +333,36 @@ class Gateway:
                 self.metrics.rate_limited.inc()
                 if verdict.disconnect:
                     self.metrics.rate_limit_disconnects.inc()
-                    log.warning("disconnecting %s (user %s): three times the rate limit",
-                                sid, session.user_id)
-                    self.platform.tasks.spawn(self.sio.disconnect(sid),
-                                              name=f"rate-limit disconnect {sid}")
-                raise LvngError(ErrorCode.RATE_LIMITED,
-                                f"rate limit of {session.limiter.limit} events per "
-                                f"{session.limiter.window:g} s exceeded",
-                                retryAfterMs=verdict.retry_after_ms)
+                    log.warning(
+                        "disconnecting %s (user %s): three times the rate limit",
+                        sid,
+                        session.user_id,
+                    )
+                    self.platform.tasks.spawn(
+                        self.sio.disconnect(sid), name=f"rate-limit disconnect {sid}"
+                    )
+                raise LvngError(
+                    ErrorCode.RATE_LIMITED,
+                    f"rate limit of {session.limiter.limit} events per "
+                    f"{session.limiter.window:g} s exceeded",
+                    retryAfterMs=verdict.retry_after_ms,
+                )
             self._charge_user(session)
             if self.platform.stopping:
-                raise LvngError(ErrorCode.UNAVAILABLE,
-                                "the server is stopping; send again once reconnected")
+                raise LvngError(
+                    ErrorCode.UNAVAILABLE, "the server is stopping; send again once reconnected"
+                )
             if len(args) == 1 and isinstance(args[0], Refused):
                 raise LvngError(ErrorCode.VALIDATION_ERROR, args[0].reason)
             if self._tell_activity:
                 self._active(session)
             if spec is None:
-                raise LvngError(ErrorCode.UNKNOWN_EVENT,
-                                self.platform.plugins.unknown_event_message(event)
-                                if isinstance(event, str) else "an event name must be a string")
+                raise LvngError(
+                    ErrorCode.UNKNOWN_EVENT,
+                    self.platform.plugins.unknown_event_message(event)
+                    if isinstance(event, str)
+                    else "an event name must be a string",
+                )
             for arg in args:
                 check_value(arg)
             payload = validate_payload(spec.schema, args)
@@ -324,17 +375,28 @@ class Gateway:
             return await self._fail(session, event, label, exc)
         except Exception as exc:
             if store_unavailable(exc):
-                log.error("store unavailable: event=%s sid=%s: %s: %s", event, sid,
-                          type(exc).__name__, exc)
-                return await self._fail(session, event, label, LvngError(
-                    ErrorCode.UNAVAILABLE, "a backing store is unavailable; try again"))
-            log.exception("handler failed: event=%s sid=%s user=%s", event, sid,
-                          session.user_id)
-            return await self._fail(session, event, label, LvngError(
-                ErrorCode.INTERNAL_ERROR, "internal error; it has been logged"))
+                log.error(
+                    "store unavailable: event=%s sid=%s: %s: %s",
+                    event,
+                    sid,
+                    type(exc).__name__,
+                    exc,
+                )
+                return await self._fail(
+                    session,
+                    event,
+                    label,
+                    LvngError(ErrorCode.UNAVAILABLE, "a backing store is unavailable; try again"),
+                )
+            log.exception("handler failed: event=%s sid=%s user=%s", event, sid, session.user_id)
+            return await self._fail(
+                session,
+                event,
+                label,
+                LvngError(ErrorCode.INTERNAL_ERROR, "internal error; it has been logged"),
+            )
         finally:
-            self.metrics.event_duration.labels(event=label).observe(
-                time.perf_counter() - started)
+            self.metrics.event_duration.labels(event=label).observe(time.perf_counter() - started)
             # The after-ack invariant (core/turns.py), kept here and nowhere else: nothing
             # is awaited between the handler's return and ours, so python-socketio queues
             # the ack before this task, or anything the handler started, runs. The queued
@@ -351,10 +413,12 @@ class Gateway:
         verdict = window.hit()
         if not verdict.allowed:
             self.metrics.rate_limited.inc()
-            raise LvngError(ErrorCode.RATE_LIMITED,
-                            f"rate limit of {window.limit} events per {window.window:g} s "
-                            "for all of a user's connections exceeded",
-                            retryAfterMs=verdict.retry_after_ms)
+            raise LvngError(
+                ErrorCode.RATE_LIMITED,
+                f"rate limit of {window.limit} events per {window.window:g} s "
+                "for all of a user's connections exceeded",
+                retryAfterMs=verdict.retry_after_ms,
+            )
 
     def _active(self, session: Session) -> None:
         """Any accepted event is activity: stamp it, and tell plugins at most once per
@@ -365,19 +429,29 @@ class Gateway:
             return
         session.activity_told_at = now
         self.platform.tasks.spawn(
-            self.platform.plugins.fan_out("lvng_client_active", session=session,
-                                          platform=self.platform),
-            name=f"activity {session.sid}")
+            self.platform.plugins.fan_out(
+                "lvng_client_active", session=session, platform=self.platform
+            ),
+            name=f"activity {session.sid}",
+        )
 
-    async def _fail(self, session: Session, event: str | None, label: str,
-                    exc: LvngError) -> dict[str, Any]:
+    async def _fail(
+        self, session: Session, event: str | None, label: str, exc: LvngError
+    ) -> dict[str, Any]:
         self.metrics.event_errors.labels(event=label, code=exc.code.value).inc()
         error = exc.to_dict()
         shown_event = event if isinstance(event, str) and len(event) <= 128 else None
-        self.platform.recent_errors.append({
-            "timestamp": now_iso(), "organizationId": session.organization_id,
-            "userId": session.user_id, "socketId": session.sid, "event": shown_event,
-            "code": error["code"], "message": error["message"]})
+        self.platform.recent_errors.append(
+            {
+                "timestamp": now_iso(),
+                "organizationId": session.organization_id,
+                "userId": session.user_id,
+                "socketId": session.sid,
+                "event": shown_event,
+                "code": error["code"],
+                "message": error["message"],
+            }
+        )
         if session.sid in self.platform.sessions:
             await self.sio.emit("error", {**error, "event": shown_event}, to=session.sid)
         return {"ok": False, "error": error}
@@ -400,11 +474,17 @@ class Gateway:
 
         if sessions:
             done, pending = await asyncio.wait(
-                [asyncio.ensure_future(drained(s)) for s in sessions], timeout=timeout)
+                [asyncio.ensure_future(drained(s)) for s in sessions], timeout=timeout
+            )
             for task in pending:
                 task.cancel()
             if pending:
-                log.warning("stopping with %d socket(s) still handling an event after %g s",
-                            len(pending), timeout)
-        await asyncio.gather(*(close_transport(self.sio, s.sid, SHUTDOWN_REASON)
-                               for s in sessions), return_exceptions=True)
+                log.warning(
+                    "stopping with %d socket(s) still handling an event after %g s",
+                    len(pending),
+                    timeout,
+                )
+        await asyncio.gather(
+            *(close_transport(self.sio, s.sid, SHUTDOWN_REASON) for s in sessions),
+            return_exceptions=True,
+        )

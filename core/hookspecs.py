@@ -135,8 +135,9 @@ def lvng_client_active(session: Session, platform: Platform) -> None:
 
 
 @hookspec
-def lvng_client_left_room(room: Room, member: Member, last: bool, reason: str,
-                          platform: Platform) -> None:
+def lvng_client_left_room(
+    room: Room, member: Member, last: bool, reason: str, platform: Platform
+) -> None:
     """Called when a socket leaves a room without asking, holding the room's turn, so
     what the plugin tells the room is in order with everything else the room hears.
 

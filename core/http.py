@@ -109,8 +109,7 @@ async def asyncapi(request: Request) -> HTTPResponse:
     from core.asyncapi import document
 
     platform = platform_of(request)
-    return json(document(platform.events, host=request.host,
-                         plugins=platform.plugins.names))
+    return json(document(platform.events, host=request.host, plugins=platform.plugins.names))
 
 
 @core_routes.get("/metrics")
@@ -137,22 +136,30 @@ class JSONErrorHandler(ErrorHandler):
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         if isinstance(exception, LvngError):
-            return error_response(exception.code, exception.message, exception.http_status,
-                                  **exception.extra)
+            return error_response(
+                exception.code, exception.message, exception.http_status, **exception.extra
+            )
         if isinstance(exception, RequestCancelled):  # the client went away mid-request
             return error_response(ErrorCode.UNAVAILABLE, "request cancelled", 503)
         if store_unavailable(exception):
-            log.error("HTTP %s %s: store unavailable: %s: %s", request.method, request.path,
-                      type(exception).__name__, exception)
+            log.error(
+                "HTTP %s %s: store unavailable: %s: %s",
+                request.method,
+                request.path,
+                type(exception).__name__,
+                exception,
+            )
             return error_response(ErrorCode.UNAVAILABLE, "a backing store is unavailable", 503)
         if isinstance(exception, SanicException):
             status = exception.status_code
             code = {
-                400: ErrorCode.VALIDATION_ERROR, 401: ErrorCode.AUTH_REQUIRED,
-                403: ErrorCode.FORBIDDEN, 404: ErrorCode.NOT_FOUND,
-                413: ErrorCode.PAYLOAD_TOO_LARGE, 503: ErrorCode.UNAVAILABLE,
-            }.get(status, ErrorCode.VALIDATION_ERROR if status < 500 else
-                  ErrorCode.INTERNAL_ERROR)
+                400: ErrorCode.VALIDATION_ERROR,
+                401: ErrorCode.AUTH_REQUIRED,
+                403: ErrorCode.FORBIDDEN,
+                404: ErrorCode.NOT_FOUND,
+                413: ErrorCode.PAYLOAD_TOO_LARGE,
+                503: ErrorCode.UNAVAILABLE,
+            }.get(status, ErrorCode.VALIDATION_ERROR if status < 500 else ErrorCode.INTERNAL_ERROR)
             message = str(exception) if status < 500 else "internal error"
             if status == 413:
                 _end_engineio_session(request)

@@ -65,9 +65,7 @@ class TokenVerifier:
     def __init__(self, settings: Settings) -> None:
         self.algorithms = list(settings.jwt_algorithms)
         self.secret = settings.jwt_secret
-        self.public_key = (
-            settings.jwt_public_key.read_text() if settings.jwt_public_key else None
-        )
+        self.public_key = settings.jwt_public_key.read_text() if settings.jwt_public_key else None
         self.audience = settings.jwt_audience
         self.issuer = settings.jwt_issuer
         self.leeway = settings.jwt_leeway
@@ -124,19 +122,24 @@ class TokenVerifier:
         user_id = claims.get(names.user_id)
         org_id = claims.get(names.organization_id)
         if not is_valid_id(user_id):
-            raise LvngError(ErrorCode.AUTH_INVALID, f"the token's {names.user_id} claim is "
-                            "missing or not a valid id")
+            raise LvngError(
+                ErrorCode.AUTH_INVALID,
+                f"the token's {names.user_id} claim is missing or not a valid id",
+            )
         if not is_valid_id(org_id):
-            raise LvngError(ErrorCode.AUTH_INVALID, f"the token's {names.organization_id} claim "
-                            "is missing or not a valid id")
+            raise LvngError(
+                ErrorCode.AUTH_INVALID,
+                f"the token's {names.organization_id} claim is missing or not a valid id",
+            )
         user_name = claims.get(names.user_name)
         if not isinstance(user_name, str) or not user_name.strip():
             user_name = user_id
         customers = _string_set(claims.get(names.customers))
         roles = _string_set(claims.get(names.roles))
         if customers is None or roles is None:
-            raise LvngError(ErrorCode.AUTH_INVALID, "customers and roles claims must be lists "
-                            "of strings")
+            raise LvngError(
+                ErrorCode.AUTH_INVALID, "customers and roles claims must be lists of strings"
+            )
         exp = claims.get("exp")
         if not isinstance(exp, int | float) or isinstance(exp, bool):
             raise LvngError(ErrorCode.AUTH_INVALID, "the token's exp claim is not a number")

@@ -92,36 +92,48 @@ class CoreMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.connections_active = Gauge(
-            "lvng_connections_active", "Socket.IO connections open now", registry=registry,
+            "lvng_connections_active",
+            "Socket.IO connections open now",
+            registry=registry,
             multiprocess_mode="livesum",
         )
         self.connections_total = Counter(
             "lvng_connections_total", "Socket.IO connections accepted", registry=registry
         )
         self.connection_rejects = Counter(
-            "lvng_connection_rejects_total", "Handshakes refused, by reason", ["reason"],
+            "lvng_connection_rejects_total",
+            "Handshakes refused, by reason",
+            ["reason"],
             registry=registry,
         )
         self.events_received = Counter(
-            "lvng_events_received_total", "Client events received, by registered event name",
-            ["event"], registry=registry,
+            "lvng_events_received_total",
+            "Client events received, by registered event name",
+            ["event"],
+            registry=registry,
         )
         self.event_errors = Counter(
-            "lvng_event_errors_total", "Client events that failed, by event and error code",
-            ["event", "code"], registry=registry,
+            "lvng_event_errors_total",
+            "Client events that failed, by event and error code",
+            ["event", "code"],
+            registry=registry,
         )
         self.event_duration = Histogram(
-            "lvng_event_duration_seconds", "Time from receiving an event to its ack",
-            ["event"], registry=registry,
+            "lvng_event_duration_seconds",
+            "Time from receiving an event to its ack",
+            ["event"],
+            registry=registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
         self.rate_limited = Counter(
-            "lvng_rate_limited_total", "Client events refused by the rate limit",
+            "lvng_rate_limited_total",
+            "Client events refused by the rate limit",
             registry=registry,
         )
         self.rate_limit_disconnects = Counter(
             "lvng_rate_limit_disconnects_total",
-            "Sockets disconnected for sending at three times the rate limit", registry=registry,
+            "Sockets disconnected for sending at three times the rate limit",
+            registry=registry,
         )
         self.slow_consumers = Counter(
             "lvng_slow_consumer_disconnects_total",
@@ -130,26 +142,35 @@ class CoreMetrics:
         )
         self.token_expiries = Counter(
             "lvng_token_expiry_disconnects_total",
-            "Sockets disconnected because their token expired unrefreshed", registry=registry,
+            "Sockets disconnected because their token expired unrefreshed",
+            registry=registry,
         )
         self.plugin_errors = Counter(
-            "lvng_plugin_errors_total", "Plugin hook implementations that raised",
-            ["plugin", "hook"], registry=registry,
+            "lvng_plugin_errors_total",
+            "Plugin hook implementations that raised",
+            ["plugin", "hook"],
+            registry=registry,
         )
         self.domain_events = Counter(
-            "lvng_domain_events_total", "Domain events published, by plugin and name",
-            ["plugin", "name"], registry=registry,
+            "lvng_domain_events_total",
+            "Domain events published, by plugin and name",
+            ["plugin", "name"],
+            registry=registry,
         )
         self.domain_events_invalid = Counter(
             "lvng_domain_events_invalid_total",
             "Domain events not delivered: undeclared, or data refused by their schema",
-            ["plugin", "name"], registry=registry,
+            ["plugin", "name"],
+            registry=registry,
         )
         # 1 when the store answered the last check (each /readyz and each /metrics scrape),
         # 0 when not; the newest check of any live worker wins.
         self.ready = Gauge(
-            "lvng_ready", "Whether a backing store (database, redis) answered the last check",
-            ["store"], registry=registry, multiprocess_mode="livemostrecent",
+            "lvng_ready",
+            "Whether a backing store (database, redis) answered the last check",
+            ["store"],
+            registry=registry,
+            multiprocess_mode="livemostrecent",
         )
 
 
@@ -167,13 +188,23 @@ class PluginMetrics:
     def counter(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Counter:
         return Counter(self._name(name), documentation, list(labels), registry=self.registry)
 
-    def gauge(self, name: str, documentation: str, labels: tuple[str, ...] = (),
-              multiprocess_mode: str = "livesum") -> Gauge:
+    def gauge(
+        self,
+        name: str,
+        documentation: str,
+        labels: tuple[str, ...] = (),
+        multiprocess_mode: str = "livesum",
+    ) -> Gauge:
         """`multiprocess_mode` combines the workers' values (`lvng serve --workers N`):
         `livesum` for what each worker counts of its own (its sockets), `livemax` or
         `livemostrecent` for a cluster-wide value every worker sets alike."""
-        return Gauge(self._name(name), documentation, list(labels), registry=self.registry,
-                     multiprocess_mode=multiprocess_mode)
+        return Gauge(
+            self._name(name),
+            documentation,
+            list(labels),
+            registry=self.registry,
+            multiprocess_mode=multiprocess_mode,
+        )
 
     def histogram(
         self, name: str, documentation: str, labels: tuple[str, ...] = (), buckets=None

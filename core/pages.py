@@ -15,8 +15,7 @@ def json_size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
 
 
-def within_budget(page: list[Any], *, keep_newest: bool,
-                  budget: int = MAX_PAGE_JSON) -> list[Any]:
+def within_budget(page: list[Any], *, keep_newest: bool, budget: int = MAX_PAGE_JSON) -> list[Any]:
     """The longest run of `page` (oldest first) whose JSON stays under `budget`, from its
     newest end (paging back) or its oldest end (paging forward, catching up); at least
     one item, so a reader always moves on. `len(result) < len(page)` means it was cut."""

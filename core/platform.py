@@ -77,8 +77,9 @@ class Member:
 
     @classmethod
     def of(cls, session: Session) -> Member:
-        return cls(session.sid, session.user_id, session.identity.user_name,
-                   session.organization_id)
+        return cls(
+            session.sid, session.user_id, session.identity.user_name, session.organization_id
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +166,9 @@ class Platform:
         core's rules and every plugin's `lvng_authorize_join`); those that may not leave it,
         and the room is told through `lvng_client_left_room(reason=...)`. Call it after
         taking a right away (a member removed from a private channel, say)."""
-        await self.cluster.tell_nodes({"op": "recheck", "room": room.key, "user": user_id,
-                                       "reason": reason})
+        await self.cluster.tell_nodes(
+            {"op": "recheck", "room": room.key, "user": user_id, "reason": reason}
+        )
 
     def after_ack(self) -> AfterAck:
         """A fresh after-ack queue, for work outside a socket event (an HTTP route runs
@@ -202,8 +204,9 @@ class Platform:
         target = room.key if room is not None else to
         await self.sio.emit(event, data, to=target, skip_sid=skip_sid)
 
-    async def publish(self, plugin: str, name: str, organization_id: str,
-                      data: dict[str, Any]) -> None:
+    async def publish(
+        self, plugin: str, name: str, organization_id: str, data: dict[str, Any]
+    ) -> None:
         """Fan a domain event out to every plugin's `lvng_domain_event`.
 
         The event must be declared by `plugin` (`lvng_register_domain_events`) and `data`
@@ -235,10 +238,15 @@ class Platform:
         authorization fails closed.
         """
         parts = room.parts
-        if parts[0] in CUSTOMER_SCOPES and len(parts) > 1 and \
-                not identity.may_access_customer(parts[1]):
-            raise LvngError(ErrorCode.FORBIDDEN, f"you may not join {room.name}: your token "
-                            f"does not grant customer {parts[1]}")
+        if (
+            parts[0] in CUSTOMER_SCOPES
+            and len(parts) > 1
+            and not identity.may_access_customer(parts[1])
+        ):
+            raise LvngError(
+                ErrorCode.FORBIDDEN,
+                f"you may not join {room.name}: your token does not grant customer {parts[1]}",
+            )
         for plugin, verdict in await self.plugins.call_each_isolated(
             "lvng_authorize_join", identity=identity, room=room, platform=self
         ):
@@ -250,8 +258,13 @@ class Platform:
                 reason = verdict
             else:
                 continue
-            log.info("join of %s by %s vetoed by plugin %s: %s", room.key,
-                     identity.user_id, plugin, reason)
+            log.info(
+                "join of %s by %s vetoed by plugin %s: %s",
+                room.key,
+                identity.user_id,
+                plugin,
+                reason,
+            )
             raise LvngError(ErrorCode.FORBIDDEN, f"you may not join {room.name}: {reason}")
 
 
@@ -311,8 +324,9 @@ class EventContext:
         """Emit to the sender's socket only."""
         await self.platform.emit(event, data, to=self.sid)
 
-    async def broadcast(self, event: str, data: Any, room: Room, *,
-                        include_self: bool = True) -> None:
+    async def broadcast(
+        self, event: str, data: Any, room: Room, *, include_self: bool = True
+    ) -> None:
         await self.platform.emit(
             event, data, room=room, skip_sid=None if include_self else self.sid
         )

@@ -39,12 +39,24 @@ BUILTIN_PLUGINS: dict[str, str] = {
 # can be answered with its owner's name. Kept equal to what they register by a test
 # (tests/test_first_run.py); third-party plugins' events stay plain unknown events.
 BUILTIN_EVENTS: dict[str, frozenset[str]] = {
-    "messages": frozenset({
-        "channel:join", "channel:leave", "channel:history", "channel:update",
-        "message:send", "message:update", "message:delete", "message:react", "message:read",
-        "typing:start", "typing:stop",
-        "conversation:join", "conversation:leave", "conversation:rejoin",
-    }),
+    "messages": frozenset(
+        {
+            "channel:join",
+            "channel:leave",
+            "channel:history",
+            "channel:update",
+            "message:send",
+            "message:update",
+            "message:delete",
+            "message:react",
+            "message:read",
+            "typing:start",
+            "typing:stop",
+            "conversation:join",
+            "conversation:leave",
+            "conversation:rejoin",
+        }
+    ),
     "swarm": frozenset({"swarm:subscribe", "swarm:unsubscribe"}),
     "calls": frozenset({"call:join", "call:leave", "call:transcription"}),
     "presence": frozenset({"presence:update", "presence:heartbeat", "presence:list"}),
@@ -178,8 +190,11 @@ class PluginHost:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
             name = self.pm.get_name(exc.plugin) or repr(exc.plugin)
-            unknown = sorted(caller.name for caller in self.pm.get_hookcallers(exc.plugin) or []
-                             if not caller.has_spec())
+            unknown = sorted(
+                caller.name
+                for caller in self.pm.get_hookcallers(exc.plugin) or []
+                if not caller.has_spec()
+            )
             raise PluginError(
                 f"plugin {name} implements unknown hook {', '.join(unknown)} (misspelt?); "
                 f"leave it out with LVNG_DISABLED_PLUGINS={name}"
@@ -203,8 +218,9 @@ class PluginHost:
 
     def unknown_event_message(self, event: str) -> str:
         """What UNKNOWN_EVENT says: the owner too, when a disabled built-in owns `event`."""
-        owner = next((name for name in self.disabled
-                      if event in BUILTIN_EVENTS.get(name, ())), None)
+        owner = next(
+            (name for name in self.disabled if event in BUILTIN_EVENTS.get(name, ())), None
+        )
         if owner is not None:
             return f"unknown event {event!r}: plugin {owner}, which owns it, is disabled"
         return f"unknown event {event[:128]!r}"
@@ -224,8 +240,7 @@ class PluginHost:
         """Call one implementation as pluggy would: its positional parameters by name,
         plus those of its parameters with defaults that the call provides."""
         args = {arg: kwargs[arg] for arg in impl.argnames}
-        args.update((arg, kwargs[arg]) for arg in getattr(impl, "kwargnames", ())
-                    if arg in kwargs)
+        args.update((arg, kwargs[arg]) for arg in getattr(impl, "kwargnames", ()) if arg in kwargs)
         return impl.function(**args)
 
     def collect(
@@ -282,9 +297,7 @@ class PluginHost:
                 continue
             names.append(impl.plugin_name)
             pending.append(result)
-        awaited = await asyncio.gather(
-            *(self._settle(r) for r in pending), return_exceptions=True
-        )
+        awaited = await asyncio.gather(*(self._settle(r) for r in pending), return_exceptions=True)
         results = []
         for name, result in zip(names, awaited, strict=True):
             if isinstance(result, BaseException):
@@ -300,8 +313,14 @@ class PluginHost:
         return await result if inspect.isawaitable(result) else result
 
     def _failed(self, plugin: str, hook_name: str, exc: BaseException) -> None:
-        log.error("plugin %s failed in %s: %s: %s", plugin, hook_name, type(exc).__name__, exc,
-                  exc_info=exc)
+        log.error(
+            "plugin %s failed in %s: %s: %s",
+            plugin,
+            hook_name,
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+        )
         if self._on_error is not None:
             self._on_error(plugin, hook_name, exc)
 
@@ -337,21 +356,30 @@ def describe_plugins(settings: Settings) -> list[PluginInfo]:
             host.register(source, source.load())
             host.check()
             registry = EventRegistry()
-            host.collect("lvng_register_events",
-                         per_plugin=lambda n, r=registry: {"events": r.registrar(n)})
+            host.collect(
+                "lvng_register_events", per_plugin=lambda n, r=registry: {"events": r.registrar(n)}
+            )
             info.events = registry.of_plugin(name)
             info.emits = registry.outbound_of(name)
-            host.collect("lvng_register_domain_events",
-                         per_plugin=lambda n, r=registry: {"events": r.domain_registrar(n)})
+            host.collect(
+                "lvng_register_domain_events",
+                per_plugin=lambda n, r=registry: {"events": r.domain_registrar(n)},
+            )
             info.domain_events = [
                 {"name": spec.name, "description": spec.description, "fields": spec.fields()}
                 for spec in registry.domain_events_of(name)
             ]
-            info.models = [m for _, result in host.collect("lvng_models") if result
-                           for m in ([result] if isinstance(result, str) else result)]
+            info.models = [
+                m
+                for _, result in host.collect("lvng_models")
+                if result
+                for m in ([result] if isinstance(result, str) else result)
+            ]
             metrics_registry = CollectorRegistry()
-            host.collect("lvng_metrics",
-                         per_plugin=lambda n, r=metrics_registry: {"metrics": PluginMetrics(r, n)})
+            host.collect(
+                "lvng_metrics",
+                per_plugin=lambda n, r=metrics_registry: {"metrics": PluginMetrics(r, n)},
+            )
             # As /metrics shows them: a counter `x` is exposed as `x_total`.
             info.metrics = sorted(
                 f"{metric.name}_total" if metric.type == "counter" else metric.name

@@ -54,8 +54,7 @@ def describe(spec: EventSpec) -> str:
     onto one paragraph; empty when neither has one."""
     for source in (spec.handler, spec.schema):
         doc = getattr(source, "__doc__", None) if source is not None else None
-        if doc and doc.strip() and not (isinstance(source, type)
-                                        and doc == BaseModel.__doc__):
+        if doc and doc.strip() and not (isinstance(source, type) and doc == BaseModel.__doc__):
             return " ".join(doc.strip().split("\n\n")[0].split())
     return ""
 
@@ -69,9 +68,14 @@ class DomainEventSpec:
 
     def fields(self) -> list[dict[str, Any]]:
         """The schema's fields as `lvng plugins` lists them: name, type, required."""
-        return [{"name": field.alias or name, "type": _type_name(field.annotation),
-                 "required": field.is_required()}
-                for name, field in self.schema.model_fields.items()]
+        return [
+            {
+                "name": field.alias or name,
+                "type": _type_name(field.annotation),
+                "required": field.is_required(),
+            }
+            for name, field in self.schema.model_fields.items()
+        ]
 
     def check(self, data: Any) -> str | None:
         """None when `data` is valid for the schema, else the first problem on one line."""
@@ -151,8 +155,9 @@ class EventRegistry:
         return self._domain.get(name)
 
     def domain_events_of(self, plugin: str) -> list[DomainEventSpec]:
-        return sorted((s for s in self._domain.values() if s.plugin == plugin),
-                      key=lambda s: s.name)
+        return sorted(
+            (s for s in self._domain.values() if s.plugin == plugin), key=lambda s: s.name
+        )
 
     def domain_registrar(self, plugin: str) -> DomainEventRegistrar:
         return DomainEventRegistrar(self, plugin)
@@ -161,8 +166,10 @@ class EventRegistry:
         """None when `plugin` declared `name` and `data` fits its schema, else why not."""
         spec = self._domain.get(name)
         if spec is None or spec.plugin != plugin:
-            return (f"plugin {plugin} published domain event {name!r}, which it does not "
-                    f"declare in lvng_register_domain_events")
+            return (
+                f"plugin {plugin} published domain event {name!r}, which it does not "
+                f"declare in lvng_register_domain_events"
+            )
         problem = spec.check(data)
         if problem is not None:
             return f"plugin {plugin} published domain event {name!r} with invalid data: {problem}"
@@ -171,14 +178,20 @@ class EventRegistry:
     def _add_domain(self, spec: DomainEventSpec) -> None:
         where = f"plugin {spec.plugin}: domain event {spec.name!r}"
         if not isinstance(spec.name, str) or not DOMAIN_EVENT_NAME.match(spec.name):
-            raise PluginError(f"{where}: the name must be dotted lower-case words, "
-                              f"like message.created")
+            raise PluginError(
+                f"{where}: the name must be dotted lower-case words, like message.created"
+            )
         if not (isinstance(spec.schema, type) and issubclass(spec.schema, BaseModel)):
             raise PluginError(f"{where}: the schema must be a pydantic model class")
-        if (not isinstance(spec.description, str) or not spec.description.strip()
-                or spec.description != spec.description.strip() or "\n" in spec.description):
-            raise PluginError(f"{where}: the description must be one non-empty line, "
-                              f"without surrounding blanks")
+        if (
+            not isinstance(spec.description, str)
+            or not spec.description.strip()
+            or spec.description != spec.description.strip()
+            or "\n" in spec.description
+        ):
+            raise PluginError(
+                f"{where}: the description must be one non-empty line, without surrounding blanks"
+            )
         taken = self._domain.get(spec.name)
         if taken is not None:
             raise PluginError(f"{where} is already declared by plugin {taken.plugin}")

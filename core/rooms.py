@@ -97,8 +97,9 @@ class RoomService:
     user on every node. Callers that announce them hold the room's turn around the call.
     """
 
-    def __init__(self, sio: socketio.AsyncServer, authorize: Authorizer,
-                 cluster: ClusterState) -> None:
+    def __init__(
+        self, sio: socketio.AsyncServer, authorize: Authorizer, cluster: ClusterState
+    ) -> None:
         self._sio = sio
         self._authorize = authorize
         self._cluster = cluster
@@ -117,8 +118,9 @@ class RoomService:
             await self._authorize(session.identity, room)
         await self._sio.enter_room(session.sid, room.key)
         session.rooms.add(room)
-        first = await self._cluster.enter(room.key, session.user_id, session.sid,
-                                          session.identity.user_name)
+        first = await self._cluster.enter(
+            room.key, session.user_id, session.sid, session.identity.user_name
+        )
         return Joined(True, first)
 
     async def may_join(self, identity: Identity, room: Room) -> bool:

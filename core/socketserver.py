@@ -48,12 +48,26 @@ MAX_SKIPPED_ATTACHMENTS = 10
 # What a connected session's environ keeps (see slim_environ): what Engine.IO reads when
 # the handshake's request ends, what a later CONNECT authenticates with, and what a log
 # or an operator may want of the client.
-ENVIRON_KEPT = ("REQUEST_METHOD", "QUERY_STRING", "PATH_INFO", "SCRIPT_NAME", "RAW_URI",
-                "SERVER_PROTOCOL", "REMOTE_ADDR", "wsgi.url_scheme", "sanic.request",
-                "HTTP_HOST", "HTTP_ORIGIN", "HTTP_USER_AGENT", "HTTP_X_FORWARDED_FOR",
-                "HTTP_X_FORWARDED_PROTO", "HTTP_X_REAL_IP",
-                # a second Socket.IO CONNECT on the same Engine.IO session reads these
-                "HTTP_AUTHORIZATION", "HTTP_COOKIE")
+ENVIRON_KEPT = (
+    "REQUEST_METHOD",
+    "QUERY_STRING",
+    "PATH_INFO",
+    "SCRIPT_NAME",
+    "RAW_URI",
+    "SERVER_PROTOCOL",
+    "REMOTE_ADDR",
+    "wsgi.url_scheme",
+    "sanic.request",
+    "HTTP_HOST",
+    "HTTP_ORIGIN",
+    "HTTP_USER_AGENT",
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_FORWARDED_PROTO",
+    "HTTP_X_REAL_IP",
+    # a second Socket.IO CONNECT on the same Engine.IO session reads these
+    "HTTP_AUTHORIZATION",
+    "HTTP_COOKIE",
+)
 
 
 def slim_environ(environ: dict[str, Any]) -> None:
@@ -76,17 +90,27 @@ class LvngServer(socketio.AsyncServer):
     `handler(event, sid, *args)`; `event` is None when the packet has no string event name,
     and a refused packet's only argument is a `core.wire.Refused` saying why."""
 
-    def __init__(self, *args: Any, handshake_timeout: float = 10.0,
-                 send_buffer_limit: int = SEND_BUFFER_LIMIT, flush_window: float = FLUSH_WINDOW,
-                 on_slow_consumer: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        handshake_timeout: float = 10.0,
+        send_buffer_limit: int = SEND_BUFFER_LIMIT,
+        flush_window: float = FLUSH_WINDOW,
+        on_slow_consumer: Any = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("serializer", StrictPacket)
         if kwargs.get("client_manager") is None:
             kwargs["client_manager"] = FastManager()
         super().__init__(*args, **kwargs)
         # Every packet to a client goes through here (core.engine): broadcasts from the
         # client manager, and acks, handshakes and disconnects from _send_packet.
-        self.delivery = Delivery(self.eio, buffer_limit=send_buffer_limit,
-                                 on_slow_consumer=on_slow_consumer, flush_window=flush_window)
+        self.delivery = Delivery(
+            self.eio,
+            buffer_limit=send_buffer_limit,
+            on_slow_consumer=on_slow_consumer,
+            flush_window=flush_window,
+        )
         self.handshake_timeout = handshake_timeout
         self._handshake_timers: dict[str, asyncio.TimerHandle] = {}
         self._attachments_to_skip: dict[str, int] = {}
@@ -131,19 +155,25 @@ class LvngServer(socketio.AsyncServer):
         if old is not None:
             old.cancel()
         self._handshake_timers[eio_sid] = asyncio.get_running_loop().call_later(
-            self.handshake_timeout, self._handshake_overdue, eio_sid)
+            self.handshake_timeout, self._handshake_overdue, eio_sid
+        )
 
     def _handshake_overdue(self, eio_sid: str) -> None:
         self._handshake_timers.pop(eio_sid, None)
-        if eio_sid in self.eio.sockets and \
-                self.manager.sid_from_eio_sid(eio_sid, NAMESPACE) is None:
+        if (
+            eio_sid in self.eio.sockets
+            and self.manager.sid_from_eio_sid(eio_sid, NAMESPACE) is None
+        ):
             self._spawn(self._close_unauthenticated(eio_sid))
 
     async def _close_unauthenticated(self, eio_sid: str) -> None:
         socket = self.eio.sockets.get(eio_sid)
         if socket is not None and self.manager.sid_from_eio_sid(eio_sid, NAMESPACE) is None:
-            log.debug("closing Engine.IO session %s: no handshake within %g s", eio_sid,
-                      self.handshake_timeout)
+            log.debug(
+                "closing Engine.IO session %s: no handshake within %g s",
+                eio_sid,
+                self.handshake_timeout,
+            )
             await self.eio.disconnect(eio_sid)
             # Engine.IO sends its CLOSE packet, then leaves the websocket (or the pending
             # long-poll) open until the client goes; a client that ignores the CLOSE would
@@ -173,16 +203,20 @@ class LvngServer(socketio.AsyncServer):
         kind = pkt.packet_type
         if kind in (packet.BINARY_EVENT, packet.BINARY_ACK):
             if pkt.attachment_count:
-                self._attachments_to_skip[eio_sid] = min(pkt.attachment_count,
-                                                         MAX_SKIPPED_ATTACHMENTS)
-            await self._refuse(eio_sid, pkt.id if kind == packet.BINARY_EVENT and
-                               namespace == NAMESPACE else None,
-                               "binary attachments are not accepted")
+                self._attachments_to_skip[eio_sid] = min(
+                    pkt.attachment_count, MAX_SKIPPED_ATTACHMENTS
+                )
+            await self._refuse(
+                eio_sid,
+                pkt.id if kind == packet.BINARY_EVENT and namespace == NAMESPACE else None,
+                "binary attachments are not accepted",
+            )
         elif kind == packet.CONNECT:
             await self._handle_connect(eio_sid, namespace, pkt.data)
         elif kind == packet.DISCONNECT:
-            await self._to_the_end(self._handle_disconnect(eio_sid, namespace,
-                                                           self.reason.CLIENT_DISCONNECT))
+            await self._to_the_end(
+                self._handle_disconnect(eio_sid, namespace, self.reason.CLIENT_DISCONNECT)
+            )
         elif kind == packet.EVENT:
             await self._handle_event(eio_sid, namespace, pkt.id, pkt.data)
         elif kind == packet.ACK:
@@ -200,19 +234,20 @@ class LvngServer(socketio.AsyncServer):
         if environ is not None and self.manager.sid_from_eio_sid(eio_sid, namespace):
             slim_environ(environ)
 
-    async def _handle_disconnect(self, eio_sid: str, namespace: str | None,
-                                 reason: Any = None) -> None:
+    async def _handle_disconnect(
+        self, eio_sid: str, namespace: str | None, reason: Any = None
+    ) -> None:
         namespace = namespace or NAMESPACE
         if self.manager.sid_from_eio_sid(eio_sid, namespace) is None:
             return
         await super()._handle_disconnect(eio_sid, namespace, reason)
-        if eio_sid in self.eio.sockets and not self.manager.sid_from_eio_sid(eio_sid,
-                                                                             NAMESPACE):
+        if eio_sid in self.eio.sockets and not self.manager.sid_from_eio_sid(eio_sid, NAMESPACE):
             # The client ended its Socket.IO session but keeps the Engine.IO one open.
             self._arm_handshake_timer(eio_sid)
 
-    async def _handle_event(self, eio_sid: str, namespace: str | None, id: int | None,
-                            data: Any) -> None:
+    async def _handle_event(
+        self, eio_sid: str, namespace: str | None, id: int | None, data: Any
+    ) -> None:
         namespace = namespace or NAMESPACE
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
         if sid is None or not self.manager.is_connected(sid, namespace):
@@ -235,8 +270,15 @@ class LvngServer(socketio.AsyncServer):
             return
         await self._dispatch(sid, eio_sid, NAMESPACE, id, None, (Refused(reason),))
 
-    async def _dispatch(self, sid: str, eio_sid: str, namespace: str, id: int | None,
-                  event: str | None, args: tuple[Any, ...]) -> None:
+    async def _dispatch(
+        self,
+        sid: str,
+        eio_sid: str,
+        namespace: str,
+        id: int | None,
+        event: str | None,
+        args: tuple[Any, ...],
+    ) -> None:
         run = self._handle_client_event(sid, eio_sid, namespace, id, event, args)
         if self.async_handlers:
             self._spawn(run)
@@ -248,9 +290,15 @@ class LvngServer(socketio.AsyncServer):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _handle_client_event(self, sid: str, eio_sid: str, namespace: str,
-                                   id: int | None, event: str | None,
-                                   args: tuple[Any, ...]) -> None:
+    async def _handle_client_event(
+        self,
+        sid: str,
+        eio_sid: str,
+        namespace: str,
+        id: int | None,
+        event: str | None,
+        args: tuple[Any, ...],
+    ) -> None:
         handler = self.handlers.get(namespace, {}).get("*")
         try:
             result = await handler(event, sid, *args) if handler is not None else None
@@ -266,5 +314,6 @@ class LvngServer(socketio.AsyncServer):
                 data = list(result)
             else:
                 data = [result]
-            await self._send_packet(eio_sid, self.packet_class(
-                packet.ACK, namespace=namespace, id=id, data=data))
+            await self._send_packet(
+                eio_sid, self.packet_class(packet.ACK, namespace=namespace, id=id, data=data)
+            )

@@ -62,8 +62,7 @@ class Timers:
         self._tasks = tasks
         self._handles: dict[str, asyncio.TimerHandle] = {}
 
-    def schedule(self, key: str, delay: float,
-                 fn: Callable[[], Awaitable[Any]]) -> None:
+    def schedule(self, key: str, delay: float, fn: Callable[[], Awaitable[Any]]) -> None:
         self.cancel(key)
         # A bound method and arguments, not a closure (one object fewer per timer: a
         # server may hold one per connected user).

@@ -54,12 +54,18 @@ class AfterAck:
         self._platform = platform
         self._items: list[Work] = []
 
-    def emit(self, event: str, data: Any, *, room: Room | None = None, to: str | None = None,
-             skip_sid: str | None = None) -> None:
+    def emit(
+        self,
+        event: str,
+        data: Any,
+        *,
+        room: Room | None = None,
+        to: str | None = None,
+        skip_sid: str | None = None,
+    ) -> None:
         """Queue `platform.emit(event, data, room=/to=, skip_sid=)`."""
         platform = self._platform
-        self._items.append(
-            lambda: platform.emit(event, data, room=room, to=to, skip_sid=skip_sid))
+        self._items.append(lambda: platform.emit(event, data, room=room, to=to, skip_sid=skip_sid))
 
     def then(self, work: Work) -> None:
         """Queue `await work()` (a domain event, say)."""
@@ -99,8 +105,7 @@ class RoomTurns:
 
     def __init__(self, cluster: ClusterState) -> None:
         self.cluster = cluster
-        self._locks: weakref.WeakValueDictionary[str, _RoomLock] = (
-            weakref.WeakValueDictionary())
+        self._locks: weakref.WeakValueDictionary[str, _RoomLock] = weakref.WeakValueDictionary()
 
     def turn(self, key: str, after: AfterAck) -> RoomTurn:
         """The turn of room (or other serialized thing) `key`, for the handler of `after`."""
@@ -179,8 +184,8 @@ class RoomTurn:
         from tortoise.transactions import in_transaction
 
         async with in_transaction() as connection:
-            if (not self._turns.cluster.cross_node
-                    and connection.capabilities.dialect == "postgres"):
+            if not self._turns.cluster.cross_node and connection.capabilities.dialect == "postgres":
                 await connection.execute_query(
-                    "SELECT pg_advisory_xact_lock(hashtext($1))", [self.key])
+                    "SELECT pg_advisory_xact_lock(hashtext($1))", [self.key]
+                )
             yield connection

@@ -20,8 +20,9 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def validate_object(schema: type[BaseModel], value: Any,
-                    not_object: str = "the payload must be an object") -> Any:
+def validate_object(
+    schema: type[BaseModel], value: Any, not_object: str = "the payload must be an object"
+) -> Any:
     """`value` (a JSON object) validated by `schema`, or LvngError(VALIDATION_ERROR)."""
     if not isinstance(value, dict):
         raise LvngError(ErrorCode.VALIDATION_ERROR, not_object)
@@ -47,6 +48,7 @@ def require_id(value: str, what: str) -> str:
     """`value` if it is an id of the contract's shape (a path part, say), else
     LvngError(VALIDATION_ERROR) naming `what`."""
     if not is_valid_id(value):
-        raise LvngError(ErrorCode.VALIDATION_ERROR,
-                        f"{what} must be 1 to 128 characters of A-Z a-z 0-9 _ . : -")
+        raise LvngError(
+            ErrorCode.VALIDATION_ERROR, f"{what} must be 1 to 128 characters of A-Z a-z 0-9 _ . : -"
+        )
     return value

@@ -24,8 +24,11 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
     """Start a server with extra `LVNG_*` environment and CLI args; stopped after the module."""
     started: list[LiveServer] = []
 
-    def start(env: dict[str, str] | None = None, args: list[str] | None = None,
-              workdir: Path | None = None) -> LiveServer:
+    def start(
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        workdir: Path | None = None,
+    ) -> LiveServer:
         live = LiveServer(workdir or tmp_path_factory.mktemp("server"), env, args).start()
         started.append(live)
         return live
@@ -59,15 +62,17 @@ async def scratch_postgres(empty_postgres: ScratchDatabase) -> ScratchDatabase:
 
 
 @pytest.fixture
-async def cluster(scratch_postgres: ScratchDatabase,
-                  tmp_path: Path) -> AsyncIterator[Callable[..., Cluster]]:
+async def cluster(
+    scratch_postgres: ScratchDatabase, tmp_path: Path
+) -> AsyncIterator[Callable[..., Cluster]]:
     """`cluster(config="...")`: nodes on one PostgreSQL database and one Redis; start them
     with `.start_node()`. Every node is stopped after the test."""
     made: list[Cluster] = []
 
     def make(config: str = "", env: dict[str, str] | None = None) -> Cluster:
-        made.append(Cluster(tmp_path / f"cluster{len(made)}", scratch_postgres, env=env,
-                            config=config))
+        made.append(
+            Cluster(tmp_path / f"cluster{len(made)}", scratch_postgres, env=env, config=config)
+        )
         return made[-1]
 
     yield make

@@ -31,12 +31,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_token(sub: str = "u1", org: str = "acme", *, secret: str = SECRET, ttl: float = 3600,
-               alg: str = "HS256", exact: bool = False, **claims: Any) -> str:
+def make_token(
+    sub: str = "u1",
+    org: str = "acme",
+    *,
+    secret: str = SECRET,
+    ttl: float = 3600,
+    alg: str = "HS256",
+    exact: bool = False,
+    **claims: Any,
+) -> str:
     """A signed token; `exact` keeps a fractional exp so short lifetimes are precise."""
     exp = time.time() + ttl
-    payload: dict[str, Any] = {"sub": sub, "org": org, "exp": exp if exact else int(exp),
-                               **claims}
+    payload: dict[str, Any] = {"sub": sub, "org": org, "exp": exp if exact else int(exp), **claims}
     payload = {k: v for k, v in payload.items() if v is not None}
     return jwt.encode(payload, secret, algorithm=alg)
 
@@ -44,8 +51,13 @@ def make_token(sub: str = "u1", org: str = "acme", *, secret: str = SECRET, ttl:
 class Client:
     """An AsyncClient that records every event it receives, for `await next(event)`."""
 
-    def __init__(self, url: str, *, reconnection: bool = False,
-                 http_session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        reconnection: bool = False,
+        http_session: aiohttp.ClientSession | None = None,
+    ) -> None:
         self.url = url
         # `http_session`: e.g. one bound to another loopback source address.
         self.sio = socketio.AsyncClient(reconnection=reconnection, http_session=http_session)
@@ -76,13 +88,20 @@ class Client:
     def sid(self) -> str | None:
         return self.sio.get_sid()
 
-    async def connect(self, token: str | None = None, *, transport: str = "websocket",
-                      auth: dict | None = None, headers: dict | None = None,
-                      wait: bool = True) -> Client:
+    async def connect(
+        self,
+        token: str | None = None,
+        *,
+        transport: str = "websocket",
+        auth: dict | None = None,
+        headers: dict | None = None,
+        wait: bool = True,
+    ) -> Client:
         if auth is None and token is not None:
             auth = {"token": token}
-        await self.sio.connect(self.url, auth=auth, headers=headers or {},
-                               transports=[transport], wait_timeout=5)
+        await self.sio.connect(
+            self.url, auth=auth, headers=headers or {}, transports=[transport], wait_timeout=5
+        )
         if wait:
             await self.next("connected")
         return self
@@ -97,8 +116,7 @@ class Client:
                 return self.received[event][index]
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise AssertionError(
-                    f"no {event!r} within {timeout} s; got {dict(self.received)}")
+                raise AssertionError(f"no {event!r} within {timeout} s; got {dict(self.received)}")
             self._arrived.clear()
             try:
                 await asyncio.wait_for(self._arrived.wait(), remaining)
@@ -109,11 +127,11 @@ class Client:
         """Assert that no new `event` arrives within `within` seconds."""
         before = len(self.received[event]) - self._read[event]
         await asyncio.sleep(within)
-        extra = self.received[event][self._read[event]:]
+        extra = self.received[event][self._read[event] :]
         assert len(extra) == before == 0, f"unexpected {event!r}: {extra}"
 
     def unread(self, event: str) -> list[Any]:
-        items = self.received[event][self._read[event]:]
+        items = self.received[event][self._read[event] :]
         self._read[event] = len(self.received[event])
         return items
 
@@ -136,8 +154,9 @@ class LiveServer:
 
     instances: list[LiveServer] = []  # every server of the session, for client clean-up
 
-    def __init__(self, workdir: Path, env: dict[str, str] | None = None,
-                 args: list[str] | None = None) -> None:
+    def __init__(
+        self, workdir: Path, env: dict[str, str] | None = None, args: list[str] | None = None
+    ) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -167,8 +186,13 @@ class LiveServer:
     def start(self, timeout: float = 30.0) -> LiveServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(self.command(), cwd=self.workdir, env=self.process_env(),
-                                     stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            self.command(),
+            cwd=self.workdir,
+            env=self.process_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -206,8 +230,9 @@ class LiveServer:
     def token(self, sub: str = "u1", org: str = "acme", **claims: Any) -> str:
         return make_token(sub, org, secret=self.secret, **claims)
 
-    async def connect(self, sub: str = "u1", org: str = "acme", *, transport: str = "websocket",
-                      **claims: Any) -> Client:
+    async def connect(
+        self, sub: str = "u1", org: str = "acme", *, transport: str = "websocket", **claims: Any
+    ) -> Client:
         """A connected client for a fresh token of `sub` in `org`."""
         client = Client(self.url)
         self.clients.append(client)
@@ -226,12 +251,20 @@ class LiveServer:
                 pass
         self.clients.clear()
 
-    async def http(self, method: str, path: str, *, token: str | None = None,
-                   json: Any = None, data: Any = None) -> tuple[int, Any]:
+    async def http(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        json: Any = None,
+        data: Any = None,
+    ) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         async with aiohttp.ClientSession() as session:
-            async with session.request(method, self.url + path, headers=headers, json=json,
-                                       data=data) as resp:
+            async with session.request(
+                method, self.url + path, headers=headers, json=json, data=data
+            ) as resp:
                 text = await resp.text()
                 try:
                     body: Any = await resp.json(content_type=None)
@@ -253,9 +286,7 @@ def sample_value(text: str, name: str, /, **labels: str) -> float:
         metric, _, value = line.rpartition(" ")
         if "{" in metric:
             metric_name, _, label_text = metric.partition("{")
-            found = dict(
-                part.split("=", 1) for part in label_text.rstrip("}").split(",") if part
-            )
+            found = dict(part.split("=", 1) for part in label_text.rstrip("}").split(",") if part)
             found = {k: v.strip('"') for k, v in found.items()}
         else:
             metric_name, found = metric, {}

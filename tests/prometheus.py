@@ -37,8 +37,14 @@ def require_tool(name: str) -> str:
 
 
 def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([require_tool("promtool"), *args], input=stdin, text=True,
-                          capture_output=True, timeout=60, cwd=REPO)
+    return subprocess.run(
+        [require_tool("promtool"), *args],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        timeout=60,
+        cwd=REPO,
+    )
 
 
 class Prometheus:
@@ -50,12 +56,13 @@ class Prometheus:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / "prometheus.log"
         config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
-        config["global"].update(scrape_interval=f"{interval:g}s",
-                                scrape_timeout=f"{interval:g}s",
-                                evaluation_interval=f"{interval:g}s")
+        config["global"].update(
+            scrape_interval=f"{interval:g}s",
+            scrape_timeout=f"{interval:g}s",
+            evaluation_interval=f"{interval:g}s",
+        )
         config.pop("alerting", None)  # no Alertmanager here; the rules still evaluate
-        config["rule_files"] = [str(DEPLOY / "prometheus" / name)
-                                for name in config["rule_files"]]
+        config["rule_files"] = [str(DEPLOY / "prometheus" / name) for name in config["rule_files"]]
         [job] = [j for j in config["scrape_configs"] if j["job_name"] == "lvng"]
         job["static_configs"] = [{"targets": targets, "labels": {"cluster": "test"}}]
         self.config_path = workdir / "prometheus.yml"
@@ -66,10 +73,17 @@ class Prometheus:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [require_tool("prometheus"), f"--config.file={self.config_path}",
-             f"--storage.tsdb.path={self.workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-            cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
+            [
+                require_tool("prometheus"),
+                f"--config.file={self.config_path}",
+                f"--storage.tsdb.path={self.workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         return self
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
@@ -77,8 +91,9 @@ class Prometheus:
         async with aiohttp.ClientSession() as session:
             while True:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"prometheus exited with {self.proc.returncode}:\n"
-                                       f"{self.log()}")
+                    raise RuntimeError(
+                        f"prometheus exited with {self.proc.returncode}:\n{self.log()}"
+                    )
                 try:
                     async with session.get(self.url + "/-/ready") as resp:
                         if resp.status == 200:
@@ -122,8 +137,7 @@ class Prometheus:
             scrapes = await self.query('timestamp(up{job="lvng"})')
             if scrapes and min(value for _, value in scrapes) >= moment:
                 return
-            assert time.monotonic() < deadline, \
-                f"no scrape after {moment}: {scrapes}\n{self.log()}"
+            assert time.monotonic() < deadline, f"no scrape after {moment}: {scrapes}\n{self.log()}"
             await _pause()
 
 

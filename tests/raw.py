@@ -24,13 +24,17 @@ class RawSocket:
         self.sid: str | None = None
         self.closed = False
 
-    async def open(self, token: str | None = None, *, handshake: bool = True,
-                   headers: dict[str, str] | None = None) -> RawSocket:
+    async def open(
+        self,
+        token: str | None = None,
+        *,
+        handshake: bool = True,
+        headers: dict[str, str] | None = None,
+    ) -> RawSocket:
         """Open the Engine.IO session; with `handshake`, also CONNECT with `token` and wait
         for the server's CONNECT and `connected` event."""
         self.session = aiohttp.ClientSession()
-        self.ws = await self.session.ws_connect(self.ws_url, headers=headers or {},
-                                                autoping=True)
+        self.ws = await self.session.ws_connect(self.ws_url, headers=headers or {}, autoping=True)
         opening = await self.ws.receive_str(timeout=5)
         assert opening.startswith("0{"), opening
         if handshake:
@@ -70,8 +74,10 @@ class RawSocket:
                     return self.packets.pop(index)
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self.closed:
-                raise AssertionError(f"no matching packet within {timeout} s; "
-                                     f"got {self.packets}, closed={self.closed}")
+                raise AssertionError(
+                    f"no matching packet within {timeout} s; "
+                    f"got {self.packets}, closed={self.closed}"
+                )
             try:
                 await self._read_one(remaining)
             except TimeoutError:
@@ -84,7 +90,7 @@ class RawSocket:
 
     async def ack(self, ack_id: int, timeout: float = 5.0) -> Any:
         pkt = await self.next_packet(lambda p: p.startswith(f"3{ack_id}["), timeout)
-        return json.loads(pkt[1 + len(str(ack_id)):])[0]
+        return json.loads(pkt[1 + len(str(ack_id)) :])[0]
 
     async def call_raw(self, ack_id: int, body: str) -> tuple[Any, Any]:
         """Send `42{ack_id}{body}`: its ack and the `error` event that came with it."""

@@ -11,10 +11,13 @@ import pytest
 
 from tests.services import IN_CI
 
-REFERENCE = Path(__file__).resolve().parent.parent.parent / "shared" / "spec" / \
-    "websocket-events.md"
-ROW = re.compile(r"^\|\s*([a-z_]+(?::[a-z_]+)*)\s*\|\s*(Client -> Server|Server -> Client)\s*"
-                 r"\|\s*(.*?)\s*\|\s*$")
+REFERENCE = (
+    Path(__file__).resolve().parent.parent.parent / "shared" / "spec" / "websocket-events.md"
+)
+ROW = re.compile(
+    r"^\|\s*([a-z_]+(?::[a-z_]+)*)\s*\|\s*(Client -> Server|Server -> Client)\s*"
+    r"\|\s*(.*?)\s*\|\s*$"
+)
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class Row:
 def _top_level_keys(payload: str) -> tuple[list[str], list[str]]:
     if "{" not in payload:
         return [], []
-    inner = payload[payload.index("{") + 1:payload.rindex("}")]
+    inner = payload[payload.index("{") + 1 : payload.rindex("}")]
     while True:  # drop nested objects and arrays
         flat = re.sub(r"\{[^{}]*\}|\[[^\[\]]*\]", "", inner)
         if flat == inner:
@@ -55,7 +58,13 @@ def rows() -> list[Row]:
         if match:
             event, direction, payload = match.groups()
             required, optional = _top_level_keys(payload)
-            found.append(Row(event, "in" if direction.startswith("Client") else "out",
-                             tuple(required), tuple(optional)))
+            found.append(
+                Row(
+                    event,
+                    "in" if direction.startswith("Client") else "out",
+                    tuple(required),
+                    tuple(optional),
+                )
+            )
     assert len(found) > 40, "the reference's tables were not found"
     return found

@@ -43,8 +43,9 @@ def require_redis() -> str:
 async def _admin_execute(sql: str) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(host=POSTGRES_HOST, port=POSTGRES_PORT, user="postgres",
-                                 database="test")
+    conn = await asyncpg.connect(
+        host=POSTGRES_HOST, port=POSTGRES_PORT, user="postgres", database="test"
+    )
     try:
         await conn.execute(sql)
     finally:
@@ -72,11 +73,17 @@ class ScratchDatabase:
         from tests.live import REPO
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("LVNG_")}
-        env.update(LVNG_DATABASE_URL=self.url, LVNG_ENTRY_POINTS="false",
-                   PYTHONPATH=str(REPO))
+        env.update(LVNG_DATABASE_URL=self.url, LVNG_ENTRY_POINTS="false", PYTHONPATH=str(REPO))
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "core.cli", "migrate", env=env, cwd=REPO,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            sys.executable,
+            "-m",
+            "core.cli",
+            "migrate",
+            env=env,
+            cwd=REPO,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         out, _ = await proc.communicate()
         assert proc.returncode == 0, out.decode()
         return self
@@ -90,8 +97,14 @@ class Cluster:
     (a cluster name of their own, so other tests' servers on the shared Redis never
     mix with them)."""
 
-    def __init__(self, workdir: Path, database: ScratchDatabase, *,
-                 env: dict[str, str] | None = None, config: str = "") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        database: ScratchDatabase,
+        *,
+        env: dict[str, str] | None = None,
+        config: str = "",
+    ) -> None:
         from tests.live import LiveServer
 
         self._live = LiveServer
@@ -110,8 +123,9 @@ class Cluster:
 
     def start_node(self) -> Any:
         """One more node (started after the others, so migrations never race)."""
-        node = self._live(self.workdir / f"node{len(self.nodes)}", self.env,
-                          ["--config", str(self.config)]).start()
+        node = self._live(
+            self.workdir / f"node{len(self.nodes)}", self.env, ["--config", str(self.config)]
+        ).start()
         self.nodes.append(node)
         return node
 
@@ -142,9 +156,22 @@ class OwnRedis:
             (pytest.fail if IN_CI else pytest.skip)("redis-server is not installed")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=(self.workdir / "redis.log").open("ab"), stderr=subprocess.STDOUT)
+            [
+                server,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=(self.workdir / "redis.log").open("ab"),
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 10
         while not _reachable("127.0.0.1", self.port):
             assert self.proc.poll() is None, "redis-server exited"
@@ -177,8 +204,11 @@ class OwnPostgres:
         import shutil
         import subprocess
 
-        prefix = [] if os.geteuid() != 0 else [shutil.which("runuser") or "runuser", "-u",
-                                                "postgres", "--"]
+        prefix = (
+            []
+            if os.geteuid() != 0
+            else [shutil.which("runuser") or "runuser", "-u", "postgres", "--"]
+        )
         return subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=60)
 
     def start(self) -> OwnPostgres:
@@ -191,16 +221,27 @@ class OwnPostgres:
         if not self.data.exists():
             if os.geteuid() == 0:
                 shutil.chown(self.workdir, "postgres")
-            made = self._as_postgres(self.initdb, "-D", str(self.data), "-A", "trust",
-                                     "-U", "postgres", "--no-sync")
+            made = self._as_postgres(
+                self.initdb, "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"
+            )
             assert made.returncode == 0, made.stdout + made.stderr
         return self.resume()
 
     def resume(self) -> OwnPostgres:
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 "
-                   "-c unix_socket_directories= -c fsync=off")
-        started = self._as_postgres(self.pg_ctl, "-D", str(self.data), "-o", options,
-                                    "-l", str(self.workdir / "postgres.log"), "-w", "start")
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=off"
+        )
+        started = self._as_postgres(
+            self.pg_ctl,
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.workdir / "postgres.log"),
+            "-w",
+            "start",
+        )
         assert started.returncode == 0, started.stdout + started.stderr
         return self
 

@@ -25,15 +25,17 @@ ORG = "inspect-org"
 async def test_the_data_routes_are_for_admins_of_their_own_organization(server):
     status, body = await server.http("GET", "/api/v1/admin/overview")
     assert (status, body["error"]["code"]) == (401, "AUTH_REQUIRED")
-    status, body = await server.http("GET", "/api/v1/admin/overview",
-                                     token=server.token("plain", "acme-a"))
+    status, body = await server.http(
+        "GET", "/api/v1/admin/overview", token=server.token("plain", "acme-a")
+    )
     assert (status, body["error"]["code"]) == (403, "FORBIDDEN")
 
     await server.connect("someone", "acme-other")
     mine = await server.connect("watched", "acme-a")
     assert (await mine.call("no:such", {}))["ok"] is False
-    status, body = await server.http("GET", "/api/v1/admin/overview",
-                                     token=server.token("boss", "acme-a", roles=["admin"]))
+    status, body = await server.http(
+        "GET", "/api/v1/admin/overview", token=server.token("boss", "acme-a", roles=["admin"])
+    )
     assert status == 200
     assert body["organizationId"] == "acme-a"
     assert [c["userId"] for c in body["connections"]] == ["watched"]  # not acme-other's
@@ -82,8 +84,9 @@ class Page:
                 return message["result"]
 
     async def eval(self, expression: str) -> Any:
-        result = await self.send("Runtime.evaluate", expression=expression,
-                                 returnByValue=True, awaitPromise=True)
+        result = await self.send(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
         assert "exceptionDetails" not in result, result
         return result["result"].get("value")
 
@@ -106,10 +109,21 @@ class Page:
 @pytest.fixture
 async def browser(tmp_path: Path) -> AsyncIterator[Page]:
     process = subprocess.Popen(
-        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-dev-shm-usage", "--remote-debugging-port=0",
-         f"--user-data-dir={tmp_path / 'profile'}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        [
+            chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+            "--remote-debugging-port=0",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stderr is not None
         deadline = time.monotonic() + 30
@@ -127,8 +141,7 @@ async def browser(tmp_path: Path) -> AsyncIterator[Page]:
             async with session.get(f"http://127.0.0.1:{port}/json/list") as answer:
                 targets = await answer.json()
             target = next(t for t in targets if t["type"] == "page")
-            async with session.ws_connect(target["webSocketDebuggerUrl"],
-                                          max_msg_size=0) as ws:
+            async with session.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
                 page = Page(ws)
                 await page.send("Runtime.enable")
                 yield page
@@ -147,16 +160,21 @@ async def test_the_page_shows_the_server_live_and_its_playground_talks(server, b
     assert (await alice.call("channel:join", {"channelId": "inspect-general"}))["ok"]
     assert (await alice.next("channel:join"))["userId"] == "alice"
     assert (await alice.call("call:join", {"roomName": "standup"}))["ok"]
-    assert (await alice.call("presence:update", {"status": "busy",
-                                                 "customStatus": "Inspecting"}))["ok"]
-    status, _ = await server.http("POST", "/api/v1/swarm/sessions/inspect-swarm-1/events",
-                                  token=service, json={"type": "session.started",
-                                                       "agent": "planner"})
+    assert (await alice.call("presence:update", {"status": "busy", "customStatus": "Inspecting"}))[
+        "ok"
+    ]
+    status, _ = await server.http(
+        "POST",
+        "/api/v1/swarm/sessions/inspect-swarm-1/events",
+        token=service,
+        json={"type": "session.started", "agent": "planner"},
+    )
     assert status == 201
     assert (await alice.call("swarm:subscribe", {"sessionId": "inspect-swarm-1"}))["ok"]
     assert (await alice.call("call:leave", {"roomName": "no-such-call-here"}))["ok"]
-    assert (await alice.call("message:send", {"channelId": "not-joined",
-                                              "content": "x"}))["ok"] is False
+    assert (await alice.call("message:send", {"channelId": "not-joined", "content": "x"}))[
+        "ok"
+    ] is False
 
     admin = server.token("inspector", ORG, name="Inspector", roles=["admin"])
     await browser.send("Page.navigate", url=f"{server.url}/admin#token={admin}")
@@ -176,15 +194,18 @@ async def test_the_page_shows_the_server_live_and_its_playground_talks(server, b
     # The playground: connect with the page's token, join alice's channel, send a message.
     await browser.eval("document.getElementById('play-connect').click()")
     await browser.wait_for_text("play-state", r"^connected ")
-    await browser.eval("document.getElementById('play-room').value = 'inspect-general';"
-                       "document.getElementById('play-join').click()")
+    await browser.eval(
+        "document.getElementById('play-room').value = 'inspect-general';"
+        "document.getElementById('play-join').click()"
+    )
     joined = await alice.next("channel:join")
     assert (joined["userId"], joined["userName"]) == ("inspector", "Inspector")
     await browser.wait_for_text("play-log", r"ack channel:join .*\"ok\":true")
     await browser.eval(
         "document.getElementById('play-payload').value = JSON.stringify("
         "{channelId: 'inspect-general', content: 'hello from the page'});"
-        "document.getElementById('play-send').click()")
+        "document.getElementById('play-send').click()"
+    )
     message = await alice.next("message:new")
     assert (message["userId"], message["content"]) == ("inspector", "hello from the page")
     await browser.wait_for_text("play-log", r"← message:new .*hello from the page")

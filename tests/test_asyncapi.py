@@ -19,8 +19,9 @@ from tests.services import IN_CI
 
 REPO = Path(__file__).resolve().parent.parent
 # The official schema, bundled by the @asyncapi/specs npm package (tests/e2e's lock file).
-SPEC_SCHEMA = REPO / "tests" / "e2e" / "node_modules" / "@asyncapi" / "specs" / "schemas" / \
-    "3.0.0.json"
+SPEC_SCHEMA = (
+    REPO / "tests" / "e2e" / "node_modules" / "@asyncapi" / "specs" / "schemas" / "3.0.0.json"
+)
 
 
 def asyncapi_schema() -> dict[str, Any]:
@@ -35,15 +36,20 @@ def asyncapi_schema() -> dict[str, Any]:
 def assert_valid_asyncapi(document: dict[str, Any]) -> None:
     validator = jsonschema.Draft7Validator(asyncapi_schema())
     errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
-    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message[:300]}"
-                                 for e in errors[:10])
+    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message[:300]}" for e in errors[:10])
 
 
 def cli_document(tmp_path: Path, **env: str) -> dict[str, Any]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("LVNG_")}
     environ.update({"LVNG_ENTRY_POINTS": "false", **env})
-    result = subprocess.run([sys.executable, "-m", "core.cli", "asyncapi"], cwd=tmp_path,
-                            env=environ, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "core.cli", "asyncapi"],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert not any(tmp_path.iterdir()), "lvng asyncapi must not touch the database"
     return json.loads(result.stdout)
@@ -111,8 +117,10 @@ async def test_the_server_serves_the_same_document(server, tmp_path):
     assert_valid_asyncapi(served)
     assert served["servers"]["lvng"]["host"] == f"127.0.0.1:{server.port}"
     # The live server also loads the test suite's probe plugin: its events are there too.
-    assert any(m["x-lvng-plugin"] == "probe"
-               for m in served["channels"]["socketio"]["messages"].values())
+    assert any(
+        m["x-lvng-plugin"] == "probe" for m in served["channels"]["socketio"]["messages"].values()
+    )
     plain = cli_document(tmp_path)
-    assert set(plain["channels"]["socketio"]["messages"]) <= \
-        set(served["channels"]["socketio"]["messages"])
+    assert set(plain["channels"]["socketio"]["messages"]) <= set(
+        served["channels"]["socketio"]["messages"]
+    )

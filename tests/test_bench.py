@@ -25,8 +25,13 @@ def test_the_quick_benchmark_runs_and_loses_nothing(tmp_path):
             pytest.fail(message)
         pytest.skip(message)
     out = tmp_path / "bench.json"
-    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(out)],
-                          cwd=REPO, capture_output=True, text=True, timeout=400)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["mode"] == "quick" and report["machine"]["load_at_start"]

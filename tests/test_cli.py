@@ -16,12 +16,19 @@ from core.plugins import BUILTIN_PLUGINS
 from tests.live import REPO, SECRET, Client, LiveServer
 
 
-def run_lvng(*args: str, env: dict[str, str] | None = None, cwd=None,
-             timeout: float = 30) -> subprocess.CompletedProcess:
+def run_lvng(
+    *args: str, env: dict[str, str] | None = None, cwd=None, timeout: float = 30
+) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LVNG_")}
     clean["PYTHONPATH"] = str(REPO)
-    return subprocess.run([sys.executable, "-m", "core.cli", *args], env={**clean, **(env or {})},
-                          cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "core.cli", *args],
+        env={**clean, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_serve_without_a_secret_exits_2_with_one_line(tmp_path):
@@ -29,23 +36,35 @@ def test_serve_without_a_secret_exits_2_with_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "lvng: error: no JWT secret or public key configured: set LVNG_JWT_SECRET "
-        "(or LVNG_JWT_PUBLIC_KEY), or run with --dev"]
+        "(or LVNG_JWT_PUBLIC_KEY), or run with --dev"
+    ]
 
 
-@pytest.mark.parametrize(("env", "line"), [
-    ({"LVNG_RATE_LIMIT_EVENTS": "lots"},
-     "lvng: error: invalid setting rate_limit_events (LVNG_RATE_LIMIT_EVENTS): Input should be "
-     "a valid integer, unable to parse string as an integer (got 'lots')"),
-    ({"LVNG_JWT_ALGORITHMS": "HS256,none"},
-     "lvng: error: invalid setting jwt_algorithms (LVNG_JWT_ALGORITHMS): Value error, 'none' "
-     "is never accepted (got 'HS256,none')"),
-    ({"LVNG_DATABASE_URL": "mysql://x"},
-     "lvng: error: invalid setting database_url (LVNG_DATABASE_URL): Value error, must start "
-     "with sqlite:// or postgres:// (got 'mysql://x')"),
-    ({"LVNG_PLUGINS": "nonexistent"},
-     "lvng: error: invalid setting plugins (LVNG_PLUGINS): unknown plugin 'nonexistent'"),
-    ({"LVNG_PORTT": "1"}, "lvng: error: unknown setting portt (LVNG_PORTT)"),
-])
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        (
+            {"LVNG_RATE_LIMIT_EVENTS": "lots"},
+            "lvng: error: invalid setting rate_limit_events (LVNG_RATE_LIMIT_EVENTS): "
+            "Input should be a valid integer, unable to parse string as an integer (got 'lots')",
+        ),
+        (
+            {"LVNG_JWT_ALGORITHMS": "HS256,none"},
+            "lvng: error: invalid setting jwt_algorithms (LVNG_JWT_ALGORITHMS): "
+            "Value error, 'none' is never accepted (got 'HS256,none')",
+        ),
+        (
+            {"LVNG_DATABASE_URL": "mysql://x"},
+            "lvng: error: invalid setting database_url (LVNG_DATABASE_URL): "
+            "Value error, must start with sqlite:// or postgres:// (got 'mysql://x')",
+        ),
+        (
+            {"LVNG_PLUGINS": "nonexistent"},
+            "lvng: error: invalid setting plugins (LVNG_PLUGINS): unknown plugin 'nonexistent'",
+        ),
+        ({"LVNG_PORTT": "1"}, "lvng: error: unknown setting portt (LVNG_PORTT)"),
+    ],
+)
 def test_bad_settings_stop_the_start_naming_the_setting(tmp_path, env, line):
     result = run_lvng("serve", env={"LVNG_JWT_SECRET": SECRET, **env}, cwd=tmp_path)
     assert result.returncode == 2
@@ -54,14 +73,31 @@ def test_bad_settings_stop_the_start_naming_the_setting(tmp_path, env, line):
 
 
 def test_token_command_signs_for_the_configured_secret():
-    result = run_lvng("token", "--sub", "alice", "--org", "acme", "--name", "Alice",
-                      "--customers", "c1,c2", "--roles", "admin", "--ttl", "120",
-                      env={"LVNG_JWT_SECRET": SECRET})
+    result = run_lvng(
+        "token",
+        "--sub",
+        "alice",
+        "--org",
+        "acme",
+        "--name",
+        "Alice",
+        "--customers",
+        "c1,c2",
+        "--roles",
+        "admin",
+        "--ttl",
+        "120",
+        env={"LVNG_JWT_SECRET": SECRET},
+    )
     assert result.returncode == 0, result.stderr
     claims = jwt.decode(result.stdout.strip(), SECRET, algorithms=["HS256"])
     assert {k: claims[k] for k in ("sub", "org", "name", "customers", "roles")} == {
-        "sub": "alice", "org": "acme", "name": "Alice", "customers": ["c1", "c2"],
-        "roles": ["admin"]}
+        "sub": "alice",
+        "org": "acme",
+        "name": "Alice",
+        "customers": ["c1", "c2"],
+        "roles": ["admin"],
+    }
     assert claims["exp"] - claims["iat"] == 120
     missing = run_lvng("token", "--sub", "a", "--org", "b")
     assert missing.returncode == 2
@@ -74,7 +110,7 @@ def test_toml_config_with_environment_winning(tmp_path):
         'jwt_secret = "from-toml"\nrate_limit_events = 7\n'
         '[auth.claims]\nuser_id = "uid"\n'
         '[plugins]\ndisabled = ["probe"]\n'
-        '[plugins.messages]\nauto_create_channels = false\n'
+        "[plugins.messages]\nauto_create_channels = false\n"
     )
     settings = load_settings(config, env={"LVNG_RATE_LIMIT_EVENTS": "9"})
     assert settings.jwt_secret == "from-toml"
@@ -96,8 +132,9 @@ async def test_dev_mode_prints_a_working_token_and_binds_loopback(tmp_path):
     try:
         lines = live.log().splitlines()
         token = lines[lines.index("lvng dev token (user dev, org dev, admin, 24 h):") + 1]
-        assert any(line.startswith("connect: node -e \"require('")
-                   and token in line for line in lines)
+        assert any(
+            line.startswith("connect: node -e \"require('") and token in line for line in lines
+        )
         assert "--dev binds loopback only; ignoring host 0.0.0.0" in live.log()
         client = Client(live.url)
         await client.connect(token)
@@ -109,51 +146,96 @@ async def test_dev_mode_prints_a_working_token_and_binds_loopback(tmp_path):
 
 def test_migrate_command(tmp_path):
     """Every built-in's migrations, from an empty database; a rerun applies nothing."""
-    expected = sorted((name, path.stem) for name in BUILTIN_PLUGINS
-                      for path in (REPO / "plugins" / name / "migrations").glob("0*.py"))
+    expected = sorted(
+        (name, path.stem)
+        for name in BUILTIN_PLUGINS
+        for path in (REPO / "plugins" / name / "migrations").glob("0*.py")
+    )
     result = run_lvng("migrate", env={"LVNG_JWT_SECRET": SECRET}, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    done, _, apps = result.stdout.removeprefix("lvng: applied ").rstrip("\n").partition(
-        "; schema up to date for ")
+    done, _, apps = (
+        result.stdout.removeprefix("lvng: applied ")
+        .rstrip("\n")
+        .partition("; schema up to date for ")
+    )
     assert sorted(done.split(", ")) == sorted(f"{app}.{name}" for app, name in expected)
     assert sorted(apps.split(", ")) == sorted({app for app, _ in expected})
     with sqlite3.connect(tmp_path / "lvng.sqlite3") as conn:
-        tables = {row[0] for row in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
         applied = conn.execute("SELECT app, name FROM tortoise_migrations").fetchall()
-    assert {"messages_channel", "messages_message", "messages_reaction", "swarm_session",
-            "swarm_update", "calls_call", "calls_participant", "calls_segment",
-            "activity_customer", "activity_item", "activity_read"} <= tables
+    assert {
+        "messages_channel",
+        "messages_message",
+        "messages_reaction",
+        "swarm_session",
+        "swarm_update",
+        "calls_call",
+        "calls_participant",
+        "calls_segment",
+        "activity_customer",
+        "activity_item",
+        "activity_read",
+    } <= tables
     assert sorted(applied) == expected
     again = run_lvng("migrate", env={"LVNG_JWT_SECRET": SECRET}, cwd=tmp_path)
     assert (again.returncode, again.stdout) == (
-        0, f"lvng: nothing to apply; schema up to date for {apps}\n")
+        0,
+        f"lvng: nothing to apply; schema up to date for {apps}\n",
+    )
 
 
 def test_unreachable_database_stops_the_start_with_one_line(tmp_path):
-    result = run_lvng("serve", env={"LVNG_JWT_SECRET": SECRET,
-                                    "LVNG_DATABASE_URL": "postgres://postgres@127.0.0.1:1/none"},
-                      cwd=tmp_path)
+    result = run_lvng(
+        "serve",
+        env={
+            "LVNG_JWT_SECRET": SECRET,
+            "LVNG_DATABASE_URL": "postgres://postgres@127.0.0.1:1/none",
+        },
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("lvng: error:")]
-    assert errors == ["lvng: error: cannot read the database's migrations: "
-                      "ConnectionRefusedError: "
-                      "[Errno 111] Connect call failed ('127.0.0.1', 1)"]
+    assert errors == [
+        "lvng: error: cannot read the database's migrations: "
+        "ConnectionRefusedError: "
+        "[Errno 111] Connect call failed ('127.0.0.1', 1)"
+    ]
 
 
 def test_a_bad_plugin_setting_stops_serve_with_one_line_naming_it(tmp_path):
     """A plugin declares its settings model (`lvng_settings`); the core checks it first."""
     config = tmp_path / "lvng.toml"
     config.write_text("[plugins.messages]\ntyping_timeout_seconds = -1\n")
-    result = run_lvng("serve", "--port", "1", "--config", str(config),
-                      env={"LVNG_JWT_SECRET": SECRET}, cwd=tmp_path)
+    result = run_lvng(
+        "serve",
+        "--port",
+        "1",
+        "--config",
+        str(config),
+        env={"LVNG_JWT_SECRET": SECRET},
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "lvng: error: invalid setting plugins.messages.typing_timeout_seconds: "
-        "Input should be greater than 0"]
+        "Input should be greater than 0"
+    ]
     config.write_text("[plugins.messages]\nauto_create_chanels = false\n")
-    result = run_lvng("serve", "--port", "1", "--config", str(config),
-                      env={"LVNG_JWT_SECRET": SECRET}, cwd=tmp_path)
-    assert (result.returncode, result.stderr.strip().splitlines()) == (2, [
-        "lvng: error: invalid setting plugins.messages.auto_create_chanels: "
-        "Extra inputs are not permitted"])
+    result = run_lvng(
+        "serve",
+        "--port",
+        "1",
+        "--config",
+        str(config),
+        env={"LVNG_JWT_SECRET": SECRET},
+        cwd=tmp_path,
+    )
+    assert (result.returncode, result.stderr.strip().splitlines()) == (
+        2,
+        [
+            "lvng: error: invalid setting plugins.messages.auto_create_chanels: "
+            "Extra inputs are not permitted"
+        ],
+    )

@@ -24,18 +24,20 @@ async def test_a_channel_message_crosses_nodes_once(cluster):
 
     first = await send(alice, {"channelId": channel}, "hello from A")
     got = await bob.next("message:new")
-    assert (got["id"], got["userName"], got["content"]) == (first["id"], "Alice",
-                                                            "hello from A")
+    assert (got["id"], got["userName"], got["content"]) == (first["id"], "Alice", "hello from A")
     await send(bob, {"channelId": channel}, "marker from B")
     assert (await bob.next("message:new"))["content"] == "marker from B"
     assert (await alice.next("message:new"))["content"] == "hello from A"
     assert (await alice.next("message:new"))["content"] == "marker from B"
     assert contents(bob) == contents(alice) == ["hello from A", "marker from B"]
     # Both nodes wrote to one database, in one order.
-    status, body = await b.http("GET", f"/api/v1/channels/{channel}/messages",
-                                token=b.token("reader", org))
+    status, body = await b.http(
+        "GET", f"/api/v1/channels/{channel}/messages", token=b.token("reader", org)
+    )
     assert status == 200 and [m["content"] for m in body["messages"]] == [
-        "hello from A", "marker from B"]
+        "hello from A",
+        "marker from B",
+    ]
 
 
 async def test_typing_and_its_expiry_cross_nodes_once(cluster):
@@ -87,7 +89,10 @@ async def test_a_user_with_a_device_on_each_node_is_one_member(cluster):
     await laptop.close()  # the last device goes, on the other node
     left = await carol.next("member:left")
     assert (left["userId"], left["conversationId"], left["customerId"]) == (
-        "alice", conversation, customer)
+        "alice",
+        conversation,
+        customer,
+    )
     await send(carol, target, "marker 3")
     await carol.next("message:new")
     assert len(carol.received["member:left"]) == 1
@@ -129,7 +134,10 @@ async def test_a_killed_node_leaves_no_member_behind(cluster):
     b.kill()  # no disconnect reaches anyone: node A learns it from the expired heartbeat
     left = await carol.next("member:left", timeout=10)
     assert (left["userId"], left["userName"], left["conversationId"]) == (
-        "alice", "Alice", conversation)
+        "alice",
+        "Alice",
+        conversation,
+    )
     # Alice is no member any more: back on node A, she is announced again.
     await in_conversation(a, org, customer, conversation, "alice", name="Alice")
     assert (await carol.next("member:joined"))["userId"] == "alice"
@@ -146,14 +154,16 @@ async def test_a_member_removed_on_one_node_leaves_on_every_node(cluster):
     target = {"channelId": channel}
     owner = await in_channel(a, org, channel, "owner")
     await owner.call("channel:update", {**target, "updates": {"private": True}})
-    status, _ = await a.http("PUT", f"/api/v1/channels/{channel}/members/guest",
-                             token=a.token("owner", org))
+    status, _ = await a.http(
+        "PUT", f"/api/v1/channels/{channel}/members/guest", token=a.token("owner", org)
+    )
     assert status == 201
     guest_a = await in_channel(a, org, channel, "guest")
     guest_b = await in_channel(b, org, channel, "guest")
 
-    status, reply = await a.http("DELETE", f"/api/v1/channels/{channel}/members/guest",
-                                 token=a.token("owner", org))
+    status, reply = await a.http(
+        "DELETE", f"/api/v1/channels/{channel}/members/guest", token=a.token("owner", org)
+    )
     assert (status, reply["removed"]) == (200, True)
     for device in (guest_a, guest_b):  # the one on node B too, not only node A's
         gone = await device.next("channel:leave")

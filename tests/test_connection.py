@@ -28,8 +28,7 @@ async def test_connected_payload_is_exact(server, transport):
     assert payload["organizationId"] == "acme"
     assert ISO_MS.match(payload["timestamp"])
     # and the socket works on that transport
-    assert await client.call("probe:echo", {"text": "hi"}) == {"ok": True, "text": "hi",
-                                                               "count": 1}
+    assert await client.call("probe:echo", {"text": "hi"}) == {"ok": True, "text": "hi", "count": 1}
 
 
 async def test_bearer_header_is_accepted(server):
@@ -70,8 +69,9 @@ async def test_refusal_bad_signature(server):
 
 
 async def test_refusal_alg_none(server):
-    token = jwt.encode({"sub": "u1", "org": "acme", "exp": int(time.time()) + 60}, None,
-                       algorithm="none")
+    token = jwt.encode(
+        {"sub": "u1", "org": "acme", "exp": int(time.time()) + 60}, None, algorithm="none"
+    )
     data = await refused(server, token=token)
     assert data == {"code": "AUTH_INVALID", "message": "algorithm 'none' is not accepted"}
 
@@ -82,9 +82,13 @@ async def test_an_hs256_server_refuses_other_hs_algorithms_with_the_same_secret(
     token = make_token("u-" + alg.lower(), alg=alg)
     assert jwt.decode(token, SECRET, algorithms=[alg])["sub"] == "u-" + alg.lower()
     assert (await refused(server, token=token)) == {
-        "code": "AUTH_INVALID", "message": f"algorithm '{alg}' is not accepted"}
+        "code": "AUTH_INVALID",
+        "message": f"algorithm '{alg}' is not accepted",
+    }
     assert await server.http("GET", "/api/v1/probe/whoami", token=token) == (
-        401, {"error": {"code": "AUTH_INVALID", "message": f"algorithm '{alg}' is not accepted"}})
+        401,
+        {"error": {"code": "AUTH_INVALID", "message": f"algorithm '{alg}' is not accepted"}},
+    )
     # The same claims as HS256 pass: the refusal is the algorithm's alone.
     ok = await server.connect("u-" + alg.lower())
     assert ok.received["connected"][0]["userId"] == "u-" + alg.lower()
@@ -97,7 +101,9 @@ async def test_a_server_configured_for_several_hs_algorithms_accepts_each(start_
         await client.connect(make_token("multi", alg=alg))
         assert client.received["connected"][0]["userId"] == "multi"
     assert (await refused(live, token=make_token("multi", alg="HS384"))) == {
-        "code": "AUTH_INVALID", "message": "algorithm 'HS384' is not accepted"}
+        "code": "AUTH_INVALID",
+        "message": "algorithm 'HS384' is not accepted",
+    }
     await live.close_clients()
 
 
@@ -109,7 +115,9 @@ async def test_refusal_expired(server):
 async def test_refusal_without_exp_or_org(server):
     no_exp = jwt.encode({"sub": "u1", "org": "acme"}, SECRET, algorithm="HS256")
     assert (await refused(server, token=no_exp)) == {
-        "code": "AUTH_INVALID", "message": "the token has no exp claim"}
+        "code": "AUTH_INVALID",
+        "message": "the token has no exp claim",
+    }
     no_org = make_token(org=None)
     assert (await refused(server, token=no_org))["code"] == "AUTH_INVALID"
     garbage = await refused(server, token="not-a-jwt")
@@ -119,8 +127,9 @@ async def test_refusal_without_exp_or_org(server):
 async def test_refusals_are_counted(server):
     before = await server.metric("lvng_connection_rejects_total", reason="auth_required")
     await refused(server, auth={})
-    assert await server.metric("lvng_connection_rejects_total",
-                               reason="auth_required") == before + 1
+    assert (
+        await server.metric("lvng_connection_rejects_total", reason="auth_required") == before + 1
+    )
 
 
 async def test_audience_and_issuer(start_server):
@@ -139,14 +148,19 @@ async def test_audience_and_issuer(start_server):
 
 async def test_public_key_and_claim_mapping(start_server, tmp_path):
     key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     (tmp_path / "pub.pem").write_bytes(pem)
-    live = start_server(env={
-        "LVNG_JWT_SECRET": "", "LVNG_JWT_PUBLIC_KEY": str(tmp_path / "pub.pem"),
-        "LVNG_JWT_ALGORITHMS": "ES256", "LVNG_AUTH_CLAIMS__USER_ID": "uid",
-        "LVNG_AUTH_CLAIMS__ORGANIZATION_ID": "tenant",
-    })
+    live = start_server(
+        env={
+            "LVNG_JWT_SECRET": "",
+            "LVNG_JWT_PUBLIC_KEY": str(tmp_path / "pub.pem"),
+            "LVNG_JWT_ALGORITHMS": "ES256",
+            "LVNG_AUTH_CLAIMS__USER_ID": "uid",
+            "LVNG_AUTH_CLAIMS__ORGANIZATION_ID": "tenant",
+        }
+    )
     exp = int(time.time()) + 60
     good = jwt.encode({"uid": "mapped", "tenant": "t1", "exp": exp}, key, algorithm="ES256")
     client = live.client()
@@ -156,7 +170,9 @@ async def test_public_key_and_claim_mapping(start_server, tmp_path):
     # HS256 signed with the public key text (algorithm confusion) is refused.
     confused = jwt.encode({"uid": "x", "tenant": "t1", "exp": exp}, "k" * 32, algorithm="HS256")
     assert (await refused(live, token=confused)) == {
-        "code": "AUTH_INVALID", "message": "algorithm 'HS256' is not accepted"}
+        "code": "AUTH_INVALID",
+        "message": "algorithm 'HS256' is not accepted",
+    }
     await live.close_clients()
 
 
@@ -168,8 +184,11 @@ async def test_token_expiry_while_connected(server):
     await client.connect(make_token("short", ttl=2, exact=True))
     error = await client.next("error", timeout=6)
     assert error["code"] == "TOKEN_EXPIRED"
-    assert error == {"code": "TOKEN_EXPIRED",
-                     "message": "the token has expired; reconnect with a new one", "event": None}
+    assert error == {
+        "code": "TOKEN_EXPIRED",
+        "message": "the token has expired; reconnect with a new one",
+        "event": None,
+    }
     await asyncio.wait_for(client.disconnected.wait(), 5)
     assert await server.metric("lvng_token_expiry_disconnects_total") == expiries + 1
 
@@ -191,8 +210,13 @@ async def test_auth_refresh_keeps_the_connection(server):
 async def test_auth_refresh_rejects_other_user_and_bad_tokens(server):
     client = await server.connect("owner", "acme")
     other = await client.call("auth:refresh", {"token": server.token("intruder", "acme")})
-    assert other == {"ok": False, "error": {
-        "code": "FORBIDDEN", "message": "the new token is for another user or organization"}}
+    assert other == {
+        "ok": False,
+        "error": {
+            "code": "FORBIDDEN",
+            "message": "the new token is for another user or organization",
+        },
+    }
     other_org = await client.call("auth:refresh", {"token": server.token("owner", "globex")})
     assert other_org["error"]["code"] == "FORBIDDEN"
     expired = await client.call("auth:refresh", {"token": make_token("owner", ttl=-5)})
@@ -222,8 +246,9 @@ async def test_a_frame_over_the_buffer_limit_closes_only_that_socket(server):
     assert (await again.call("probe:echo", {"text": "back"}))["ok"] is True
 
 
-@pytest.mark.parametrize("size", [1_010_000, 1_200_000],
-                         ids=["over-engineio-buffer", "over-http-body-limit"])
+@pytest.mark.parametrize(
+    "size", [1_010_000, 1_200_000], ids=["over-engineio-buffer", "over-http-body-limit"]
+)
 async def test_a_polling_post_over_the_buffer_limit_is_dropped(server, size):
     """The oversized POST is refused (by Engine.IO past its 1 MB buffer, by Sanic past its
     body limit) and that session ends; nothing of it is handled."""
@@ -242,8 +267,7 @@ async def test_a_polling_post_over_the_buffer_limit_is_dropped(server, size):
     assert await server.metric("lvng_events_received_total", event="probe:echo") == received
     assert big.unread("probe:echoed") == [] and big.unread("error") == []
     assert (await bystander.call("probe:echo", {"text": "still here"}))["ok"] is True
-    assert await server.metric("lvng_events_received_total",
-                               event="probe:echo") == received + 1
+    assert await server.metric("lvng_events_received_total", event="probe:echo") == received + 1
     # The client hears of it with its next request: at once when a long-poll was waiting
     # (the CLOSE packet), else when its next poll is refused; either way, not a handler.
     server.clients.remove(big)

@@ -16,11 +16,15 @@ async def test_ack_and_handler_emit(server):
 async def test_unknown_event(server):
     client = await server.connect()
     ack = await client.call("no:such:event", {"x": 1})
-    assert ack == {"ok": False, "error": {"code": "UNKNOWN_EVENT",
-                                          "message": "unknown event 'no:such:event'"}}
-    assert await client.next("error") == {"code": "UNKNOWN_EVENT",
-                                          "message": "unknown event 'no:such:event'",
-                                          "event": "no:such:event"}
+    assert ack == {
+        "ok": False,
+        "error": {"code": "UNKNOWN_EVENT", "message": "unknown event 'no:such:event'"},
+    }
+    assert await client.next("error") == {
+        "code": "UNKNOWN_EVENT",
+        "message": "unknown event 'no:such:event'",
+        "event": "no:such:event",
+    }
 
 
 async def test_malformed_payloads_are_validation_errors_and_the_socket_survives(server):
@@ -29,31 +33,44 @@ async def test_malformed_payloads_are_validation_errors_and_the_socket_survives(
         ({"text": ""}, "text: String should have at least 1 character"),
         ({}, "text: Field required"),
         ({"text": "x" * 101}, "text: String should have at most 100 characters"),
-        ({"text": "ok", "count": "many"},
-         "count: Input should be a valid integer, unable to parse string as an integer"),
+        (
+            {"text": "ok", "count": "many"},
+            "count: Input should be a valid integer, unable to parse string as an integer",
+        ),
         ("just a string", "the payload must be an object"),
         ([1, 2], "the payload must be an object"),
     ]
     for payload, message in cases:
         ack = await client.call("probe:echo", payload)
         assert ack == {"ok": False, "error": {"code": "VALIDATION_ERROR", "message": message}}
-        assert await client.next("error") == {"code": "VALIDATION_ERROR", "message": message,
-                                              "event": "probe:echo"}
+        assert await client.next("error") == {
+            "code": "VALIDATION_ERROR",
+            "message": message,
+            "event": "probe:echo",
+        }
     # Two payload arguments are refused too.
     await client.sio.emit("probe:echo", ({"text": "a"}, {"text": "b"}))
     assert (await client.next("error"))["message"] == "send one payload object per event"
-    assert await client.call("probe:echo", {"text": "fine"}) == {"ok": True, "text": "fine",
-                                                                 "count": 1}
+    assert await client.call("probe:echo", {"text": "fine"}) == {
+        "ok": True,
+        "text": "fine",
+        "count": 1,
+    }
 
 
 async def test_handler_exception_is_internal_error_without_traceback(server):
     client = await server.connect()
     ack = await client.call("probe:boom", {})
-    assert ack == {"ok": False, "error": {"code": "INTERNAL_ERROR",
-                                          "message": "internal error; it has been logged"}}
+    assert ack == {
+        "ok": False,
+        "error": {"code": "INTERNAL_ERROR", "message": "internal error; it has been logged"},
+    }
     error = await client.next("error")
-    assert error == {"code": "INTERNAL_ERROR", "message": "internal error; it has been logged",
-                     "event": "probe:boom"}
+    assert error == {
+        "code": "INTERNAL_ERROR",
+        "message": "internal error; it has been logged",
+        "event": "probe:boom",
+    }
     assert "exploded" not in str(error)
     # The server logged it with the event and socket, and keeps serving.
     assert f"handler failed: event=probe:boom sid={client.sid}" in server.log()
@@ -66,7 +83,9 @@ async def test_handler_exception_is_internal_error_without_traceback(server):
 async def test_handler_error_codes_pass_through(server):
     client = await server.connect()
     assert await client.call("probe:refuse") == {
-        "ok": False, "error": {"code": "CONFLICT", "message": "probe refuses"}}
+        "ok": False,
+        "error": {"code": "CONFLICT", "message": "probe refuses"},
+    }
 
 
 async def test_rate_limit_default_100_per_window(server):
@@ -145,10 +164,13 @@ async def test_core_metrics_move(start_server):
     assert await server.metric("lvng_events_received_total", event="probe:echo") == 2
     assert await server.metric("lvng_events_received_total", event="unknown") == 1
     assert await server.metric("lvng_events_received_total", event="made:up:event") == 0
-    assert await server.metric("lvng_event_errors_total", event="probe:echo",
-                               code="VALIDATION_ERROR") == 1
-    assert await server.metric("lvng_event_errors_total", event="unknown",
-                               code="UNKNOWN_EVENT") == 1
+    assert (
+        await server.metric("lvng_event_errors_total", event="probe:echo", code="VALIDATION_ERROR")
+        == 1
+    )
+    assert (
+        await server.metric("lvng_event_errors_total", event="unknown", code="UNKNOWN_EVENT") == 1
+    )
     assert await server.metric("lvng_event_duration_seconds_count", event="probe:echo") == 2
     assert await server.metric("lvng_connections_total") == 2
     assert await server.metric("lvng_connections_active") == 2

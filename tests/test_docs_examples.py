@@ -60,16 +60,21 @@ def compare(expected: Any, actual: Any, ids: dict[str, str], where: str) -> list
         problems = []
         missing, extra = set(expected) - set(actual), set(actual) - set(expected)
         if missing or extra:
-            problems.append(f"{where}: keys missing {sorted(missing)}, not documented "
-                            f"{sorted(extra)}; actual {json.dumps(actual)[:600]}")
+            problems.append(
+                f"{where}: keys missing {sorted(missing)}, not documented "
+                f"{sorted(extra)}; actual {json.dumps(actual)[:600]}"
+            )
         for key in set(expected) & set(actual):
             problems += compare(expected[key], actual[key], ids, f"{where}.{key}")
         return problems
     if isinstance(expected, list):
         if not isinstance(actual, list) or len(actual) != len(expected):
             return [f"{where}: expected {len(expected)} items, got {json.dumps(actual)[:600]}"]
-        return [p for i, (e, a) in enumerate(zip(expected, actual, strict=True))
-                for p in compare(e, a, ids, f"{where}[{i}]")]
+        return [
+            p
+            for i, (e, a) in enumerate(zip(expected, actual, strict=True))
+            for p in compare(e, a, ids, f"{where}[{i}]")
+        ]
     if isinstance(expected, str) and TIMESTAMP.match(expected):
         ok = isinstance(actual, str) and TIMESTAMP.match(actual)
         return [] if ok else [f"{where}: expected a timestamp, got {actual!r}"]
@@ -109,8 +114,9 @@ class Run:
         self.ids: dict[str, str] = {}
 
     async def connect(self, user: str) -> None:
-        self.clients[user] = await self.live.connect(user, ORG, name=CAST[user],
-                                                     customers=CUSTOMERS)
+        self.clients[user] = await self.live.connect(
+            user, ORG, name=CAST[user], customers=CUSTOMERS
+        )
 
     def drain(self) -> None:
         for client in self.clients.values():
@@ -126,11 +132,15 @@ class Run:
             await self.clients.pop(step["disconnect"]).close()
         elif "http" in step:
             method, path = step["http"].split(" ", 1)
-            token = self.live.token(step["as"], ORG, name=step["as"].title(),
-                                    customers=CUSTOMERS, roles=["service"])
-            status, body = await self.live.http(method, substitute(path, self.ids),
-                                                token=token,
-                                                json=substitute(step.get("body"), self.ids))
+            token = self.live.token(
+                step["as"], ORG, name=step["as"].title(), customers=CUSTOMERS, roles=["service"]
+            )
+            status, body = await self.live.http(
+                method,
+                substitute(path, self.ids),
+                token=token,
+                json=substitute(step.get("body"), self.ids),
+            )
             if status != step["status"]:
                 problems.append(f"{where}: status {status}, documented {step['status']}: {body}")
             if "response" in step:

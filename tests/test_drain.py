@@ -46,8 +46,10 @@ class Sender:
         self.pending[content] = answered
         self.sent.append(content)
         await self.client.sio.emit(
-            "message:send", {"channelId": self.channel, "content": content},
-            callback=lambda ack: answered.done() or answered.set_result(ack))
+            "message:send",
+            {"channelId": self.channel, "content": content},
+            callback=lambda ack: answered.done() or answered.set_result(ack),
+        )
         gone = asyncio.ensure_future(self.client.disconnected.wait())
         await asyncio.wait([answered, gone], return_when=asyncio.FIRST_COMPLETED)
         gone.cancel()
@@ -65,8 +67,11 @@ class Sender:
         running: set[asyncio.Task] = set()
         # Until the line drops, or (a careful client) the server says it is stopping.
         while not self.client.disconnected.is_set():
-            while len(running) < IN_FLIGHT and not self.client.disconnected.is_set() \
-                    and (self.stubborn or not self.refused):
+            while (
+                len(running) < IN_FLIGHT
+                and not self.client.disconnected.is_set()
+                and (self.stubborn or not self.refused)
+            ):
                 count += 1
                 running.add(asyncio.ensure_future(self._one(f"s{self.n}-{count}")))
             if not running:
@@ -82,17 +87,23 @@ class Sender:
 
 
 async def test_every_acked_message_is_stored_and_no_other(scratch_postgres, tmp_path):
-    live = LiveServer(tmp_path, {"LVNG_DATABASE_URL": scratch_postgres.url,
-                                 "LVNG_RATE_LIMIT_EVENTS": "100000",
-                                 "LVNG_RATE_LIMIT_USER_EVENTS": "100000"}).start()
+    live = LiveServer(
+        tmp_path,
+        {
+            "LVNG_DATABASE_URL": scratch_postgres.url,
+            "LVNG_RATE_LIMIT_EVENTS": "100000",
+            "LVNG_RATE_LIMIT_USER_EVENTS": "100000",
+        },
+    ).start()
     try:
         org, channel = uid("org"), uid("ch")
         senders = [Sender(live, org, channel, n) for n in range(SENDERS)]
         for sender in senders:
             await sender.join()
         every_one_acked = [asyncio.Event() for _ in senders]
-        runs = [asyncio.ensure_future(s.run(e)) for s, e in zip(senders, every_one_acked,
-                                                                strict=True)]
+        runs = [
+            asyncio.ensure_future(s.run(e)) for s, e in zip(senders, every_one_acked, strict=True)
+        ]
         await asyncio.wait_for(asyncio.gather(*(e.wait() for e in every_one_acked)), 20)
         live.proc.send_signal(signal.SIGTERM)  # mid-stream: every sender has sends in flight
         await asyncio.wait_for(asyncio.gather(*runs), 20)
@@ -109,18 +120,21 @@ async def test_every_acked_message_is_stored_and_no_other(scratch_postgres, tmp_
 
         live.start()
         status, body = await live.http(
-            "GET", f"/api/v1/channels/{channel}/messages?limit=100",
-            token=live.token("reader", org))
+            "GET", f"/api/v1/channels/{channel}/messages?limit=100", token=live.token("reader", org)
+        )
         assert status == 200
         stored = [m["content"] for m in body["messages"]]
         while body["hasMore"]:
             status, body = await live.http(
-                "GET", f"/api/v1/channels/{channel}/messages?limit=100"
-                f"&before={body['messages'][0]['id']}", token=live.token("reader", org))
+                "GET",
+                f"/api/v1/channels/{channel}/messages?limit=100&before={body['messages'][0]['id']}",
+                token=live.token("reader", org),
+            )
             stored = [m["content"] for m in body["messages"]] + stored
         assert len(stored) == len(set(stored))
-        assert set(stored) == acked, (f"stored, not acked: {set(stored) - acked}; "
-                                      f"acked, not stored: {acked - set(stored)}")
+        assert set(stored) == acked, (
+            f"stored, not acked: {set(stored) - acked}; acked, not stored: {acked - set(stored)}"
+        )
         # Each sender's messages are stored in the order it sent them.
         for sender in senders:
             mine = [c for c in stored if c.startswith(f"s{sender.n}-")]

@@ -88,19 +88,38 @@ def e2e_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     record = workdir / "received"
     files = sorted(p.name for p in E2E.glob("*.test.mjs"))
     # The restarts in a run of their own, last: the rest runs against a server that stays up.
-    runs = [[f for f in files if not f.startswith("restart")],
-            [f for f in files if f.startswith("restart")]]
-    env = {**os.environ, "LVNG_URL": live.url, "LVNG_JWT_SECRET": live.secret,
-           "LVNG_CONTROL_URL": f"http://127.0.0.1:{control.server_address[1]}",
-           "LVNG_E2E_RECORD": str(record)}
+    runs = [
+        [f for f in files if not f.startswith("restart")],
+        [f for f in files if f.startswith("restart")],
+    ]
+    env = {
+        **os.environ,
+        "LVNG_URL": live.url,
+        "LVNG_JWT_SECRET": live.secret,
+        "LVNG_CONTROL_URL": f"http://127.0.0.1:{control.server_address[1]}",
+        "LVNG_E2E_RECORD": str(record),
+    }
     started = time.monotonic()
     results = []
     try:
         for run in runs:
-            results.append(subprocess.run(
-                ["node", "--test", "--test-concurrency=1", "--test-force-exit",
-                 "--test-reporter=spec", *run],
-                cwd=E2E, env=env, capture_output=True, text=True, timeout=NODE_TIMEOUT))
+            results.append(
+                subprocess.run(
+                    [
+                        "node",
+                        "--test",
+                        "--test-concurrency=1",
+                        "--test-force-exit",
+                        "--test-reporter=spec",
+                        *run,
+                    ],
+                    cwd=E2E,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=NODE_TIMEOUT,
+                )
+            )
             if results[-1].returncode != 0:
                 break
         import urllib.request
@@ -114,8 +133,14 @@ def e2e_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     received: list[dict[str, Any]] = []
     for path in sorted(record.glob("*.json")) if record.exists() else []:
         received.extend(json.loads(path.read_text()))
-    return {"results": results, "seconds": time.monotonic() - started, "received": received,
-            "document": document, "restarts": control.restarts, "log": live.log()}
+    return {
+        "results": results,
+        "seconds": time.monotonic() - started,
+        "received": received,
+        "document": document,
+        "restarts": control.restarts,
+        "log": live.log(),
+    }
 
 
 def test_the_javascript_suite_passes_over_websocket_and_polling(e2e_run):
@@ -123,7 +148,8 @@ def test_the_javascript_suite_passes_over_websocket_and_polling(e2e_run):
         output = result.stdout + result.stderr
         assert result.returncode == 0, (
             f"node --test failed ({result.returncode}):\n{output[-20000:]}\n"
-            f"--- server log (end) ---\n{e2e_run['log'][-4000:]}")
+            f"--- server log (end) ---\n{e2e_run['log'][-4000:]}"
+        )
         assert re.search(r"^\S+ fail 0$", output, re.M), output[-3000:]
         assert not re.search(r"^\S+ pass 0$", output, re.M), output[-3000:]
     assert len(e2e_run["results"]) == 2
@@ -135,8 +161,10 @@ def _schema_of(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]
     for message in document["channels"]["socketio"]["messages"].values():
         if message["x-lvng-direction"] == "server→client":
             # The payload's refs point into components: keep them reachable from the root.
-            found[(message["name"], "out")] = {**message["payload"],
-                                               "components": document["components"]}
+            found[(message["name"], "out")] = {
+                **message["payload"],
+                "components": document["components"],
+            }
     return found
 
 

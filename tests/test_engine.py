@@ -20,7 +20,8 @@ def test_the_pinned_versions_are_installed():
     for package, pinned in engine.PINNED.items():
         assert version(package) == pinned, (
             f"{package} {version(package)} is installed but core/engine.py was checked "
-            f"against {pinned}: re-check its internals, then update PINNED and pyproject")
+            f"against {pinned}: re-check its internals, then update PINNED and pyproject"
+        )
 
 
 def test_engineio_socket_internals():
@@ -38,8 +39,9 @@ def test_engineio_socket_internals():
     assert "self._websocket_handler" in source
     handler = inspect.getsource(AsyncSocket._websocket_handler)
     assert "await self.poll()" in handler and "await ws.send(pkt.encode())" in handler
-    assert "async def close(self, wait=True, abort=False, reason=None)" in \
-        inspect.getsource(AsyncSocket)
+    assert "async def close(self, wait=True, abort=False, reason=None)" in inspect.getsource(
+        AsyncSocket
+    )
     assert "websocket" in server._async
 
 
@@ -48,10 +50,14 @@ def test_sanic_websocket_internals():
     from sanic.server.protocols.websocket_protocol import WebSocketProtocol
     from sanic.server.websockets.impl import WebsocketImplProtocol
 
-    assert "self._sock = await protocol.websocket_handshake(request)" in \
-        inspect.getsource(driver.WebSocket.__call__)
-    assert list(inspect.signature(driver.WebSocket.__init__).parameters) == \
-        ["self", "handler", "server"]
+    assert "self._sock = await protocol.websocket_handshake(request)" in inspect.getsource(
+        driver.WebSocket.__call__
+    )
+    assert list(inspect.signature(driver.WebSocket.__init__).parameters) == [
+        "self",
+        "handler",
+        "server",
+    ]
     impl = WebsocketImplProtocol(ws_proto=None)
     assert isinstance(impl.conn_mutex, asyncio.Lock)
     assert hasattr(impl, "io_proto") and hasattr(impl, "ws_proto")
@@ -63,8 +69,9 @@ def test_sanic_websocket_internals():
 
     assert impl.recv_cancel is None and isinstance(impl.assembler, WebsocketFrameAssembler)
     assert "self.recv_cancel.cancel()" in inspect.getsource(WebsocketImplProtocol.process_events)
-    assert "self.recv_cancel.cancel()" in \
-        inspect.getsource(WebsocketImplProtocol.async_eof_received)
+    assert "self.recv_cancel.cancel()" in inspect.getsource(
+        WebsocketImplProtocol.async_eof_received
+    )
     assert list(inspect.signature(WebsocketFrameAssembler.get).parameters) == ["self", "timeout"]
     # No websocket extension is negotiated (no permessage-deflate): a shared frame fits.
     handshake = inspect.getsource(WebSocketProtocol.websocket_handshake)
@@ -76,14 +83,21 @@ def test_socketio_manager_extension_points():
     from socketio.async_pubsub_manager import AsyncPubSubManager
 
     params = list(inspect.signature(socketio.AsyncManager.emit).parameters)
-    assert params[:8] == ["self", "event", "data", "namespace", "room", "skip_sid",
-                          "callback", "to"]
+    assert params[:8] == [
+        "self",
+        "event",
+        "data",
+        "namespace",
+        "room",
+        "skip_sid",
+        "callback",
+        "to",
+    ]
     assert "await super().emit(message[" in inspect.getsource(AsyncPubSubManager._handle_emit)
     from socketio.base_manager import BaseManager
 
     assert "def get_participants(self, namespace, room)" in inspect.getsource(BaseManager)
-    assert "async def _send_packet(self, eio_sid, pkt)" in \
-        inspect.getsource(socketio.AsyncServer)
+    assert "async def _send_packet(self, eio_sid, pkt)" in inspect.getsource(socketio.AsyncServer)
 
 
 @pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 70_000])
@@ -91,8 +105,7 @@ def test_the_shared_frame_is_a_websocket_text_frame(size):
     from websockets.frames import Frame, Opcode
 
     payload = b"4" + b"x" * size
-    assert text_frame(payload) == Frame(Opcode.TEXT, payload).serialize(mask=False,
-                                                                    extensions=[])
+    assert text_frame(payload) == Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
 
 
 # --- the delivery rules, on stand-ins for Engine.IO's socket and Sanic's websocket --------
@@ -125,8 +138,9 @@ class FakeWs:
         self.conn_mutex = asyncio.Lock()
         self.io_proto = type("IO", (), {})()
         self.io_proto.transport = FakeTransport()
-        self.ws_proto = type("WS", (), {"extensions": [],
-                                        "state": type("State", (), {"name": "OPEN"})()})()
+        self.ws_proto = type(
+            "WS", (), {"extensions": [], "state": type("State", (), {"name": "OPEN"})()}
+        )()
 
 
 class FakeSocket:
@@ -155,14 +169,17 @@ async def test_an_idle_websocket_gets_the_shared_frame_and_order_is_kept():
     assert ws.io_proto.transport.written == []  # written at the end of the iteration,
     await asyncio.sleep(0)
     assert ws.io_proto.transport.written == [  # both in one write
-        text_frame(b'42["x",1]') + text_frame(b'42["x",2]')]
+        text_frame(b'42["x",1]') + text_frame(b'42["x",2]')
+    ]
     # Something queued (an ack, a ping): the next packet goes behind it, not around it,
     # while what was set aside before it is written first (before the writer runs).
     delivery.deliver("a", Outgoing('2["x",3]'))
     socket.queue.put_nowait("ping")
     delivery.deliver("a", Outgoing('2["x",4]'))
-    assert [p if isinstance(p, str) else p.encode() for p in socket.queue._queue] == \
-        ["ping", '42["x",4]']
+    assert [p if isinstance(p, str) else p.encode() for p in socket.queue._queue] == [
+        "ping",
+        '42["x",4]',
+    ]
     await asyncio.sleep(0)
     assert ws.io_proto.transport.written[-1] == text_frame(b'42["x",3]')
     socket.queue.get_nowait()
@@ -194,8 +211,9 @@ async def test_polling_and_upgrading_sockets_get_one_packet_object_on_their_queu
 
 async def test_a_slow_consumer_is_dropped_at_the_bound():
     dropped: list[int] = []
-    delivery, sockets = make_delivery(buffer_limit=1000, queue_limit=3,
-                                      on_slow_consumer=lambda: dropped.append(1))
+    delivery, sockets = make_delivery(
+        buffer_limit=1000, queue_limit=3, on_slow_consumer=lambda: dropped.append(1)
+    )
     ws = FakeWs()
     sockets["a"] = FakeSocket("a", ws)
     ws.io_proto.transport.unsent = 1001
@@ -259,14 +277,16 @@ async def test_after_a_fan_out_the_next_flush_waits_and_coalesces():
     assert transport.written == [text_frame(b'42["x",1]')]  # waiting for the window
     # A packet queued for s1 meanwhile: its writer writes what s1 has pending first.
     delivery.flush_socket(sockets["s1"])
-    assert sockets["s1"].lvng_ws.io_proto.transport.written[-1] == \
-        text_frame(b'42["x",2]') + text_frame(b'42["x",3]')
+    assert sockets["s1"].lvng_ws.io_proto.transport.written[-1] == text_frame(
+        b'42["x",2]'
+    ) + text_frame(b'42["x",3]')
     while len(transport.written) == 1:
         await asyncio.sleep(0.01)
     assert loop.time() - started >= 0.2 - 0.02
     assert transport.written[1] == text_frame(b'42["x",2]') + text_frame(b'42["x",3]')
     assert sockets["s1"].lvng_ws.io_proto.transport.written[1:] == [
-        text_frame(b'42["x",2]') + text_frame(b'42["x",3]')]  # not twice
+        text_frame(b'42["x",2]') + text_frame(b'42["x",3]')
+    ]  # not twice
 
 
 async def test_a_window_of_zero_writes_at_once():
@@ -280,7 +300,9 @@ async def test_a_window_of_zero_writes_at_once():
             delivery.deliver(name, out)
         await asyncio.sleep(0)
     assert sockets["s0"].lvng_ws.io_proto.transport.written == [
-        text_frame(b'42["x",1]'), text_frame(b'42["x",2]')]
+        text_frame(b'42["x",1]'),
+        text_frame(b'42["x",2]'),
+    ]
 
 
 async def test_slim_events_and_queues_behave_as_asyncio_s():
@@ -433,8 +455,9 @@ async def test_a_direct_session_has_no_writer_task_and_keeps_order():
     done, _ = await asyncio.wait({handler}, timeout=2)
     assert done == {handler} and ws.closed and reasons
     written = b"".join(ws._sock.io_proto.transport.written)
-    assert written == b"".join(text_frame(p.encode()) for p in (
-        '0{"sid":"s1"}', '42["x",1]', "2", '42["x",2]', "1"))
+    assert written == b"".join(
+        text_frame(p.encode()) for p in ('0{"sid":"s1"}', '42["x",1]', "2", '42["x",2]', "1")
+    )
     assert ws.sent == []  # nothing through the driver's send (a writer task's path)
 
 
@@ -491,8 +514,8 @@ async def test_a_close_between_reads_ends_the_next_read_and_loses_nothing():
             got.append("ended")
         return got
 
-    ws._sock.assembler.messages.put_nowait("42[\"x\"]")
-    assert await asyncio.wait_for(session(), 1) == ["42[\"x\"]", "ended"]
+    ws._sock.assembler.messages.put_nowait('42["x"]')
+    assert await asyncio.wait_for(session(), 1) == ['42["x"]', "ended"]
 
 
 async def test_a_close_during_a_read_cancels_it():

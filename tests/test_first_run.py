@@ -18,29 +18,48 @@ from tests.live import PROBE_PLUGIN, REPO, SECRET, Client, LiveServer, sample_va
 from tests.test_cli import run_lvng
 from tests.test_js_client import node_ready
 
-NO_SECRET = ["lvng: error: no JWT secret or public key configured: set LVNG_JWT_SECRET "
-             "(or LVNG_JWT_PUBLIC_KEY), or run with --dev"]
+NO_SECRET = [
+    "lvng: error: no JWT secret or public key configured: set LVNG_JWT_SECRET "
+    "(or LVNG_JWT_PUBLIC_KEY), or run with --dev"
+]
 
 
 @pytest.mark.parametrize("section", ["mesages", "helo"])
 def test_a_section_for_a_plugin_that_does_not_exist_stops_the_start(tmp_path, section):
     config = tmp_path / "lvng.toml"
     config.write_text(f"[plugins.{section}]\nauto_create_channels = false\n")
-    result = run_lvng("serve", "--config", str(config), cwd=tmp_path,
-                      env={"LVNG_JWT_SECRET": SECRET, "LVNG_ENTRY_POINTS": "false",
-                           "LVNG_PLUGIN_MODULES": PROBE_PLUGIN})
+    result = run_lvng(
+        "serve",
+        "--config",
+        str(config),
+        cwd=tmp_path,
+        env={
+            "LVNG_JWT_SECRET": SECRET,
+            "LVNG_ENTRY_POINTS": "false",
+            "LVNG_PLUGIN_MODULES": PROBE_PLUGIN,
+        },
+    )
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"lvng: error: invalid setting [plugins.{section}]: no plugin named {section!r}; "
-        f"known: {', '.join(sorted([*BUILTIN_PLUGINS, 'probe']))}"]
+        f"known: {', '.join(sorted([*BUILTIN_PLUGINS, 'probe']))}"
+    ]
 
 
 def test_a_section_for_a_found_but_disabled_plugin_is_fine(tmp_path):
     config = tmp_path / "lvng.toml"
     config.write_text('[plugins]\ndisabled = ["probe"]\n[plugins.probe]\nanything = 1\n')
-    result = run_lvng("migrate", "--config", str(config), cwd=tmp_path,
-                      env={"LVNG_JWT_SECRET": SECRET, "LVNG_ENTRY_POINTS": "false",
-                           "LVNG_PLUGIN_MODULES": PROBE_PLUGIN})
+    result = run_lvng(
+        "migrate",
+        "--config",
+        str(config),
+        cwd=tmp_path,
+        env={
+            "LVNG_JWT_SECRET": SECRET,
+            "LVNG_ENTRY_POINTS": "false",
+            "LVNG_PLUGIN_MODULES": PROBE_PLUGIN,
+        },
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -55,10 +74,13 @@ async def test_dev_token_survives_a_restart_and_lvng_token_mints_more_users(tmp_
         assert " INFO lvng.database: applied migration " in lines[0]
         assert "Tortoise-ORM shutdown" not in live.log()
         assert [line.split(" INFO ")[1] for line in lines if "Starting worker" in line] == [
-            f"sanic.server: Starting worker [{live.proc.pid}]"]
+            f"sanic.server: Starting worker [{live.proc.pid}]"
+        ]
         token = lines[lines.index("lvng dev token (user dev, org dev, admin, 24 h):") + 1]
-        assert ("more tokens: lvng token --dev --sub USER --org dev [--name NAME] (same "
-                "directory and settings; the secret is in lvng-dev-secret)") in lines
+        assert (
+            "more tokens: lvng token --dev --sub USER --org dev [--name NAME] (same "
+            "directory and settings; the secret is in lvng-dev-secret)"
+        ) in lines
         # The inspection page's link carries the same (admin) token.
         assert f"inspection page: {live.url}/admin#token={token}" in lines
         secret = workdir / "lvng-dev-secret"
@@ -71,8 +93,13 @@ async def test_dev_token_survives_a_restart_and_lvng_token_mints_more_users(tmp_
         elsewhere = tmp_path / "elsewhere"
         elsewhere.mkdir()
         node = await asyncio.create_subprocess_exec(
-            "sh", "-c", "exec " + connect[len("connect: "):], cwd=elsewhere,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            "sh",
+            "-c",
+            "exec " + connect[len("connect: ") :],
+            cwd=elsewhere,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         try:
             printed = await asyncio.wait_for(node.stdout.readuntil(b"}"), 20)
         finally:
@@ -80,8 +107,9 @@ async def test_dev_token_survives_a_restart_and_lvng_token_mints_more_users(tmp_
             await node.wait()
         assert b"userId: 'dev'" in printed and b"organizationId: 'dev'" in printed
         # A second user's token, from the same directory.
-        minted = run_lvng("token", "--dev", "--sub", "bob", "--org", "dev", "--name", "Bob",
-                          cwd=workdir)
+        minted = run_lvng(
+            "token", "--dev", "--sub", "bob", "--org", "dev", "--name", "Bob", cwd=workdir
+        )
         assert minted.returncode == 0, minted.stderr
         bob = Client(live.url)
         live.clients.append(bob)
@@ -91,7 +119,8 @@ async def test_dev_token_survives_a_restart_and_lvng_token_mints_more_users(tmp_
         assert plain.returncode == 2
         assert plain.stderr.splitlines() == [
             "lvng: error: lvng token needs LVNG_JWT_SECRET (an HS256 secret) to sign tokens; "
-            "for the dev server here, use lvng token --dev"]
+            "for the dev server here, use lvng token --dev"
+        ]
     finally:
         await live.close_clients()
         live.stop()
@@ -105,13 +134,19 @@ def test_the_dev_secret_is_never_used_without_dev(tmp_path):
     assert (result.returncode, result.stderr.splitlines()) == (2, NO_SECRET)
     secret.chmod(0o644)
     loose = run_lvng("token", "--dev", "--sub", "a", "--org", "b", cwd=tmp_path)
-    assert (loose.returncode, loose.stderr.splitlines()) == (2, [
-        "lvng: error: lvng-dev-secret is readable by others (mode 644): chmod 600 it"])
+    assert (loose.returncode, loose.stderr.splitlines()) == (
+        2,
+        ["lvng: error: lvng-dev-secret is readable by others (mode 644): chmod 600 it"],
+    )
     secret.unlink()
     missing = run_lvng("token", "--dev", "--sub", "a", "--org", "b", cwd=tmp_path)
-    assert (missing.returncode, missing.stderr.splitlines()) == (2, [
-        "lvng: error: no development secret at lvng-dev-secret: run lvng serve --dev there "
-        "first, or set LVNG_JWT_SECRET"])
+    assert (missing.returncode, missing.stderr.splitlines()) == (
+        2,
+        [
+            "lvng: error: no development secret at lvng-dev-secret: run lvng serve --dev there "
+            "first, or set LVNG_JWT_SECRET"
+        ],
+    )
 
 
 async def test_refused_handshakes_are_logged_with_the_reason_not_the_token(server):
@@ -121,12 +156,18 @@ async def test_refused_handshakes_are_logged_with_the_reason_not_the_token(serve
         with pytest.raises(socketio.exceptions.ConnectionError):
             await client.connect(token)
     lines = server.log().splitlines()
-    assert any(line.endswith(
-        " INFO lvng.gateway: handshake refused (AUTH_INVALID): the token is not a JWT")
-        for line in lines)
-    assert any(line.endswith(
-        " INFO lvng.gateway: handshake refused (TOKEN_EXPIRED): the token has expired")
-        for line in lines)
+    assert any(
+        line.endswith(
+            " INFO lvng.gateway: handshake refused (AUTH_INVALID): the token is not a JWT"
+        )
+        for line in lines
+    )
+    assert any(
+        line.endswith(
+            " INFO lvng.gateway: handshake refused (TOKEN_EXPIRED): the token has expired"
+        )
+        for line in lines
+    )
     assert "not-a-jwt" not in server.log() and expired not in server.log()
 
 
@@ -135,12 +176,19 @@ async def test_an_event_of_a_disabled_builtin_names_its_plugin(start_server):
     client = await live.connect("dora")
     message = "unknown event 'channel:join': plugin messages, which owns it, is disabled"
     assert await client.call("channel:join", {"channelId": "general"}) == {
-        "ok": False, "error": {"code": "UNKNOWN_EVENT", "message": message}}
-    assert await client.next("error") == {"code": "UNKNOWN_EVENT", "message": message,
-                                          "event": "channel:join"}
+        "ok": False,
+        "error": {"code": "UNKNOWN_EVENT", "message": message},
+    }
+    assert await client.next("error") == {
+        "code": "UNKNOWN_EVENT",
+        "message": message,
+        "event": "channel:join",
+    }
     # No plugin owns an event no built-in has: a plain unknown event.
-    assert await client.call("nobody:owns", {}) == {"ok": False, "error": {
-        "code": "UNKNOWN_EVENT", "message": "unknown event 'nobody:owns'"}}
+    assert await client.call("nobody:owns", {}) == {
+        "ok": False,
+        "error": {"code": "UNKNOWN_EVENT", "message": "unknown event 'nobody:owns'"},
+    }
 
 
 def test_the_builtin_event_table_matches_what_the_builtins_register():
@@ -149,8 +197,9 @@ def test_the_builtin_event_table_matches_what_the_builtins_register():
         host = PluginHost()
         host.register(PluginSource(name, "builtin", module), importlib.import_module(module))
         registry = EventRegistry()
-        host.collect("lvng_register_events",
-                     per_plugin=lambda n, r=registry: {"events": r.registrar(n)})
+        host.collect(
+            "lvng_register_events", per_plugin=lambda n, r=registry: {"events": r.registrar(n)}
+        )
         assert set(registry.of_plugin(name)) == BUILTIN_EVENTS[name], name
 
 

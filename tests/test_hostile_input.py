@@ -10,25 +10,50 @@ import sys
 import pytest
 
 JUNK_PAYLOADS = [
-    None, [], "text", 123, 1.5, True, {"a": {"b": {"c": [1, 2, {"d": None}]}}},
-    {"channelId": 5}, {"channelId": None}, {"channelId": "x" * 200}, {"channelId": "a/b"},
-    {"channelId": "ok", "content": None}, {"channelId": "ok", "content": ["list"]},
-    {"channelId": "ok", "messageId": {"$gt": ""}}, {"conversationId": "c", "customerId": 7},
-    {"channelId": "ok", "limit": -1, "before": 3}, {"roomName": "r", "segment": "s"},
-    {"sessionId": "../../etc/passwd"}, {"token": 42}, {"status": "on-fire"},
+    None,
+    [],
+    "text",
+    123,
+    1.5,
+    True,
+    {"a": {"b": {"c": [1, 2, {"d": None}]}}},
+    {"channelId": 5},
+    {"channelId": None},
+    {"channelId": "x" * 200},
+    {"channelId": "a/b"},
+    {"channelId": "ok", "content": None},
+    {"channelId": "ok", "content": ["list"]},
+    {"channelId": "ok", "messageId": {"$gt": ""}},
+    {"conversationId": "c", "customerId": 7},
+    {"channelId": "ok", "limit": -1, "before": 3},
+    {"roomName": "r", "segment": "s"},
+    {"sessionId": "../../etc/passwd"},
+    {"token": 42},
+    {"status": "on-fire"},
     {"channelId": "ok", "emoji": "", "action": "explode", "messageId": "m"},
-    {"channelId": "ok", "updates": "all"}, {"conversationId": "c", "customerId": "d",
-                                           "lastMessageTimestamp": "yesterday"},
+    {"channelId": "ok", "updates": "all"},
+    {"conversationId": "c", "customerId": "d", "lastMessageTimestamp": "yesterday"},
 ]
-EXPECTED_CODES = {"VALIDATION_ERROR", "NOT_IN_ROOM", "NOT_FOUND", "FORBIDDEN", "CONFLICT",
-                  "AUTH_INVALID"}
+EXPECTED_CODES = {
+    "VALIDATION_ERROR",
+    "NOT_IN_ROOM",
+    "NOT_FOUND",
+    "FORBIDDEN",
+    "CONFLICT",
+    "AUTH_INVALID",
+}
 
 
 def registered_events(live) -> list[str]:
     """Every event of every enabled plugin, as `lvng plugins --json` lists them."""
-    result = subprocess.run([sys.executable, "-m", "core.cli", "plugins", "--json"],
-                            env=live.process_env(), capture_output=True, text=True,
-                            timeout=30, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "core.cli", "plugins", "--json"],
+        env=live.process_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     events = ["auth:refresh"]  # the core's own
     for plugin in json.loads(result.stdout):
         assert plugin["error"] is None, plugin
@@ -42,15 +67,24 @@ def registered_events(live) -> list[str]:
 # The only events that may answer junk with `ok`: the junk is beside a valid target, and
 # is ignored (or, for probe:after, which takes no payload, the whole payload is). What
 # such an answer may do is checked below: nothing else.
-OK_WITH_JUNK = {"channel:join", "channel:leave", "conversation:leave", "probe:after",
-                "call:join", "call:leave", "presence:heartbeat", "presence:list",
-                "activity:unsubscribe"}
+OK_WITH_JUNK = {
+    "channel:join",
+    "channel:leave",
+    "conversation:leave",
+    "probe:after",
+    "call:join",
+    "call:leave",
+    "presence:heartbeat",
+    "presence:list",
+    "activity:unsubscribe",
+}
 
 
 @pytest.mark.timeout(120)
 async def test_every_event_answers_junk_with_a_contract_code(start_server):
-    live = start_server(env={"LVNG_RATE_LIMIT_EVENTS": "100000",
-                             "LVNG_RATE_LIMIT_USER_EVENTS": "100000"})
+    live = start_server(
+        env={"LVNG_RATE_LIMIT_EVENTS": "100000", "LVNG_RATE_LIMIT_USER_EVENTS": "100000"}
+    )
     events = registered_events(live)
     assert {"message:send", "probe:echo"} <= set(events)
     # A witness in the fuzzer's organization and in the one channel junk can name ("ok").
@@ -85,11 +119,17 @@ async def test_every_event_answers_junk_with_a_contract_code(start_server):
             elif event == "presence:list":  # a read
                 assert {u["userId"] for u in ack["users"]} == {"fuzzer", "witness"}, ack
             elif event == "activity:unsubscribe":
-                assert ack == {"ok": True, "customerId": payload["customerId"],
-                               "wasSubscribed": False}, ack
+                assert ack == {
+                    "ok": True,
+                    "customerId": payload["customerId"],
+                    "wasSubscribed": False,
+                }, ack
             else:
-                assert ack == {"ok": True, "conversationId": payload["conversationId"],
-                               "left": False}, ack
+                assert ack == {
+                    "ok": True,
+                    "conversationId": payload["conversationId"],
+                    "left": False,
+                }, ack
             continue
         code = ack["error"]["code"]
         assert code in EXPECTED_CODES, (event, payload, ack)
@@ -106,20 +146,23 @@ async def test_every_event_answers_junk_with_a_contract_code(start_server):
     assert (await witness.call("probe:echo", {"text": "barrier"}))["ok"] is True
     heard = {event: witness.unread(event) for event in list(witness.received)}
     heard = {event: items for event, items in heard.items() if items}
-    assert set(heard) <= {"channel:join", "channel:leave", "probe:echoed",
-                          "presence:update"}, heard
+    assert set(heard) <= {"channel:join", "channel:leave", "probe:echoed", "presence:update"}, heard
     # The two coming online (their connects, not the junk) is the only presence news.
-    assert all(p["userId"] in {"fuzzer", "witness"} and p["status"] == "online"
-               for p in heard.get("presence:update", [])), heard
+    assert all(
+        p["userId"] in {"fuzzer", "witness"} and p["status"] == "online"
+        for p in heard.get("presence:update", [])
+    ), heard
     assert [p["userId"] for p in heard.get("channel:join", [])] == ["fuzzer"] * joins
     assert [p["userId"] for p in heard.get("channel:leave", [])] == ["fuzzer"] * leaves
     # Stored: no message in "ok", no customer or conversation made.
     admin = live.token("auditor", "hostile-org", roles=["admin"])
     status, page = await live.http("GET", "/api/v1/channels/ok/messages", token=admin)
     assert (status, page["messages"], page["total"]) == (200, [], 0)
-    status, reply = await live.http("GET", "/api/v1/customers/d/conversations/c/messages",
-                                    token=live.token("auditor", "hostile-org",
-                                                     customers=["d"]))
+    status, reply = await live.http(
+        "GET",
+        "/api/v1/customers/d/conversations/c/messages",
+        token=live.token("auditor", "hostile-org", customers=["d"]),
+    )
     assert (status, reply["error"]["code"]) == (404, "NOT_FOUND")
     status, members = await live.http("GET", "/api/v1/channels/ok/members", token=admin)
     assert [m["userId"] for m in members["members"]] == ["witness"]  # its creator only

@@ -22,8 +22,9 @@ async def test_readyz_on_sqlite(server):
 async def test_errors_are_json(server):
     status, body = await server.http("GET", "/no/such/route")
     assert status == 404
-    assert body == {"error": {"code": "NOT_FOUND",
-                              "message": "Requested URL /no/such/route not found"}}
+    assert body == {
+        "error": {"code": "NOT_FOUND", "message": "Requested URL /no/such/route not found"}
+    }
     status, body = await server.http("DELETE", "/healthz")
     assert status == 405
     assert body["error"]["code"] == "VALIDATION_ERROR"
@@ -32,10 +33,16 @@ async def test_errors_are_json(server):
 async def test_metrics_is_prometheus_text_of_the_apps_registry(server):
     status, text = await server.http("GET", "/metrics")
     assert status == 200
-    for name in ("lvng_connections_active", "lvng_connections_total",
-                 "lvng_connection_rejects_total", "lvng_events_received_total",
-                 "lvng_event_errors_total", "lvng_event_duration_seconds",
-                 "lvng_rate_limited_total", "lvng_plugin_errors_total"):
+    for name in (
+        "lvng_connections_active",
+        "lvng_connections_total",
+        "lvng_connection_rejects_total",
+        "lvng_events_received_total",
+        "lvng_event_errors_total",
+        "lvng_event_duration_seconds",
+        "lvng_rate_limited_total",
+        "lvng_plugin_errors_total",
+    ):
         assert f"# TYPE {name} " in text, name
 
 
@@ -122,9 +129,14 @@ def test_apps_in_one_process_keep_their_own_metrics():
     from tests.live import PROBE_PLUGIN, SECRET, sample_value
 
     assert MULTIPROC_ENV not in os.environ
-    settings = load_settings(env={"LVNG_JWT_SECRET": SECRET, "LVNG_PLUGINS": "probe",
-                                  "LVNG_PLUGIN_MODULES": PROBE_PLUGIN,
-                                  "LVNG_ENTRY_POINTS": "false"})
+    settings = load_settings(
+        env={
+            "LVNG_JWT_SECRET": SECRET,
+            "LVNG_PLUGINS": "probe",
+            "LVNG_PLUGIN_MODULES": PROBE_PLUGIN,
+            "LVNG_ENTRY_POINTS": "false",
+        }
+    )
     one, two = (create_app(settings, f"metrics_{uuid.uuid4().hex[:6]}") for _ in range(2))
     one.ctx.platform.metrics.connections_total.inc(3)
     two.ctx.platform.metrics.connections_total.inc()

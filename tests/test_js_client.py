@@ -27,20 +27,35 @@ def node_ready() -> None:
 def test_socket_io_client_connects_acks_and_gets_errors(server, transport):
     node_ready()
     result = subprocess.run(
-        ["node", str(JS / "client_check.mjs"), server.url, server.token("js-user", "acme"),
-         transport], capture_output=True, text=True, timeout=30)
+        [
+            "node",
+            str(JS / "client_check.mjs"),
+            server.url,
+            server.token("js-user", "acme"),
+            transport,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout)
     assert "timeout" not in seen, seen
-    assert seen["refused"] == {"message": "the token is not a JWT",
-                               "data": {"code": "AUTH_INVALID",
-                                        "message": "the token is not a JWT"}}
+    assert seen["refused"] == {
+        "message": "the token is not a JWT",
+        "data": {"code": "AUTH_INVALID", "message": "the token is not a JWT"},
+    }
     assert seen["transport"] == transport
     connected = seen["connected"]
     assert set(connected) == {"socketId", "userId", "organizationId", "timestamp"}
     assert (connected["userId"], connected["organizationId"]) == ("js-user", "acme")
     assert seen["echo"] == {"ok": True, "text": "from js", "count": 1}
-    assert seen["unknown"] == {"ok": False, "error": {"code": "UNKNOWN_EVENT",
-                                                      "message": "unknown event 'no:such'"}}
-    assert seen["error"] == {"code": "UNKNOWN_EVENT", "message": "unknown event 'no:such'",
-                             "event": "no:such"}
+    assert seen["unknown"] == {
+        "ok": False,
+        "error": {"code": "UNKNOWN_EVENT", "message": "unknown event 'no:such'"},
+    }
+    assert seen["error"] == {
+        "code": "UNKNOWN_EVENT",
+        "message": "unknown event 'no:such'",
+        "event": "no:such",
+    }

@@ -188,9 +188,14 @@ async def test_a_turn_statement_is_its_own_transaction_on_sqlite_never_anothers(
     from tortoise.transactions import in_transaction
 
     path = tmp_path / "kit.sqlite3"
-    await Tortoise.init(config={"connections": {"default": f"sqlite://{path}"},
-                                "apps": {"kit": {"models": ["plugins.messages.models"],
-                                                 "default_connection": "default"}}})
+    await Tortoise.init(
+        config={
+            "connections": {"default": f"sqlite://{path}"},
+            "apps": {
+                "kit": {"models": ["plugins.messages.models"], "default_connection": "default"}
+            },
+        }
+    )
     try:
         db = connections.get("default")
         await db.execute_script("CREATE TABLE t (x INTEGER)")
@@ -211,7 +216,8 @@ async def test_a_turn_statement_is_its_own_transaction_on_sqlite_never_anothers(
             async with turn.statement() as connection:
                 assert connection is db  # no transaction of its own
                 writing = asyncio.ensure_future(
-                    connection.execute_insert("INSERT INTO t VALUES (1)", []))
+                    connection.execute_insert("INSERT INTO t VALUES (1)", [])
+                )
                 await asyncio.sleep(0.05)
                 assert not writing.done()  # waits for the other transaction to end
                 roll_back.set()
@@ -248,9 +254,14 @@ async def test_after_ack_work_leaves_after_the_ack_through_python_socketio():
     from core.app import create_app
     from core.config import load_settings
 
-    settings = load_settings(env={"LVNG_JWT_SECRET": SECRET, "LVNG_PLUGINS": "probe",
-                                  "LVNG_PLUGIN_MODULES": PROBE_PLUGIN,
-                                  "LVNG_ENTRY_POINTS": "false"})
+    settings = load_settings(
+        env={
+            "LVNG_JWT_SECRET": SECRET,
+            "LVNG_PLUGINS": "probe",
+            "LVNG_PLUGIN_MODULES": PROBE_PLUGIN,
+            "LVNG_ENTRY_POINTS": "false",
+        }
+    )
     app = create_app(settings, f"kit_{uuid.uuid4().hex[:6]}")
     sio = app.ctx.platform.sio
     sent: list[str] = []
@@ -279,6 +290,10 @@ async def test_after_ack_work_leaves_after_the_ack_through_python_socketio():
     await sio._handle_eio_message("e1", '27["probe:after"]')
     await asyncio.wait_for(got_all.wait(), 5)
     mine = [p for p in sent if p.startswith(("37", '2["probe:after"'))]
-    assert mine == ['37[{"ok":true,"queued":3}]', '2["probe:after",{"n":0}]',
-                    '2["probe:after",{"n":1}]', '2["probe:after",{"n":2}]']
+    assert mine == [
+        '37[{"ok":true,"queued":3}]',
+        '2["probe:after",{"n":0}]',
+        '2["probe:after",{"n":1}]',
+        '2["probe:after",{"n":2}]',
+    ]
     await app.ctx.platform.tasks.cancel_all()

@@ -14,17 +14,22 @@ from tests.live import REPO, SECRET, LiveServer, make_token
 from tests.messages.support import uid
 from tests.test_cli import run_lvng
 
-HEAD = sorted((path.parent.parent.name, path.stem)
-              for name in ("messages", "presence", "calls", "swarm", "activity")
-              for path in (REPO / "plugins" / name / "migrations").glob("0*.py"))
+HEAD = sorted(
+    (path.parent.parent.name, path.stem)
+    for name in ("messages", "presence", "calls", "swarm", "activity")
+    for path in (REPO / "plugins" / name / "migrations").glob("0*.py")
+)
 # What the previous release had: every migration but the newest of messages and calls.
 NEWEST = [("calls", "0002_one_call_in_progress"), ("messages", "0002_channel_id_owned")]
 PREVIOUS = [m for m in HEAD if m not in NEWEST]
 
 
 def _env(database_url: str) -> dict[str, str]:
-    return {"LVNG_JWT_SECRET": SECRET, "LVNG_DATABASE_URL": database_url,
-            "LVNG_ENTRY_POINTS": "false"}
+    return {
+        "LVNG_JWT_SECRET": SECRET,
+        "LVNG_DATABASE_URL": database_url,
+        "LVNG_ENTRY_POINTS": "false",
+    }
 
 
 # Run in a process of its own (Tortoise is process-global): migrate to PREVIOUS with
@@ -92,14 +97,16 @@ def test_serve_on_sqlite_migrates_an_empty_database_itself(tmp_path):
 
 
 async def test_serve_refuses_pending_migrations_on_postgres_until_lvng_migrate(
-        empty_postgres, tmp_path):
+    empty_postgres, tmp_path
+):
     env = _env(empty_postgres.url)
     refused = run_lvng("serve", "--port", "1", env=env, cwd=tmp_path)
     assert refused.returncode == 2
     assert refused.stderr.splitlines() == [
         f"lvng: error: the database has {len(HEAD)} pending migration(s) "
         "(activity.0001_initial, calls.0001_initial, calls.0002_one_call_in_progress and "
-        f"{len(HEAD) - 3} more): run lvng migrate with the same settings, then start again"]
+        f"{len(HEAD) - 3} more): run lvng migrate with the same settings, then start again"
+    ]
     assert await _applied_postgres(empty_postgres) == []  # refusing wrote nothing at all
 
     migrated = run_lvng("migrate", env=env, cwd=tmp_path)
@@ -120,44 +127,61 @@ async def test_serve_refuses_pending_migrations_on_postgres_until_lvng_migrate(
 def _build_previous_head(env: dict[str, str], cwd, org: str, channel: str) -> None:
     full = {k: v for k, v in __import__("os").environ.items() if not k.startswith("LVNG_")}
     full.update(env, PYTHONPATH=str(REPO))
-    done = subprocess.run([sys.executable, "-c", AT_PREVIOUS_HEAD, org, channel], env=full,
-                          cwd=cwd, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", AT_PREVIOUS_HEAD, org, channel],
+        env=full,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
 
 
 async def _read_back(live: LiveServer, org: str, channel: str) -> list[tuple[str, str]]:
-    status, body = await live.http("GET", f"/api/v1/channels/{channel}/messages",
-                                   token=make_token("reader", org))
+    status, body = await live.http(
+        "GET", f"/api/v1/channels/{channel}/messages", token=make_token("reader", org)
+    )
     assert status == 200, body
     return [(m["userName"], m["content"]) for m in body["messages"]]
 
 
-async def test_rows_of_the_previous_head_survive_the_upgrade_on_postgres(
-        empty_postgres, tmp_path):
+async def test_rows_of_the_previous_head_survive_the_upgrade_on_postgres(empty_postgres, tmp_path):
     env = _env(empty_postgres.url)
     org, channel = uid("org"), uid("ch")
     _build_previous_head(env, tmp_path, org, channel)
     assert await _applied_postgres(empty_postgres) == PREVIOUS
 
     refused = run_lvng("serve", "--port", "1", env=env, cwd=tmp_path)
-    assert (refused.returncode, refused.stderr.splitlines()) == (2, [
-        "lvng: error: the database has 2 pending migration(s) (calls.0002_one_call_in_progress"
-        ", messages.0002_channel_id_owned): run lvng migrate with the same settings, then "
-        "start again"])
+    assert (refused.returncode, refused.stderr.splitlines()) == (
+        2,
+        [
+            "lvng: error: the database has 2 pending migration(s) (calls.0002_one_call_in_progress"
+            ", messages.0002_channel_id_owned): run lvng migrate with the same settings, then "
+            "start again"
+        ],
+    )
     migrated = run_lvng("migrate", env=env, cwd=tmp_path)
-    assert (migrated.returncode, migrated.stdout) == (0, (
-        "lvng: applied calls.0002_one_call_in_progress, messages.0002_channel_id_owned; "
-        "schema up to date for activity, calls, swarm, messages\n")), migrated.stderr
+    assert (migrated.returncode, migrated.stdout) == (
+        0,
+        (
+            "lvng: applied calls.0002_one_call_in_progress, messages.0002_channel_id_owned; "
+            "schema up to date for activity, calls, swarm, messages\n"
+        ),
+    ), migrated.stderr
     assert await _applied_postgres(empty_postgres) == HEAD
 
     live = LiveServer(tmp_path, env).start()
     try:
         assert await _read_back(live, org, channel) == [
-            ("Old Timer", "written before the upgrade"), ("Old Timer", "and a second one")]
+            ("Old Timer", "written before the upgrade"),
+            ("Old Timer", "and a second one"),
+        ]
         # The new unique index holds: the old channel id stays the old organization's.
         other = await live.connect("eve", uid("other-org"))
-        assert (await other.call("channel:join", {"channelId": channel}))["error"]["code"] \
-            == "FORBIDDEN"
+        assert (await other.call("channel:join", {"channelId": channel}))["error"][
+            "code"
+        ] == "FORBIDDEN"
     finally:
         await live.close_clients()
         live.stop()
@@ -173,6 +197,8 @@ async def test_rows_of_the_previous_head_survive_serve_upgrading_sqlite(tmp_path
     try:
         assert _applied_sqlite(database) == HEAD
         assert await _read_back(live, org, channel) == [
-            ("Old Timer", "written before the upgrade"), ("Old Timer", "and a second one")]
+            ("Old Timer", "written before the upgrade"),
+            ("Old Timer", "and a second one"),
+        ]
     finally:
         live.stop()

@@ -34,8 +34,9 @@ class Nginx:
     """nginx in front of `nodes` with the deploy file, on a free port; stopped by pid."""
 
     def __init__(self, workdir: Path, nodes: list[LiveServer]) -> None:
-        self.binary = shutil.which("nginx") or (Path("/usr/sbin/nginx")
-                                                if Path("/usr/sbin/nginx").exists() else None)
+        self.binary = shutil.which("nginx") or (
+            Path("/usr/sbin/nginx") if Path("/usr/sbin/nginx").exists() else None
+        )
         if self.binary is None:
             message = "nginx is not installed (apt-get install nginx; .ci/run does)"
             if IN_CI:
@@ -52,24 +53,49 @@ class Nginx:
         site = site.replace("listen 80;", f"listen 127.0.0.1:{self.port};", 1)
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "lvng.conf").write_text(site)
-        temp = "".join(f"    {kind}_temp_path {workdir / kind};\n"
-                       for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        temp = "".join(
+            f"    {kind}_temp_path {workdir / kind};\n"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
         user = "user root root;\n" if os.geteuid() == 0 else ""
         (workdir / "nginx.conf").write_text(
             f"{user}daemon off;\nworker_processes 1;\npid {workdir / 'nginx.pid'};\n"
             f"error_log {workdir / 'error.log'} warn;\nevents {{ worker_connections 512; }}\n"
-            f"http {{\n    access_log off;\n{temp}    include {workdir / 'lvng.conf'};\n}}\n")
+            f"http {{\n    access_log off;\n{temp}    include {workdir / 'lvng.conf'};\n}}\n"
+        )
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Nginx:
         conf = str(self.workdir / "nginx.conf")
-        test = subprocess.run([str(self.binary), "-t", "-c", conf, "-p", str(self.workdir),
-                               "-e", str(self.workdir / "error.log")],
-                              capture_output=True, text=True, timeout=30)
+        test = subprocess.run(
+            [
+                str(self.binary),
+                "-t",
+                "-c",
+                conf,
+                "-p",
+                str(self.workdir),
+                "-e",
+                str(self.workdir / "error.log"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert test.returncode == 0, test.stderr
-        self.proc = subprocess.Popen([str(self.binary), "-c", conf, "-p", str(self.workdir),
-                                      "-e", str(self.workdir / "error.log")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [
+                str(self.binary),
+                "-c",
+                conf,
+                "-p",
+                str(self.workdir),
+                "-e",
+                str(self.workdir / "error.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 10
         while True:
             assert self.proc.poll() is None, self.log()
@@ -104,8 +130,9 @@ async def test_polling_clients_through_nginx_ip_hash_reach_both_nodes(cluster, t
         assert (await a.http("GET", "/readyz"))[0] == 200
         on: dict[int, Client] = {}  # node index → a client that landed there
         for network in range(16):
-            http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(
-                local_addr=(f"127.0.{network}.1", 0)))
+            http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(local_addr=(f"127.0.{network}.1", 0))
+            )
             sessions.append(http)
             before = await _active([a, b])
             client = Client(proxy.url, http_session=http)
@@ -130,22 +157,23 @@ async def test_polling_clients_through_nginx_ip_hash_reach_both_nodes(cluster, t
         for n in range(5):
             for sender, hearer in ((first, second), (second, first)):
                 text = f"{n} from node {0 if sender is first else 1}"
-                ack = await sender.call("message:send", {"channelId": channel,
-                                                         "content": text})
+                ack = await sender.call("message:send", {"channelId": channel, "content": text})
                 assert ack["ok"] is True, ack
                 assert (await hearer.next("message:new"))["content"] == text
                 assert (await sender.next("message:new"))["content"] == text
-        assert [m["content"] for m in first.received["message:new"]] == \
-            [m["content"] for m in second.received["message:new"]]
+        assert [m["content"] for m in first.received["message:new"]] == [
+            m["content"] for m in second.received["message:new"]
+        ]
         assert len(first.received["message:new"]) == 10
         # Still the same two sessions on the same two nodes, nothing reconnected.
         assert await _active([a, b]) == after
         assert first.sio.connected and second.sio.connected
         # The API goes through nginx as well; /metrics stays inside.
         async with aiohttp.ClientSession() as plain:
-            async with plain.get(proxy.url + f"/api/v1/channels/{channel}/messages",
-                                 headers={"Authorization":
-                                          f"Bearer {a.token('reader', org)}"}) as resp:
+            async with plain.get(
+                proxy.url + f"/api/v1/channels/{channel}/messages",
+                headers={"Authorization": f"Bearer {a.token('reader', org)}"},
+            ) as resp:
                 assert resp.status == 200
                 assert len((await resp.json())["messages"]) == 10
             async with plain.get(proxy.url + "/metrics") as resp:

@@ -116,8 +116,7 @@ async def _core_round(live: LiveServer, n: int) -> None:
     assert (await alice.call("probe:refuse"))["error"]["code"] == "CONFLICT"
     assert (await alice.call("probe:boom"))["error"]["code"] == "INTERNAL_ERROR"
     assert (await alice.call("no:such-event"))["error"]["code"] == "UNKNOWN_EVENT"
-    assert (await alice.call("probe:echo", {"text": ""}))["error"]["code"] == \
-        "VALIDATION_ERROR"
+    assert (await alice.call("probe:echo", {"text": ""}))["error"]["code"] == "VALIDATION_ERROR"
     assert (await alice.call("probe:publish", {"note": f"n{n}"}))["ok"] is True
     assert (await alice.call("probe:publish-bad", {"kind": "invalid"}))["ok"] is True
 
@@ -160,8 +159,13 @@ async def _calls_round(live: LiveServer, n: int) -> None:
     room = f"call_obs_{n}"
     assert (await speaker.call("call:join", {"roomName": room}))["ok"] is True
     for final in (True, False):
-        ack = await speaker.call("call:transcription", {"roomName": room, "segment": {
-            "speaker": "Matty", "text": f"round {n}", "isFinal": final}})
+        ack = await speaker.call(
+            "call:transcription",
+            {
+                "roomName": room,
+                "segment": {"speaker": "Matty", "text": f"round {n}", "isFinal": final},
+            },
+        )
         assert ack["ok"] is True, ack
     assert (await speaker.call("call:leave", {"roomName": room}))["callEnded"] is True
 
@@ -173,8 +177,12 @@ async def _swarm_round(live: LiveServer, n: int) -> None:
     assert (await watcher.call("swarm:subscribe", {"sessionId": session}))["ok"] is True
     token = live.token("agent", "obs", roles=["service"])
     for kind in ("session.started", "step.completed", "session.completed"):
-        status, answer = await live.http("POST", f"/api/v1/swarm/sessions/{session}/events",
-                                         token=token, json={"type": kind, "agent": "lead"})
+        status, answer = await live.http(
+            "POST",
+            f"/api/v1/swarm/sessions/{session}/events",
+            token=token,
+            json={"type": kind, "agent": "lead"},
+        )
         assert status == 201, answer
     await watcher.next("swarm:update")
 
@@ -186,9 +194,11 @@ async def _activity_round(live: LiveServer, n: int) -> None:
     ack = await reader.call("activity:subscribe", {"customerId": customer})
     assert ack["ok"] is True, ack
     status, answer = await live.http(
-        "POST", f"/api/v1/customers/{customer}/activity",
+        "POST",
+        f"/api/v1/customers/{customer}/activity",
         token=live.token("billing", "obs", roles=["service"], customers=[customer]),
-        json={"type": "note.added", "summary": f"round {n}"})
+        json={"type": "note.added", "summary": f"round {n}"},
+    )
     assert status == 201, answer
     assert (await reader.next("activity:new"))["id"] == answer["id"]
 
@@ -205,9 +215,15 @@ TRAFFIC: dict[str, Callable[[LiveServer, int], Awaitable[None]]] = {
 
 def _enabled_plugins(live: LiveServer) -> list[str]:
     """What `lvng plugins --json` says is enabled, in the live server's environment."""
-    out = subprocess.run([sys.executable, "-m", "core.cli", "plugins", "--json"],
-                         env=live.process_env(), cwd=live.workdir, capture_output=True,
-                         text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "core.cli", "plugins", "--json"],
+        env=live.process_env(),
+        cwd=live.workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     return [info["name"] for info in json.loads(out) if info["enabled"]]
 
 
@@ -222,14 +238,16 @@ async def _round(live: LiveServer, enabled: list[str], n: int) -> None:
 @pytest.fixture(scope="module")
 async def observed(tmp_path_factory: pytest.TempPathFactory):
     require_tool("prometheus")
-    live = LiveServer(tmp_path_factory.mktemp("observed"), {
-        "LVNG_REDIS_URL": require_redis(),
-        "LVNG_CLUSTER_NAME": f"test-{uuid.uuid4().hex[:10]}",
-        "LVNG_RATE_LIMIT_EVENTS": str(RATE_LIMIT),
-        "LVNG_STRICT_DOMAIN_EVENTS": "false",  # count an invalid domain event, not raise
-    }).start()
-    prometheus = Prometheus(tmp_path_factory.mktemp("prometheus"),
-                            [f"127.0.0.1:{live.port}"])
+    live = LiveServer(
+        tmp_path_factory.mktemp("observed"),
+        {
+            "LVNG_REDIS_URL": require_redis(),
+            "LVNG_CLUSTER_NAME": f"test-{uuid.uuid4().hex[:10]}",
+            "LVNG_RATE_LIMIT_EVENTS": str(RATE_LIMIT),
+            "LVNG_STRICT_DOMAIN_EVENTS": "false",  # count an invalid domain event, not raise
+        },
+    ).start()
+    prometheus = Prometheus(tmp_path_factory.mktemp("prometheus"), [f"127.0.0.1:{live.port}"])
     try:
         enabled = _enabled_plugins(live)
         # Round 0 before the first scrape makes every labelled series; the others fall
@@ -243,8 +261,12 @@ async def observed(tmp_path_factory: pytest.TempPathFactory):
             await prometheus.wait_for_scrape_after(time.time())
         # The hook errors are counted in a task after `connected`: let them land first.
         deadline = time.monotonic() + 5
-        while await live.metric("lvng_plugin_errors_total", plugin="probe",
-                                hook="lvng_client_connected") < ROUNDS:
+        while (
+            await live.metric(
+                "lvng_plugin_errors_total", plugin="probe", hook="lvng_client_connected"
+            )
+            < ROUNDS
+        ):
             assert time.monotonic() < deadline, "the hook errors were not counted"
             await asyncio.sleep(0.05)
         await prometheus.wait_for_scrape_after(time.time())
@@ -263,27 +285,41 @@ async def test_promtool_checks_a_live_metrics_page(observed):
     result = promtool("check", "metrics", stdin=observed.metrics_text)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
     # The page had every kind of series: labelled counters and histograms included.
-    for name in ("lvng_event_errors_total", "lvng_event_duration_seconds_bucket",
-                 "lvng_connection_rejects_total", "lvng_plugin_errors_total",
-                 "lvng_domain_events_invalid_total", "lvng_ready"):
+    for name in (
+        "lvng_event_errors_total",
+        "lvng_event_duration_seconds_bucket",
+        "lvng_connection_rejects_total",
+        "lvng_plugin_errors_total",
+        "lvng_domain_events_invalid_total",
+        "lvng_ready",
+    ):
         assert f"\n{name}{{" in observed.metrics_text, name
 
 
 async def test_prometheus_saw_exactly_the_traffic(observed):
     query = observed.prometheus.query
     assert await query('up{job="lvng"}') == [
-        ({"__name__": "up", "job": "lvng", "cluster": "test",
-          "instance": f"127.0.0.1:{observed.live.port}"}, 1.0)]
+        (
+            {
+                "__name__": "up",
+                "job": "lvng",
+                "cluster": "test",
+                "instance": f"127.0.0.1:{observed.live.port}",
+            },
+            1.0,
+        )
+    ]
     assert sorted((m["store"], v) for m, v in await query("lvng_ready")) == [
-        ("database", 1.0), ("redis", 1.0)]
+        ("database", 1.0),
+        ("redis", 1.0),
+    ]
     exact = {
         "sum(lvng_rate_limited_total)": 2 * ROUNDS,
         'sum(lvng_event_errors_total{code="INTERNAL_ERROR", event="probe:boom"})': ROUNDS,
         'sum(lvng_event_errors_total{code="UNKNOWN_EVENT", event="unknown"})': ROUNDS,
         'sum(lvng_connection_rejects_total{reason="auth_invalid"})': ROUNDS,
         'sum(lvng_plugin_errors_total{plugin="probe", hook="lvng_client_connected"})': ROUNDS,
-        'sum(lvng_domain_events_invalid_total{plugin="probe", name="probe.published"})':
-            ROUNDS,
+        'sum(lvng_domain_events_invalid_total{plugin="probe", name="probe.published"})': ROUNDS,
         'sum(lvng_domain_events_total{plugin="probe", name="probe.published"})': ROUNDS,
     }
     for expr, value in exact.items():
@@ -302,12 +338,23 @@ async def test_alert_rules_evaluate_and_their_values_return_data(observed):
     # Where the traffic leaves no doubt: the node is up and ready and kept its clients
     # (a handful, far under the drop alert's floor); the probe's raising hook and its
     # invalid domain event fire at once (no `for`). The ratios depend on the mix.
-    states = {name: loaded[name]["state"] for name in (
-        "LvngDown", "LvngStoreNotReady", "LvngConnectionDrop", "LvngPluginErrors",
-        "LvngDomainEventsInvalid")}
-    assert states == {"LvngDown": "inactive", "LvngStoreNotReady": "inactive",
-                      "LvngConnectionDrop": "inactive", "LvngPluginErrors": "firing",
-                      "LvngDomainEventsInvalid": "firing"}
+    states = {
+        name: loaded[name]["state"]
+        for name in (
+            "LvngDown",
+            "LvngStoreNotReady",
+            "LvngConnectionDrop",
+            "LvngPluginErrors",
+            "LvngDomainEventsInvalid",
+        )
+    }
+    assert states == {
+        "LvngDown": "inactive",
+        "LvngStoreNotReady": "inactive",
+        "LvngConnectionDrop": "inactive",
+        "LvngPluginErrors": "firing",
+        "LvngDomainEventsInvalid": "firing",
+    }
 
 
 async def test_every_core_panel_returns_data(observed):
@@ -319,11 +366,15 @@ async def test_every_core_panel_returns_data(observed):
 @pytest.mark.parametrize("plugin", [p for p in dashboard_expressions() if p is not None])
 async def test_every_panel_of_a_plugin_row_returns_data(observed, plugin):
     if plugin not in observed.enabled:
-        pytest.skip(f"plugin {plugin} is not enabled on the test server "
-                    f"(enabled: {', '.join(observed.enabled)}): its row is not checked")
+        pytest.skip(
+            f"plugin {plugin} is not enabled on the test server "
+            f"(enabled: {', '.join(observed.enabled)}): its row is not checked"
+        )
     if plugin not in TRAFFIC:
-        pytest.skip(f"plugin {plugin} is enabled but TRAFFIC has no round for it yet: "
-                    f"its row is not checked")
+        pytest.skip(
+            f"plugin {plugin} is enabled but TRAFFIC has no round for it yet: "
+            f"its row is not checked"
+        )
     for title, expr in dashboard_expressions()[plugin]:
         result = await observed.prometheus.query(expr)
         assert returns_data(result), (plugin, title, expr, result)

@@ -12,28 +12,36 @@ from tests.live import PROBE_PLUGIN
 
 @pytest.fixture(scope="module")
 def faulty_server(start_server):
-    return start_server(env={
-        "LVNG_PLUGIN_MODULES": f"faulty=tests.support.faulty_consumer,{PROBE_PLUGIN}"})
+    return start_server(
+        env={"LVNG_PLUGIN_MODULES": f"faulty=tests.support.faulty_consumer,{PROBE_PLUGIN}"}
+    )
 
 
 async def test_domain_events_reach_other_plugins_despite_a_failing_one(faulty_server):
     live = faulty_server
-    before = await live.metric("lvng_plugin_errors_total", plugin="faulty",
-                               hook="lvng_domain_event")
+    before = await live.metric(
+        "lvng_plugin_errors_total", plugin="faulty", hook="lvng_domain_event"
+    )
     alice = await live.connect("alice", "acme")
     alice_phone = await live.connect("alice", "acme")
     bob = await live.connect("bob", "acme")
     assert await alice.call("probe:publish", {"note": "n1"}) == {"ok": True}
-    expected = {"name": "probe.published", "source": "probe",
-                "data": {"note": "n1", "userId": "alice"}}
+    expected = {
+        "name": "probe.published",
+        "source": "probe",
+        "data": {"note": "n1", "userId": "alice"},
+    }
     # Delivered through user:{userId} to both of alice's devices, to nobody else.
     assert await alice.next("probe:domain") == expected
     assert await alice_phone.next("probe:domain") == expected
     await bob.nothing("probe:domain")
-    assert await live.metric("lvng_plugin_errors_total", plugin="faulty",
-                             hook="lvng_domain_event") == before + 1
-    assert await live.metric("lvng_domain_events_total", plugin="probe",
-                             name="probe.published") == 1
+    assert (
+        await live.metric("lvng_plugin_errors_total", plugin="faulty", hook="lvng_domain_event")
+        == before + 1
+    )
+    assert (
+        await live.metric("lvng_domain_events_total", plugin="probe", name="probe.published") == 1
+    )
     assert "plugin faulty failed in lvng_domain_event" in live.log()
     await live.close_clients()
 
@@ -41,26 +49,38 @@ async def test_domain_events_reach_other_plugins_despite_a_failing_one(faulty_se
 async def test_plugin_http_routes_with_bearer_identity(server):
     token = server.token("carol", "acme", roles=["service"])
     assert await server.http("GET", "/api/v1/probe/whoami", token=token) == (
-        200, {"userId": "carol", "organizationId": "acme", "roles": ["service"]})
+        200,
+        {"userId": "carol", "organizationId": "acme", "roles": ["service"]},
+    )
     assert await server.http("GET", "/api/v1/probe/whoami") == (
-        401, {"error": {"code": "AUTH_REQUIRED", "message": "send Authorization: Bearer <JWT>"}})
+        401,
+        {"error": {"code": "AUTH_REQUIRED", "message": "send Authorization: Bearer <JWT>"}},
+    )
     status, body = await server.http("GET", "/api/v1/probe/whoami", token="forged.token.x")
     assert status == 401 and body["error"]["code"] == "AUTH_INVALID"
-    assert await server.http("POST", "/api/v1/probe/echo", token=token,
-                             json={"text": "hi", "count": 2}) == (200, {"text": "hi", "count": 2})
+    assert await server.http(
+        "POST", "/api/v1/probe/echo", token=token, json={"text": "hi", "count": 2}
+    ) == (200, {"text": "hi", "count": 2})
     assert await server.http("POST", "/api/v1/probe/echo", token=token, json={"text": ""}) == (
-        400, {"error": {"code": "VALIDATION_ERROR",
-                        "message": "text: String should have at least 1 character"}})
+        400,
+        {
+            "error": {
+                "code": "VALIDATION_ERROR",
+                "message": "text: String should have at least 1 character",
+            }
+        },
+    )
     assert await server.http("POST", "/api/v1/probe/echo", token=token, data="{not json") == (
-        400, {"error": {"code": "VALIDATION_ERROR", "message": "the body is not valid JSON"}})
+        400,
+        {"error": {"code": "VALIDATION_ERROR", "message": "the body is not valid JSON"}},
+    )
 
 
 async def test_startup_hooks_ran(server):
     assert "probe plugin started with 0 sessions" in server.log()
 
 
-async def test_shutdown_hooks_run_after_the_clients_are_gone_and_before_the_database(
-        start_server):
+async def test_shutdown_hooks_run_after_the_clients_are_gone_and_before_the_database(start_server):
     """On a stop, the server disconnects every client (plugins see each one go), then
     runs the shutdown hooks with the database still open, then closes the database."""
     live = start_server()

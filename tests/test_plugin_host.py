@@ -62,8 +62,7 @@ def recording_plugin(name: str, calls: list[tuple[str, str]], fail: bool = False
 
 
 def host_of(plugins: dict[str, Any], errors: list | None = None) -> PluginHost:
-    host = PluginHost(on_error=(lambda *args: errors.append(args)) if errors is not None
-                      else None)
+    host = PluginHost(on_error=(lambda *args: errors.append(args)) if errors is not None else None)
     for name, plugin in plugins.items():
         host.register(PluginSource(name, "module", f"tests.{name}"), plugin)
     host.check()
@@ -82,8 +81,9 @@ async def test_every_kind_of_host_call_runs_in_pluggys_order():
     assert collected == [(name, name) for name in PLUGGY_ORDER]
     assert order(calls, "lvng_register_events") == PLUGGY_ORDER
 
-    each = await host.call_each_isolated("lvng_authorize_join", identity=None, room=None,
-                                         platform=None)
+    each = await host.call_each_isolated(
+        "lvng_authorize_join", identity=None, room=None, platform=None
+    )
     assert each == [(name, name) for name in PLUGGY_ORDER]
     assert order(calls, "lvng_authorize_join") == PLUGGY_ORDER
 
@@ -95,26 +95,33 @@ async def test_every_kind_of_host_call_runs_in_pluggys_order():
 async def test_a_failing_plugin_keeps_its_place_and_stops_nobody():
     calls: list[tuple[str, str]] = []
     errors: list[tuple[str, str, BaseException]] = []
-    host = host_of({name: recording_plugin(name, calls, fail=name == "early")
-                    for name in REGISTERED}, errors)
+    host = host_of(
+        {name: recording_plugin(name, calls, fail=name == "early") for name in REGISTERED}, errors
+    )
 
-    each = await host.call_each_isolated("lvng_authorize_join", identity=None, room=None,
-                                         platform=None)
+    each = await host.call_each_isolated(
+        "lvng_authorize_join", identity=None, room=None, platform=None
+    )
     assert [name for name, _ in each] == PLUGGY_ORDER
-    assert isinstance(each[0][1], RuntimeError) and each[1:] == [("plain", "plain"),
-                                                                 ("late", "late")]
+    assert isinstance(each[0][1], RuntimeError) and each[1:] == [
+        ("plain", "plain"),
+        ("late", "late"),
+    ]
     fanned = await host.fan_out("lvng_startup", platform=None)
     assert fanned == [("plain", "plain"), ("late", "late")]
     assert order(calls, "lvng_startup") == PLUGGY_ORDER
     assert [(plugin, hook) for plugin, hook, _ in errors] == [
-        ("early", "lvng_authorize_join"), ("early", "lvng_startup")]
+        ("early", "lvng_authorize_join"),
+        ("early", "lvng_startup"),
+    ]
 
 
 async def test_parameters_with_defaults_get_the_calls_value_as_in_pluggy():
     calls: list[tuple[str, str]] = []
     host = host_of({"plain": recording_plugin("plain", calls)})
-    await host.fan_out("lvng_client_disconnected", session=None, platform=None,
-                       reason="transport close")
+    await host.fan_out(
+        "lvng_client_disconnected", session=None, platform=None, reason="transport close"
+    )
     assert order(calls, "lvng_client_disconnected") == ["plain:transport close"]
 
 
@@ -130,12 +137,13 @@ def test_a_wrapper_is_refused_naming_plugin_and_hook(kind):
     assert str(refused.value) == (
         f"plugin wrapping implements lvng_startup as a wrapper ({kind}=True), which lvng "
         "does not run: make it a plain hookimpl (order it with tryfirst/trylast); "
-        "leave it out with LVNG_DISABLED_PLUGINS=wrapping")
+        "leave it out with LVNG_DISABLED_PLUGINS=wrapping"
+    )
 
 
 # --- through `lvng serve` -------------------------------------------------------------
 
-ORDER_PLUGIN = '''
+ORDER_PLUGIN = """
 import logging
 
 from core.hookspecs import hookimpl
@@ -165,16 +173,16 @@ def lvng_authorize_join(identity, room, platform):
     if room.name == "probe:contested":
         return f"{{NAME}} vetoes"
     return None
-'''
+"""
 
-WRAPPER_PLUGIN = '''
+WRAPPER_PLUGIN = """
 from core.hookspecs import hookimpl
 
 
 @hookimpl({kind}=True)
 def lvng_client_connected(session, platform):
     yield
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -182,8 +190,7 @@ def order_plugins(tmp_path_factory: pytest.TempPathFactory) -> Path:
     site = tmp_path_factory.mktemp("order_plugins")
     for name in REGISTERED:
         marker = ", ".join(f"{key}=True" for key in MARKERS[name])
-        (site / f"lvng_order_{name}.py").write_text(ORDER_PLUGIN.format(name=name,
-                                                                        marker=marker))
+        (site / f"lvng_order_{name}.py").write_text(ORDER_PLUGIN.format(name=name, marker=marker))
     for kind in ("wrapper", "hookwrapper"):
         (site / f"lvng_{kind}.py").write_text(WRAPPER_PLUGIN.format(kind=kind))
     return site
@@ -195,13 +202,16 @@ def logged_order(log: str, hook: str) -> list[str]:
 
 async def test_a_served_app_calls_hooks_in_pluggys_order(start_server, order_plugins):
     modules = ",".join(f"{name}=lvng_order_{name}" for name in REGISTERED)
-    live = start_server(env={"PYTHONPATH": str(order_plugins),
-                             "LVNG_PLUGIN_MODULES": f"{PROBE_PLUGIN},{modules}"})
+    live = start_server(
+        env={"PYTHONPATH": str(order_plugins), "LVNG_PLUGIN_MODULES": f"{PROBE_PLUGIN},{modules}"}
+    )
     client = await live.connect("olive")
     # The veto reported is the first plugin's: early's, although registered last.
     message = "you may not join probe:contested: early vetoes"
     assert await client.call("probe:join", {"name": "contested"}) == {
-        "ok": False, "error": {"code": "FORBIDDEN", "message": message}}
+        "ok": False,
+        "error": {"code": "FORBIDDEN", "message": message},
+    }
     assert await client.call("probe:publish", {"note": "order"}) == {"ok": True}
     await client.next("probe:domain")
 
@@ -216,8 +226,10 @@ async def test_a_served_app_calls_hooks_in_pluggys_order(start_server, order_plu
 
 @pytest.mark.parametrize("kind", ["wrapper", "hookwrapper"])
 def test_lvng_serve_refuses_a_wrapper_with_one_line(order_plugins, tmp_path, kind):
-    env = {"PYTHONPATH": str(order_plugins),
-           "LVNG_PLUGIN_MODULES": f"{PROBE_PLUGIN},wrapping=lvng_{kind}"}
+    env = {
+        "PYTHONPATH": str(order_plugins),
+        "LVNG_PLUGIN_MODULES": f"{PROBE_PLUGIN},wrapping=lvng_{kind}",
+    }
     served = run_lvng("serve", "--port", str(free_port()), env=env, cwd=tmp_path)
     assert served.returncode == 2
     assert served.stderr.splitlines() == [

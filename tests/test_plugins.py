@@ -40,14 +40,29 @@ def hello_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     scratch = tmp_path_factory.mktemp("hello")
     source = scratch / "source"
-    shutil.copytree(HELLO_SOURCE, source,
-                    ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    shutil.copytree(
+        HELLO_SOURCE, source, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info")
+    )
     site = scratch / "site"
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-         "--no-index", "--no-cache-dir", "--disable-pip-version-check", "--quiet",
-         "--target", str(site), str(source)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--target",
+            str(site),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert (site / "lvng_hello" / "migrations" / "0001_initial.py").is_file()
@@ -70,15 +85,18 @@ def broken_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def local_plugins(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Plugin modules for LVNG_PLUGIN_MODULES: one with a misspelt hook, one witness."""
     site = tmp_path_factory.mktemp("local_plugins")
-    (site / "lvng_typo.py").write_text(textwrap.dedent("""
+    (site / "lvng_typo.py").write_text(
+        textwrap.dedent("""
         from core.hookspecs import hookimpl
 
 
         @hookimpl
         def lvng_regster_events(events):
             events.add("typo:ping", None, None)
-    """))
-    (site / "lvng_witness.py").write_text(textwrap.dedent("""
+    """)
+    )
+    (site / "lvng_witness.py").write_text(
+        textwrap.dedent("""
         from core.hookspecs import hookimpl
 
 
@@ -86,27 +104,42 @@ def local_plugins(tmp_path_factory: pytest.TempPathFactory) -> Path:
         async def lvng_client_connected(session, platform):
             await platform.emit("witness:connected", {"userId": session.user_id},
                                 to=session.sid)
-    """))
+    """)
+    )
     return site
 
 
-def run_lvng(*args: str, env: dict[str, str], cwd: Path, timeout: float = 60
-             ) -> subprocess.CompletedProcess[str]:
+def run_lvng(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """`python -m core.cli ARGS` with the live servers' base environment plus `env`."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("LVNG_")}
-    full.update({"LVNG_JWT_SECRET": SECRET, "LVNG_PLUGIN_MODULES": PROBE_PLUGIN,
-                 "LVNG_ENTRY_POINTS": "false", **env})
+    full.update(
+        {
+            "LVNG_JWT_SECRET": SECRET,
+            "LVNG_PLUGIN_MODULES": PROBE_PLUGIN,
+            "LVNG_ENTRY_POINTS": "false",
+            **env,
+        }
+    )
     full["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, "-m", "core.cli", *args], cwd=cwd, env=full,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "core.cli", *args],
+        cwd=cwd,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def paths(*dirs: Path) -> str:
     return os.pathsep.join(str(d) for d in dirs)
 
 
-async def metric_reaches(live, name: str, value: float, timeout: float = 5.0,
-                         **labels: str) -> float:
+async def metric_reaches(
+    live, name: str, value: float, timeout: float = 5.0, **labels: str
+) -> float:
     """Poll /metrics until the sample equals `value` (fan-out hooks run after `connected`)."""
     deadline = time.monotonic() + timeout
     while (current := await live.metric(name, **labels)) != value:
@@ -131,25 +164,46 @@ async def test_hello_plugin_answers_its_event_from_its_entry_point(hello_server)
 
     alice = await hello_server.connect("alice")
     assert await alice.call("hello:greet", {"name": "World"}) == {
-        "ok": True, "greeting": "Hello, World!", "count": 1}
+        "ok": True,
+        "greeting": "Hello, World!",
+        "count": 1,
+    }
     first = await alice.next("hello:greeted")
     assert set(first) == {"id", "name", "greeting", "count", "userId", "createdAt"}
     assert re.fullmatch(f"grt_{UUID7}", first["id"])
     assert ISO_MS.match(first["createdAt"])
-    assert first == {"id": first["id"], "name": "World", "greeting": "Hello, World!",
-                     "count": 1, "userId": "alice", "createdAt": first["createdAt"]}
+    assert first == {
+        "id": first["id"],
+        "name": "World",
+        "greeting": "Hello, World!",
+        "count": 1,
+        "userId": "alice",
+        "createdAt": first["createdAt"],
+    }
 
     assert await alice.call("hello:greet", {"name": "  Ada "}) == {
-        "ok": True, "greeting": "Hello, Ada!", "count": 2}
+        "ok": True,
+        "greeting": "Hello, Ada!",
+        "count": 2,
+    }
     second = await alice.next("hello:greeted")
-    assert second == {"id": second["id"], "name": "Ada", "greeting": "Hello, Ada!",
-                      "count": 2, "userId": "alice", "createdAt": second["createdAt"]}
+    assert second == {
+        "id": second["id"],
+        "name": "Ada",
+        "greeting": "Hello, Ada!",
+        "count": 2,
+        "userId": "alice",
+        "createdAt": second["createdAt"],
+    }
     assert second["id"] > first["id"]  # UUIDv7: time-ordered
 
     # The count is per user; `hello:greeted` goes to the sender only.
     bob = await hello_server.connect("bob")
     assert await bob.call("hello:greet", {"name": "Alice"}) == {
-        "ok": True, "greeting": "Hello, Alice!", "count": 1}
+        "ok": True,
+        "greeting": "Hello, Alice!",
+        "count": 1,
+    }
     assert (await bob.next("hello:greeted"))["userId"] == "bob"
     await alice.nothing("hello:greeted")
 
@@ -173,7 +227,7 @@ def test_lvng_plugins_lists_the_installed_plugin(hello_site, tmp_path):
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
     start = lines.index("hello 0.1.0 [entry-point: lvng_hello] enabled")
-    assert lines[start + 1:start + 5] == [
+    assert lines[start + 1 : start + 5] == [
         "  events:  hello:greet",
         "  emits:   hello:greeted",
         "  models:  lvng_hello.models",
@@ -181,36 +235,58 @@ def test_lvng_plugins_lists_the_installed_plugin(hello_site, tmp_path):
     ]
 
     # Disabled plugins are listed too, as disabled.
-    listed = run_lvng("plugins", "--json", env={**env, "LVNG_DISABLED_PLUGINS": "hello"},
-                      cwd=tmp_path)
+    listed = run_lvng(
+        "plugins", "--json", env={**env, "LVNG_DISABLED_PLUGINS": "hello"}, cwd=tmp_path
+    )
     assert listed.returncode == 0, listed.stderr
     hello = next(info for info in json.loads(listed.stdout) if info["name"] == "hello")
     assert hello == {
-        "name": "hello", "kind": "entry-point", "target": "lvng_hello", "version": "0.1.0",
-        "enabled": False, "events": ["hello:greet"], "emits": ["hello:greeted"],
+        "name": "hello",
+        "kind": "entry-point",
+        "target": "lvng_hello",
+        "version": "0.1.0",
+        "enabled": False,
+        "events": ["hello:greet"],
+        "emits": ["hello:greeted"],
         "domain_events": [],
-        "models": ["lvng_hello.models"], "metrics": ["lvng_hello_greetings_total"],
-        "hooks": ["lvng_metrics", "lvng_models", "lvng_register_events"], "error": None,
+        "models": ["lvng_hello.models"],
+        "metrics": ["lvng_hello_greetings_total"],
+        "hooks": ["lvng_metrics", "lvng_models", "lvng_register_events"],
+        "error": None,
     }
 
 
 # --- disabling ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("disabled", "event", "payload", "still_working"), [
-    ("hello", "hello:greet", {"name": "World"}, ("probe:echo", {"text": "hi"})),
-    ("probe", "probe:echo", {"text": "hi"}, ("hello:greet", {"name": "World"})),
-])
-async def test_a_disabled_plugins_event_is_unknown(start_server, hello_site, disabled, event,
-                                                   payload, still_working):
-    live = start_server(env={"LVNG_ENTRY_POINTS": "true", "PYTHONPATH": str(hello_site),
-                             "LVNG_DISABLED_PLUGINS": disabled})
+@pytest.mark.parametrize(
+    ("disabled", "event", "payload", "still_working"),
+    [
+        ("hello", "hello:greet", {"name": "World"}, ("probe:echo", {"text": "hi"})),
+        ("probe", "probe:echo", {"text": "hi"}, ("hello:greet", {"name": "World"})),
+    ],
+)
+async def test_a_disabled_plugins_event_is_unknown(
+    start_server, hello_site, disabled, event, payload, still_working
+):
+    live = start_server(
+        env={
+            "LVNG_ENTRY_POINTS": "true",
+            "PYTHONPATH": str(hello_site),
+            "LVNG_DISABLED_PLUGINS": disabled,
+        }
+    )
     client = await live.connect("carol")
     message = f"unknown event {event!r}"
     assert await client.call(event, payload) == {
-        "ok": False, "error": {"code": "UNKNOWN_EVENT", "message": message}}
-    assert await client.next("error") == {"code": "UNKNOWN_EVENT", "message": message,
-                                          "event": event}
+        "ok": False,
+        "error": {"code": "UNKNOWN_EVENT", "message": message},
+    }
+    assert await client.next("error") == {
+        "code": "UNKNOWN_EVENT",
+        "message": message,
+        "event": event,
+    }
     # The other plugin is there, and the connection is still up.
     other_event, other_payload = still_working
     assert (await client.call(other_event, other_payload))["ok"] is True
@@ -238,25 +314,36 @@ def test_a_broken_plugin_stops_the_start_with_one_line(broken_site, tmp_path):
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
     start = lines.index("broken 1.0 [entry-point: lvng_broken] enabled")
-    assert lines[start + 1].startswith("  error: plugin broken (entry-point lvng_broken) "
-                                       "failed to load: RuntimeError: lvng_broken cannot start")
+    assert lines[start + 1].startswith(
+        "  error: plugin broken (entry-point lvng_broken) "
+        "failed to load: RuntimeError: lvng_broken cannot start"
+    )
 
 
 async def test_a_broken_plugin_left_out_by_name_lets_the_others_start(
-        start_server, broken_site, hello_site):
-    live = start_server(env={"LVNG_ENTRY_POINTS": "true",
-                             "PYTHONPATH": paths(broken_site, hello_site),
-                             "LVNG_DISABLED_PLUGINS": "broken"})
+    start_server, broken_site, hello_site
+):
+    live = start_server(
+        env={
+            "LVNG_ENTRY_POINTS": "true",
+            "PYTHONPATH": paths(broken_site, hello_site),
+            "LVNG_DISABLED_PLUGINS": "broken",
+        }
+    )
     client = await live.connect("dave")
     assert await client.call("hello:greet", {"name": "Dave"}) == {
-        "ok": True, "greeting": "Hello, Dave!", "count": 1}
-    assert await client.call("probe:echo", {"text": "up"}) == {"ok": True, "text": "up",
-                                                               "count": 1}
+        "ok": True,
+        "greeting": "Hello, Dave!",
+        "count": 1,
+    }
+    assert await client.call("probe:echo", {"text": "up"}) == {"ok": True, "text": "up", "count": 1}
 
 
 def test_a_misspelt_hook_stops_the_start_naming_it(local_plugins, tmp_path):
-    env = {"PYTHONPATH": str(local_plugins),
-           "LVNG_PLUGIN_MODULES": f"{PROBE_PLUGIN},typo=lvng_typo"}
+    env = {
+        "PYTHONPATH": str(local_plugins),
+        "LVNG_PLUGIN_MODULES": f"{PROBE_PLUGIN},typo=lvng_typo",
+    }
     served = run_lvng("serve", "--port", str(free_port()), env=env, cwd=tmp_path)
     assert served.returncode == 2
     assert served.stderr.splitlines() == [
@@ -271,8 +358,12 @@ def test_a_misspelt_hook_stops_the_start_naming_it(local_plugins, tmp_path):
 @pytest.fixture(scope="module")
 def witnessed_server(start_server, local_plugins):
     """The probe plugin, then a witness plugin that also implements lvng_client_connected."""
-    return start_server(env={"PYTHONPATH": str(local_plugins),
-                             "LVNG_PLUGIN_MODULES": f"{PROBE_PLUGIN},witness=lvng_witness"})
+    return start_server(
+        env={
+            "PYTHONPATH": str(local_plugins),
+            "LVNG_PLUGIN_MODULES": f"{PROBE_PLUGIN},witness=lvng_witness",
+        }
+    )
 
 
 async def test_a_failing_connect_hook_is_isolated(witnessed_server):
@@ -282,16 +373,24 @@ async def test_a_failing_connect_hook_is_isolated(witnessed_server):
 
     crasher = await live.connect("hook-crasher")  # the probe plugin raises for this user
     connected = crasher.received["connected"][0]
-    assert connected == {"socketId": crasher.sid, "userId": "hook-crasher",
-                         "organizationId": "acme", "timestamp": connected["timestamp"]}
+    assert connected == {
+        "socketId": crasher.sid,
+        "userId": "hook-crasher",
+        "organizationId": "acme",
+        "timestamp": connected["timestamp"],
+    }
     assert ISO_MS.match(connected["timestamp"])
     # The witness plugin's hook ran all the same, and the socket works.
     assert await crasher.next("witness:connected") == {"userId": "hook-crasher"}
     assert await crasher.call("probe:echo", {"text": "still here"}) == {
-        "ok": True, "text": "still here", "count": 1}
+        "ok": True,
+        "text": "still here",
+        "count": 1,
+    }
     await crasher.nothing("error")
-    assert await metric_reaches(live, "lvng_plugin_errors_total", before + 1, **labels) \
-        == before + 1
+    assert (
+        await metric_reaches(live, "lvng_plugin_errors_total", before + 1, **labels) == before + 1
+    )
 
     # A user the probe plugin does not fail for: no new error is counted.
     calm = await live.connect("calm")
@@ -306,14 +405,21 @@ async def test_a_plugin_vetoes_a_join(witnessed_server):
 
     message = "you may not join probe:vetoed: the probe plugin vetoes this room"
     assert await erin.call("probe:join", {"name": "vetoed"}) == {
-        "ok": False, "error": {"code": "FORBIDDEN", "message": message}}
-    assert await erin.next("error") == {"code": "FORBIDDEN", "message": message,
-                                        "event": "probe:join"}
+        "ok": False,
+        "error": {"code": "FORBIDDEN", "message": message},
+    }
+    assert await erin.next("error") == {
+        "code": "FORBIDDEN",
+        "message": message,
+        "event": "probe:join",
+    }
     await erin.nothing("probe:joined")
     # Vetoed means not in the room.
     not_in = await erin.call("probe:shout", {"name": "vetoed"})
-    assert not_in == {"ok": False, "error": {"code": "NOT_IN_ROOM",
-                                             "message": "join probe:vetoed first"}}
+    assert not_in == {
+        "ok": False,
+        "error": {"code": "NOT_IN_ROOM", "message": "join probe:vetoed first"},
+    }
 
     assert await erin.call("probe:join", {"name": "ok"}) == {"ok": True, "room": "probe:ok"}
     assert await erin.next("probe:joined") == {"name": "ok", "userId": "erin"}

@@ -55,14 +55,14 @@ async def test_every_domain_crosses_nodes_once_and_a_killed_node_is_let_go(clust
     stop = await bob.next("typing:stop")
     assert (stop["userId"], stop["channelId"]) == ("alice", channel)
     got = await bob.next("message:new")
-    assert (got["id"], got["userName"], got["content"]) == (hello["id"], "Alice",
-                                                            "hello from B")
+    assert (got["id"], got["userName"], got["content"]) == (hello["id"], "Alice", "hello from B")
     await send(bob, target, "marker from A")
     assert (await alice.next("message:new"))["content"] == "hello from B"
     assert (await alice.next("message:new"))["content"] == "marker from A"
     assert (await bob.next("message:new"))["content"] == "marker from A"
-    assert seen(bob, "message:new") == seen(alice, "message:new") == [
-        "hello from B", "marker from A"]
+    assert (
+        seen(bob, "message:new") == seen(alice, "message:new") == ["hello from B", "marker from A"]
+    )
     assert len(bob.received["typing:start"]) == len(bob.received["typing:stop"]) == 1
 
     # A conversation: Carol leaves on node A, misses two messages, rejoins on node B.
@@ -94,7 +94,9 @@ async def test_every_domain_crosses_nodes_once_and_a_killed_node_is_let_go(clust
     sent = await send(bob, talk, "for the feed")
     items = [await alice.next("activity:new") for _ in range(2)]
     assert [(i["type"], i["actorId"]) for i in items] == [
-        ("conversation.member_joined", "bob"), ("message.created", "bob")]
+        ("conversation.member_joined", "bob"),
+        ("message.created", "bob"),
+    ]
     assert items[1]["subject"] == {"type": "message", "id": sent["id"]}
     marker = await post_item(a, org, other)
     assert await alice.next("activity:new") == marker
@@ -104,11 +106,13 @@ async def test_every_domain_crosses_nodes_once_and_a_killed_node_is_let_go(clust
     assert (await bob.call("swarm:subscribe", {"sessionId": session}))["ok"] is True
     await bob.next("swarm:state")
     token = agent_token(a, org)
-    first = await publish(b, org, session, {"type": "session.started", "agent": "lead"},
-                          token=token)
+    first = await publish(
+        b, org, session, {"type": "session.started", "agent": "lead"}, token=token
+    )
     assert await bob.next("swarm:update") == first
-    end = await publish(a, org, session, {"type": "session.completed", "agent": "lead"},
-                        token=token)
+    end = await publish(
+        a, org, session, {"type": "session.completed", "agent": "lead"}, token=token
+    )
     assert await bob.next("swarm:update") == end
     assert [u["seq"] for u in bob.received["swarm:update"]] == [1, 2]
 
@@ -132,9 +136,13 @@ async def test_every_domain_crosses_nodes_once_and_a_killed_node_is_let_go(clust
     killed = time.monotonic()
     left = await bob.next("call:participant_left", timeout=30)
     assert {k: left[k] for k in ("userId", "callId", "reason")} == {
-        "userId": "alice", "callId": joined["callId"], "reason": "disconnected"}
+        "userId": "alice",
+        "callId": joined["callId"],
+        "reason": "disconnected",
+    }
     while (news := await heard(bob, timeout=max(0.1, 30 - (time.monotonic() - killed))))[
-            "userId"] != "alice":
+        "userId"
+    ] != "alice":
         pass  # another user's earlier news (Carol's comings and goings)
     assert news == update("alice", "Alice", "offline")
     took = time.monotonic() - killed

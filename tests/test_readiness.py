@@ -33,8 +33,10 @@ async def _until_ready(live: LiveServer, expected: tuple[int, dict], within: flo
     return time.monotonic() - started
 
 
-NOT_READY = {"redis": (503, {"status": "unavailable", "failed": ["redis"]}),
-             "database": (503, {"status": "unavailable", "failed": ["database"]})}
+NOT_READY = {
+    "redis": (503, {"status": "unavailable", "failed": ["redis"]}),
+    "database": (503, {"status": "unavailable", "failed": ["database"]}),
+}
 READY = (200, {"status": "ready"})
 UNAVAILABLE = {"code": "UNAVAILABLE", "message": "a backing store is unavailable; try again"}
 
@@ -49,8 +51,13 @@ async def _until(condition, within: float, what: str) -> None:
 async def test_redis_going_away_and_coming_back(cluster, tmp_path):
     redis_server = OwnRedis(tmp_path / "redis").start()
     try:
-        nodes = cluster(env={"LVNG_REDIS_URL": redis_server.url, "LVNG_NODE_TTL": "3",
-                             "LVNG_MAX_CONNECTIONS_PER_USER": "2"})
+        nodes = cluster(
+            env={
+                "LVNG_REDIS_URL": redis_server.url,
+                "LVNG_NODE_TTL": "3",
+                "LVNG_MAX_CONNECTIONS_PER_USER": "2",
+            }
+        )
         a, b = nodes.start_node(), nodes.start_node()
         name = nodes.env["LVNG_CLUSTER_NAME"]
         org, channel = uid("org"), uid("ch")
@@ -78,7 +85,9 @@ async def test_redis_going_away_and_coming_back(cluster, tmp_path):
             with pytest.raises(Exception):  # noqa: B017 - socketio raises ConnectionError
                 await refused.connect(a.token("erin", org), wait=False)
             assert refused.connect_error["data"] == {
-                "code": "UNAVAILABLE", "message": "a backing store is unavailable; try again"}
+                "code": "UNAVAILABLE",
+                "message": "a backing store is unavailable; try again",
+            }
 
         redis_server.start()  # the same port, empty (no persistence)
         back = await _until_ready(a, READY, within=10)
@@ -87,14 +96,18 @@ async def test_redis_going_away_and_coming_back(cluster, tmp_path):
         store = aioredis.from_url(redis_server.url, decode_responses=True)
         try:
             # The heartbeats came back (each node's alive key, within a third of the TTL)...
-            await _until(lambda: _count(store.keys(f"{name}:alive:*"), 2), 5,
-                         "both heartbeats back")
+            await _until(
+                lambda: _count(store.keys(f"{name}:alive:*"), 2), 5, "both heartbeats back"
+            )
             # ...and so did both Redis managers' listeners (they retry with a backoff of
             # 1, 2, 4... s), subscribed to the cluster's channel again.
             await _until(lambda: _subscribers(store, name, 2), 20, "both listeners back")
             # The cluster's own node messages (a listener per node, retrying every second).
-            await _until(lambda: _subscribers(store, f"{name}:nodes-channel", 2), 5,
-                         "both node-message listeners back")
+            await _until(
+                lambda: _subscribers(store, f"{name}:nodes-channel", 2),
+                5,
+                "both node-message listeners back",
+            )
         finally:
             await store.aclose()
         erin = [await a.connect("erin", org) for _ in range(2)]  # her two slots are free
@@ -145,8 +158,10 @@ async def test_postgres_going_away_and_coming_back(tmp_path):
         took = await _until_ready(live, NOT_READY["database"], within=5)
         ack = await alice.call("message:send", {"channelId": channel, "content": "during"})
         assert ack == {"ok": False, "error": UNAVAILABLE}
-        assert await live.http("GET", history, token=token) == (503, {"error": {
-            "code": "UNAVAILABLE", "message": "a backing store is unavailable"}})
+        assert await live.http("GET", history, token=token) == (
+            503,
+            {"error": {"code": "UNAVAILABLE", "message": "a backing store is unavailable"}},
+        )
         assert await live.http("GET", "/healthz") == (200, {"status": "ok"})
         assert live.proc.poll() is None
 
@@ -154,8 +169,7 @@ async def test_postgres_going_away_and_coming_back(tmp_path):
         back = await _until_ready(live, READY, within=10)
         await send(alice, {"channelId": channel}, "after")
         status, body = await live.http("GET", history, token=token)
-        assert status == 200 and [m["content"] for m in body["messages"]] == ["before",
-                                                                              "after"]
+        assert status == 200 and [m["content"] for m in body["messages"]] == ["before", "after"]
         await live.close_clients()
         live.stop()
         assert live.proc.returncode == 0

@@ -47,8 +47,9 @@ async def raws():
         raw = RawSocket(live.url)
         opened.append(raw)
         handshake = kwargs.pop("handshake", True)
-        return await raw.open(live.token(sub, org, **kwargs) if handshake else None,
-                              handshake=handshake)
+        return await raw.open(
+            live.token(sub, org, **kwargs) if handshake else None, handshake=handshake
+        )
 
     yield open_raw
     for raw in opened:
@@ -68,7 +69,7 @@ def _log_offsets() -> None:
 
 def assert_clean_log(live: LiveServer) -> None:
     """No traceback and no failed handler in what `live` logged during this test."""
-    log = live.log()[_log_start.get(id(live), 0):]
+    log = live.log()[_log_start.get(id(live), 0) :]
     assert "Traceback" not in log, log[-3000:]
     assert "handler failed" not in log
 
@@ -89,12 +90,18 @@ async def test_reserved_event_names_are_unknown_events(strict, raws):
     ]:
         ack, error = await raw.call_raw(ack_id, body)
         assert ack == refusal("UNKNOWN_EVENT", f"unknown event {name!r}"), body
-        assert error == {"code": "UNKNOWN_EVENT", "message": f"unknown event {name!r}",
-                         "event": name}
+        assert error == {
+            "code": "UNKNOWN_EVENT",
+            "message": f"unknown event {name!r}",
+            "event": name,
+        }
     # The session is the same one: no new session, no drop, and it still works.
     await raw.send('2["probe:echo",{"text":"still me"}]')
-    assert await raw.next_event("probe:echoed") == {"text": "still me", "count": 1,
-                                                    "userId": "reserved"}
+    assert await raw.next_event("probe:echoed") == {
+        "text": "still me",
+        "count": 1,
+        "userId": "reserved",
+    }
     assert await strict.metric("lvng_connections_active") == active
     assert await strict.metric("lvng_connections_total") == total
     assert_clean_log(strict)
@@ -121,8 +128,11 @@ async def test_a_second_handshake_on_one_socket_is_refused(strict, raws):
     active = await strict.metric("lvng_connections_active")
     await raw.send("0" + json.dumps({"token": strict.token("twice")}))
     error = await raw.next_event("error")
-    assert error == {"code": "VALIDATION_ERROR", "message": "this socket is already connected",
-                     "event": None}
+    assert error == {
+        "code": "VALIDATION_ERROR",
+        "message": "this socket is already connected",
+        "event": None,
+    }
     await raw.send('21["probe:echo",{"text":"same session"}]')
     assert (await raw.ack(1)) == {"ok": True, "text": "same session", "count": 1}
     assert [p for p in raw.packets if p.startswith(("0", "4"))] == []
@@ -142,21 +152,27 @@ async def test_a_second_handshake_on_one_socket_is_refused(strict, raws):
 
 
 MALFORMED = [
-    ('2[]', "UNKNOWN_EVENT", "an event name must be a string"),
-    ('2[123]', "UNKNOWN_EVENT", "an event name must be a string"),
+    ("2[]", "UNKNOWN_EVENT", "an event name must be a string"),
+    ("2[123]", "UNKNOWN_EVENT", "an event name must be a string"),
     ('2[null,{"text":"x"}]', "UNKNOWN_EVENT", "an event name must be a string"),
     ('2[["probe:echo"]]', "UNKNOWN_EVENT", "an event name must be a string"),
     ('2{"0":"probe:echo"}', "UNKNOWN_EVENT", "an event name must be a string"),
     ('2"probe:echo"', "UNKNOWN_EVENT", "an event name must be a string"),
-    ('27', "UNKNOWN_EVENT", "an event name must be a string"),
+    ("27", "UNKNOWN_EVENT", "an event name must be a string"),
     ('2["probe:echo",{"text":"x"', "VALIDATION_ERROR", "malformed packet"),
-    ('9', "VALIDATION_ERROR", "unexpected packet type"),
-    ('x', "VALIDATION_ERROR", "malformed packet"),
-    ('2/nowhere,["probe:echo",{"text":"x"}]', "VALIDATION_ERROR",
-     "not connected to namespace /nowhere"),
-    ('51-["probe:echo",{"text":{"_placeholder":true,"num":0}}]', "VALIDATION_ERROR",
-     "binary attachments are not accepted"),
-    ('5', "VALIDATION_ERROR", "binary attachments are not accepted"),
+    ("9", "VALIDATION_ERROR", "unexpected packet type"),
+    ("x", "VALIDATION_ERROR", "malformed packet"),
+    (
+        '2/nowhere,["probe:echo",{"text":"x"}]',
+        "VALIDATION_ERROR",
+        "not connected to namespace /nowhere",
+    ),
+    (
+        '51-["probe:echo",{"text":{"_placeholder":true,"num":0}}]',
+        "VALIDATION_ERROR",
+        "binary attachments are not accepted",
+    ),
+    ("5", "VALIDATION_ERROR", "binary attachments are not accepted"),
     ('4{"message":"x"}', "VALIDATION_ERROR", "unexpected packet type"),
 ]
 
@@ -193,12 +209,12 @@ async def test_a_binary_event_and_its_attachment_are_refused(server, raws):
     await raw.next_event("probe:joined")
     await raw.send('51-3["probe:shout",{"name":"bin","blob":{"_placeholder":true,"num":0}}]')
     await raw.send(b"\x00\x01binary attachment")
-    assert await raw.ack(3) == refusal("VALIDATION_ERROR",
-                                       "binary attachments are not accepted")
+    assert await raw.ack(3) == refusal("VALIDATION_ERROR", "binary attachments are not accepted")
     assert (await raw.next_event("error"))["message"] == "binary attachments are not accepted"
     # A placeholder sent as plain JSON is refused by the payload check.
-    ack, _ = await raw.call_raw(4, '["probe:shout",{"name":"bin","x":{"_placeholder":true,'
-                                   '"num":0}}]')
+    ack, _ = await raw.call_raw(
+        4, '["probe:shout",{"name":"bin","x":{"_placeholder":true,"num":0}}]'
+    )
     assert ack == refusal("VALIDATION_ERROR", "x: binary attachments are not accepted")
     # A stray binary frame is refused too.
     await raw.send(b"\x04stray")
@@ -209,11 +225,14 @@ async def test_a_binary_event_and_its_attachment_are_refused(server, raws):
     assert_clean_log(server)
 
 
-@pytest.mark.parametrize("text, where", [
-    ('"\\ud800 lone"', "text"),
-    ('"tail \\udfff"', "text"),
-    ('"nul \\u0000 inside"', "text"),
-])
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ('"\\ud800 lone"', "text"),
+        ('"tail \\udfff"', "text"),
+        ('"nul \\u0000 inside"', "text"),
+    ],
+)
 async def test_lone_surrogates_and_nul_are_refused(server, raws, text, where):
     raw = await raws(server, "odd-text")
     ack, error = await raw.call_raw(1, f'["probe:echo",{{"text":{text}}}]')
@@ -222,8 +241,9 @@ async def test_lone_surrogates_and_nul_are_refused(server, raws, text, where):
     assert error["event"] == "probe:echo"
     # In a key, deep in an ignored field, as well.
     ack, _ = await raw.call_raw(2, f'["probe:echo",{{"text":"ok","x":[{{{text}:1}}]}}]')
-    assert ack == refusal("VALIDATION_ERROR",
-                          "x.0: text must be valid Unicode without NUL characters")
+    assert ack == refusal(
+        "VALIDATION_ERROR", "x.0: text must be valid Unicode without NUL characters"
+    )
     await raw.drain(0.1)
     assert raw.unread_events("probe:echoed") == []
     assert_clean_log(server)
@@ -237,8 +257,11 @@ async def test_nan_and_infinity_are_refused_on_sockets(server, raws, number):
     raw = await raws(server, "nan-sender")
     ack, error = await raw.call_raw(1, f'["probe:echo",{{"text":"x","meta":{{"s":{number}}}}}]')
     assert ack == refusal("VALIDATION_ERROR", "meta.s: NaN and Infinity are not accepted")
-    assert error == {"code": "VALIDATION_ERROR", "event": "probe:echo",
-                     "message": "meta.s: NaN and Infinity are not accepted"}
+    assert error == {
+        "code": "VALIDATION_ERROR",
+        "event": "probe:echo",
+        "message": "meta.s: NaN and Infinity are not accepted",
+    }
     await raw.drain(0.1)
     assert raw.unread_events("probe:echoed") == []
 
@@ -249,19 +272,26 @@ async def test_nan_in_a_message_is_never_stored_or_sent(server, raws):
     await raw.send('2["channel:join",{"channelId":"nan-room"}]')
     await raw.next_event("channel:history")
     await reader.call("channel:join", {"channelId": "nan-room"})
-    ack, _ = await raw.call_raw(3, '["message:send",{"channelId":"nan-room","content":"hi",'
-                                   '"metadata":{"score":NaN}}]')
-    assert ack == refusal("VALIDATION_ERROR", "metadata.score: NaN and Infinity are not "
-                                              "accepted")
+    ack, _ = await raw.call_raw(
+        3, '["message:send",{"channelId":"nan-room","content":"hi","metadata":{"score":NaN}}]'
+    )
+    assert ack == refusal("VALIDATION_ERROR", "metadata.score: NaN and Infinity are not accepted")
     status, body = await server.http(
-        "POST", "/api/v1/channels/nan-room/messages", token=server.token("nan-messenger"),
-        data='{"content":"hi","metadata":{"score":Infinity}}')
-    assert status == 400 and body == {"error": {
-        "code": "VALIDATION_ERROR", "message": "metadata.score: NaN and Infinity are not "
-                                               "accepted"}}
+        "POST",
+        "/api/v1/channels/nan-room/messages",
+        token=server.token("nan-messenger"),
+        data='{"content":"hi","metadata":{"score":Infinity}}',
+    )
+    assert status == 400 and body == {
+        "error": {
+            "code": "VALIDATION_ERROR",
+            "message": "metadata.score: NaN and Infinity are not accepted",
+        }
+    }
     await reader.nothing("message:new", within=0.2)
-    status, page = await server.http("GET", "/api/v1/channels/nan-room/messages",
-                                     token=server.token("nan-reader"))
+    status, page = await server.http(
+        "GET", "/api/v1/channels/nan-room/messages", token=server.token("nan-reader")
+    )
     assert status == 200 and page["messages"] == []
 
 
@@ -293,15 +323,15 @@ async def test_http_bodies_pass_the_same_checks(server):
         ("[" * 50_000 + "]" * 50_000, "JSON nested more than 32 levels"),
     ]
     for body, message in cases:
-        status, answer = await server.http("POST", "/api/v1/probe/echo", token=token,
-                                           data=body)
+        status, answer = await server.http("POST", "/api/v1/probe/echo", token=token, data=body)
         assert status == 400, body[:80]
         if message is not None:
             assert answer == {"error": {"code": "VALIDATION_ERROR", "message": message}}
         else:
             assert answer["error"]["message"].endswith("JSON nested more than 32 levels")
-    status, answer = await server.http("POST", "/api/v1/probe/echo", token=token,
-                                       data=json.dumps({"text": "x", "d": nested(31)}))
+    status, answer = await server.http(
+        "POST", "/api/v1/probe/echo", token=token, data=json.dumps({"text": "x", "d": nested(31)})
+    )
     assert status == 200 and answer == {"text": "x", "count": 1}
     assert_clean_log(server)
 
@@ -324,8 +354,7 @@ async def test_refresh_with_an_absurd_exp_keeps_the_old_identity(server, exp):
     client = Client(server.url)
     server.clients.append(client)
     await client.connect(make_token("far-future", ttl=2, exact=True))
-    token = jwt.encode({"sub": "far-future", "org": "acme", "exp": exp}, SECRET,
-                       algorithm="HS256")
+    token = jwt.encode({"sub": "far-future", "org": "acme", "exp": exp}, SECRET, algorithm="HS256")
     ack = await client.call("auth:refresh", {"token": token})
     assert ack["ok"] is False and ack["error"]["code"] == "AUTH_INVALID", ack
     # The old token still rules: it expires and ends the connection.
@@ -338,8 +367,11 @@ async def test_refresh_with_an_absurd_exp_keeps_the_old_identity(server, exp):
 
 
 async def test_a_handshake_with_an_infinite_claim_is_refused(server):
-    for claims in ({"exp": float("inf")}, {"exp": int(time.time()) + 60, "iat": float("inf")},
-                   {"exp": float("nan")}):
+    for claims in (
+        {"exp": float("inf")},
+        {"exp": int(time.time()) + 60, "iat": float("inf")},
+        {"exp": float("nan")},
+    ):
         token = jwt.encode({"sub": "inf", "org": "acme", **claims}, SECRET, algorithm="HS256")
         client = server.client()
         with pytest.raises(Exception):  # noqa: B017 - socketio raises ConnectionError
@@ -360,12 +392,16 @@ async def test_refresh_with_fewer_rights_leaves_the_rooms_it_no_longer_grants(se
     ack = await holder.call("auth:refresh", {"token": server.token("vip-holder")})
     assert ack["ok"] is True and ack["left"] == ["probe:vip-lounge"]
     # The room is told, as for a leave.
-    assert await peer.next("probe:left") == {"name": "vip-lounge", "userId": "vip-holder",
-                                             "reason": "revoked"}
+    assert await peer.next("probe:left") == {
+        "name": "vip-lounge",
+        "userId": "vip-holder",
+        "reason": "revoked",
+    }
     await peer.call("probe:shout", {"name": "vip-lounge"})
     await holder.nothing("probe:shout", within=0.2)
-    assert (await holder.call("probe:shout", {"name": "vip-lounge"}))["error"]["code"] == \
-        "NOT_IN_ROOM"
+    assert (await holder.call("probe:shout", {"name": "vip-lounge"}))["error"][
+        "code"
+    ] == "NOT_IN_ROOM"
     # Rooms the new token still grants are kept.
     await peer.call("probe:shout", {"name": "lobby"})
     assert await holder.next("probe:shout") == {"name": "lobby", "from": "vip-peer"}
@@ -380,13 +416,15 @@ async def test_refresh_without_a_customer_leaves_its_conversations(server):
     ref = {"customerId": "cust-r1", "conversationId": "conv-r1"}
     assert (await agent.call("conversation:join", ref))["ok"] is True
     assert (await colleague.call("conversation:join", ref))["ok"] is True
-    ack = await agent.call("auth:refresh", {"token": server.token("agent-c",
-                                                                  customers=["other"])})
+    ack = await agent.call("auth:refresh", {"token": server.token("agent-c", customers=["other"])})
     assert ack["ok"] is True and ack["left"] == ["customer:cust-r1:conversation:conv-r1"]
     # The conversation is told, as for a leave (the agent's last socket there).
     left = await colleague.next("member:left")
     assert (left["userId"], left["conversationId"], left["customerId"]) == (
-        "agent-c", "conv-r1", "cust-r1")
+        "agent-c",
+        "conv-r1",
+        "cust-r1",
+    )
     sent = await agent.call("message:send", {**ref, "content": "still here?"})
     assert sent["error"]["code"] == "NOT_IN_ROOM"
     assert (await colleague.call("message:send", {**ref, "content": "secret"}))["ok"] is True
@@ -400,10 +438,14 @@ async def test_refresh_without_a_customer_leaves_its_conversations(server):
 
 @pytest.fixture(scope="module")
 def limited(start_server) -> LiveServer:
-    return start_server(env={"LVNG_MAX_CONNECTIONS_PER_USER": "3",
-                             "LVNG_RATE_LIMIT_EVENTS": "5",
-                             "LVNG_RATE_LIMIT_USER_EVENTS": "8",
-                             "LVNG_HANDSHAKE_TIMEOUT": "1"})
+    return start_server(
+        env={
+            "LVNG_MAX_CONNECTIONS_PER_USER": "3",
+            "LVNG_RATE_LIMIT_EVENTS": "5",
+            "LVNG_RATE_LIMIT_USER_EVENTS": "8",
+            "LVNG_HANDSHAKE_TIMEOUT": "1",
+        }
+    )
 
 
 async def test_connections_per_user_are_capped(limited, raws):
@@ -414,10 +456,13 @@ async def test_connections_per_user_are_capped(limited, raws):
     client = limited.client()
     with pytest.raises(Exception):  # noqa: B017 - socketio raises ConnectionError
         await client.connect(limited.token("many"), wait=False)
-    assert client.connect_error["data"] == {"code": "RATE_LIMITED",
-                                            "message": "at most 3 connections per user"}
-    assert await limited.metric("lvng_connection_rejects_total",
-                                reason="rate_limited") == rejects + 1
+    assert client.connect_error["data"] == {
+        "code": "RATE_LIMITED",
+        "message": "at most 3 connections per user",
+    }
+    assert (
+        await limited.metric("lvng_connection_rejects_total", reason="rate_limited") == rejects + 1
+    )
     # The same user in another organization, and other users, are not affected.
     assert (await limited.connect("many", "elsewhere")).sid
     assert (await limited.connect("someone-else")).sid
@@ -437,8 +482,9 @@ async def test_one_users_sockets_share_a_rate_limit(limited):
     assert [r["ok"] for r in results] == [True, True, True, False]
     error = results[-1]["error"]
     assert error["code"] == "RATE_LIMITED"
-    assert error["message"] == ("rate limit of 8 events per 60 s for all of a user's "
-                                "connections exceeded")
+    assert error["message"] == (
+        "rate limit of 8 events per 60 s for all of a user's connections exceeded"
+    )
     assert 55_000 < error["retryAfterMs"] <= 60_001
     # Reconnecting does not refill it; another user has a budget of its own.
     await a.close()
@@ -505,10 +551,13 @@ async def test_a_database_outage_is_unavailable_not_internal(scratch_postgres, t
         client = await live.connect("outage")
         await scratch_postgres.drop()  # terminates the server's connections
         status, body = await live.http("GET", "/api/v1/channels/up/messages", token=token)
-        assert (status, body) == (503, {"error": {
-            "code": "UNAVAILABLE", "message": "a backing store is unavailable"}})
-        status, body = await live.http("POST", "/api/v1/channels/up/messages", token=token,
-                                       json={"content": "hi"})
+        assert (status, body) == (
+            503,
+            {"error": {"code": "UNAVAILABLE", "message": "a backing store is unavailable"}},
+        )
+        status, body = await live.http(
+            "POST", "/api/v1/channels/up/messages", token=token, json={"content": "hi"}
+        )
         assert status == 503 and body["error"]["code"] == "UNAVAILABLE"
         ack = await client.call("channel:join", {"channelId": "up"})
         assert ack == refusal("UNAVAILABLE", "a backing store is unavailable; try again")

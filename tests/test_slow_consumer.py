@@ -33,10 +33,14 @@ class StoppedReader:
         await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", self.port))
         self.reader, self.writer = await asyncio.open_connection(sock=sock, limit=16 * 1024)
         key = base64.b64encode(os.urandom(16)).decode()
-        self.writer.write((f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
-                           f"Host: 127.0.0.1:{self.port}\r\nUpgrade: websocket\r\n"
-                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                           f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        self.writer.write(
+            (
+                f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+                f"Host: 127.0.0.1:{self.port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                f"Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
         head = await self.reader.readuntil(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 101"), head
         assert (await self.read_text()).startswith("0{")
@@ -51,8 +55,9 @@ class StoppedReader:
         assert self.writer is not None
         data, mask = text.encode(), os.urandom(4)
         size = len(data)
-        head = bytes([0x81]) + (bytes([0x80 | size]) if size < 126 else
-                                bytes([0x80 | 126]) + size.to_bytes(2, "big"))
+        head = bytes([0x81]) + (
+            bytes([0x80 | size]) if size < 126 else bytes([0x80 | 126]) + size.to_bytes(2, "big")
+        )
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
         self.writer.write(head + mask + masked)
 
@@ -86,11 +91,14 @@ class StoppedReader:
             self.writer.close()
 
 
-async def test_a_client_that_stops_reading_is_dropped_and_the_others_get_everything(
-        start_server):
-    server = start_server({"LVNG_SEND_BUFFER_LIMIT": str(LIMIT),
-                           "LVNG_RATE_LIMIT_EVENTS": "10000",
-                           "LVNG_RATE_LIMIT_USER_EVENTS": "10000"})
+async def test_a_client_that_stops_reading_is_dropped_and_the_others_get_everything(start_server):
+    server = start_server(
+        {
+            "LVNG_SEND_BUFFER_LIMIT": str(LIMIT),
+            "LVNG_RATE_LIMIT_EVENTS": "10000",
+            "LVNG_RATE_LIMIT_USER_EVENTS": "10000",
+        }
+    )
     org, channel = uid("org"), uid("ch")
     sender = await in_channel(server, org, channel, "sender")
     websocket_reader = await in_channel(server, org, channel, "reader")
@@ -101,12 +109,15 @@ async def test_a_client_that_stops_reading_is_dropped_and_the_others_get_everyth
         await slow.open(server.token("slow", org), channel)
         started = time.monotonic()
         for n in range(COUNT):
-            ack = await sender.call("message:send", {"channelId": channel,
-                                                     "content": f"{n} {CONTENT}"})
+            ack = await sender.call(
+                "message:send", {"channelId": channel, "content": f"{n} {CONTENT}"}
+            )
             assert ack["ok"] is True, ack
         for reader in (websocket_reader, polling_reader):
-            got = [int((await reader.next("message:new", timeout=20))["content"].split()[0])
-                   for _ in range(COUNT)]
+            got = [
+                int((await reader.next("message:new", timeout=20))["content"].split()[0])
+                for _ in range(COUNT)
+            ]
             assert got == list(range(COUNT))
         # The sends were never held up by the stopped reader.
         assert time.monotonic() - started < 60

@@ -34,13 +34,19 @@ def _assert_clean_stop(log: str, user: str) -> None:
 
 @pytest.mark.parametrize("transports", [None, "polling"], ids=["default", "polling"])
 async def test_socket_io_client_reconnects_by_itself_after_sigterm_and_restart(
-        start_server, transports):
+    start_server, transports
+):
     node_ready()
     live = start_server()
     args = [str(JS / "reconnect_watch.mjs"), live.url, live.token("js-returner", "acme")]
     proc = await asyncio.create_subprocess_exec(
-        "node", *args, *([transports] if transports else []), stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        "node",
+        *args,
+        *([transports] if transports else []),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         first = await _next_line(proc)
         assert first["event"] == "connected" and first["userId"] == "js-returner"
@@ -49,8 +55,12 @@ async def test_socket_io_client_reconnects_by_itself_after_sigterm_and_restart(
         dropped = await _next_line(proc)
         # Not "io server disconnect", which socket.io-client treats as final.
         expected = "transport close" if transports is None else "transport error"
-        assert dropped == {"event": "disconnect", "reason": expected, "active": True,
-                           "transport": "websocket" if transports is None else "polling"}
+        assert dropped == {
+            "event": "disconnect",
+            "reason": expected,
+            "active": True,
+            "transport": "websocket" if transports is None else "polling",
+        }
         _assert_clean_stop(live.log(), "js-returner")
         await asyncio.to_thread(live.start)  # the same port
         assert await _next_line(proc) == {"event": "reconnect"}
@@ -85,10 +95,17 @@ async def test_in_flight_events_finish_and_new_work_is_refused_during_a_stop(sta
     live.proc.send_signal(signal.SIGTERM)
     assert await holder.next("probe:stopping", timeout=10) == {"stopping": True}
     # While the held event finishes: new events and new sessions are refused...
-    assert await holder.call("probe:echo", {"text": "late"}) == {"ok": False, "error": {
-        "code": "UNAVAILABLE", "message": "the server is stopping; send again once reconnected"}}
-    assert await live.http("GET", "/socket.io/?EIO=4&transport=polling") == (503, {"error": {
-        "code": "UNAVAILABLE", "message": "the server is stopping"}})
+    assert await holder.call("probe:echo", {"text": "late"}) == {
+        "ok": False,
+        "error": {
+            "code": "UNAVAILABLE",
+            "message": "the server is stopping; send again once reconnected",
+        },
+    }
+    assert await live.http("GET", "/socket.io/?EIO=4&transport=polling") == (
+        503,
+        {"error": {"code": "UNAVAILABLE", "message": "the server is stopping"}},
+    )
     # ...and the held event still completes, acked before the line drops.
     assert await held == {"ok": True, "held": True}
     await asyncio.wait_for(holder.disconnected.wait(), 5)

@@ -46,10 +46,14 @@ def _connections_by_worker(tmp: Path) -> dict[int, float]:
 async def test_metrics_sum_every_worker(start_server, tmp_path):
     tmp = tmp_path / "tmp"  # where the CLI makes its metrics directory, to look inside
     tmp.mkdir()
-    live = start_server(env={"LVNG_REDIS_URL": require_redis(),
-                             "LVNG_CLUSTER_NAME": f"test-{uuid.uuid4().hex[:10]}",
-                             "TMPDIR": str(tmp)},
-                        args=["--workers", "2"])
+    live = start_server(
+        env={
+            "LVNG_REDIS_URL": require_redis(),
+            "LVNG_CLUSTER_NAME": f"test-{uuid.uuid4().hex[:10]}",
+            "TMPDIR": str(tmp),
+        },
+        args=["--workers", "2"],
+    )
     # The port accepts as soon as one worker listens; a worker not yet listening gets no
     # connections, so wait for both (Sanic logs each one's `Worker ready`).
     deadline = time.monotonic() + 30
@@ -81,23 +85,27 @@ async def test_metrics_sum_every_worker(start_server, tmp_path):
     assert sum(_connections_by_worker(tmp).values()) == made - 3
     # The summed page is as valid as one worker's.
     status, text = await live.http("GET", "/metrics")
-    assert status == 200 and "\nlvng_ready{store=\"redis\"} 1.0\n" in text, text
+    assert status == 200 and '\nlvng_ready{store="redis"} 1.0\n' in text, text
     if shutil.which("promtool"):
         result = promtool("check", "metrics", stdin=text)
         assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
     await live.close_clients()
 
 
-async def test_a_channel_message_crosses_workers_once(start_server, scratch_postgres,
-                                                      tmp_path):
+async def test_a_channel_message_crosses_workers_once(start_server, scratch_postgres, tmp_path):
     """Two workers on PostgreSQL and Redis: a message sent to a socket on one worker is
     stored once and reaches the channel's sockets on both workers once, in order."""
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    live = start_server(env={"LVNG_REDIS_URL": require_redis(),
-                             "LVNG_CLUSTER_NAME": f"test-{uuid.uuid4().hex[:10]}",
-                             "LVNG_DATABASE_URL": scratch_postgres.url, "TMPDIR": str(tmp)},
-                        args=["--workers", "2"])
+    live = start_server(
+        env={
+            "LVNG_REDIS_URL": require_redis(),
+            "LVNG_CLUSTER_NAME": f"test-{uuid.uuid4().hex[:10]}",
+            "LVNG_DATABASE_URL": scratch_postgres.url,
+            "TMPDIR": str(tmp),
+        },
+        args=["--workers", "2"],
+    )
     deadline = time.monotonic() + 30
     while live.log().count("Worker ready") < 2:
         assert time.monotonic() < deadline, live.log()
@@ -117,7 +125,8 @@ async def test_a_channel_message_crosses_workers_once(start_server, scratch_post
         assert (await client.next("message:new"))["id"] == first["id"]
         assert (await client.next("message:new"))["id"] == last["id"]
         assert [m["content"] for m in client.received["message:new"]] == ["hello", "marker"]
-    status, body = await live.http("GET", f"/api/v1/channels/{channel}/messages",
-                                   token=live.token("reader", org))
+    status, body = await live.http(
+        "GET", f"/api/v1/channels/{channel}/messages", token=live.token("reader", org)
+    )
     assert status == 200 and [m["content"] for m in body["messages"]] == ["hello", "marker"]
     await live.close_clients()

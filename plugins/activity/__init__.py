@@ -72,8 +72,7 @@ def lvng_domain_event(event: DomainEvent, platform: Platform) -> None:
 
 
 @hookimpl
-def lvng_client_left_room(room: Room, member: Member, reason: str,
-                          platform: Platform) -> None:
+def lvng_client_left_room(room: Room, member: Member, reason: str, platform: Platform) -> None:
     platform.state_of(PLUGIN).feed.left_room(room, member, reason)
 
 

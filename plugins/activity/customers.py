@@ -48,8 +48,9 @@ class Customers:
     async def claim(self, customer_id: str, organization_id: str) -> str:
         """Make `organization_id` the owner unless someone is; the owner afterwards."""
         try:
-            await ActivityCustomer.create(customer_id=customer_id,
-                                          organization_id=organization_id, created_at=now())
+            await ActivityCustomer.create(
+                customer_id=customer_id, organization_id=organization_id, created_at=now()
+            )
         except IntegrityError:
             pass  # claimed meanwhile, maybe by another node
         self._owners.pop(customer_id, None)
@@ -57,8 +58,7 @@ class Customers:
         assert owner is not None
         return owner
 
-    async def check_reader(self, identity: Identity, customer_id: str, *,
-                           claim: bool) -> bool:
+    async def check_reader(self, identity: Identity, customer_id: str, *, claim: bool) -> bool:
         """Raise FORBIDDEN unless the user may read the customer's feed: the customer in
         the token's `customers` claim, or an admin of the organization that owns it.
 

@@ -66,8 +66,13 @@ def is_feed_room(room: Room) -> bool:
 class Feed:
     """The feeds of one platform."""
 
-    def __init__(self, platform: Platform, settings: ActivitySettings,
-                 metrics: ActivityMetrics, customers: Customers) -> None:
+    def __init__(
+        self,
+        platform: Platform,
+        settings: ActivitySettings,
+        metrics: ActivityMetrics,
+        customers: Customers,
+    ) -> None:
         self.platform = platform
         self.settings = settings
         self.metrics = metrics
@@ -75,16 +80,16 @@ class Feed:
 
     # --- items -------------------------------------------------------------------------
 
-    async def add(self, organization_id: str, customer_id: str, draft: Draft, *,
-                  claim: bool) -> ActivityItem | None:
+    async def add(
+        self, organization_id: str, customer_id: str, draft: Draft, *, claim: bool
+    ) -> ActivityItem | None:
         """Store an item and tell the feed's subscribers (`activity:new`). None when the
         customer is not the organization's (nor, with `claim`, no one's yet)."""
         room = feed_room(organization_id, customer_id)
         after = self.platform.after_ack()
         try:
             async with self.platform.turn(room, after) as turn:
-                if not await self.customers.accepts(organization_id, customer_id,
-                                                    claim=claim):
+                if not await self.customers.accepts(organization_id, customer_id, claim=claim):
                     self.metrics.dropped.labels(type=type_label(draft.type)).inc()
                     return None
                 async with turn.transaction() as connection:
@@ -112,23 +117,28 @@ class Feed:
     def _items(self, organization_id: str, customer_id: str) -> Any:
         return ActivityItem.filter(organization_id=organization_id, customer_id=customer_id)
 
-    async def newest(self, organization_id: str, customer_id: str, *, limit: int,
-                     before: str | None = None) -> tuple[list[ActivityItem], bool]:
+    async def newest(
+        self, organization_id: str, customer_id: str, *, limit: int, before: str | None = None
+    ) -> tuple[list[ActivityItem], bool]:
         """Up to `limit` items, newest first (older than item `before` when given), and
         whether there are more."""
         query = self._items(organization_id, customer_id)
         if before is not None:
-            query = query.filter(seq__lt=await self._seq_of(organization_id, customer_id,
-                                                            before))
+            query = query.filter(seq__lt=await self._seq_of(organization_id, customer_id, before))
         rows = await query.order_by("-seq").limit(limit + 1)
         return rows[:limit], len(rows) > limit
 
     async def _seq_of(self, organization_id: str, customer_id: str, item_id: str) -> int:
-        row = await self._items(organization_id, customer_id).filter(
-            item_id=item_id).only("seq").first()
+        row = (
+            await self._items(organization_id, customer_id)
+            .filter(item_id=item_id)
+            .only("seq")
+            .first()
+        )
         if row is None:
-            raise LvngError(ErrorCode.NOT_FOUND,
-                            f"no item {item_id} in the activity of customer {customer_id}")
+            raise LvngError(
+                ErrorCode.NOT_FOUND, f"no item {item_id} in the activity of customer {customer_id}"
+            )
         return row.seq
 
     # --- unread counts -----------------------------------------------------------------
@@ -142,8 +152,7 @@ class Feed:
             query = query.filter(seq__gt=position.item_seq)
         return await query.count()
 
-    async def read(self, ctx: EventContext, customer_id: str,
-                   item_id: str) -> dict[str, Any]:
+    async def read(self, ctx: EventContext, customer_id: str, item_id: str) -> dict[str, Any]:
         """Move the user's read position forward to `item_id` (never back); the user's
         other subscribed sockets hear the new count."""
         org, user_id = ctx.identity.organization_id, ctx.identity.user_id
@@ -153,23 +162,32 @@ class Feed:
             seq = await self._seq_of(org, customer_id, item_id)
             async with turn.transaction() as connection:
                 position = await ActivityRead.get_or_none(
-                    using_db=connection, customer_id=customer_id, user_id=user_id)
+                    using_db=connection, customer_id=customer_id, user_id=user_id
+                )
                 moved = position is None or seq > position.item_seq
                 if position is None:
                     position = await ActivityRead.create(
-                        using_db=connection, organization_id=org, customer_id=customer_id,
-                        user_id=user_id, item_seq=seq, item_id=item_id, updated_at=now())
+                        using_db=connection,
+                        organization_id=org,
+                        customer_id=customer_id,
+                        user_id=user_id,
+                        item_seq=seq,
+                        item_id=item_id,
+                        updated_at=now(),
+                    )
                 elif moved:
                     position.item_seq, position.item_id = seq, item_id
                     position.updated_at = now()
                     await position.save(using_db=connection)
             count = await self.unread(org, customer_id, user_id)
             if moved:
-                ctx.after_ack.emit("activity:unread", payloads.unread(customer_id, count),
-                                   room=user_room(org, customer_id, user_id),
-                                   skip_sid=ctx.sid)
-        return {"customerId": customer_id, "unreadCount": count,
-                "lastReadItemId": position.item_id}
+                ctx.after_ack.emit(
+                    "activity:unread",
+                    payloads.unread(customer_id, count),
+                    room=user_room(org, customer_id, user_id),
+                    skip_sid=ctx.sid,
+                )
+        return {"customerId": customer_id, "unreadCount": count, "lastReadItemId": position.item_id}
 
     # --- subscribers -------------------------------------------------------------------
 
@@ -184,12 +202,13 @@ class Feed:
             if await ctx.join(room):
                 self.metrics.subscribers.inc()
                 await self.platform.rooms.join(
-                    ctx.session, user_room(org, customer_id, identity.user_id),
-                    authorize=False)
+                    ctx.session, user_room(org, customer_id, identity.user_id), authorize=False
+                )
             rows, _ = await self.newest(org, customer_id, limit=self.settings.subscribe_items)
             count = await self.unread(org, customer_id, identity.user_id)
-            ctx.after_ack.emit("activity:subscribed",
-                               payloads.subscribed(customer_id, rows, count), to=ctx.sid)
+            ctx.after_ack.emit(
+                "activity:subscribed", payloads.subscribed(customer_id, rows, count), to=ctx.sid
+            )
         return {"customerId": customer_id}
 
     async def unsubscribe(self, ctx: EventContext, customer_id: str) -> dict[str, Any]:
@@ -202,8 +221,9 @@ class Feed:
             if left:
                 self.metrics.subscribers.dec()
                 await ctx.leave(user_room(org, customer_id, ctx.identity.user_id))
-            ctx.after_ack.emit("activity:unsubscribed", payloads.unsubscribed(customer_id),
-                               to=ctx.sid)
+            ctx.after_ack.emit(
+                "activity:unsubscribed", payloads.unsubscribed(customer_id), to=ctx.sid
+            )
         return {"customerId": customer_id, "wasSubscribed": bool(left)}
 
     def left_room(self, room: Room, member: Member, reason: str) -> None:
@@ -211,4 +231,3 @@ class Feed:
         node's sockets were never counted here)."""
         if is_feed_room(room) and reason != "node_lost":
             self.metrics.subscribers.dec()
-

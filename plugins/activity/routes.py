@@ -1,9 +1,9 @@
 """HTTP routes of the activity plugin (contract sections 8 and 10), one Blueprint.
 
-    GET  /api/v1/customers/{customerId}/activity?before=&limit=  users with the customer
-                                                                 in their token, org admins
-    POST /api/v1/customers/{customerId}/activity                 a `service` token of the
-                                                                 customer's organization
+GET  /api/v1/customers/{customerId}/activity?before=&limit=  users with the customer
+                                                             in their token, org admins
+POST /api/v1/customers/{customerId}/activity                 a `service` token of the
+                                                             customer's organization
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from plugins.activity.state import Activity
 routes = Blueprint("activity", url_prefix="/api/v1")
 
 
-
 def _activity(request: Request) -> Activity:
     return platform_of(request).state_of("activity")
 
@@ -38,16 +37,21 @@ async def customer_activity(request: Request, customer_id: str) -> HTTPResponse:
     """`{customerId, items, hasMore}`, newest first."""
     identity = authenticate(request)
     require_id(customer_id, "customerId")
-    query = validate_object(PageQuery, {key: request.args.get(key)
-                                        for key in ("before", "limit") if key in request.args})
+    query = validate_object(
+        PageQuery,
+        {key: request.args.get(key) for key in ("before", "limit") if key in request.args},
+    )
     a = _activity(request)
     if not await a.customers.check_reader(identity, customer_id, claim=False):
         if query.before is not None:
-            raise LvngError(ErrorCode.NOT_FOUND, f"no item {query.before} in the activity "
-                                                 f"of customer {customer_id}")
+            raise LvngError(
+                ErrorCode.NOT_FOUND,
+                f"no item {query.before} in the activity of customer {customer_id}",
+            )
         return json(payloads.page(customer_id, [], False))
-    rows, has_more = await a.feed.newest(identity.organization_id, customer_id,
-                                         limit=query.limit, before=query.before)
+    rows, has_more = await a.feed.newest(
+        identity.organization_id, customer_id, limit=query.limit, before=query.before
+    )
     return json(payloads.page(customer_id, rows, has_more))
 
 
@@ -61,10 +65,8 @@ async def post_activity(request: Request, customer_id: str) -> HTTPResponse:
     a = _activity(request)
     await a.customers.check_publisher(identity, customer_id)
     actor_id = body.actorId or identity.user_id
-    actor_name = body.actorName or (identity.user_name if body.actorId is None
-                                    else body.actorId)
-    subject = (body.subject.type, body.subject.id) if body.subject else ("customer",
-                                                                         customer_id)
+    actor_name = body.actorName or (identity.user_name if body.actorId is None else body.actorId)
+    subject = (body.subject.type, body.subject.id) if body.subject else ("customer", customer_id)
     draft = Draft(body.type, body.summary, actor_id, actor_name, *subject, body.data)
     row = await a.feed.add(identity.organization_id, customer_id, draft, claim=False)
     if row is None:  # the owner was checked above and never changes

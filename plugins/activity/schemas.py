@@ -33,8 +33,7 @@ def _trimmed(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
-Summary = Annotated[str, BeforeValidator(_trimmed),
-                    StringConstraints(min_length=1, max_length=500)]
+Summary = Annotated[str, BeforeValidator(_trimmed), StringConstraints(min_length=1, max_length=500)]
 Name = Annotated[str, BeforeValidator(_trimmed), StringConstraints(min_length=1, max_length=128)]
 
 

@@ -60,17 +60,34 @@ def draft_of(event: DomainEvent) -> tuple[str, Draft, bool] | None:
         if customer_id is None:  # a channel message
             return None
         who = data["userName"]
-        return customer_id, Draft(
-            "message.created", f"{who} sent a message", data["userId"], who,
-            "message", data["messageId"],
-            {"conversationId": data["conversationId"], "messageId": data["messageId"]},
-        ), True
+        return (
+            customer_id,
+            Draft(
+                "message.created",
+                f"{who} sent a message",
+                data["userId"],
+                who,
+                "message",
+                data["messageId"],
+                {"conversationId": data["conversationId"], "messageId": data["messageId"]},
+            ),
+            True,
+        )
     if event.name == "conversation.member_joined":
         who, conversation_id = data["userName"], data["conversationId"]
-        return data["customerId"], Draft(
-            "conversation.member_joined", f"{who} joined the conversation", data["userId"],
-            who, "conversation", conversation_id, {"conversationId": conversation_id},
-        ), True
+        return (
+            data["customerId"],
+            Draft(
+                "conversation.member_joined",
+                f"{who} joined the conversation",
+                data["userId"],
+                who,
+                "conversation",
+                conversation_id,
+                {"conversationId": conversation_id},
+            ),
+            True,
+        )
     if event.name in SWARM_ENDINGS:
         customer_id, session_id = _swarm_customer(data), data["sessionId"]
         if not (is_valid_id(customer_id) and is_valid_id(session_id)):
@@ -79,18 +96,28 @@ def draft_of(event: DomainEvent) -> tuple[str, Draft, bool] | None:
         extra = {"sessionId": session_id, "status": SWARM_ENDINGS[event.name]}
         if (title := _text(data.get("title"))) is not None:
             extra["title"] = title[:200]
-        return customer_id, Draft(
-            event.name, f"Swarm session {session_id} {SWARM_ENDINGS[event.name]}",
-            agent, agent, "swarm_session", session_id, extra,
-        ), False
+        return (
+            customer_id,
+            Draft(
+                event.name,
+                f"Swarm session {session_id} {SWARM_ENDINGS[event.name]}",
+                agent,
+                agent,
+                "swarm_session",
+                session_id,
+                extra,
+            ),
+            False,
+        )
     return None
 
 
 class Sources:
     """Turns domain events into items, off the publisher's path."""
 
-    def __init__(self, platform: Platform, feed: Feed, metrics: ActivityMetrics, *,
-                 writers: int) -> None:
+    def __init__(
+        self, platform: Platform, feed: Feed, metrics: ActivityMetrics, *, writers: int
+    ) -> None:
         self.platform = platform
         self.feed = feed
         self.metrics = metrics
@@ -106,23 +133,33 @@ class Sources:
         customer_id, draft, claim = found
         task = self.platform.tasks.spawn(
             self._make(event.organization_id, customer_id, draft, claim),
-            name=f"activity item from {event.name}")
+            name=f"activity item from {event.name}",
+        )
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
-    async def _make(self, organization_id: str, customer_id: str, draft: Draft,
-                    claim: bool) -> None:
+    async def _make(
+        self, organization_id: str, customer_id: str, draft: Draft, claim: bool
+    ) -> None:
         async with self._writers:
             try:
                 row = await self.feed.add(organization_id, customer_id, draft, claim=claim)
             except Exception:
                 self.metrics.failed.labels(type=type_label(draft.type)).inc()
-                log.exception("activity item %s for customer %s of %s could not be made",
-                              draft.type, customer_id, organization_id)
+                log.exception(
+                    "activity item %s for customer %s of %s could not be made",
+                    draft.type,
+                    customer_id,
+                    organization_id,
+                )
                 return
         if row is None:
-            log.info("activity item %s for customer %s not made: not a customer of %s",
-                     draft.type, customer_id, organization_id)
+            log.info(
+                "activity item %s for customer %s not made: not a customer of %s",
+                draft.type,
+                customer_id,
+                organization_id,
+            )
 
     async def drain(self, timeout: float) -> None:
         """Wait (up to `timeout` seconds) for the items still being made."""

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 class Activity:
     """The activity plugin of one platform: its services, sharing settings and metrics."""
 
-    def __init__(self, platform: Platform, settings: ActivitySettings,
-                 metrics: ActivityMetrics) -> None:
+    def __init__(
+        self, platform: Platform, settings: ActivitySettings, metrics: ActivityMetrics
+    ) -> None:
         self.settings = settings
         self.customers = Customers()
         self.feed = Feed(platform, settings, metrics, self.customers)

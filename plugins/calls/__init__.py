@@ -77,8 +77,9 @@ async def lvng_startup(platform: Platform) -> None:
 
 
 @hookimpl
-async def lvng_client_left_room(room: Room, member: Member, last: bool, reason: str,
-                                platform: Platform) -> None:
+async def lvng_client_left_room(
+    room: Room, member: Member, last: bool, reason: str, platform: Platform
+) -> None:
     """A disconnect (or a dead node) takes the user out of the call when it was its last
     socket: `call:participant_left` with reason `disconnected`."""
     await platform.state_of(PLUGIN).calls.left_room(room, member, last, reason)

@@ -12,14 +12,28 @@ MAX_CALLS = 100
 
 
 async def snapshot(organization_id: str) -> dict[str, Any]:
-    calls = await Call.filter(organization_id=organization_id, ended_at__isnull=True) \
-        .order_by("-started_at").limit(MAX_CALLS)
-    present = await Participant.filter(call_id__in=[c.call_id for c in calls],
-                                       left_at__isnull=True).order_by("joined_at")
+    calls = (
+        await Call.filter(organization_id=organization_id, ended_at__isnull=True)
+        .order_by("-started_at")
+        .limit(MAX_CALLS)
+    )
+    present = await Participant.filter(
+        call_id__in=[c.call_id for c in calls], left_at__isnull=True
+    ).order_by("joined_at")
     by_call: dict[str, list[dict[str, Any]]] = {}
     for row in present:
         by_call.setdefault(row.call_id, []).append(
-            {"userId": row.user_id, "userName": row.user_name, "joinedAt": iso(row.joined_at)})
-    return {"calls": [{"roomName": c.room_name, "callId": c.call_id,
-                       "startedAt": iso(c.started_at), "segments": c.segments,
-                       "participants": by_call.get(c.call_id, [])} for c in calls]}
+            {"userId": row.user_id, "userName": row.user_name, "joinedAt": iso(row.joined_at)}
+        )
+    return {
+        "calls": [
+            {
+                "roomName": c.room_name,
+                "callId": c.call_id,
+                "startedAt": iso(c.started_at),
+                "segments": c.segments,
+                "participants": by_call.get(c.call_id, []),
+            }
+            for c in calls
+        ]
+    }

@@ -54,8 +54,7 @@ def told_reason(reason: str) -> str:
 class Calls:
     """The call rules of one platform."""
 
-    def __init__(self, platform: Platform, metrics: CallsMetrics,
-                 transcripts: Transcripts) -> None:
+    def __init__(self, platform: Platform, metrics: CallsMetrics, transcripts: Transcripts) -> None:
         self.platform = platform
         self.metrics = metrics
         self.transcripts = transcripts
@@ -66,21 +65,23 @@ class Calls:
     @staticmethod
     async def in_progress(organization_id: str, room_name: str) -> Call | None:
         """The room's call in progress, if any."""
-        return await Call.filter(organization_id=organization_id, room_name=room_name,
-                                 ended_at__isnull=True).first()
+        return await Call.filter(
+            organization_id=organization_id, room_name=room_name, ended_at__isnull=True
+        ).first()
 
     async def participants(self, room: Room, call: Call) -> list[dict[str, Any]]:
         """`[{userId, userName, joinedAt}]`: the users in the room on any node, with when
         they joined this call; earliest first."""
         users = await self.platform.rooms.users(room)
-        rows = {p.user_id: p for p in await Participant.filter(
-            call_id=call.call_id, left_at__isnull=True)}
+        rows = {
+            p.user_id: p
+            for p in await Participant.filter(call_id=call.call_id, left_at__isnull=True)
+        }
         found = []
         for user_id, user_name in users.items():
             row = rows.get(user_id)
             joined_at = row.joined_at if row is not None else call.started_at
-            found.append((joined_at, user_id, payloads.participant(user_id, user_name,
-                                                                   joined_at)))
+            found.append((joined_at, user_id, payloads.participant(user_id, user_name, joined_at)))
         return [entry for _, _, entry in sorted(found, key=lambda f: (f[0], f[1]))]
 
     # --- joining -----------------------------------------------------------------------
@@ -94,20 +95,25 @@ class Calls:
         async with ctx.turn(room) as turn:
             joined = await ctx.join(room)
             try:
-                call, started = await self._enter(turn, room, room_name, user_id,
-                                                  user_name, first=joined.first)
+                call, started = await self._enter(
+                    turn, room, room_name, user_id, user_name, first=joined.first
+                )
             except BaseException:
                 if joined:  # nothing was written: the socket is not in the call either
                     await ctx.leave(room)
                 raise
             participants = await self.participants(room, call)
             transcript, more = await self.transcripts.for_joiner(call)
-            after.emit("call:joined", payloads.joined(call, participants, transcript, more),
-                       to=ctx.sid)
+            after.emit(
+                "call:joined", payloads.joined(call, participants, transcript, more), to=ctx.sid
+            )
             if joined.first:
-                after.emit("call:participant_joined", payloads.participant_joined(
-                    room_name, call.call_id, user_id, user_name), room=room,
-                    skip_sid=ctx.sid)
+                after.emit(
+                    "call:participant_joined",
+                    payloads.participant_joined(room_name, call.call_id, user_id, user_name),
+                    room=room,
+                    skip_sid=ctx.sid,
+                )
         org = room.organization_id
         if started:
             data = payloads.call_event(call, user_id, user_name)
@@ -117,37 +123,59 @@ class Calls:
             after.then(lambda: self.publish("call.participant_joined", org, data))
         return payloads.joined_ack(call, participants)
 
-    async def _enter(self, turn: RoomTurn, room: Room, room_name: str, user_id: str,
-                     user_name: str, *, first: bool) -> tuple[Call, bool]:
+    async def _enter(
+        self,
+        turn: RoomTurn,
+        room: Room,
+        room_name: str,
+        user_id: str,
+        user_name: str,
+        *,
+        first: bool,
+    ) -> tuple[Call, bool]:
         """The call the user is in now, started if there was none (the room's turn held);
         True when it started here."""
         org = room.organization_id
         call = await self.in_progress(org, room_name)
         moment = now()
-        if call is not None and first and set(await self.platform.rooms.users(room)) == {
-                user_id}:
+        if call is not None and first and set(await self.platform.rooms.users(room)) == {user_id}:
             # No one else is in the room on any node: that call's participants vanished
             # (every node serving them crashed). It ended; this join starts a new one.
-            log.warning("call %s of %s had no one left in it; ending it", call.call_id,
-                        room.key)
+            log.warning("call %s of %s had no one left in it; ending it", call.call_id, room.key)
             await self._end(call, await self._last_activity(call), "disconnected")
             call = None
         started = call is None
         async with turn.transaction() as connection:
             if call is None:
-                call = await Call.create(using_db=connection, call_id=new_id("call"),
-                                         organization_id=org, room_name=room_name,
-                                         started_by=user_id, started_at=moment)
-            row = await Participant.filter(call_id=call.call_id, user_id=user_id).using_db(
-                connection).first()
+                call = await Call.create(
+                    using_db=connection,
+                    call_id=new_id("call"),
+                    organization_id=org,
+                    room_name=room_name,
+                    started_by=user_id,
+                    started_at=moment,
+                )
+            row = (
+                await Participant.filter(call_id=call.call_id, user_id=user_id)
+                .using_db(connection)
+                .first()
+            )
             entered = row is None or row.left_at is not None
             if row is None:
-                await Participant.create(using_db=connection, call_id=call.call_id,
-                                         user_id=user_id, user_name=user_name,
-                                         joined_at=moment)
+                await Participant.create(
+                    using_db=connection,
+                    call_id=call.call_id,
+                    user_id=user_id,
+                    user_name=user_name,
+                    joined_at=moment,
+                )
             elif first or entered:  # back in the call: a new stint
                 row.user_name, row.joined_at, row.left_at, row.left_reason = (
-                    user_name, moment, None, None)
+                    user_name,
+                    moment,
+                    None,
+                    None,
+                )
                 await row.save(using_db=connection)
         if started:
             self.metrics.started.inc()
@@ -164,17 +192,20 @@ class Calls:
         room = call_room(ctx.identity.organization_id, room_name)
         async with ctx.turn(room):
             if room not in ctx.session.rooms:
-                return {"roomName": room_name, "callId": None, "left": False,
-                        "callEnded": False}
+                return {"roomName": room_name, "callId": None, "left": False, "callEnded": False}
             left = await ctx.leave(room)
             if left.last:
-                call, ended = await self._depart(room, ctx.identity.user_id,
-                                                 ctx.identity.user_name, "left",
-                                                 ctx.after_ack)
+                call, ended = await self._depart(
+                    room, ctx.identity.user_id, ctx.identity.user_name, "left", ctx.after_ack
+                )
             else:
                 call, ended = await self.in_progress(room.organization_id, room_name), False
-        return {"roomName": room_name, "callId": call.call_id if call else None,
-                "left": True, "callEnded": ended}
+        return {
+            "roomName": room_name,
+            "callId": call.call_id if call else None,
+            "left": True,
+            "callEnded": ended,
+        }
 
     async def left_room(self, room: Room, member: Member, last: bool, reason: str) -> None:
         """A socket left a call room without asking (`lvng_client_left_room`; the core
@@ -186,8 +217,9 @@ class Calls:
         await self._depart(room, member.user_id, member.user_name, told_reason(reason), after)
         await after.run()
 
-    async def _depart(self, room: Room, user_id: str, user_name: str, reason: str,
-                      after: AfterAck) -> tuple[Call | None, bool]:
+    async def _depart(
+        self, room: Room, user_id: str, user_name: str, reason: str, after: AfterAck
+    ) -> tuple[Call | None, bool]:
         """The user's last socket left the room (its turn held): tell the others, and
         end the call when no one is left in it on any node. The call and whether it
         ended."""
@@ -197,19 +229,27 @@ class Calls:
         moment = now()
         ended = False
         if call is not None:
-            gone = await Participant.filter(call_id=call.call_id, user_id=user_id,
-                                            left_at__isnull=True).update(
-                left_at=moment, left_reason=reason)
+            gone = await Participant.filter(
+                call_id=call.call_id, user_id=user_id, left_at__isnull=True
+            ).update(left_at=moment, left_reason=reason)
             self.metrics.participants.dec(gone)
             if not await self.platform.rooms.users(room):
                 await self._end(call, moment, reason)
                 ended = True
         call_id = call.call_id if call is not None else None
-        after.emit("call:participant_left", payloads.participant_left(
-            room_name, call_id, user_id, user_name, reason), room=room)
+        after.emit(
+            "call:participant_left",
+            payloads.participant_left(room_name, call_id, user_id, user_name, reason),
+            room=room,
+        )
         if call is not None:
-            left = {"roomName": room_name, "callId": call.call_id, "userId": user_id,
-                    "userName": user_name, "reason": reason}
+            left = {
+                "roomName": room_name,
+                "callId": call.call_id,
+                "userId": user_id,
+                "userName": user_name,
+                "reason": reason,
+            }
             after.then(lambda: self.publish("call.participant_left", org, left))
         if ended:
             assert call is not None
@@ -223,9 +263,11 @@ class Calls:
         if await Call.filter(id=call.id, ended_at__isnull=True).update(ended_at=moment):
             self.metrics.ended.inc()
             self.metrics.active.dec()
-        self.metrics.participants.dec(await Participant.filter(
-            call_id=call.call_id, left_at__isnull=True).update(left_at=moment,
-                                                               left_reason=reason))
+        self.metrics.participants.dec(
+            await Participant.filter(call_id=call.call_id, left_at__isnull=True).update(
+                left_at=moment, left_reason=reason
+            )
+        )
 
     @staticmethod
     async def _last_activity(call: Call) -> datetime:
@@ -267,5 +309,4 @@ class Calls:
         """Set the gauges to the whole cluster's numbers, from the database (at start and
         every `metrics_refresh_seconds`; between, this node moves them by what it does)."""
         self.metrics.active.set(await Call.filter(ended_at__isnull=True).count())
-        self.metrics.participants.set(
-            await Participant.filter(left_at__isnull=True).count())
+        self.metrics.participants.set(await Participant.filter(left_at__isnull=True).count())

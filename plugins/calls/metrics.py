@@ -17,15 +17,23 @@ from core.api import PluginMetrics
 class CallsMetrics:
     def __init__(self, factory: PluginMetrics) -> None:
         self.active = factory.gauge(
-            "active", "Calls in progress in the whole cluster (from the database; use max "
-            "across nodes)", multiprocess_mode="livemax")
+            "active",
+            "Calls in progress in the whole cluster (from the database; use max across nodes)",
+            multiprocess_mode="livemax",
+        )
         self.participants = factory.gauge(
-            "participants", "Users in calls in progress in the whole cluster (from the "
-            "database; use max across nodes)", multiprocess_mode="livemax")
+            "participants",
+            "Users in calls in progress in the whole cluster (from the "
+            "database; use max across nodes)",
+            multiprocess_mode="livemax",
+        )
         self.started = factory.counter("started_total", "Calls this node started")
         self.ended = factory.counter("ended_total", "Calls this node ended")
         self.segments = factory.counter(
-            "segments_total", "Transcription segments relayed by this node, by finality "
-            "(final: stored, interim: relayed only)", ("finality",))
+            "segments_total",
+            "Transcription segments relayed by this node, by finality "
+            "(final: stored, interim: relayed only)",
+            ("finality",),
+        )
         for finality in ("final", "interim"):
             self.segments.labels(finality=finality)

@@ -86,6 +86,3 @@ def register(events: EventRegistrar) -> None:
     events.emits("call:participant_joined", ParticipantJoined)
     events.emits("call:participant_left", ParticipantLeft)
     events.emits("transcription:segment", Segment)
-
-
-

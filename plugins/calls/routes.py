@@ -29,12 +29,12 @@ routes = Blueprint("calls", url_prefix="/api/v1")
 async def transcript(request: Request, room_name: str) -> HTTPResponse:
     identity = authenticate(request)
     require_id(room_name, "roomName")
-    query = validate_object(TranscriptQuery, {key: request.args.get(key)
-                                              for key in ("callId", "format")
-                                              if key in request.args})
+    query = validate_object(
+        TranscriptQuery,
+        {key: request.args.get(key) for key in ("callId", "format") if key in request.args},
+    )
     state: Calling = platform_of(request).state_of("calls")
-    call = await state.transcripts.find_call(identity.organization_id, room_name,
-                                             query.callId)
+    call = await state.transcripts.find_call(identity.organization_id, room_name, query.callId)
     rows = await state.transcripts.segments(call)
     if query.format == "vtt":
         return text(vtt.render(call, rows), content_type="text/vtt; charset=utf-8")

@@ -40,9 +40,11 @@ def _no_null_id(value: Any) -> Any:
     return None if value == "" else value
 
 
-Speaker = Annotated[str, BeforeValidator(_not_blank),
-                    StringConstraints(strip_whitespace=True, min_length=1,
-                                      max_length=MAX_SPEAKER)]
+Speaker = Annotated[
+    str,
+    BeforeValidator(_not_blank),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_SPEAKER),
+]
 Text = Annotated[str, BeforeValidator(_not_blank), StringConstraints(max_length=MAX_TEXT)]
 Millis = Annotated[int, Field(ge=0, le=MAX_MS, strict=True)]
 

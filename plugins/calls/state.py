@@ -19,8 +19,7 @@ if TYPE_CHECKING:
 class Calling:
     """The calls plugin of one platform: its services, sharing settings and metrics."""
 
-    def __init__(self, platform: Platform, settings: CallsSettings,
-                 metrics: CallsMetrics) -> None:
+    def __init__(self, platform: Platform, settings: CallsSettings, metrics: CallsMetrics) -> None:
         self.platform = platform
         self.settings = settings
         self.transcripts = Transcripts(platform, settings, metrics)

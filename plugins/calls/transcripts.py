@@ -30,14 +30,12 @@ PLUGIN = "calls"
 class Transcripts:
     """The transcription rules of one platform."""
 
-    def __init__(self, platform: Platform, settings: CallsSettings,
-                 metrics: CallsMetrics) -> None:
+    def __init__(self, platform: Platform, settings: CallsSettings, metrics: CallsMetrics) -> None:
         self.platform = platform
         self.settings = settings
         self.metrics = metrics
 
-    async def relay(self, ctx: EventContext, room_name: str,
-                    segment: SegmentIn) -> dict[str, Any]:
+    async def relay(self, ctx: EventContext, room_name: str, segment: SegmentIn) -> dict[str, Any]:
         """Relay one segment to the call (and store it when final). The sender must be in
         the call (`NOT_IN_ROOM`). Ack `{roomName, callId, segmentId, isFinal, sequence}`
         (`sequence` null for an interim segment)."""
@@ -45,41 +43,69 @@ class Transcripts:
         room = call_room(identity.organization_id, room_name)
         ctx.require_member(room)
         async with ctx.turn(room) as turn:
-            call = await Call.filter(organization_id=identity.organization_id,
-                                     room_name=room_name, ended_at__isnull=True).first()
+            call = await Call.filter(
+                organization_id=identity.organization_id, room_name=room_name, ended_at__isnull=True
+            ).first()
             if call is None:  # the call ended under us: the socket is on its way out
                 raise LvngError(ErrorCode.NOT_IN_ROOM, f"no call in progress in {room_name}")
             segment_id = segment.segmentId or new_id("seg")
             if segment.segmentId is not None and await Segment.exists(
-                    call_id=call.call_id, user_id=identity.user_id, segment_id=segment_id):
-                raise LvngError(ErrorCode.CONFLICT,
-                                f"segment {segment_id} is final already; start a new one")
+                call_id=call.call_id, user_id=identity.user_id, segment_id=segment_id
+            ):
+                raise LvngError(
+                    ErrorCode.CONFLICT, f"segment {segment_id} is final already; start a new one"
+                )
             moment = datetime.now(UTC)
             sequence = None
             if segment.isFinal:
                 async with turn.transaction() as connection:
                     sequence = call.segments + 1
                     row = await Segment.create(
-                        using_db=connection, call_id=call.call_id, sequence=sequence,
-                        segment_id=segment_id, user_id=identity.user_id,
-                        speaker=segment.speaker, text=segment.text,
-                        confidence=segment.confidence, start_ms=segment.startMs,
-                        end_ms=segment.endMs, created_at=moment)
-                    await Call.filter(id=call.id).using_db(connection).update(
-                        segments=sequence)
-            data = payloads.segment_out(room_name, call.call_id, segment_id,
-                                        identity.user_id, identity.user_name,
-                                        segment.model_dump(), iso(moment))
+                        using_db=connection,
+                        call_id=call.call_id,
+                        sequence=sequence,
+                        segment_id=segment_id,
+                        user_id=identity.user_id,
+                        speaker=segment.speaker,
+                        text=segment.text,
+                        confidence=segment.confidence,
+                        start_ms=segment.startMs,
+                        end_ms=segment.endMs,
+                        created_at=moment,
+                    )
+                    await Call.filter(id=call.id).using_db(connection).update(segments=sequence)
+            data = payloads.segment_out(
+                room_name,
+                call.call_id,
+                segment_id,
+                identity.user_id,
+                identity.user_name,
+                segment.model_dump(),
+                iso(moment),
+            )
             ctx.after_ack.emit("transcription:segment", data, room=room)
         self.metrics.segments.labels(finality="final" if segment.isFinal else "interim").inc()
         if sequence is not None:
-            event = {"roomName": room_name, "callId": call.call_id,
-                     "userId": identity.user_id, "userName": identity.user_name,
-                     "sequence": sequence, "segment": payloads.stored_segment(row)}
-            ctx.after_ack.then(lambda: self.platform.publish(
-                PLUGIN, "call.transcript_segment", identity.organization_id, event))
-        return {"roomName": room_name, "callId": call.call_id, "segmentId": segment_id,
-                "isFinal": segment.isFinal, "sequence": sequence}
+            event = {
+                "roomName": room_name,
+                "callId": call.call_id,
+                "userId": identity.user_id,
+                "userName": identity.user_name,
+                "sequence": sequence,
+                "segment": payloads.stored_segment(row),
+            }
+            ctx.after_ack.then(
+                lambda: self.platform.publish(
+                    PLUGIN, "call.transcript_segment", identity.organization_id, event
+                )
+            )
+        return {
+            "roomName": room_name,
+            "callId": call.call_id,
+            "segmentId": segment_id,
+            "isFinal": segment.isFinal,
+            "sequence": sequence,
+        }
 
     # --- reading -----------------------------------------------------------------------
 
@@ -89,14 +115,12 @@ class Transcripts:
         limit = self.settings.join_transcript_limit
         if limit == 0:
             return [], call.segments > 0
-        rows = await Segment.filter(call_id=call.call_id).order_by("-sequence").limit(
-            limit + 1)
+        rows = await Segment.filter(call_id=call.call_id).order_by("-sequence").limit(limit + 1)
         more = len(rows) > limit
         return [payloads.stored_segment(r) for r in reversed(rows[:limit])], more
 
     @staticmethod
-    async def find_call(organization_id: str, room_name: str,
-                        call_id: str | None) -> Call:
+    async def find_call(organization_id: str, room_name: str, call_id: str | None) -> Call:
         """The room's latest call, or the one asked for (of that room), else NOT_FOUND."""
         query = Call.filter(organization_id=organization_id, room_name=room_name)
         if call_id is not None:

@@ -24,8 +24,7 @@ def escape(text: str) -> str:
 
 
 def _lines(text: str) -> str:
-    lines = [line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n")
-             .split("\n")]
+    lines = [line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     return "\n".join(line for line in lines if line) or "…"
 
 
@@ -52,6 +51,10 @@ def render(call: Call, segments: list[Segment]) -> str:
             end = start + 1
         previous_end = end
         speaker = " ".join(escape(row.speaker).split())
-        out += [str(number), f"{timestamp(start)} --> {timestamp(end)}",
-                f"<v {speaker}>{escape(_lines(row.text))}", ""]
+        out += [
+            str(number),
+            f"{timestamp(start)} --> {timestamp(end)}",
+            f"<v {speaker}>{escape(_lines(row.text))}",
+            "",
+        ]
     return "\n".join(out)

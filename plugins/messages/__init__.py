@@ -85,8 +85,9 @@ async def lvng_client_disconnected(session: Session, platform: Platform) -> None
 
 
 @hookimpl
-async def lvng_client_left_room(room: Room, member: Member, last: bool, reason: str,
-                                platform: Platform) -> None:
+async def lvng_client_left_room(
+    room: Room, member: Member, last: bool, reason: str, platform: Platform
+) -> None:
     target = Target.from_room(room)
     if target is None:
         return

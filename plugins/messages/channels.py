@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 class Channels:
     """The channel rules of one platform."""
 
-    def __init__(self, platform: Platform, settings: MessagesSettings, messages: Messages,
-                 typing: Typing) -> None:
+    def __init__(
+        self, platform: Platform, settings: MessagesSettings, messages: Messages, typing: Typing
+    ) -> None:
         self.platform = platform
         self.settings = settings
         self.messages = messages
@@ -66,21 +67,32 @@ class Channels:
         try:
             async with in_transaction():
                 channel = await Channel.create(
-                    organization_id=org, channel_id=channel_id, name=channel_id[:80],
-                    created_by=identity.user_id, created_at=moment, updated_at=moment)
+                    organization_id=org,
+                    channel_id=channel_id,
+                    name=channel_id[:80],
+                    created_by=identity.user_id,
+                    created_at=moment,
+                    updated_at=moment,
+                )
                 await ChannelMember.create(
-                    organization_id=org, channel_id=channel_id, user_id=identity.user_id,
-                    added_by=identity.user_id, created_at=moment)
+                    organization_id=org,
+                    channel_id=channel_id,
+                    user_id=identity.user_id,
+                    added_by=identity.user_id,
+                    created_at=moment,
+                )
         except IntegrityError:  # someone (of any organization) created it first
             channel = await Channel.get(channel_id=channel_id)
         return channel
 
     async def is_member(self, channel: Channel, user_id: str) -> bool:
-        return await ChannelMember.exists(organization_id=channel.organization_id,
-                                          channel_id=channel.channel_id, user_id=user_id)
+        return await ChannelMember.exists(
+            organization_id=channel.organization_id, channel_id=channel.channel_id, user_id=user_id
+        )
 
-    async def check_access(self, identity: Identity, channel: Channel, *,
-                           service: bool = False) -> None:
+    async def check_access(
+        self, identity: Identity, channel: Channel, *, service: bool = False
+    ) -> None:
         """Anyone of the organization may use a public channel; a private one only its
         members and org admins (and, when `service`, service tokens)."""
         if channel.organization_id != identity.organization_id:
@@ -88,9 +100,10 @@ class Channels:
         if not channel.private or identity.is_admin or (service and identity.is_service):
             return
         if not await self.is_member(channel, identity.user_id):
-            raise LvngError(ErrorCode.FORBIDDEN,
-                            f"channel {channel.channel_id} is private; ask a member or an "
-                            "admin to add you")
+            raise LvngError(
+                ErrorCode.FORBIDDEN,
+                f"channel {channel.channel_id} is private; ask a member or an admin to add you",
+            )
 
     async def veto(self, identity: Identity, channel_id: str) -> str | None:
         """Why `identity` may not be in the channel's room now, or None."""
@@ -108,10 +121,12 @@ class Channels:
         if identity.is_admin:
             return
         if channel.created_by == identity.user_id and (
-                not channel.private or await self.is_member(channel, identity.user_id)):
+            not channel.private or await self.is_member(channel, identity.user_id)
+        ):
             return
-        raise LvngError(ErrorCode.FORBIDDEN,
-                        "only the channel's creator or an org admin may do that")
+        raise LvngError(
+            ErrorCode.FORBIDDEN, "only the channel's creator or an org admin may do that"
+        )
 
     # --- socket events ---------------------------------------------------------------------
 
@@ -132,10 +147,14 @@ class Channels:
                 caller.after.emit("channel:join", announcement, room=target.room)
             else:
                 caller.after.emit("channel:join", announcement, to=caller.sid)
-            caller.after.emit("channel:history", payloads.channel_history(channel_id, page),
-                              to=caller.sid)
-        return {"channelId": channel_id, "channel": payloads.channel(channel),
-                "lastReadMessageId": await self.messages.last_read(caller.identity, target)}
+            caller.after.emit(
+                "channel:history", payloads.channel_history(channel_id, page), to=caller.sid
+            )
+        return {
+            "channelId": channel_id,
+            "channel": payloads.channel(channel),
+            "lastReadMessageId": await self.messages.last_read(caller.identity, target),
+        }
 
     async def leave(self, caller: Caller, channel_id: str) -> dict[str, Any]:
         assert caller.session is not None
@@ -151,8 +170,9 @@ class Channels:
             caller.after.emit("channel:leave", left, to=caller.sid)  # out of the room now
         return {"channelId": channel_id, "left": True}
 
-    async def update(self, caller: Caller, channel_id: str,
-                     changes: ChannelChanges) -> dict[str, Any]:
+    async def update(
+        self, caller: Caller, channel_id: str, changes: ChannelChanges
+    ) -> dict[str, Any]:
         """Apply `channel:update` and tell the room. Turning a channel private keeps the
         users who are in it now (on any node) as members."""
         channel = await self.find(caller.identity, channel_id)
@@ -170,8 +190,7 @@ class Channels:
                 users = set(await self.platform.rooms.users(target.room)) | {caller.user_id}
                 for user_id in sorted(users):
                     await self.add_member(channel, user_id, added_by=caller.user_id)
-            data = payloads.channel_updated(channel, updates, caller.user_id,
-                                            caller.user_name)
+            data = payloads.channel_updated(channel, updates, caller.user_id, caller.user_name)
             caller.after.emit("channel:update", data, room=target.room)
         return {"channelId": channel_id, "channel": data["channel"], "updates": updates}
 
@@ -181,9 +200,13 @@ class Channels:
         if await self.is_member(channel, user_id):
             return False
         try:
-            await ChannelMember.create(organization_id=channel.organization_id,
-                                       channel_id=channel.channel_id, user_id=user_id,
-                                       added_by=added_by, created_at=now())
+            await ChannelMember.create(
+                organization_id=channel.organization_id,
+                channel_id=channel.channel_id,
+                user_id=user_id,
+                added_by=added_by,
+                created_at=now(),
+            )
         except IntegrityError:
             return False
         return True
@@ -191,22 +214,23 @@ class Channels:
     async def remove_member(self, channel: Channel, user_id: str) -> bool:
         """Take the user out of the channel's members; out of a private channel, its
         sockets on every node leave the room too (unless still allowed: an org admin)."""
-        removed = await ChannelMember.filter(organization_id=channel.organization_id,
-                                             channel_id=channel.channel_id,
-                                             user_id=user_id).delete()
+        removed = await ChannelMember.filter(
+            organization_id=channel.organization_id, channel_id=channel.channel_id, user_id=user_id
+        ).delete()
         if removed and channel.private:
             room = Target.channel(channel.organization_id, channel.channel_id).room
             await self.platform.recheck_room(room, user_id, "removed")
         return bool(removed)
 
     async def members(self, channel: Channel) -> list[dict[str, Any]]:
-        rows = await ChannelMember.filter(organization_id=channel.organization_id,
-                                          channel_id=channel.channel_id).order_by("id")
-        return [{"userId": r.user_id, "addedBy": r.added_by, "addedAt": iso(r.created_at)}
-                for r in rows]
+        rows = await ChannelMember.filter(
+            organization_id=channel.organization_id, channel_id=channel.channel_id
+        ).order_by("id")
+        return [
+            {"userId": r.user_id, "addedBy": r.added_by, "addedAt": iso(r.created_at)} for r in rows
+        ]
 
-    async def left_room(self, target: Target, member: Member, reason: str,
-                        last: bool) -> None:
+    async def left_room(self, target: Target, member: Member, reason: str, last: bool) -> None:
         """A socket left a channel's room without asking. A right taken away (a refresh,
         a removal) is told as a leave to the socket, and to the room when it was the
         user's last socket there (users, not sockets: contract section 4; else a user's
@@ -217,8 +241,9 @@ class Channels:
         after = self.platform.after_ack()
         await self.typing.socket_left(member.sid, target, after)
         await after.run()
-        left = payloads.channel_left(target.channel_id or "", member.user_id,
-                                     member.user_name, reason)
+        left = payloads.channel_left(
+            target.channel_id or "", member.user_id, member.user_name, reason
+        )
         if last:
             await self.platform.emit("channel:leave", left, room=target.room)
         await self.platform.emit("channel:leave", left, to=member.sid)

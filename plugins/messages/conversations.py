@@ -33,40 +33,49 @@ class Conversations:
         self.messages = messages
         self.typing = typing
 
-    async def open(self, identity: Identity, customer_id: str, conversation_id: str, *,
-                   create: bool = True) -> Conversation:
+    async def open(
+        self, identity: Identity, customer_id: str, conversation_id: str, *, create: bool = True
+    ) -> Conversation:
         """A conversation the user may open, made on first use when `create`."""
         if not identity.may_access_customer(customer_id):
-            raise LvngError(ErrorCode.FORBIDDEN,
-                            f"your token does not grant customer {customer_id}")
+            raise LvngError(
+                ErrorCode.FORBIDDEN, f"your token does not grant customer {customer_id}"
+            )
         org = identity.organization_id
         customer = await Customer.get_or_none(customer_id=customer_id)
         if customer is None:
             if customer_id not in identity.customers:  # an admin's wildcard claims nothing
-                raise LvngError(ErrorCode.FORBIDDEN,
-                                f"your token does not grant customer {customer_id}")
+                raise LvngError(
+                    ErrorCode.FORBIDDEN, f"your token does not grant customer {customer_id}"
+                )
             if not create:
                 raise LvngError(ErrorCode.NOT_FOUND, f"no conversation {conversation_id}")
             try:
-                customer = await Customer.create(customer_id=customer_id, organization_id=org,
-                                                 created_at=now())
+                customer = await Customer.create(
+                    customer_id=customer_id, organization_id=org, created_at=now()
+                )
             except IntegrityError:
                 customer = await Customer.get(customer_id=customer_id)
         if customer.organization_id != org:
             raise not_yours("customer", customer_id)
-        conversation = await Conversation.get_or_none(customer_id=customer_id,
-                                                      conversation_id=conversation_id)
+        conversation = await Conversation.get_or_none(
+            customer_id=customer_id, conversation_id=conversation_id
+        )
         if conversation is None:
             if not create:
                 raise LvngError(ErrorCode.NOT_FOUND, f"no conversation {conversation_id}")
             try:
                 conversation = await Conversation.create(
-                    organization_id=org, customer_id=customer_id,
-                    conversation_id=conversation_id, created_by=identity.user_id,
-                    created_at=now())
+                    organization_id=org,
+                    customer_id=customer_id,
+                    conversation_id=conversation_id,
+                    created_by=identity.user_id,
+                    created_at=now(),
+                )
             except IntegrityError:
-                conversation = await Conversation.get(customer_id=customer_id,
-                                                      conversation_id=conversation_id)
+                conversation = await Conversation.get(
+                    customer_id=customer_id, conversation_id=conversation_id
+                )
         return conversation
 
     async def _enter(self, caller: Caller, target: Target) -> bool:
@@ -76,21 +85,21 @@ class Conversations:
         assert caller.session is not None
         joined = await self.platform.rooms.join(caller.session, target.room)
         if joined.first:
-            caller.after.emit("member:joined", payloads.member(
-                target, caller.user_id, caller.user_name), room=target.room,
-                skip_sid=caller.sid)
+            caller.after.emit(
+                "member:joined",
+                payloads.member(target, caller.user_id, caller.user_name),
+                room=target.room,
+                skip_sid=caller.sid,
+            )
         return joined.first
 
-    def _publish(self, after: Any, name: str, target: Target, user_id: str,
-                 user_name: str) -> None:
+    def _publish(self, after: Any, name: str, target: Target, user_id: str, user_name: str) -> None:
         """Queue a `conversation.*` domain event; queued after a turn's block, it goes out
         once the turn is released, so no consumer ever holds the room."""
         event = payloads.member_event(target, user_id, user_name)
-        after.then(lambda: self.platform.publish("messages", name, target.organization_id,
-                                                 event))
+        after.then(lambda: self.platform.publish("messages", name, target.organization_id, event))
 
-    async def join(self, caller: Caller, customer_id: str,
-                   conversation_id: str) -> dict[str, Any]:
+    async def join(self, caller: Caller, customer_id: str, conversation_id: str) -> dict[str, Any]:
         """`room:joined` to the joiner, `member:joined` to the others."""
         await self.open(caller.identity, customer_id, conversation_id)
         target = Target.conversation(caller.org, customer_id, conversation_id)
@@ -98,13 +107,15 @@ class Conversations:
             first = await self._enter(caller, target)
             caller.after.emit("room:joined", payloads.room_joined(target), to=caller.sid)
         if first:
-            self._publish(caller.after, "conversation.member_joined", target, caller.user_id,
-                          caller.user_name)
-        return {**payloads.conversation_ref(target),
-                "lastReadMessageId": await self.messages.last_read(caller.identity, target)}
+            self._publish(
+                caller.after, "conversation.member_joined", target, caller.user_id, caller.user_name
+            )
+        return {
+            **payloads.conversation_ref(target),
+            "lastReadMessageId": await self.messages.last_read(caller.identity, target),
+        }
 
-    async def leave(self, caller: Caller, customer_id: str,
-                    conversation_id: str) -> dict[str, Any]:
+    async def leave(self, caller: Caller, customer_id: str, conversation_id: str) -> dict[str, Any]:
         """`member:left` to the others when the user's last socket leaves."""
         assert caller.session is not None
         target = Target.conversation(caller.org, customer_id, conversation_id)
@@ -114,11 +125,15 @@ class Conversations:
             await self.typing.socket_left(caller.session.sid, target, caller.after)
             left = await self.platform.rooms.leave(caller.session, target.room)
             if left.last:
-                caller.after.emit("member:left", payloads.member(
-                    target, caller.user_id, caller.user_name), room=target.room)
+                caller.after.emit(
+                    "member:left",
+                    payloads.member(target, caller.user_id, caller.user_name),
+                    room=target.room,
+                )
         if left.last:
-            self._publish(caller.after, "conversation.member_left", target, caller.user_id,
-                          caller.user_name)
+            self._publish(
+                caller.after, "conversation.member_left", target, caller.user_id, caller.user_name
+            )
         return {"conversationId": conversation_id, "left": True}
 
     async def rejoin(self, caller: Caller, payload: Rejoin) -> dict[str, Any]:
@@ -132,25 +147,39 @@ class Conversations:
         await self.open(caller.identity, payload.customerId, payload.conversationId)
         target = Target.conversation(caller.org, payload.customerId, payload.conversationId)
         since = await self.messages.recovery_point(
-            target, after_id=payload.lastMessageId, after_time=payload.lastMessageTimestamp)
+            target, after_id=payload.lastMessageId, after_time=payload.lastMessageTimestamp
+        )
         async with self.platform.turn(target.room, caller.after):
             first = await self._enter(caller, target)
             missed, has_more = await self.messages.missed(target, since)
-            caller.after.emit("conversation:rejoined",
-                              payloads.rejoined(target, missed, has_more), to=caller.sid)
+            caller.after.emit(
+                "conversation:rejoined", payloads.rejoined(target, missed, has_more), to=caller.sid
+            )
         if first:
-            self._publish(caller.after, "conversation.member_joined", target, caller.user_id,
-                          caller.user_name)
-        return {"conversationId": payload.conversationId, "customerId": payload.customerId,
-                "room": target.scope, "missed": len(missed), "hasMore": has_more}
+            self._publish(
+                caller.after, "conversation.member_joined", target, caller.user_id, caller.user_name
+            )
+        return {
+            "conversationId": payload.conversationId,
+            "customerId": payload.customerId,
+            "room": target.scope,
+            "missed": len(missed),
+            "hasMore": has_more,
+        }
 
     async def left_room(self, target: Target, member: Member, last: bool) -> None:
         """A socket left without asking (disconnect, refresh, dead node); the room's turn
         is held by the core, so the domain event goes out after it, as a tracked task."""
         if last:
-            await self.platform.emit("member:left", payloads.member(
-                target, member.user_id, member.user_name), room=target.room)
+            await self.platform.emit(
+                "member:left",
+                payloads.member(target, member.user_id, member.user_name),
+                room=target.room,
+            )
             event = payloads.member_event(target, member.user_id, member.user_name)
-            self.platform.tasks.spawn(self.platform.publish(
-                "messages", "conversation.member_left", target.organization_id, event),
-                name="conversation.member_left")
+            self.platform.tasks.spawn(
+                self.platform.publish(
+                    "messages", "conversation.member_left", target.organization_id, event
+                ),
+                name="conversation.member_left",
+            )

@@ -44,9 +44,13 @@ EVENTS: dict[str, tuple[type[BaseModel], str]] = {
     "message.updated": (MessageWritten, "a message's content or metadata was edited"),
     "message.deleted": (MessageDeleted, "a message was deleted (soft: kept, marked deleted)"),
     "conversation.member_joined": (
-        MemberChanged, "a user's first socket joined a customer conversation"),
+        MemberChanged,
+        "a user's first socket joined a customer conversation",
+    ),
     "conversation.member_left": (
-        MemberChanged, "a user's last socket left a customer conversation"),
+        MemberChanged,
+        "a user's last socket left a customer conversation",
+    ),
 }
 
 

@@ -35,14 +35,14 @@ async def channel_history(ctx: EventContext, payload: schemas.ChannelHistory) ->
     """A page back (`before`) or forward (`after`): `{messages, hasMore, total}`."""
     target = Target.channel(ctx.identity.organization_id, payload.channelId)
     ctx.require_member(target.room)
-    page = await ctx.state.messages.history(target, before=payload.before,
-                                            after=payload.after, limit=payload.limit)
+    page = await ctx.state.messages.history(
+        target, before=payload.before, after=payload.after, limit=payload.limit
+    )
     return {"channelId": payload.channelId, **page}
 
 
 async def update_channel(ctx: EventContext, payload: schemas.UpdateChannel) -> dict[str, Any]:
-    return await ctx.state.channels.update(Caller.of(ctx), payload.channelId,
-                                           payload.updates)
+    return await ctx.state.channels.update(Caller.of(ctx), payload.channelId, payload.updates)
 
 
 # --- messages ------------------------------------------------------------------------------
@@ -56,8 +56,9 @@ async def send_message(ctx: EventContext, payload: schemas.SendMessage) -> dict[
 
 async def update_message(ctx: EventContext, payload: schemas.UpdateMessage) -> dict[str, Any]:
     m, caller, target = _joined(ctx, payload)
-    row = await m.messages.update(caller, target, payload.messageId, payload.content,
-                                  payload.metadata)
+    row = await m.messages.update(
+        caller, target, payload.messageId, payload.content, payload.metadata
+    )
     return {"messageId": row.message_id, "updatedAt": iso(row.updated_at)}
 
 
@@ -69,10 +70,15 @@ async def delete_message(ctx: EventContext, payload: schemas.MessageRef) -> dict
 
 async def react(ctx: EventContext, payload: schemas.React) -> dict[str, Any]:
     m, caller, target = _joined(ctx, payload)
-    changed = await m.messages.react(caller, target, payload.messageId, payload.emoji,
-                                     payload.action)
-    return {"messageId": payload.messageId, "emoji": payload.emoji, "action": payload.action,
-            "changed": changed}
+    changed = await m.messages.react(
+        caller, target, payload.messageId, payload.emoji, payload.action
+    )
+    return {
+        "messageId": payload.messageId,
+        "emoji": payload.emoji,
+        "action": payload.action,
+        "changed": changed,
+    }
 
 
 async def read(ctx: EventContext, payload: schemas.MessageRef) -> dict[str, Any]:
@@ -99,16 +105,16 @@ async def stop_typing(ctx: EventContext, payload: schemas.Typing) -> dict[str, A
 # --- conversations -------------------------------------------------------------------------
 
 
-async def join_conversation(ctx: EventContext,
-                            payload: schemas.ConversationRef) -> dict[str, Any]:
-    return await ctx.state.conversations.join(Caller.of(ctx), payload.customerId,
-                                              payload.conversationId)
+async def join_conversation(ctx: EventContext, payload: schemas.ConversationRef) -> dict[str, Any]:
+    return await ctx.state.conversations.join(
+        Caller.of(ctx), payload.customerId, payload.conversationId
+    )
 
 
-async def leave_conversation(ctx: EventContext,
-                             payload: schemas.ConversationRef) -> dict[str, Any]:
-    return await ctx.state.conversations.leave(Caller.of(ctx), payload.customerId,
-                                               payload.conversationId)
+async def leave_conversation(ctx: EventContext, payload: schemas.ConversationRef) -> dict[str, Any]:
+    return await ctx.state.conversations.leave(
+        Caller.of(ctx), payload.customerId, payload.conversationId
+    )
 
 
 async def rejoin_conversation(ctx: EventContext, payload: schemas.Rejoin) -> dict[str, Any]:

@@ -31,9 +31,11 @@ MAX_MESSAGE_JSON = 64 * 1024  # content, attachments and metadata together (cont
 def check_size(content: str, attachments: Any, metadata: Any) -> None:
     size = json_size({"content": content, "attachments": attachments, "metadata": metadata})
     if size > MAX_MESSAGE_JSON:
-        raise LvngError(ErrorCode.PAYLOAD_TOO_LARGE,
-                        f"a message's content, attachments and metadata are {size} bytes "
-                        f"of JSON; at most {MAX_MESSAGE_JSON} are allowed")
+        raise LvngError(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"a message's content, attachments and metadata are {size} bytes "
+            f"of JSON; at most {MAX_MESSAGE_JSON} are allowed",
+        )
 
 
 async def _reactions_of(rows: list[Message]) -> dict[int, list[dict[str, Any]]]:
@@ -44,8 +46,7 @@ async def _reactions_of(rows: list[Message]) -> dict[int, list[dict[str, Any]]]:
     summary: dict[int, dict[str, dict[str, Any]]] = {}
     for row in found:
         per_message = summary.setdefault(row.message_seq, {})
-        entry = per_message.setdefault(row.emoji, {"emoji": row.emoji, "count": 0,
-                                                   "userIds": []})
+        entry = per_message.setdefault(row.emoji, {"emoji": row.emoji, "count": 0, "userIds": []})
         entry["count"] += 1
         entry["userIds"].append(row.user_id)
     return {seq: list(per.values()) for seq, per in summary.items()}
@@ -59,8 +60,9 @@ async def described(rows: list[Message]) -> list[dict[str, Any]]:
 class Messages:
     """The message rules of one platform."""
 
-    def __init__(self, platform: Platform, settings: MessagesSettings,
-                 metrics: MessagesMetrics) -> None:
+    def __init__(
+        self, platform: Platform, settings: MessagesSettings, metrics: MessagesMetrics
+    ) -> None:
         self.platform = platform
         self.settings = settings
         self.metrics = metrics
@@ -68,8 +70,7 @@ class Messages:
     async def publish(self, name: str, organization_id: str, data: dict[str, Any]) -> None:
         await self.platform.publish("messages", name, organization_id, data)
 
-    async def find(self, target: Target, message_id: str, *,
-                   deleted_too: bool = False) -> Message:
+    async def find(self, target: Target, message_id: str, *, deleted_too: bool = False) -> Message:
         """A message of this room, or NOT_FOUND (also when it is in another room)."""
         query = Message.filter(**target.rows(), message_id=message_id)
         if not deleted_too:
@@ -81,8 +82,7 @@ class Messages:
 
     # --- sending -----------------------------------------------------------------------
 
-    async def post(self, caller: Caller, target: Target,
-                   body: MessageBody) -> tuple[Message, bool]:
+    async def post(self, caller: Caller, target: Target, body: MessageBody) -> tuple[Message, bool]:
         """Store a message, then tell the sender (`message:sent`, on a socket) and the room
         (`message:new`). Returns the message and whether it repeated an optimisticId (then
         nothing is stored and the room hears nothing)."""
@@ -103,10 +103,16 @@ class Messages:
 
     async def _earlier_send(self, identity: Identity, optimistic_id: str) -> Message | None:
         since = now() - timedelta(hours=self.settings.idempotency_hours)
-        return await Message.filter(
-            organization_id=identity.organization_id, user_id=identity.user_id,
-            optimistic_id=optimistic_id, created_at__gte=since,
-        ).order_by("seq").first()
+        return (
+            await Message.filter(
+                organization_id=identity.organization_id,
+                user_id=identity.user_id,
+                optimistic_id=optimistic_id,
+                created_at__gte=since,
+            )
+            .order_by("seq")
+            .first()
+        )
 
     async def _post(self, caller: Caller, target: Target, body: MessageBody) -> Message:
         thread_id = None
@@ -144,14 +150,19 @@ class Messages:
             caller.after.emit("message:new", payloads.message(row), room=target.room)
         self.metrics.sent.labels(target=target.kind).inc()
         event = payloads.message_event(row, target, row.user_id, row.user_name)
-        caller.after.then(lambda: self.publish("message.created", target.organization_id,
-                                               event))
+        caller.after.then(lambda: self.publish("message.created", target.organization_id, event))
         return row
 
     # --- editing -----------------------------------------------------------------------
 
-    async def update(self, caller: Caller, target: Target, message_id: str, content: str,
-                     metadata: dict[str, Any] | None) -> Message:
+    async def update(
+        self,
+        caller: Caller,
+        target: Target,
+        message_id: str,
+        content: str,
+        metadata: dict[str, Any] | None,
+    ) -> Message:
         async with self.platform.turn(target.room, caller.after):
             row = await self.find(target, message_id)
             self._check_author(caller.identity, row, "edit")
@@ -161,11 +172,13 @@ class Messages:
                 row.metadata = metadata
             row.updated_at = now()
             await row.save(update_fields=["content", "metadata", "updated_at"])
-            caller.after.emit("message:update", payloads.message_updated(
-                row, target, caller.user_id, caller.user_name), room=target.room)
+            caller.after.emit(
+                "message:update",
+                payloads.message_updated(row, target, caller.user_id, caller.user_name),
+                room=target.room,
+            )
         event = payloads.message_event(row, target, caller.user_id, caller.user_name)
-        caller.after.then(lambda: self.publish("message.updated", target.organization_id,
-                                               event))
+        caller.after.then(lambda: self.publish("message.updated", target.organization_id, event))
         return row
 
     async def delete(self, caller: Caller, target: Target, message_id: str) -> Message:
@@ -175,22 +188,29 @@ class Messages:
             row.deleted_at = now()
             row.deleted_by = caller.user_id
             await row.save(update_fields=["deleted_at", "deleted_by"])
-            caller.after.emit("message:delete", payloads.message_deleted(
-                row, target, caller.user_id, caller.user_name), room=target.room)
-        event = {**target.ids(), "messageId": row.message_id,
-                 **payloads.person(caller.user_id, caller.user_name)}
-        caller.after.then(lambda: self.publish("message.deleted", target.organization_id,
-                                               event))
+            caller.after.emit(
+                "message:delete",
+                payloads.message_deleted(row, target, caller.user_id, caller.user_name),
+                room=target.room,
+            )
+        event = {
+            **target.ids(),
+            "messageId": row.message_id,
+            **payloads.person(caller.user_id, caller.user_name),
+        }
+        caller.after.then(lambda: self.publish("message.deleted", target.organization_id, event))
         return row
 
     @staticmethod
     def _check_author(identity: Identity, row: Message, what: str) -> None:
         if row.user_id != identity.user_id and not identity.is_admin:
-            raise LvngError(ErrorCode.FORBIDDEN,
-                            f"only the author or an org admin may {what} this message")
+            raise LvngError(
+                ErrorCode.FORBIDDEN, f"only the author or an org admin may {what} this message"
+            )
 
-    async def react(self, caller: Caller, target: Target, message_id: str, emoji: str,
-                    action: str) -> bool:
+    async def react(
+        self, caller: Caller, target: Target, message_id: str, emoji: str, action: str
+    ) -> bool:
         """Add or remove one reaction; False when that changed nothing (no broadcast)."""
         async with self.platform.turn(target.room, caller.after):
             row = await self.find(target, message_id)
@@ -199,16 +219,24 @@ class Messages:
                 if await mine.exists():
                     return False
                 try:
-                    await Reaction.create(message_seq=row.seq, user_id=caller.user_id,
-                                          user_name=caller.user_name, emoji=emoji,
-                                          created_at=now())
+                    await Reaction.create(
+                        message_seq=row.seq,
+                        user_id=caller.user_id,
+                        user_name=caller.user_name,
+                        emoji=emoji,
+                        created_at=now(),
+                    )
                 except IntegrityError:
                     return False
             elif not await mine.delete():
                 return False
-            caller.after.emit("message:reaction", payloads.reaction(
-                row.message_id, target, emoji, caller.user_id, caller.user_name, action),
-                room=target.room)
+            caller.after.emit(
+                "message:reaction",
+                payloads.reaction(
+                    row.message_id, target, emoji, caller.user_id, caller.user_name, action
+                ),
+                room=target.room,
+            )
         return True
 
     # --- reading -----------------------------------------------------------------------
@@ -219,30 +247,34 @@ class Messages:
         row = await self.find(target, message_id)
         where = {**target.rows(), "user_id": caller.user_id}
         moved = await ReadPosition.filter(**where, message_seq__lt=row.seq).update(
-            message_seq=row.seq, message_id=row.message_id, updated_at=now())
+            message_seq=row.seq, message_id=row.message_id, updated_at=now()
+        )
         if not moved and not await ReadPosition.exists(**where):
             try:
-                await ReadPosition.create(**where, message_seq=row.seq,
-                                          message_id=row.message_id, updated_at=now())
+                await ReadPosition.create(
+                    **where, message_seq=row.seq, message_id=row.message_id, updated_at=now()
+                )
             except IntegrityError:  # another device of the user stored one just now
                 await ReadPosition.filter(**where, message_seq__lt=row.seq).update(
-                    message_seq=row.seq, message_id=row.message_id, updated_at=now())
+                    message_seq=row.seq, message_id=row.message_id, updated_at=now()
+                )
         await self._coalesce_read(target, caller.user_id, caller.user_name, row.message_id)
         position = await ReadPosition.get(**where)
         return position.message_id
 
-    async def _coalesce_read(self, target: Target, user_id: str, user_name: str,
-                             message_id: str) -> None:
+    async def _coalesce_read(
+        self, target: Target, user_id: str, user_name: str, message_id: str
+    ) -> None:
         """Gather one user's reads in one room, from any device on any node, for
         `read_coalesce_ms`; whoever gathered the first one sends them all."""
         window = self.settings.read_coalesce_ms / 1000
         key = f"messages/reads/{target.room.key}/{user_id}"
         if await self.platform.cluster.push(key, message_id, ttl=2 * window + 5) == 1:
             self.platform.timers.schedule(
-                key, window, lambda: self._send_reads(key, target, user_id, user_name))
+                key, window, lambda: self._send_reads(key, target, user_id, user_name)
+            )
 
-    async def _send_reads(self, key: str, target: Target, user_id: str,
-                          user_name: str) -> None:
+    async def _send_reads(self, key: str, target: Target, user_id: str, user_name: str) -> None:
         message_ids = list(dict.fromkeys(await self.platform.cluster.take(key)))
         if message_ids:
             event, data = payloads.reads(message_ids, target, user_id, user_name)
@@ -252,8 +284,14 @@ class Messages:
         position = await ReadPosition.get_or_none(**target.rows(), user_id=identity.user_id)
         return position.message_id if position else None
 
-    async def history(self, target: Target, *, before: str | None = None,
-                      after: str | None = None, limit: int = HISTORY_PAGE) -> dict[str, Any]:
+    async def history(
+        self,
+        target: Target,
+        *,
+        before: str | None = None,
+        after: str | None = None,
+        limit: int = HISTORY_PAGE,
+    ) -> dict[str, Any]:
         """A page of at most `limit` messages, oldest first: the newest ones before
         `before` (the newest of all when neither is given), or the oldest ones after
         `after`. `hasMore`: more exist beyond the page in its direction (also when the
@@ -272,11 +310,15 @@ class Messages:
             page = await described(list(reversed(rows[:limit])))
         kept = within_budget(page, keep_newest=after is None)
         self.metrics.history_reads.labels(target=target.kind).inc()
-        return {"messages": kept, "hasMore": len(rows) > limit or len(kept) < len(page),
-                "total": await live.count()}
+        return {
+            "messages": kept,
+            "hasMore": len(rows) > limit or len(kept) < len(page),
+            "total": await live.count(),
+        }
 
-    async def recovery_point(self, target: Target, *, after_id: str | None,
-                             after_time: datetime | None) -> dict[str, Any]:
+    async def recovery_point(
+        self, target: Target, *, after_id: str | None, after_time: datetime | None
+    ) -> dict[str, Any]:
         """Where a recovery starts: after `after_id` (a message of this room, deleted or
         not), else after `after_time`, else at the beginning. NOT_FOUND for an id that is
         not of this room when no timestamp is given either."""
@@ -290,12 +332,16 @@ class Messages:
             return {"created_at__gt": after_time}
         return {}
 
-    async def missed(self, target: Target,
-                     since: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    async def missed(
+        self, target: Target, since: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], bool]:
         """Messages after the recovery point, oldest first, at most REJOIN_LIMIT (and
         under 1 MB), and whether more are missed."""
-        rows = await Message.filter(**target.rows(), deleted_at__isnull=True,
-                                    **since).order_by("seq").limit(REJOIN_LIMIT + 1)
+        rows = (
+            await Message.filter(**target.rows(), deleted_at__isnull=True, **since)
+            .order_by("seq")
+            .limit(REJOIN_LIMIT + 1)
+        )
         self.metrics.history_reads.labels(target=target.kind).inc()
         page = await described(rows[:REJOIN_LIMIT])
         kept = within_budget(page, keep_newest=False)

@@ -204,12 +204,20 @@ def register(events: EventRegistrar) -> None:
     events.emits("message:read", Read)
     events.emits("message:read:batch", ReadBatch)
     events.emits("typing:start", Typing)
-    events.emits("typing:stop", Typing, "Typing stopped: to the room without the typist, "
-                 "also when the server ends a typing:start not stopped within 10 s "
-                 "(`reason` `timeout`, or `left`).")
+    events.emits(
+        "typing:stop",
+        Typing,
+        "Typing stopped: to the room without the typist, "
+        "also when the server ends a typing:start not stopped within 10 s "
+        "(`reason` `timeout`, or `left`).",
+    )
     events.emits("room:joined", RoomJoined)
-    events.emits("member:joined", Member, "A user joined a customer conversation: to the "
-                 "others in it.")
-    events.emits("member:left", Member, "A user left a customer conversation (the last "
-                 "device): to the others in it.")
+    events.emits(
+        "member:joined", Member, "A user joined a customer conversation: to the others in it."
+    )
+    events.emits(
+        "member:left",
+        Member,
+        "A user left a customer conversation (the last device): to the others in it.",
+    )
     events.emits("conversation:rejoined", Rejoined)

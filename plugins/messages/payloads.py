@@ -37,16 +37,24 @@ def channel(row: Channel) -> dict[str, Any]:
 
 def channel_joined(channel_id: str, user_id: str, user_name: str) -> dict[str, Any]:
     """`channel:join` to the room."""
-    return {"channelId": channel_id, **person(user_id, user_name),
-            "user": {"id": user_id, "name": user_name}, "timestamp": now_iso()}
+    return {
+        "channelId": channel_id,
+        **person(user_id, user_name),
+        "user": {"id": user_id, "name": user_name},
+        "timestamp": now_iso(),
+    }
 
 
-def channel_left(channel_id: str, user_id: str, user_name: str,
-                 reason: str | None = None) -> dict[str, Any]:
+def channel_left(
+    channel_id: str, user_id: str, user_name: str, reason: str | None = None
+) -> dict[str, Any]:
     """`channel:leave` to the room; `reason` when the user did not ask (`removed`,
     `revoked`)."""
-    data: dict[str, Any] = {"channelId": channel_id, **person(user_id, user_name),
-                            "timestamp": now_iso()}
+    data: dict[str, Any] = {
+        "channelId": channel_id,
+        **person(user_id, user_name),
+        "timestamp": now_iso(),
+    }
     if reason is not None:
         data["reason"] = reason
     return data
@@ -57,12 +65,18 @@ def channel_history(channel_id: str, page: dict[str, Any]) -> dict[str, Any]:
     return {"channelId": channel_id, **page}
 
 
-def channel_updated(row: Channel, updates: dict[str, Any], user_id: str,
-                    user_name: str) -> dict[str, Any]:
+def channel_updated(
+    row: Channel, updates: dict[str, Any], user_id: str, user_name: str
+) -> dict[str, Any]:
     described = channel(row)
-    return {"channelId": row.channel_id, "updates": updates, "channel": described,
-            "updatedBy": user_id, "updatedByName": user_name,
-            "timestamp": described["updatedAt"]}
+    return {
+        "channelId": row.channel_id,
+        "updates": updates,
+        "channel": described,
+        "updatedBy": user_id,
+        "updatedByName": user_name,
+        "timestamp": described["updatedAt"],
+    }
 
 
 # --- messages ------------------------------------------------------------------------------
@@ -103,27 +117,44 @@ def sent(row: Message) -> dict[str, Any]:
     }
 
 
-def message_updated(row: Message, target: Target, user_id: str,
-                    user_name: str) -> dict[str, Any]:
-    return {"messageId": row.message_id, "content": row.content, "metadata": row.metadata,
-            **target.ids(), "updatedBy": user_id, "updatedByName": user_name,
-            "timestamp": iso(row.updated_at)}
+def message_updated(row: Message, target: Target, user_id: str, user_name: str) -> dict[str, Any]:
+    return {
+        "messageId": row.message_id,
+        "content": row.content,
+        "metadata": row.metadata,
+        **target.ids(),
+        "updatedBy": user_id,
+        "updatedByName": user_name,
+        "timestamp": iso(row.updated_at),
+    }
 
 
-def message_deleted(row: Message, target: Target, user_id: str,
-                    user_name: str) -> dict[str, Any]:
-    return {"messageId": row.message_id, **target.ids(), "deletedBy": user_id,
-            "deletedByName": user_name, "timestamp": iso(row.deleted_at)}
+def message_deleted(row: Message, target: Target, user_id: str, user_name: str) -> dict[str, Any]:
+    return {
+        "messageId": row.message_id,
+        **target.ids(),
+        "deletedBy": user_id,
+        "deletedByName": user_name,
+        "timestamp": iso(row.deleted_at),
+    }
 
 
-def reaction(message_id: str, target: Target, emoji: str, user_id: str, user_name: str,
-             action: str) -> dict[str, Any]:
-    return {"messageId": message_id, **target.ids(), "emoji": emoji,
-            **person(user_id, user_name), "action": action, "timestamp": now_iso()}
+def reaction(
+    message_id: str, target: Target, emoji: str, user_id: str, user_name: str, action: str
+) -> dict[str, Any]:
+    return {
+        "messageId": message_id,
+        **target.ids(),
+        "emoji": emoji,
+        **person(user_id, user_name),
+        "action": action,
+        "timestamp": now_iso(),
+    }
 
 
-def reads(message_ids: list[str], target: Target, user_id: str,
-          user_name: str) -> tuple[str, dict[str, Any]]:
+def reads(
+    message_ids: list[str], target: Target, user_id: str, user_name: str
+) -> tuple[str, dict[str, Any]]:
     """One read as `message:read`, several as one `message:read:batch`."""
     who = {**target.ids(), **person(user_id, user_name), "timestamp": now_iso()}
     if len(message_ids) == 1:
@@ -131,22 +162,25 @@ def reads(message_ids: list[str], target: Target, user_id: str,
     return "message:read:batch", {"messageIds": message_ids, **who}
 
 
-def message_event(row: Message, target: Target, user_id: str,
-                  user_name: str) -> dict[str, Any]:
+def message_event(row: Message, target: Target, user_id: str, user_name: str) -> dict[str, Any]:
     """The data of the `message.*` domain events."""
-    return {**target.ids(), "messageId": row.message_id, **person(user_id, user_name),
-            "message": message(row)}
+    return {
+        **target.ids(),
+        "messageId": row.message_id,
+        **person(user_id, user_name),
+        "message": message(row),
+    }
 
 
 # --- typing --------------------------------------------------------------------------------
 
 
-def typing(target: Target, user_id: str, user_name: str,
-           reason: str | None = None) -> dict[str, Any]:
+def typing(
+    target: Target, user_id: str, user_name: str, reason: str | None = None
+) -> dict[str, Any]:
     """`typing:start` / `typing:stop`; `reason` (`timeout`, `left`) on a stop the
     server made."""
-    data: dict[str, Any] = {**target.ids(), **person(user_id, user_name),
-                            "timestamp": now_iso()}
+    data: dict[str, Any] = {**target.ids(), **person(user_id, user_name), "timestamp": now_iso()}
     if reason is not None:
         data["reason"] = reason
     return data
@@ -157,8 +191,12 @@ def typing(target: Target, user_id: str, user_name: str,
 
 def member(target: Target, user_id: str, user_name: str) -> dict[str, Any]:
     """`member:joined` / `member:left`."""
-    return {"conversationId": target.conversation_id, "customerId": target.customer_id,
-            **person(user_id, user_name), "timestamp": now_iso()}
+    return {
+        "conversationId": target.conversation_id,
+        "customerId": target.customer_id,
+        **person(user_id, user_name),
+        "timestamp": now_iso(),
+    }
 
 
 def member_event(target: Target, user_id: str, user_name: str) -> dict[str, Any]:
@@ -172,12 +210,20 @@ def room_joined(target: Target) -> dict[str, Any]:
 
 
 def conversation_ref(target: Target) -> dict[str, Any]:
-    return {"room": target.scope, "conversationId": target.conversation_id,
-            "customerId": target.customer_id}
+    return {
+        "room": target.scope,
+        "conversationId": target.conversation_id,
+        "customerId": target.customer_id,
+    }
 
 
 def rejoined(target: Target, missed: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
     """`conversation:rejoined`: what the client missed, oldest first."""
-    return {"conversationId": target.conversation_id, "customerId": target.customer_id,
-            "missed_messages": missed, "hasMore": has_more, "room": target.scope,
-            "timestamp": now_iso()}
+    return {
+        "conversationId": target.conversation_id,
+        "customerId": target.customer_id,
+        "missed_messages": missed,
+        "hasMore": has_more,
+        "room": target.scope,
+        "timestamp": now_iso(),
+    }

@@ -1,11 +1,11 @@
 """HTTP routes of the messages plugin (contract sections 5 and 10), one Blueprint.
 
-    GET    /api/v1/channels/{channelId}/messages?before=|after=&limit= (also below)
-    POST   /api/v1/channels/{channelId}/messages          a member, or a `service` token
-    GET    /api/v1/channels/{channelId}/members
-    PUT    /api/v1/channels/{channelId}/members/{userId}  the creator or an org admin
-    DELETE /api/v1/channels/{channelId}/members/{userId}  the creator or an org admin
-    GET    /api/v1/customers/{customerId}/conversations/{conversationId}/messages?...
+GET    /api/v1/channels/{channelId}/messages?before=|after=&limit= (also below)
+POST   /api/v1/channels/{channelId}/messages          a member, or a `service` token
+GET    /api/v1/channels/{channelId}/members
+PUT    /api/v1/channels/{channelId}/members/{userId}  the creator or an org admin
+DELETE /api/v1/channels/{channelId}/members/{userId}  the creator or an org admin
+GET    /api/v1/customers/{customerId}/conversations/{conversationId}/messages?...
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from plugins.messages.target import Caller, Target
 routes = Blueprint("messages", url_prefix="/api/v1")
 
 
-
 def _history_query(request: Request) -> HistoryQuery:
-    raw = {key: request.args.get(key) for key in ("before", "after", "limit")
-           if key in request.args}
+    raw = {
+        key: request.args.get(key) for key in ("before", "after", "limit") if key in request.args
+    }
     return validate_object(HistoryQuery, raw)
 
 
@@ -56,8 +56,9 @@ async def channel_messages(request: Request, channel_id: str) -> HTTPResponse:
     query = _history_query(request)
     identity, m, _ = await _channel(request, channel_id)
     target = Target.channel(identity.organization_id, channel_id)
-    page = await m.messages.history(target, before=query.before, after=query.after,
-                                    limit=query.limit)
+    page = await m.messages.history(
+        target, before=query.before, after=query.after, limit=query.limit
+    )
     return json({"channelId": channel_id, **page})
 
 
@@ -73,19 +74,24 @@ async def post_channel_message(request: Request, channel_id: str) -> HTTPRespons
         row, duplicate = await m.messages.post(caller, target, body)
     finally:
         await caller.after.run()
-    return json({**payloads.message(row), "duplicate": duplicate},
-                status=200 if duplicate else 201)
+    return json({**payloads.message(row), "duplicate": duplicate}, status=200 if duplicate else 201)
 
 
 @routes.get("/channels/<channel_id:str>/members")
 async def channel_members(request: Request, channel_id: str) -> HTTPResponse:
     _, m, channel = await _channel(request, channel_id)
-    return json({"channelId": channel_id, "private": channel.private,
-                 "members": await m.channels.members(channel)})
+    return json(
+        {
+            "channelId": channel_id,
+            "private": channel.private,
+            "members": await m.channels.members(channel),
+        }
+    )
 
 
-async def _managed_channel(request: Request, channel_id: str,
-                           user_id: str) -> tuple[Identity, Messaging, Channel]:
+async def _managed_channel(
+    request: Request, channel_id: str, user_id: str
+) -> tuple[Identity, Messaging, Channel]:
     """The caller, the plugin and the channel whose membership the caller may manage
     (its creator while a member, or an org admin), for the member routes."""
     identity = authenticate(request)
@@ -101,22 +107,23 @@ async def _managed_channel(request: Request, channel_id: str,
 async def add_channel_member(request: Request, channel_id: str, user_id: str) -> HTTPResponse:
     identity, m, channel = await _managed_channel(request, channel_id, user_id)
     added = await m.channels.add_member(channel, user_id, added_by=identity.user_id)
-    return json({"channelId": channel_id, "userId": user_id, "member": True, "added": added},
-                status=201 if added else 200)
+    return json(
+        {"channelId": channel_id, "userId": user_id, "member": True, "added": added},
+        status=201 if added else 200,
+    )
 
 
 @routes.delete("/channels/<channel_id:str>/members/<user_id:str>")
-async def remove_channel_member(request: Request, channel_id: str,
-                                user_id: str) -> HTTPResponse:
+async def remove_channel_member(request: Request, channel_id: str, user_id: str) -> HTTPResponse:
     _, m, channel = await _managed_channel(request, channel_id, user_id)
     removed = await m.channels.remove_member(channel, user_id)
-    return json({"channelId": channel_id, "userId": user_id, "member": False,
-                 "removed": removed})
+    return json({"channelId": channel_id, "userId": user_id, "member": False, "removed": removed})
 
 
 @routes.get("/customers/<customer_id:str>/conversations/<conversation_id:str>/messages")
-async def conversation_messages(request: Request, customer_id: str,
-                                conversation_id: str) -> HTTPResponse:
+async def conversation_messages(
+    request: Request, customer_id: str, conversation_id: str
+) -> HTTPResponse:
     identity = authenticate(request)
     require_id(customer_id, "customerId")
     require_id(conversation_id, "conversationId")
@@ -124,6 +131,7 @@ async def conversation_messages(request: Request, customer_id: str,
     m = _messaging(request)
     await m.conversations.open(identity, customer_id, conversation_id, create=False)
     target = Target.conversation(identity.organization_id, customer_id, conversation_id)
-    page = await m.messages.history(target, before=query.before, after=query.after,
-                                    limit=query.limit)
+    page = await m.messages.history(
+        target, before=query.before, after=query.after, limit=query.limit
+    )
     return json({"customerId": customer_id, "conversationId": conversation_id, **page})

@@ -47,8 +47,10 @@ def _not_blank(value: Any) -> Any:
 
 
 Content = Annotated[
-    str, BeforeValidator(_trimmed), BeforeValidator(_not_blank),
-    StringConstraints(min_length=1, max_length=MAX_CONTENT)
+    str,
+    BeforeValidator(_trimmed),
+    BeforeValidator(_not_blank),
+    StringConstraints(min_length=1, max_length=MAX_CONTENT),
 ]
 Emoji = Annotated[
     str, BeforeValidator(_trimmed), StringConstraints(min_length=1, max_length=MAX_EMOJI)
@@ -185,12 +187,16 @@ class ChannelHistory(Page):
 class ChannelChanges(Payload):
     """The `updates` of `channel:update`; only the keys sent are changed."""
 
-    name: Annotated[str, BeforeValidator(_trimmed),
-                    StringConstraints(min_length=1, max_length=80)] | None = None
-    topic: Annotated[str, BeforeValidator(_trimmed),
-                     StringConstraints(max_length=250)] | None = None
-    description: Annotated[str, BeforeValidator(_trimmed),
-                           StringConstraints(max_length=1000)] | None = None
+    name: (
+        Annotated[str, BeforeValidator(_trimmed), StringConstraints(min_length=1, max_length=80)]
+        | None
+    ) = None
+    topic: Annotated[str, BeforeValidator(_trimmed), StringConstraints(max_length=250)] | None = (
+        None
+    )
+    description: (
+        Annotated[str, BeforeValidator(_trimmed), StringConstraints(max_length=1000)] | None
+    ) = None
     private: bool | None = None
 
     @model_validator(mode="after")

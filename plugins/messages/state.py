@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 class Messaging:
     """The messages plugin of one platform: its services, sharing settings and metrics."""
 
-    def __init__(self, platform: Platform, settings: MessagesSettings,
-                 metrics: MessagesMetrics) -> None:
+    def __init__(
+        self, platform: Platform, settings: MessagesSettings, metrics: MessagesMetrics
+    ) -> None:
         self.settings = settings
         self.typing = Typing(platform, settings.typing_timeout_seconds)
         self.messages = Messages(platform, settings, metrics)

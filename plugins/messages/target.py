@@ -40,8 +40,7 @@ class Target:
         return cls(organization_id, channel_id)
 
     @classmethod
-    def conversation(cls, organization_id: str, customer_id: str,
-                     conversation_id: str) -> Target:
+    def conversation(cls, organization_id: str, customer_id: str, conversation_id: str) -> Target:
         return cls(organization_id, None, customer_id, conversation_id)
 
     @classmethod
@@ -66,15 +65,23 @@ class Target:
     @property
     def room(self) -> Room:
         if self.conversation_id is not None:
-            return Room.of(self.organization_id, "customer", self.customer_id or "",
-                           "conversation", self.conversation_id)
+            return Room.of(
+                self.organization_id,
+                "customer",
+                self.customer_id or "",
+                "conversation",
+                self.conversation_id,
+            )
         return Room.of(self.organization_id, "channel", self.channel_id or "")
 
     def ids(self) -> dict[str, str | None]:
         """The target's keys as every payload carries them (`channelId` null for a
         conversation, `conversationId` null for a channel)."""
-        return {"channelId": self.channel_id, "conversationId": self.conversation_id,
-                "customerId": self.customer_id}
+        return {
+            "channelId": self.channel_id,
+            "conversationId": self.conversation_id,
+            "customerId": self.customer_id,
+        }
 
     def rows(self) -> dict[str, str]:
         """The columns that select this target's rows."""

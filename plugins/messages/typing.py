@@ -42,15 +42,17 @@ class Typing:
     async def start(self, caller: Caller, target: Target) -> None:
         sid = caller.sid or ""
         key = self._key(target, caller.user_id)
-        typist = _Typist(key, f"{sid}/{uuid.uuid4().hex}", target, caller.user_id,
-                         caller.user_name)
+        typist = _Typist(key, f"{sid}/{uuid.uuid4().hex}", target, caller.user_id, caller.user_name)
         # The key outlives the timer a little, so a stop racing the timer still finds it.
         await self.platform.cluster.put(key, typist.token, ttl=self.timeout + 5)
         self._by_socket.setdefault(sid, {})[key] = typist
         self.platform.timers.schedule(key, self.timeout, lambda: self._expire(sid, typist))
-        caller.after.emit("typing:start", payloads.typing(target, caller.user_id,
-                                                          caller.user_name),
-                          room=target.room, skip_sid=sid)
+        caller.after.emit(
+            "typing:start",
+            payloads.typing(target, caller.user_id, caller.user_name),
+            room=target.room,
+            skip_sid=sid,
+        )
 
     async def stop(self, caller: Caller, target: Target) -> bool:
         """End the user's typing in the room, whichever device started it; False if it
@@ -60,17 +62,23 @@ class Typing:
         self._by_socket.get(caller.sid or "", {}).pop(key, None)
         if not await self.platform.cluster.delete(key):
             return False
-        caller.after.emit("typing:stop", payloads.typing(target, caller.user_id,
-                                                         caller.user_name),
-                          room=target.room, skip_sid=caller.sid)
+        caller.after.emit(
+            "typing:stop",
+            payloads.typing(target, caller.user_id, caller.user_name),
+            room=target.room,
+            skip_sid=caller.sid,
+        )
         return True
 
     async def _expire(self, sid: str, typist: _Typist) -> None:
         self._forget(sid, typist)
         if await self.platform.cluster.delete(typist.key, only_if=typist.token):
-            await self.platform.emit("typing:stop", payloads.typing(
-                typist.target, typist.user_id, typist.user_name, "timeout"),
-                room=typist.target.room, skip_sid=sid)
+            await self.platform.emit(
+                "typing:stop",
+                payloads.typing(typist.target, typist.user_id, typist.user_name, "timeout"),
+                room=typist.target.room,
+                skip_sid=sid,
+            )
 
     def _forget(self, sid: str, typist: _Typist) -> None:
         mine = self._by_socket.get(sid)
@@ -87,6 +95,9 @@ class Typing:
             self._forget(sid, typist)
             if await self.platform.cluster.delete(typist.key, only_if=typist.token):
                 self.platform.timers.cancel(typist.key)  # still ours: no newer start
-                after.emit("typing:stop", payloads.typing(
-                    typist.target, typist.user_id, typist.user_name, "left"),
-                    room=typist.target.room, skip_sid=sid)
+                after.emit(
+                    "typing:stop",
+                    payloads.typing(typist.target, typist.user_id, typist.user_name, "left"),
+                    room=typist.target.room,
+                    skip_sid=sid,
+                )

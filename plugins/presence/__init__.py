@@ -61,8 +61,9 @@ async def lvng_client_active(session: Session, platform: Platform) -> None:
 
 
 @hookimpl
-async def lvng_client_left_room(room: Room, member: Member, last: bool, reason: str,
-                                platform: Platform) -> None:
+async def lvng_client_left_room(
+    room: Room, member: Member, last: bool, reason: str, platform: Platform
+) -> None:
     """Only `org:{organizationId}`: leaving it is leaving the organization (for `last`,
     the user's last socket anywhere)."""
     if room.kind == "org":

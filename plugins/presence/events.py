@@ -12,8 +12,9 @@ from plugins.presence import outbound, schemas
 async def update(ctx: EventContext, payload: schemas.UpdatePresence) -> dict[str, Any]:
     """Ack: the user's presence as the organization hears it."""
     identity = ctx.identity
-    return await ctx.state.presence.update(identity.organization_id, identity.user_id,
-                                           identity.user_name, payload, ctx.after_ack)
+    return await ctx.state.presence.update(
+        identity.organization_id, identity.user_id, identity.user_name, payload, ctx.after_ack
+    )
 
 
 async def heartbeat(ctx: EventContext, payload: schemas.Empty) -> dict[str, Any]:

@@ -19,12 +19,15 @@ STATUSES = ("online", "away", "busy", "offline")
 class PresenceMetrics:
     def __init__(self, factory: PluginMetrics) -> None:
         self.users = factory.gauge(
-            "users", "Users with a socket on this node, by presence status", ("status",))
+            "users", "Users with a socket on this node, by presence status", ("status",)
+        )
         self.updates = factory.counter(
-            "updates_total", "presence:update broadcasts made by this node, by status", ("status",))
+            "updates_total", "presence:update broadcasts made by this node, by status", ("status",)
+        )
 
     def watch(self, statuses: Callable[[], Iterable[str]]) -> None:
         """Read the gauge at each scrape from `statuses()` (one status per local user)."""
         for status in STATUSES:
             self.users.labels(status=status).set_function(
-                lambda wanted=status: sum(1 for s in statuses() if s == wanted))
+                lambda wanted=status: sum(1 for s in statuses() if s == wanted)
+            )

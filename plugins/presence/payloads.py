@@ -13,14 +13,30 @@ if TYPE_CHECKING:
 
 def update(user_id: str, record: PresenceRecord) -> dict[str, Any]:
     """`presence:update` to `org:{organizationId}`, and the `presence:update` ack."""
-    return {"userId": user_id, "userName": record.user_name, "status": record.status,
-            "customStatus": record.custom_status, "statusText": record.status_text,
-            "timestamp": now_iso()}
+    return {
+        "userId": user_id,
+        "userName": record.user_name,
+        "status": record.status,
+        "customStatus": record.custom_status,
+        "statusText": record.status_text,
+        "timestamp": now_iso(),
+    }
 
 
-def listed(user_id: str, user_name: str, status: str, custom_status: str | None,
-           status_text: str | None, last_seen: float) -> dict[str, Any]:
+def listed(
+    user_id: str,
+    user_name: str,
+    status: str,
+    custom_status: str | None,
+    status_text: str | None,
+    last_seen: float,
+) -> dict[str, Any]:
     """One user of `presence:list` and `GET /api/v1/presence`."""
-    return {"userId": user_id, "userName": user_name, "status": status,
-            "customStatus": custom_status, "statusText": status_text,
-            "lastSeen": iso_from_epoch(last_seen)}
+    return {
+        "userId": user_id,
+        "userName": user_name,
+        "status": status,
+        "customStatus": custom_status,
+        "statusText": status_text,
+        "lastSeen": iso_from_epoch(last_seen),
+    }

@@ -48,8 +48,9 @@ def org_room(org: str) -> Room:
 
 
 class Presence:
-    def __init__(self, platform: Platform, settings: PresenceSettings,
-                 metrics: PresenceMetrics) -> None:
+    def __init__(
+        self, platform: Platform, settings: PresenceSettings, metrics: PresenceMetrics
+    ) -> None:
         self.platform = platform
         self.away_after = settings.away_after_seconds
         self.grace = settings.offline_grace_seconds
@@ -63,8 +64,9 @@ class Presence:
         return (self._status.get(key, "online") for key in list(self._local))
 
     @asynccontextmanager
-    async def _turn(self, org: str, user: str,
-                    after: AfterAck | None = None) -> AsyncIterator[AfterAck]:
+    async def _turn(
+        self, org: str, user: str, after: AfterAck | None = None
+    ) -> AsyncIterator[AfterAck]:
         """The user's turn; announcements queued on the yielded `after` leave before it
         ends. Given an `after` (a handler's), that one runs it."""
         own = after is None
@@ -76,8 +78,9 @@ class Presence:
             if own:
                 await after.run()
 
-    def _announce(self, after: AfterAck, org: str, user: str,
-                  record: PresenceRecord) -> dict[str, Any]:
+    def _announce(
+        self, after: AfterAck, org: str, user: str, record: PresenceRecord
+    ) -> dict[str, Any]:
         self._status[(org, user)] = record.status
         data = payloads.update(user, record)
         after.emit("presence:update", data, room=org_room(org))
@@ -164,8 +167,7 @@ class Presence:
             record.idle = False
             await self._change(after, org, user, record)
 
-    async def _change(self, after: AfterAck, org: str, user: str,
-                      record: PresenceRecord) -> None:
+    async def _change(self, after: AfterAck, org: str, user: str, record: PresenceRecord) -> None:
         """Store the record of a connected user, announcing a change of its status."""
         before, record.status = record.status, record.effective()
         await self.store.save(org, user, record)
@@ -173,8 +175,9 @@ class Presence:
             self._announce(after, org, user, record)
         self._status[(org, user)] = record.status
 
-    async def update(self, org: str, user: str, user_name: str, choice: UpdatePresence,
-                     after: AfterAck) -> dict[str, Any]:
+    async def update(
+        self, org: str, user: str, user_name: str, choice: UpdatePresence, after: AfterAck
+    ) -> dict[str, Any]:
         """`presence:update`: the user's choice; announced when what others see changed."""
         now = time.time()
         async with self._turn(org, user, after):
@@ -207,19 +210,23 @@ class Presence:
         return f"presence/idle/{org}/{user}"
 
     def _schedule_idle(self, org: str, user: str, delay: float) -> None:
-        self.platform.timers.schedule(self._idle_key(org, user), max(delay, 0.01),
-                                      lambda: self._idle_check(org, user))
+        self.platform.timers.schedule(
+            self._idle_key(org, user), max(delay, 0.01), lambda: self._idle_check(org, user)
+        )
 
     def _schedule_grace(self, org: str, user: str, delay: float) -> None:
-        self.platform.timers.schedule(f"presence/grace/{org}/{user}", max(delay, 0.0),
-                                      lambda: self._grace_over(org, user))
+        self.platform.timers.schedule(
+            f"presence/grace/{org}/{user}", max(delay, 0.0), lambda: self._grace_over(org, user)
+        )
 
     def _local_activity(self, key: UserKey) -> float:
         """The newest event of the user's sockets on this node (epoch seconds), even one
         not reported yet."""
         sessions = self.platform.sessions
-        newest = max((sessions[sid].last_event_at for sid in self._local.get(key, ())
-                      if sid in sessions), default=None)
+        newest = max(
+            (sessions[sid].last_event_at for sid in self._local.get(key, ()) if sid in sessions),
+            default=None,
+        )
         return 0.0 if newest is None else time.time() - (time.monotonic() - newest)
 
     async def _idle_check(self, org: str, user: str) -> None:
@@ -287,8 +294,9 @@ class Presence:
                 return
             await self._went_offline(after, org, user, record)
 
-    async def _went_offline(self, after: AfterAck, org: str, user: str,
-                            record: PresenceRecord) -> None:
+    async def _went_offline(
+        self, after: AfterAck, org: str, user: str, record: PresenceRecord
+    ) -> None:
         record.seen(max(record.left_at or 0.0, await self.store.active_at(org, user) or 0.0))
         before = record.status
         record.status, record.idle, record.left_at = "offline", False, None
@@ -308,15 +316,25 @@ class Presence:
         for user, (record, active_at) in zip(ids, found, strict=True):
             if record is None:
                 if user in connected:  # its connect is being handled right now
-                    listed.append(payloads.listed(user, connected[user], "online", None, None,
-                                                  active_at or now))
+                    listed.append(
+                        payloads.listed(
+                            user, connected[user], "online", None, None, active_at or now
+                        )
+                    )
                 else:
                     expired.add(user)
                 continue
             status = record.shown(user in connected, now, self.grace)
-            listed.append(payloads.listed(user, record.user_name, status, record.custom_status,
-                                          record.status_text,
-                                          record.visible_last_seen(active_at)))
+            listed.append(
+                payloads.listed(
+                    user,
+                    record.user_name,
+                    status,
+                    record.custom_status,
+                    record.status_text,
+                    record.visible_last_seen(active_at),
+                )
+            )
         if expired:
             await self.store.forget(org, expired)
         return listed

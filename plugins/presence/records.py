@@ -77,8 +77,9 @@ class Store:
         return None if raw is None else PresenceRecord(**json.loads(raw))
 
     async def save(self, org: str, user: str, record: PresenceRecord) -> None:
-        await self.cluster.put(f"presence/user/{org}/{user}", json.dumps(asdict(record)),
-                               ttl=REMEMBER_SECONDS)
+        await self.cluster.put(
+            f"presence/user/{org}/{user}", json.dumps(asdict(record)), ttl=REMEMBER_SECONDS
+        )
 
     async def active_at(self, org: str, user: str) -> float | None:
         raw = await self.cluster.get(f"presence/active/{org}/{user}")
@@ -99,8 +100,9 @@ class Store:
         """Drop users whose records expired from the roster."""
         await self._change_roster(org, drop=users)
 
-    async def _change_roster(self, org: str, add: str | None = None,
-                             drop: set[str] | None = None) -> None:
+    async def _change_roster(
+        self, org: str, add: str | None = None, drop: set[str] | None = None
+    ) -> None:
         key = f"presence/roster/{org}"
         after = self.platform.after_ack()
         async with self.platform.turn(key, after):

@@ -1,6 +1,6 @@
 """HTTP routes of the presence plugin (contract sections 6 and 10), one Blueprint.
 
-    GET /api/v1/presence      who of the caller's organization is online: {users: [...]}
+GET /api/v1/presence      who of the caller's organization is online: {users: [...]}
 """
 
 from __future__ import annotations

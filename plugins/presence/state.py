@@ -21,8 +21,9 @@ ACTIVITY_SHARE = 0.25
 class PresenceState:
     """The presence plugin of one platform."""
 
-    def __init__(self, platform: Platform, settings: PresenceSettings,
-                 metrics: PresenceMetrics) -> None:
+    def __init__(
+        self, platform: Platform, settings: PresenceSettings, metrics: PresenceMetrics
+    ) -> None:
         self.settings = settings
         self.presence = Presence(platform, settings, metrics)
         platform.want_activity(settings.away_after_seconds * ACTIVITY_SHARE)

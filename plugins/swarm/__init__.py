@@ -75,8 +75,9 @@ def lvng_routes() -> Blueprint:
 
 
 @hookimpl
-async def lvng_client_left_room(room: Room, member: Member, last: bool, reason: str,
-                                platform: Platform) -> None:
+async def lvng_client_left_room(
+    room: Room, member: Member, last: bool, reason: str, platform: Platform
+) -> None:
     """A subscriber's socket went (the room is told nothing: a subscription is private)."""
     if room.kind == "swarm":
         platform.state_of(PLUGIN).subscriptions.left_room(room, reason)

@@ -13,8 +13,14 @@ class Update(Outbound):
 
     sessionId: str
     seq: int
-    type: Literal["session.started", "step.started", "step.completed", "step.failed",
-                  "session.completed", "session.failed"]
+    type: Literal[
+        "session.started",
+        "step.started",
+        "step.completed",
+        "step.failed",
+        "session.completed",
+        "session.failed",
+    ]
     agent: str
     stepId: str | None
     title: str | None

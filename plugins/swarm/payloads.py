@@ -34,16 +34,22 @@ def session_ref(session_id: str) -> dict[str, Any]:
     return {"sessionId": session_id}
 
 
-def state(session_id: str, status: str, updates: list[dict[str, Any]],
-          has_more: bool) -> dict[str, Any]:
+def state(
+    session_id: str, status: str, updates: list[dict[str, Any]], has_more: bool
+) -> dict[str, Any]:
     """`swarm:state` to a subscriber, and the GET answer."""
-    return {"sessionId": session_id, "status": status, "updates": updates,
-            "hasMore": has_more}
+    return {"sessionId": session_id, "status": status, "updates": updates, "hasMore": has_more}
 
 
-def domain_event(described: dict[str, Any], session_status: str, customer_id: str,
-                 user_id: str, user_name: str) -> dict[str, Any]:
+def domain_event(
+    described: dict[str, Any], session_status: str, customer_id: str, user_id: str, user_name: str
+) -> dict[str, Any]:
     """The data of a `swarm.*` domain event: the update, the session's status after it,
     the customer it is about, and who published it (the service token's user)."""
-    return {**described, "customerId": customer_id, "sessionStatus": session_status,
-            "userId": user_id, "userName": user_name}
+    return {
+        **described,
+        "customerId": customer_id,
+        "sessionStatus": session_status,
+        "userId": user_id,
+        "userName": user_name,
+    }

@@ -45,8 +45,9 @@ if TYPE_CHECKING:
 class Publishing:
     """The publishing rules of one platform."""
 
-    def __init__(self, platform: Platform, settings: SwarmSettings, metrics: SwarmMetrics,
-                 sessions: Sessions) -> None:
+    def __init__(
+        self, platform: Platform, settings: SwarmSettings, metrics: SwarmMetrics, sessions: Sessions
+    ) -> None:
         self.platform = platform
         self.settings = settings
         self.metrics = metrics
@@ -56,20 +57,24 @@ class Publishing:
     def require_service(identity: Identity) -> None:
         """Only `service` tokens publish (contract section 8)."""
         if not identity.is_service:
-            raise LvngError(ErrorCode.FORBIDDEN, "publishing to a swarm session needs a "
-                                                 "service token")
+            raise LvngError(
+                ErrorCode.FORBIDDEN, "publishing to a swarm session needs a service token"
+            )
 
     def check(self, identity: Identity, body: PublishEvent) -> None:
         """What needs no database: a service token, and an event of a sane size."""
         self.require_service(identity)
         size = json_size({"output": body.output, "data": body.data})
         if size > self.settings.max_event_bytes:
-            raise LvngError(ErrorCode.PAYLOAD_TOO_LARGE,
-                            f"an event's output and data are {size} bytes of JSON; at most "
-                            f"{self.settings.max_event_bytes} are allowed")
+            raise LvngError(
+                ErrorCode.PAYLOAD_TOO_LARGE,
+                f"an event's output and data are {size} bytes of JSON; at most "
+                f"{self.settings.max_event_bytes} are allowed",
+            )
 
-    async def publish(self, identity: Identity, session_id: str, body: PublishEvent,
-                      after: AfterAck) -> tuple[SwarmUpdate, bool]:
+    async def publish(
+        self, identity: Identity, session_id: str, body: PublishEvent, after: AfterAck
+    ) -> tuple[SwarmUpdate, bool]:
         """Store and tell one event; returns the update and whether it repeated an
         eventId (then nothing is stored and no one is told)."""
         self.check(identity, body)
@@ -80,7 +85,8 @@ class Publishing:
             try:
                 async with turn.transaction() as connection:
                     row, duplicate, status, claimed = await self._store(
-                        connection, identity, session_id, body)
+                        connection, identity, session_id, body
+                    )
             except IntegrityError:
                 # Another organization claimed the id between our look and our insert.
                 await self.sessions.owned(identity, session_id)
@@ -94,51 +100,77 @@ class Publishing:
         self._count(row.type, status, claimed)
         customer_id = body.customer_id
         if customer_id is not None:
-            event = payloads.domain_event(described, status, customer_id, identity.user_id,
-                                          identity.user_name)
-            after.then(lambda: self.platform.publish(
-                "swarm", domain_events.name_of(row.type), identity.organization_id, event))
+            event = payloads.domain_event(
+                described, status, customer_id, identity.user_id, identity.user_name
+            )
+            after.then(
+                lambda: self.platform.publish(
+                    "swarm", domain_events.name_of(row.type), identity.organization_id, event
+                )
+            )
         return row, False
 
-    async def _store(self, connection: object, identity: Identity, session_id: str,
-                     body: PublishEvent) -> tuple[SwarmUpdate, bool, str, bool]:
+    async def _store(
+        self, connection: object, identity: Identity, session_id: str, body: PublishEvent
+    ) -> tuple[SwarmUpdate, bool, str, bool]:
         """Inside the transaction: (update, duplicate, session status after, claimed)."""
         moment = now()
-        session = await SwarmSession.filter(session_id=session_id).using_db(
-            connection).select_for_update().first()
+        session = (
+            await SwarmSession.filter(session_id=session_id)
+            .using_db(connection)
+            .select_for_update()
+            .first()
+        )
         claimed = session is None
         if session is None:
             session = await SwarmSession.create(
-                using_db=connection, session_id=session_id,
-                organization_id=identity.organization_id, status=PENDING, last_seq=0,
-                created_by=identity.user_id, created_at=moment, updated_at=moment)
+                using_db=connection,
+                session_id=session_id,
+                organization_id=identity.organization_id,
+                status=PENDING,
+                last_seq=0,
+                created_by=identity.user_id,
+                created_at=moment,
+                updated_at=moment,
+            )
         elif session.organization_id != identity.organization_id:
             raise not_yours("swarm session", session_id)
         if body.eventId is not None:
-            earlier = await SwarmUpdate.filter(
-                session_id=session_id, event_id=body.eventId).using_db(connection).first()
+            earlier = (
+                await SwarmUpdate.filter(session_id=session_id, event_id=body.eventId)
+                .using_db(connection)
+                .first()
+            )
             if earlier is not None:
                 return earlier, True, session.status, False
         if session.status in TERMINAL:
             self.metrics.refused.inc()
-            raise LvngError(ErrorCode.CONFLICT,
-                            f"swarm session {session_id} has {session.status}; it takes no "
-                            f"more events")
+            raise LvngError(
+                ErrorCode.CONFLICT,
+                f"swarm session {session_id} has {session.status}; it takes no more events",
+            )
         seq = session.last_seq + 1
         row = await SwarmUpdate.create(
-            using_db=connection, session_id=session_id,
-            organization_id=identity.organization_id, seq=seq, event_id=body.eventId,
-            type=body.type, agent=body.agent, step_id=body.stepId, title=body.title,
+            using_db=connection,
+            session_id=session_id,
+            organization_id=identity.organization_id,
+            seq=seq,
+            event_id=body.eventId,
+            type=body.type,
+            agent=body.agent,
+            step_id=body.stepId,
+            title=body.title,
             status=body.status if body.status is not None else DEFAULT_STATUS[body.type],
-            output=None if body.output is None else json.dumps(body.output,
-                                                               ensure_ascii=False),
-            data=body.data, published_by=identity.user_id,
-            published_by_name=identity.user_name, created_at=moment)
+            output=None if body.output is None else json.dumps(body.output, ensure_ascii=False),
+            data=body.data,
+            published_by=identity.user_id,
+            published_by_name=identity.user_name,
+            created_at=moment,
+        )
         was = session.status
         session.last_seq, session.status = seq, STATUS_AFTER[body.type]
         session.updated_at = moment
-        await session.save(using_db=connection,
-                           update_fields=["last_seq", "status", "updated_at"])
+        await session.save(using_db=connection, update_fields=["last_seq", "status", "updated_at"])
         return row, False, session.status, claimed or was != session.status
 
     def _count(self, event_type: str, status: str, changed: bool) -> None:

@@ -1,7 +1,7 @@
 """HTTP routes of the swarm plugin (contract sections 8 and 10), one Blueprint.
 
-    POST /api/v1/swarm/sessions/{sessionId}/events     a `service` token of the owner
-    GET  /api/v1/swarm/sessions/{sessionId}?afterSeq=&limit=   anyone of the owner
+POST /api/v1/swarm/sessions/{sessionId}/events     a `service` token of the owner
+GET  /api/v1/swarm/sessions/{sessionId}?afterSeq=&limit=   anyone of the owner
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from plugins.swarm.schemas import PublishEvent, ReadQuery
 from plugins.swarm.state import Swarm
 
 routes = Blueprint("swarm", url_prefix="/api/v1/swarm")
-
 
 
 def _swarm(request: Request) -> Swarm:
@@ -53,5 +52,11 @@ async def read(request: Request, session_id: str) -> HTTPResponse:
     raw = {key: request.args.get(key) for key in ("afterSeq", "limit") if key in request.args}
     query = validate_object(ReadQuery, raw)
     swarm = _swarm(request)
-    return json(await swarm.sessions.page(identity, session_id, after_seq=query.afterSeq,
-                                          limit=query.limit or swarm.settings.read_page))
+    return json(
+        await swarm.sessions.page(
+            identity,
+            session_id,
+            after_seq=query.afterSeq,
+            limit=query.limit or swarm.settings.read_page,
+        )
+    )

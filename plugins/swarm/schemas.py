@@ -21,14 +21,21 @@ from core.api import ID_PATTERN, is_valid_id
 STATE_LIMIT = 500  # updates in one swarm:state, and in one GET page (contract section 8)
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
-EventType = Literal["session.started", "step.started", "step.completed", "step.failed",
-                    "session.completed", "session.failed"]
+EventType = Literal[
+    "session.started",
+    "step.started",
+    "step.completed",
+    "step.failed",
+    "session.completed",
+    "session.failed",
+]
 
 
 def _text(max_length: int, min_length: int = 1) -> Any:
     """Text, trimmed, of `min_length` to `max_length` characters."""
-    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=min_length,
-                                            max_length=max_length)]
+    return Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
+    ]
 
 
 class Payload(BaseModel):
@@ -50,10 +57,12 @@ class PublishEvent(Payload):
     @field_validator("data")
     @classmethod
     def _customer_is_an_id(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if "customerId" in value and value["customerId"] is not None \
-                and not is_valid_id(value["customerId"]):
-            raise ValueError("data.customerId must be 1 to 128 characters of "
-                             "A-Z a-z 0-9 _ . : -")
+        if (
+            "customerId" in value
+            and value["customerId"] is not None
+            and not is_valid_id(value["customerId"])
+        ):
+            raise ValueError("data.customerId must be 1 to 128 characters of A-Z a-z 0-9 _ . : -")
         return value
 
     @property

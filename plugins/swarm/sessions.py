@@ -63,17 +63,23 @@ class Sessions:
             raise not_yours("swarm session", session_id)
         return session
 
-    async def page(self, identity: Identity, session_id: str, *, after_seq: int,
-                   limit: int) -> dict[str, Any]:
+    async def page(
+        self, identity: Identity, session_id: str, *, after_seq: int, limit: int
+    ) -> dict[str, Any]:
         """`{sessionId, status, updates, hasMore}`: at most `limit` updates after
         `after_seq`, oldest first, under 1 MB of JSON (`hasMore` when more follow)."""
         session = await self.owned(identity, session_id)
         if session is None:
             return payloads.state(session_id, PENDING, [], False)
-        rows = await SwarmUpdate.filter(
-            session_id=session_id, organization_id=session.organization_id,
-            seq__gt=after_seq).order_by("seq").limit(limit + 1)
+        rows = (
+            await SwarmUpdate.filter(
+                session_id=session_id, organization_id=session.organization_id, seq__gt=after_seq
+            )
+            .order_by("seq")
+            .limit(limit + 1)
+        )
         described = [payloads.update(row) for row in rows[:limit]]
         kept = within_budget(described, keep_newest=False)
-        return payloads.state(session_id, session.status, kept,
-                              len(rows) > limit or len(kept) < len(described))
+        return payloads.state(
+            session_id, session.status, kept, len(rows) > limit or len(kept) < len(described)
+        )

@@ -18,8 +18,7 @@ if TYPE_CHECKING:
 class Swarm:
     """The swarm plugin of one platform: its services, sharing settings and metrics."""
 
-    def __init__(self, platform: Platform, settings: SwarmSettings,
-                 metrics: SwarmMetrics) -> None:
+    def __init__(self, platform: Platform, settings: SwarmSettings, metrics: SwarmMetrics) -> None:
         self.settings = settings
         self.sessions = Sessions()
         self.publishing = Publishing(platform, settings, metrics, self.sessions)

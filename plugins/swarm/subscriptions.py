@@ -27,8 +27,9 @@ class Subscriptions:
         self.metrics = metrics
         self.sessions = sessions
 
-    async def subscribe(self, ctx: EventContext, session_id: str,
-                        after_seq: int | None) -> dict[str, Any]:
+    async def subscribe(
+        self, ctx: EventContext, session_id: str, after_seq: int | None
+    ) -> dict[str, Any]:
         """Ack, then `swarm:subscribed`, then `swarm:state` (the updates after
         `after_seq`, at most 500), then the live updates. Subscribing again re-sends
         the state (a client resynchronizing)."""
@@ -37,16 +38,20 @@ class Subscriptions:
         async with ctx.turn(room):
             # Checked again in the turn: an id claimed by another organization just now
             # is refused here, before the socket joins anything.
-            state = await self.sessions.page(ctx.identity, session_id,
-                                             after_seq=after_seq or 0, limit=STATE_LIMIT)
+            state = await self.sessions.page(
+                ctx.identity, session_id, after_seq=after_seq or 0, limit=STATE_LIMIT
+            )
             joined = await ctx.join(room)
             if joined:
                 self.metrics.subscribers.inc()
-            ctx.after_ack.emit("swarm:subscribed", payloads.session_ref(session_id),
-                               to=ctx.sid)
+            ctx.after_ack.emit("swarm:subscribed", payloads.session_ref(session_id), to=ctx.sid)
             ctx.after_ack.emit("swarm:state", state, to=ctx.sid)
-        return {"sessionId": session_id, "status": state["status"],
-                "updates": len(state["updates"]), "hasMore": state["hasMore"]}
+        return {
+            "sessionId": session_id,
+            "status": state["status"],
+            "updates": len(state["updates"]),
+            "hasMore": state["hasMore"],
+        }
 
     async def unsubscribe(self, ctx: EventContext, session_id: str) -> dict[str, Any]:
         """Leave the session's room; `swarm:unsubscribed` either way."""
@@ -55,8 +60,7 @@ class Subscriptions:
             left = await ctx.leave(room)
             if left:
                 self.metrics.subscribers.dec()
-            ctx.after_ack.emit("swarm:unsubscribed", payloads.session_ref(session_id),
-                               to=ctx.sid)
+            ctx.after_ack.emit("swarm:unsubscribed", payloads.session_ref(session_id), to=ctx.sid)
         return {"sessionId": session_id, "unsubscribed": bool(left)}
 
     def left_room(self, room: Room, reason: str) -> None:

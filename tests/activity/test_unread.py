@@ -20,16 +20,28 @@ async def test_a_read_tells_the_users_other_subscribed_sockets_only(server):
         assert [await client.next("activity:new") for _ in items] == items
 
     ack = await tab1.call("activity:read", {"customerId": customer, "itemId": items[1]["id"]})
-    assert ack == {"ok": True, "customerId": customer, "unreadCount": 1,
-                   "lastReadItemId": items[1]["id"]}
+    assert ack == {
+        "ok": True,
+        "customerId": customer,
+        "unreadCount": 1,
+        "lastReadItemId": items[1]["id"],
+    }
     assert await tab2.next("activity:unread") == {"customerId": customer, "unreadCount": 1}
     # Reading back does not move the position, and tells nobody.
     ack = await tab2.call("activity:read", {"customerId": customer, "itemId": items[0]["id"]})
-    assert ack == {"ok": True, "customerId": customer, "unreadCount": 1,
-                   "lastReadItemId": items[1]["id"]}
+    assert ack == {
+        "ok": True,
+        "customerId": customer,
+        "unreadCount": 1,
+        "lastReadItemId": items[1]["id"],
+    }
     ack = await tab2.call("activity:read", {"customerId": customer, "itemId": items[2]["id"]})
-    assert ack == {"ok": True, "customerId": customer, "unreadCount": 0,
-                   "lastReadItemId": items[2]["id"]}
+    assert ack == {
+        "ok": True,
+        "customerId": customer,
+        "unreadCount": 0,
+        "lastReadItemId": items[2]["id"],
+    }
     assert await tab1.next("activity:unread") == {"customerId": customer, "unreadCount": 0}
     # Markers: each socket hears this after anything sent to it before.
     marker = await post_item(server, org, customer)
@@ -57,8 +69,11 @@ async def test_counts_agree_with_the_stream_and_skip_the_users_own_items(server)
     await send(bob, target, "from Bob")
     stream = [await tab1.next("activity:new") for _ in range(4)]
     assert [(i["type"], i["actorId"]) for i in stream] == [
-        ("conversation.member_joined", "ann"), ("conversation.member_joined", "bob"),
-        ("message.created", "ann"), ("message.created", "bob")]
+        ("conversation.member_joined", "ann"),
+        ("conversation.member_joined", "bob"),
+        ("message.created", "ann"),
+        ("message.created", "bob"),
+    ]
     assert [await tab2.next("activity:new") for _ in range(4)] == stream
     # Ann's badge counts Bob's two items, not her own.
     ack = await tab1.call("activity:read", {"customerId": customer, "itemId": stream[0]["id"]})
@@ -81,8 +96,11 @@ async def test_counts_agree_across_two_nodes(cluster):
     stream = [await on_a.next("activity:new") for _ in range(2)]
     posted = await post_item(b, org, customer)
     stream.append(await on_a.next("activity:new"))
-    assert [i["type"] for i in stream] == ["conversation.member_joined", "message.created",
-                                           "note.added"]
+    assert [i["type"] for i in stream] == [
+        "conversation.member_joined",
+        "message.created",
+        "note.added",
+    ]
     assert stream[1]["subject"] == {"type": "message", "id": sent["id"]}
     assert stream[2] == posted
     assert [await on_b.next("activity:new") for _ in range(3)] == stream  # once each

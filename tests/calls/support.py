@@ -9,16 +9,25 @@ from typing import Any
 from tests.live import Client, LiveServer
 from tests.messages.support import TIMESTAMP, uid
 
-__all__ = ["CALL_ID", "SEGMENT_ID", "TIMESTAMP", "expect_error", "in_call", "parse_vtt",
-           "say", "uid"]
+__all__ = [
+    "CALL_ID",
+    "SEGMENT_ID",
+    "TIMESTAMP",
+    "expect_error",
+    "in_call",
+    "parse_vtt",
+    "say",
+    "uid",
+]
 
 UUID7 = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 CALL_ID = re.compile(rf"^call_{UUID7}$")
 SEGMENT_ID = re.compile(rf"^seg_{UUID7}$")
 
 
-async def in_call(server: LiveServer, org: str, room: str, sub: str,
-                  **claims: Any) -> tuple[Client, dict[str, Any]]:
+async def in_call(
+    server: LiveServer, org: str, room: str, sub: str, **claims: Any
+) -> tuple[Client, dict[str, Any]]:
     """A client of `sub` that joined call `room`; its `call:joined` (read)."""
     client = await server.connect(sub, org, **claims)
     ack = await client.call("call:join", {"roomName": room})
@@ -28,11 +37,23 @@ async def in_call(server: LiveServer, org: str, room: str, sub: str,
     return client, joined
 
 
-async def say(client: Client, room: str, text: str, *, final: bool = True,
-              speaker: str = "Matty", **extra: Any) -> dict[str, Any]:
+async def say(
+    client: Client,
+    room: str,
+    text: str,
+    *,
+    final: bool = True,
+    speaker: str = "Matty",
+    **extra: Any,
+) -> dict[str, Any]:
     """Send one segment; return the ack (asserting it is ok)."""
-    ack = await client.call("call:transcription", {"roomName": room, "segment": {
-        "speaker": speaker, "text": text, "isFinal": final, **extra}})
+    ack = await client.call(
+        "call:transcription",
+        {
+            "roomName": room,
+            "segment": {"speaker": speaker, "text": text, "isFinal": final, **extra},
+        },
+    )
     assert ack["ok"] is True, ack
     return ack
 
@@ -78,7 +99,13 @@ def parse_vtt(body: str) -> list[dict[str, Any]]:
         assert end > start, lines[1]
         voice = _VOICE.match("\n".join(lines[2:]))
         assert voice, block
-        cues.append({"id": lines[0], "start": start, "end": end,
-                     "speaker": _unescape(voice.group(1)),
-                     "text": _unescape(voice.group(2))})
+        cues.append(
+            {
+                "id": lines[0],
+                "start": start,
+                "end": end,
+                "speaker": _unescape(voice.group(1)),
+                "text": _unescape(voice.group(2)),
+            }
+        )
     return cues

@@ -19,37 +19,40 @@ async def call(server):
 
 
 async def stored(server, org, room):
-    status, body = await server.http("GET", f"/api/v1/calls/{room}/transcript",
-                                     token=server.token("reader", org))
+    status, body = await server.http(
+        "GET", f"/api/v1/calls/{room}/transcript", token=server.token("reader", org)
+    )
     assert status == 200, body
     return [s["text"] for s in body["segments"]]
 
 
-@pytest.mark.parametrize("segment, code", [
-    ({**GOOD, "confidence": -0.01}, "VALIDATION_ERROR"),
-    ({**GOOD, "confidence": 1.01}, "VALIDATION_ERROR"),
-    ({**GOOD, "confidence": "0.5"}, "VALIDATION_ERROR"),
-    ({**GOOD, "confidence": True}, "VALIDATION_ERROR"),
-    ({**GOOD, "text": "x" * 10_001}, "VALIDATION_ERROR"),
-    ({**GOOD, "text": "   "}, "VALIDATION_ERROR"),
-    ({**GOOD, "text": 42}, "VALIDATION_ERROR"),
-    ({"text": "no speaker", "isFinal": True}, "VALIDATION_ERROR"),
-    ({"speaker": "Matty", "isFinal": True}, "VALIDATION_ERROR"),
-    ({"speaker": "Matty", "text": "no isFinal"}, "VALIDATION_ERROR"),
-    ({**GOOD, "isFinal": "yes"}, "VALIDATION_ERROR"),
-    ({**GOOD, "speaker": "x" * 129}, "VALIDATION_ERROR"),
-    ({**GOOD, "segmentId": "bad id!"}, "VALIDATION_ERROR"),
-    ({**GOOD, "startMs": -1}, "VALIDATION_ERROR"),
-    ({**GOOD, "startMs": 2000, "endMs": 1000}, "VALIDATION_ERROR"),
-    ({**GOOD, "startMs": 1.5}, "VALIDATION_ERROR"),
-    (None, "VALIDATION_ERROR"),
-    ("fine", "VALIDATION_ERROR"),
-    ("MISSING", "VALIDATION_ERROR"),
-])
+@pytest.mark.parametrize(
+    "segment, code",
+    [
+        ({**GOOD, "confidence": -0.01}, "VALIDATION_ERROR"),
+        ({**GOOD, "confidence": 1.01}, "VALIDATION_ERROR"),
+        ({**GOOD, "confidence": "0.5"}, "VALIDATION_ERROR"),
+        ({**GOOD, "confidence": True}, "VALIDATION_ERROR"),
+        ({**GOOD, "text": "x" * 10_001}, "VALIDATION_ERROR"),
+        ({**GOOD, "text": "   "}, "VALIDATION_ERROR"),
+        ({**GOOD, "text": 42}, "VALIDATION_ERROR"),
+        ({"text": "no speaker", "isFinal": True}, "VALIDATION_ERROR"),
+        ({"speaker": "Matty", "isFinal": True}, "VALIDATION_ERROR"),
+        ({"speaker": "Matty", "text": "no isFinal"}, "VALIDATION_ERROR"),
+        ({**GOOD, "isFinal": "yes"}, "VALIDATION_ERROR"),
+        ({**GOOD, "speaker": "x" * 129}, "VALIDATION_ERROR"),
+        ({**GOOD, "segmentId": "bad id!"}, "VALIDATION_ERROR"),
+        ({**GOOD, "startMs": -1}, "VALIDATION_ERROR"),
+        ({**GOOD, "startMs": 2000, "endMs": 1000}, "VALIDATION_ERROR"),
+        ({**GOOD, "startMs": 1.5}, "VALIDATION_ERROR"),
+        (None, "VALIDATION_ERROR"),
+        ("fine", "VALIDATION_ERROR"),
+        ("MISSING", "VALIDATION_ERROR"),
+    ],
+)
 async def test_bad_segments_are_refused(call, segment, code):
     server, org, room, alice, bob = call
-    payload = {"roomName": room} if segment == "MISSING" else {"roomName": room,
-                                                               "segment": segment}
+    payload = {"roomName": room} if segment == "MISSING" else {"roomName": room, "segment": segment}
     await expect_error(alice, "call:transcription", payload, code)
     # The socket still works; the bad segment reached no one (the marker comes first).
     await say(alice, room, "marker")
@@ -61,14 +64,23 @@ async def test_limits_are_inclusive(call):
     server, org, room, alice, bob = call
     await say(alice, room, "y" * 10_000, confidence=0, speaker="s" * 128)
     await say(alice, room, "z", confidence=1, startMs=5, endMs=5)
-    assert [len(s["text"]) for s in [await bob.next("transcription:segment"),
-                                     await bob.next("transcription:segment")]] == [10_000, 1]
+    assert [
+        len(s["text"])
+        for s in [await bob.next("transcription:segment"), await bob.next("transcription:segment")]
+    ] == [10_000, 1]
 
 
-@pytest.mark.parametrize("payload", [
-    {}, {"roomName": ""}, {"roomName": "bad/name"}, {"roomName": "x" * 129},
-    {"roomName": 7}, {"roomName": None},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"roomName": ""},
+        {"roomName": "bad/name"},
+        {"roomName": "x" * 129},
+        {"roomName": 7},
+        {"roomName": None},
+    ],
+)
 async def test_bad_room_names(server, payload):
     client = await server.connect("alice", uid("org"))
     for event in ("call:join", "call:leave", "call:transcription"):

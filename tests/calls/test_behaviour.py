@@ -43,8 +43,7 @@ async def test_a_second_device_neither_joins_nor_leaves_the_user(server):
     assert len(bob.received["call:participant_left"]) == 1
 
 
-async def test_a_call_ends_with_its_last_participant_and_the_next_join_starts_another(
-        server):
+async def test_a_call_ends_with_its_last_participant_and_the_next_join_starts_another(server):
     org, room = uid("org"), uid("call")
     alice, first = await in_call(server, org, room, "alice")
     bob, again = await in_call(server, org, room, "bob")
@@ -58,11 +57,14 @@ async def test_a_call_ends_with_its_last_participant_and_the_next_join_starts_an
     assert second["transcript"] == [] and second["startedAt"] > first["startedAt"]
     # The first call is over, as its transcript says.
     status, body = await server.http(
-        "GET", f"/api/v1/calls/{room}/transcript?callId={first['callId']}",
-        token=server.token("reader", org))
+        "GET",
+        f"/api/v1/calls/{room}/transcript?callId={first['callId']}",
+        token=server.token("reader", org),
+    )
     assert status == 200 and body["endedAt"] is not None
-    status, body = await server.http("GET", f"/api/v1/calls/{room}/transcript",
-                                     token=server.token("reader", org))
+    status, body = await server.http(
+        "GET", f"/api/v1/calls/{room}/transcript", token=server.token("reader", org)
+    )
     assert (body["callId"], body["endedAt"]) == (second["callId"], None)
 
 
@@ -90,15 +92,20 @@ async def test_organizations_never_hear_each_others_call_of_the_same_name(server
     assert alice.received["call:participant_joined"] == []
     assert alice.received["call:participant_left"] == []
     assert [s["text"] for s in alice.received["transcription:segment"]] == [
-        "acme only", "acme marker"]
+        "acme only",
+        "acme marker",
+    ]
     # Each org reads its own transcript of the name; a token cannot name the other's call.
     for org, texts in ((acme, ["acme only", "acme marker"]), (globex, ["globex only"])):
-        status, body = await server.http("GET", f"/api/v1/calls/{room}/transcript",
-                                         token=server.token("reader", org))
+        status, body = await server.http(
+            "GET", f"/api/v1/calls/{room}/transcript", token=server.token("reader", org)
+        )
         assert status == 200 and [s["text"] for s in body["segments"]] == texts
     status, body = await server.http(
-        "GET", f"/api/v1/calls/{room}/transcript?callId={b_joined['callId']}",
-        token=server.token("reader", acme))
+        "GET",
+        f"/api/v1/calls/{room}/transcript?callId={b_joined['callId']}",
+        token=server.token("reader", acme),
+    )
     assert status == 404 and body["error"]["code"] == "NOT_FOUND"
 
 
@@ -117,19 +124,37 @@ async def test_interim_segments_are_replaced_by_their_final_one(server):
         lines[segment["segmentId"]] = segment["text"]
     assert lines == {"utt-7": "let us review", "utt-8": "next"}
     assert [s["isFinal"] for s in bob.received["transcription:segment"]] == [
-        False, False, True, False]
+        False,
+        False,
+        True,
+        False,
+    ]
     # A final utterance is closed: neither an interim nor a final may reuse its id.
     for final in (False, True):
-        error = await expect_error(alice, "call:transcription", {"roomName": room, "segment": {
-            "speaker": "Matty", "text": "again", "isFinal": final, "segmentId": "utt-7"}},
-            "CONFLICT")
+        error = await expect_error(
+            alice,
+            "call:transcription",
+            {
+                "roomName": room,
+                "segment": {
+                    "speaker": "Matty",
+                    "text": "again",
+                    "isFinal": final,
+                    "segmentId": "utt-7",
+                },
+            },
+            "CONFLICT",
+        )
         assert "utt-7" in error["message"]
     # Another user may use the same id for an utterance of its own.
     assert (await say(bob, room, "mine", segmentId="utt-7"))["sequence"] == 2
-    status, body = await server.http("GET", f"/api/v1/calls/{room}/transcript",
-                                     token=server.token("reader", org))
+    status, body = await server.http(
+        "GET", f"/api/v1/calls/{room}/transcript", token=server.token("reader", org)
+    )
     assert [(s["segmentId"], s["userId"], s["text"]) for s in body["segments"]] == [
-        ("utt-7", "alice", "let us review"), ("utt-7", "bob", "mine")]
+        ("utt-7", "alice", "let us review"),
+        ("utt-7", "bob", "mine"),
+    ]
 
 
 async def test_a_late_joiner_gets_the_final_segments_so_far(server):
@@ -137,30 +162,53 @@ async def test_a_late_joiner_gets_the_final_segments_so_far(server):
     alice, _ = await in_call(server, org, room, "alice", name="Alice")
     said = []
     for i in range(3):
-        said.append(await say(alice, room, f"final {i}", confidence=0.5 + i / 10,
-                              startMs=i * 1000, endMs=i * 1000 + 900))
+        said.append(
+            await say(
+                alice,
+                room,
+                f"final {i}",
+                confidence=0.5 + i / 10,
+                startMs=i * 1000,
+                endMs=i * 1000 + 900,
+            )
+        )
         await say(alice, room, f"interim {i}", final=False)
     bob, joined = await in_call(server, org, room, "bob")
     assert joined["transcriptHasMore"] is False
     assert [s["text"] for s in joined["transcript"]] == ["final 0", "final 1", "final 2"]
     first = joined["transcript"][0]
-    assert set(first) == {"segmentId", "speaker", "text", "confidence", "startMs", "endMs",
-                          "userId", "timestamp"}
-    assert (first["segmentId"], first["speaker"], first["confidence"], first["startMs"],
-            first["endMs"], first["userId"]) == (said[0]["segmentId"], "Matty", 0.5, 0,
-                                                 900, "alice")
+    assert set(first) == {
+        "segmentId",
+        "speaker",
+        "text",
+        "confidence",
+        "startMs",
+        "endMs",
+        "userId",
+        "timestamp",
+    }
+    assert (
+        first["segmentId"],
+        first["speaker"],
+        first["confidence"],
+        first["startMs"],
+        first["endMs"],
+        first["userId"],
+    ) == (said[0]["segmentId"], "Matty", 0.5, 0, 900, "alice")
     # What alice heard live is what bob got stored (same timestamps too).
     finals = [s for s in alice.received["transcription:segment"] if s["isFinal"]]
     assert [s["timestamp"] for s in finals] == [s["timestamp"] for s in joined["transcript"]]
     # The same call's transcript over HTTP.
-    status, body = await server.http("GET", f"/api/v1/calls/{room}/transcript",
-                                     token=server.token("reader", org))
+    status, body = await server.http(
+        "GET", f"/api/v1/calls/{room}/transcript", token=server.token("reader", org)
+    )
     assert status == 200 and body["segments"] == joined["transcript"]
 
 
 async def test_a_late_joiner_gets_at_most_500_segments(start_server):
-    busy = start_server(env={"LVNG_RATE_LIMIT_EVENTS": "1000",
-                             "LVNG_RATE_LIMIT_USER_EVENTS": "3000"})
+    busy = start_server(
+        env={"LVNG_RATE_LIMIT_EVENTS": "1000", "LVNG_RATE_LIMIT_USER_EVENTS": "3000"}
+    )
     org, room = uid("org"), uid("call")
     alice, _ = await in_call(busy, org, room, "alice")
     for i in range(502):
@@ -168,6 +216,7 @@ async def test_a_late_joiner_gets_at_most_500_segments(start_server):
     _, joined = await in_call(busy, org, room, "bob")
     assert len(joined["transcript"]) == 500 and joined["transcriptHasMore"] is True
     assert [s["text"] for s in joined["transcript"]] == [f"s{i}" for i in range(2, 502)]
-    status, body = await busy.http("GET", f"/api/v1/calls/{room}/transcript",
-                                   token=busy.token("reader", org))
+    status, body = await busy.http(
+        "GET", f"/api/v1/calls/{room}/transcript", token=busy.token("reader", org)
+    )
     assert status == 200 and len(body["segments"]) == 502

@@ -31,13 +31,16 @@ async def test_a_device_on_each_node_is_one_participant(cluster):
     assert carol.received["call:participant_left"] == []
     await laptop.close()  # the last device goes, on the other node
     left = await carol.next("call:participant_left")
-    assert (left["userId"], left["reason"], left["callId"]) == ("alice", "disconnected",
-                                                                joined["callId"])
+    assert (left["userId"], left["reason"], left["callId"]) == (
+        "alice",
+        "disconnected",
+        joined["callId"],
+    )
     # One transcript, written by both nodes, in order.
-    status, body = await b.http("GET", f"/api/v1/calls/{room}/transcript",
-                                token=b.token("reader", org))
-    assert status == 200 and [s["text"] for s in body["segments"]] == ["marker 1",
-                                                                       "marker 2"]
+    status, body = await b.http(
+        "GET", f"/api/v1/calls/{room}/transcript", token=b.token("reader", org)
+    )
+    assert status == 200 and [s["text"] for s in body["segments"]] == ["marker 1", "marker 2"]
 
 
 async def test_first_joins_on_two_nodes_at_once_start_one_call(cluster):
@@ -48,8 +51,9 @@ async def test_first_joins_on_two_nodes_at_once_start_one_call(cluster):
         room = uid(f"race{round_}")
         alice = await a.connect("alice", org)
         bob = await b.connect("bob", org)
-        acks = await asyncio.gather(alice.call("call:join", {"roomName": room}),
-                                    bob.call("call:join", {"roomName": room}))
+        acks = await asyncio.gather(
+            alice.call("call:join", {"roomName": room}), bob.call("call:join", {"roomName": room})
+        )
         assert acks[0]["callId"] == acks[1]["callId"], acks
         # Whoever came second saw the first in the call.
         assert max(len(ack["participants"]) for ack in acks) == 2
@@ -71,14 +75,19 @@ async def test_a_killed_nodes_users_leave_the_call_on_the_survivor(cluster):
     b.kill()  # no disconnect reaches anyone: node A learns it from the expired heartbeat
     left = await alice.next("call:participant_left", timeout=10)
     assert {k: left[k] for k in ("roomName", "callId", "userId", "userName", "reason")} == {
-        "roomName": room, "callId": joined["callId"], "userId": "bob", "userName": "Bob",
-        "reason": "disconnected"}
+        "roomName": room,
+        "callId": joined["callId"],
+        "userId": "bob",
+        "userName": "Bob",
+        "reason": "disconnected",
+    }
     assert "stopped answering" in a.log()
     # Bob is no ghost: alice leaving ends the call, and the transcript kept his words.
     ack = await alice.call("call:leave", {"roomName": room})
     assert (ack["callId"], ack["callEnded"]) == (joined["callId"], True)
-    status, body = await a.http("GET", f"/api/v1/calls/{room}/transcript",
-                                token=a.token("reader", org))
+    status, body = await a.http(
+        "GET", f"/api/v1/calls/{room}/transcript", token=a.token("reader", org)
+    )
     assert [s["text"] for s in body["segments"]] == ["said before the crash", "marker"]
     assert body["endedAt"] is not None
     assert len(alice.received["call:participant_left"]) == 1

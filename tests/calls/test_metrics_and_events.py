@@ -19,8 +19,10 @@ def own_server(start_server):
 
 async def test_metrics(own_server):
     live = own_server
-    before = {finality: await live.metric("lvng_calls_segments_total", finality=finality)
-              for finality in ("final", "interim")}
+    before = {
+        finality: await live.metric("lvng_calls_segments_total", finality=finality)
+        for finality in ("final", "interim")
+    }
     started = await live.metric("lvng_calls_started_total")
     org = uid("org")
     alice, _ = await in_call(live, org, "one", "alice")
@@ -33,10 +35,10 @@ async def test_metrics(own_server):
     await say(alice, "one", "a", final=False)
     await say(alice, "one", "b")
     await say(bob, "one", "c")
-    assert await live.metric("lvng_calls_segments_total", finality="final") == \
-        before["final"] + 2
-    assert await live.metric("lvng_calls_segments_total", finality="interim") == \
-        before["interim"] + 1
+    assert await live.metric("lvng_calls_segments_total", finality="final") == before["final"] + 2
+    assert (
+        await live.metric("lvng_calls_segments_total", finality="interim") == before["interim"] + 1
+    )
     ended = await live.metric("lvng_calls_ended_total")
     assert (await carol.call("call:leave", {"roomName": "two"}))["callEnded"] is True
     assert await live.metric("lvng_calls_ended_total") == ended + 1
@@ -57,20 +59,41 @@ async def test_domain_events(own_server):
     alice_is = {"userId": "alice", "userName": "Alice"}
     assert data_of(await alice.next("recorder:event"), "call.started") == {**call, **alice_is}
     assert data_of(await alice.next("recorder:event"), "call.participant_joined") == {
-        **call, **alice_is}
+        **call,
+        **alice_is,
+    }
     ack = await say(alice, room, "hello", confidence=0.5)
     stored = data_of(await alice.next("recorder:event"), "call.transcript_segment")
     segment = await alice.next("transcription:segment")
-    assert stored == {**call, **alice_is, "sequence": 1, "segment": {
-        "segmentId": ack["segmentId"], "speaker": "Matty", "text": "hello",
-        "confidence": 0.5, "startMs": None, "endMs": None, "userId": "alice",
-        "timestamp": segment["timestamp"]}}
+    assert stored == {
+        **call,
+        **alice_is,
+        "sequence": 1,
+        "segment": {
+            "segmentId": ack["segmentId"],
+            "speaker": "Matty",
+            "text": "hello",
+            "confidence": 0.5,
+            "startMs": None,
+            "endMs": None,
+            "userId": "alice",
+            "timestamp": segment["timestamp"],
+        },
+    }
     await say(alice, room, "interim", final=False)  # not stored: no event
     await alice.call("call:leave", {"roomName": room})
     assert data_of(await alice.next("recorder:event"), "call.participant_left") == {
-        **call, **alice_is, "reason": "left"}
+        **call,
+        **alice_is,
+        "reason": "left",
+    }
     ended = data_of(await alice.next("recorder:event"), "call.ended")
-    assert ended == {**call, **alice_is, "startedAt": joined["startedAt"],
-                     "endedAt": ended["endedAt"], "segments": 1}
+    assert ended == {
+        **call,
+        **alice_is,
+        "startedAt": joined["startedAt"],
+        "endedAt": ended["endedAt"],
+        "segments": 1,
+    }
     assert ended["endedAt"] >= segment["timestamp"]
     await alice.nothing("recorder:event", within=0.1)

@@ -8,12 +8,18 @@ import asyncio
 from tests.calls.support import CALL_ID, SEGMENT_ID, TIMESTAMP, in_call, say, uid
 
 # websocket-events.md's keys, then contract section 7's, then this server's extras.
-JOINED_KEYS = {"roomName", "timestamp"} | {"callId", "participants", "transcript"} | {
-    "startedAt", "transcriptHasMore"}
+JOINED_KEYS = (
+    {"roomName", "timestamp"}
+    | {"callId", "participants", "transcript"}
+    | {"startedAt", "transcriptHasMore"}
+)
 PERSON_KEYS = {"roomName", "userId", "userName", "timestamp"} | {"callId"}
 LEFT_KEYS = PERSON_KEYS | {"reason"}
-SEGMENT_KEYS = {"speaker", "text", "isFinal", "timestamp", "confidence"} | {
-    "roomName", "callId", "segmentId", "userId"} | {"userName", "startMs", "endMs"}
+SEGMENT_KEYS = (
+    {"speaker", "text", "isFinal", "timestamp", "confidence"}
+    | {"roomName", "callId", "segmentId", "userId"}
+    | {"userName", "startMs", "endMs"}
+)
 
 
 async def test_join_ack_and_call_joined(server):
@@ -31,10 +37,16 @@ async def test_join_ack_and_call_joined(server):
     assert set(joined) == JOINED_KEYS
     assert TIMESTAMP.match(joined["timestamp"]) and TIMESTAMP.match(joined["startedAt"])
     assert joined["startedAt"] == alice_entry["joinedAt"]  # the first participant started it
-    assert {k: joined[k] for k in ("roomName", "callId", "participants", "transcript",
-                                   "transcriptHasMore")} == {
-        "roomName": room, "callId": ack["callId"], "participants": [alice_entry],
-        "transcript": [], "transcriptHasMore": False}
+    assert {
+        k: joined[k]
+        for k in ("roomName", "callId", "participants", "transcript", "transcriptHasMore")
+    } == {
+        "roomName": room,
+        "callId": ack["callId"],
+        "participants": [alice_entry],
+        "transcript": [],
+        "transcriptHasMore": False,
+    }
 
     bob = await server.connect("bob", org, name="Bob")
     bob_ack = await bob.call("call:join", {"roomName": room})
@@ -46,7 +58,11 @@ async def test_join_ack_and_call_joined(server):
     seen = await alice.next("call:participant_joined")
     assert set(seen) == PERSON_KEYS and TIMESTAMP.match(seen["timestamp"])
     assert {k: seen[k] for k in ("roomName", "callId", "userId", "userName")} == {
-        "roomName": room, "callId": ack["callId"], "userId": "bob", "userName": "Bob"}
+        "roomName": room,
+        "callId": ack["callId"],
+        "userId": "bob",
+        "userName": "Bob",
+    }
     # The joiner is not told about itself, and nobody hears a second call:joined.
     await say(alice, room, "marker")
     await bob.next("transcription:segment")
@@ -63,23 +79,41 @@ async def test_participant_left_for_a_leave_and_for_a_disconnect(server):
     await alice.next("call:participant_joined")
 
     ack = await bob.call("call:leave", {"roomName": room})
-    assert ack == {"ok": True, "roomName": room, "callId": joined["callId"], "left": True,
-                   "callEnded": False}
+    assert ack == {
+        "ok": True,
+        "roomName": room,
+        "callId": joined["callId"],
+        "left": True,
+        "callEnded": False,
+    }
     left = await alice.next("call:participant_left")
     assert set(left) == LEFT_KEYS and TIMESTAMP.match(left["timestamp"])
     assert {k: left[k] for k in ("roomName", "callId", "userId", "userName", "reason")} == {
-        "roomName": room, "callId": joined["callId"], "userId": "bob", "userName": "Bob",
-        "reason": "left"}
+        "roomName": room,
+        "callId": joined["callId"],
+        "userId": "bob",
+        "userName": "Bob",
+        "reason": "left",
+    }
     assert await carol.next("call:participant_left") == left
 
     await carol.close()
     gone = await alice.next("call:participant_left")
     assert set(gone) == LEFT_KEYS
     assert (gone["userId"], gone["userName"], gone["reason"], gone["callId"]) == (
-        "carol", "Carol", "disconnected", joined["callId"])
+        "carol",
+        "Carol",
+        "disconnected",
+        joined["callId"],
+    )
     # A leave of a call the socket is not in changes nothing.
     assert await bob.call("call:leave", {"roomName": room}) == {
-        "ok": True, "roomName": room, "callId": None, "left": False, "callEnded": False}
+        "ok": True,
+        "roomName": room,
+        "callId": None,
+        "left": False,
+        "callEnded": False,
+    }
     await say(alice, room, "marker")
     await alice.next("transcription:segment")
     assert len(alice.received["call:participant_left"]) == 2
@@ -89,28 +123,46 @@ async def test_transcription_segment_to_everyone_sender_included(server):
     org, room = uid("org"), uid("call")
     alice, joined = await in_call(server, org, room, "alice", name="Alice")
     bob, _ = await in_call(server, org, room, "bob", name="Bob")
-    ack = await say(alice, room, "Let us review the sprint backlog.", confidence=0.97,
-                    startMs=1200, endMs=3400)
+    ack = await say(
+        alice, room, "Let us review the sprint backlog.", confidence=0.97, startMs=1200, endMs=3400
+    )
     assert set(ack) == {"ok", "roomName", "callId", "segmentId", "isFinal", "sequence"}
     assert (ack["roomName"], ack["callId"], ack["isFinal"], ack["sequence"]) == (
-        room, joined["callId"], True, 1)
+        room,
+        joined["callId"],
+        True,
+        1,
+    )
     assert SEGMENT_ID.match(ack["segmentId"])  # the server made one
     for client in (alice, bob):
         segment = await client.next("transcription:segment")
         assert set(segment) == SEGMENT_KEYS and TIMESTAMP.match(segment["timestamp"])
         assert {k: v for k, v in segment.items() if k != "timestamp"} == {
-            "speaker": "Matty", "text": "Let us review the sprint backlog.",
-            "isFinal": True, "confidence": 0.97, "roomName": room,
-            "callId": joined["callId"], "segmentId": ack["segmentId"],
-            "userId": "alice", "userName": "Alice", "startMs": 1200, "endMs": 3400}
+            "speaker": "Matty",
+            "text": "Let us review the sprint backlog.",
+            "isFinal": True,
+            "confidence": 0.97,
+            "roomName": room,
+            "callId": joined["callId"],
+            "segmentId": ack["segmentId"],
+            "userId": "alice",
+            "userName": "Alice",
+            "startMs": 1200,
+            "endMs": 3400,
+        }
 
     # Without confidence it is null; the client's segmentId is kept.
     interim = await say(bob, room, "so", final=False, segmentId="utt-1", speaker="Bob")
     assert (interim["segmentId"], interim["sequence"]) == ("utt-1", None)
     for client in (alice, bob):
         segment = await client.next("transcription:segment")
-        assert (segment["confidence"], segment["segmentId"], segment["isFinal"],
-                segment["userId"], segment["speaker"]) == (None, "utt-1", False, "bob", "Bob")
+        assert (
+            segment["confidence"],
+            segment["segmentId"],
+            segment["isFinal"],
+            segment["userId"],
+            segment["speaker"],
+        ) == (None, "utt-1", False, "bob", "Bob")
 
 
 async def test_the_ack_comes_first_then_call_joined(server):
@@ -135,5 +187,4 @@ async def test_the_ack_comes_first_then_call_joined(server):
     await asyncio.wait_for(acked.wait(), 5)
     await asyncio.wait_for(heard.wait(), 5)
     # (what the connect itself brings, `connected` and presence, is not part of this order)
-    assert [e for e in order if e not in ("connected", "presence:update")] == [
-        "ack", "call:joined"]
+    assert [e for e in order if e not in ("connected", "presence:update")] == ["ack", "call:joined"]

@@ -8,8 +8,9 @@ from tests.live import LiveServer
 
 
 async def read(server: LiveServer, org: str, room: str, query: str = "") -> dict:
-    status, body = await server.http("GET", f"/api/v1/calls/{room}/transcript{query}",
-                                     token=server.token("reader", org))
+    status, body = await server.http(
+        "GET", f"/api/v1/calls/{room}/transcript{query}", token=server.token("reader", org)
+    )
     assert status == 200, body
     return body
 
@@ -17,16 +18,19 @@ async def read(server: LiveServer, org: str, room: str, query: str = "") -> dict
 async def vtt(server: LiveServer, org: str, room: str, query: str = "") -> str:
     import aiohttp
 
-    async with aiohttp.ClientSession() as session, session.get(
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
             f"{server.url}/api/v1/calls/{room}/transcript?format=vtt{query}",
-            headers={"Authorization": f"Bearer {server.token('reader', org)}"}) as resp:
+            headers={"Authorization": f"Bearer {server.token('reader', org)}"},
+        ) as resp,
+    ):
         assert resp.status == 200
         assert resp.headers["Content-Type"].split(";")[0] == "text/vtt"
         return await resp.text()
 
 
-async def speak(server: LiveServer, org: str,
-                room: str) -> tuple[str, list[tuple[str, str]], list]:
+async def speak(server: LiveServer, org: str, room: str) -> tuple[str, list[tuple[str, str]], list]:
     """Alice and Bob talk, finals and interims mixed; the call id, the finals sent and
     the two clients."""
     alice, joined = await in_call(server, org, room, "alice", name="Alice")
@@ -34,8 +38,7 @@ async def speak(server: LiveServer, org: str,
     finals = []
     for i in range(6):
         who, name = (alice, "Matty") if i % 2 == 0 else (bob, "Robert")
-        await say(who, room, f"{name} thinks {i}", final=False, speaker=name,
-                  segmentId=f"u{i}")
+        await say(who, room, f"{name} thinks {i}", final=False, speaker=name, segmentId=f"u{i}")
         await say(who, room, f"{name} says {i}", speaker=name, segmentId=f"u{i}")
         finals.append((name, f"{name} says {i}"))
     return joined["callId"], finals, [alice, bob]
@@ -63,10 +66,22 @@ async def test_json_holds_exactly_the_final_segments_in_order(server):
 async def test_webvtt_with_voice_tags(server):
     org, room = uid("org"), uid("call")
     alice, joined = await in_call(server, org, room, "alice")
-    await say(alice, room, "Let us review the sprint backlog.", speaker="Matty",
-              startMs=1_000, endMs=3_500)
-    await say(alice, room, "Fine <b>& good</b>\n\n--> next", speaker="Rob <ops>",
-              startMs=65_250, endMs=3_726_004)
+    await say(
+        alice,
+        room,
+        "Let us review the sprint backlog.",
+        speaker="Matty",
+        startMs=1_000,
+        endMs=3_500,
+    )
+    await say(
+        alice,
+        room,
+        "Fine <b>& good</b>\n\n--> next",
+        speaker="Rob <ops>",
+        startMs=65_250,
+        endMs=3_726_004,
+    )
     await say(alice, room, "no times given", speaker="Matty")
     await say(alice, room, "dropped", final=False, speaker="Matty")
     body = await vtt(server, org, room)
@@ -77,7 +92,8 @@ async def test_webvtt_with_voice_tags(server):
     assert [(c["speaker"], c["text"]) for c in cues] == [
         ("Matty", "Let us review the sprint backlog."),
         ("Rob <ops>", "Fine <b>& good</b>\n--> next"),
-        ("Matty", "no times given")]
+        ("Matty", "no times given"),
+    ]
     assert [(c["start"], c["end"]) for c in cues[:2]] == [(1_000, 3_500), (65_250, 3_726_004)]
     assert "01:02:06.004" in body  # hours, minutes, seconds, milliseconds
     assert len({c["id"] for c in cues}) == 3
@@ -92,8 +108,7 @@ async def test_an_older_call_by_id_and_what_is_not_found(server):
     await alice.call("call:leave", {"roomName": room})
     alice2, second = await in_call(server, org, room, "alice")
     await say(alice2, room, "second call")
-    assert [s["text"] for s in (await read(server, org, room))["segments"]] == [
-        "second call"]
+    assert [s["text"] for s in (await read(server, org, room))["segments"]] == ["second call"]
     older = await read(server, org, room, f"?callId={first['callId']}")
     assert [s["text"] for s in older["segments"]] == ["first call"]
     assert older["endedAt"] is not None
@@ -102,8 +117,7 @@ async def test_an_older_call_by_id_and_what_is_not_found(server):
     reader = server.token("reader", org)
     for path, status, code in [
         (f"/api/v1/calls/{uid('none')}/transcript", 404, "NOT_FOUND"),
-        (f"/api/v1/calls/{uid('none')}/transcript?callId={first['callId']}", 404,
-         "NOT_FOUND"),
+        (f"/api/v1/calls/{uid('none')}/transcript?callId={first['callId']}", 404, "NOT_FOUND"),
         (f"/api/v1/calls/{room}/transcript?callId=call_unknown", 404, "NOT_FOUND"),
         (f"/api/v1/calls/{room}/transcript?format=pdf", 400, "VALIDATION_ERROR"),
         (f"/api/v1/calls/{room}/transcript?callId=bad!id", 400, "VALIDATION_ERROR"),
@@ -113,8 +127,9 @@ async def test_an_older_call_by_id_and_what_is_not_found(server):
     got, body = await server.http("GET", f"/api/v1/calls/{room}/transcript")
     assert (got, body["error"]["code"]) == (401, "AUTH_REQUIRED")
     # Another organization has no call of that name.
-    got, body = await server.http("GET", f"/api/v1/calls/{room}/transcript",
-                                  token=server.token("reader", uid("org")))
+    got, body = await server.http(
+        "GET", f"/api/v1/calls/{room}/transcript", token=server.token("reader", uid("org"))
+    )
     assert (got, body["error"]["code"]) == (404, "NOT_FOUND")
     assert CALL_ID.match(second["callId"])
 
@@ -140,12 +155,15 @@ async def test_the_transcript_survives_a_kill_and_a_restart(start_server):
     old = await read(live, org, room, f"?callId={call_id}")
     assert old == after
     new = await read(live, org, room)
-    assert (new["callId"], [s["text"] for s in new["segments"]]) == (joined["callId"],
-                                                                     ["new call"])
+    assert (new["callId"], [s["text"] for s in new["segments"]]) == (joined["callId"], ["new call"])
     assert new["endedAt"] is not None
     client = await live.connect("dave", org)
-    await expect_error(client, "call:transcription", {"roomName": room, "segment": {
-        "speaker": "x", "text": "y", "isFinal": True}}, "NOT_IN_ROOM")
+    await expect_error(
+        client,
+        "call:transcription",
+        {"roomName": room, "segment": {"speaker": "x", "text": "y", "isFinal": True}},
+        "NOT_IN_ROOM",
+    )
 
 
 async def test_migrations_match_the_models():

@@ -12,31 +12,67 @@ from tests.live import Client, LiveServer
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 MESSAGE_ID = re.compile(
-    r"^msg_[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+    r"^msg_[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+)
 
 # Payload keys of websocket-events.md, server -> client, exactly as written there.
 REFERENCE_KEYS: dict[str, set[str]] = {
-    "message:new": {"id", "channelId", "conversationId", "userId", "userName", "content",
-                    "contentType", "threadId", "attachments", "createdAt", "updatedAt",
-                    "metadata"},
+    "message:new": {
+        "id",
+        "channelId",
+        "conversationId",
+        "userId",
+        "userName",
+        "content",
+        "contentType",
+        "threadId",
+        "attachments",
+        "createdAt",
+        "updatedAt",
+        "metadata",
+    },
     "message:sent": {"id", "optimisticId", "channelId", "timestamp"},
-    "message:update": {"messageId", "content", "metadata", "channelId", "conversationId",
-                       "updatedBy", "timestamp"},
-    "message:delete": {"messageId", "channelId", "conversationId", "deletedBy",
-                       "deletedByName", "timestamp"},
-    "message:reaction": {"messageId", "channelId", "emoji", "userId", "userName", "action",
-                         "timestamp"},
-    "message:read": {"messageId", "channelId", "conversationId", "userId", "userName",
-                     "timestamp"},
-    "message:read:batch": {"messageIds", "channelId", "conversationId", "userId",
-                           "timestamp"},
+    "message:update": {
+        "messageId",
+        "content",
+        "metadata",
+        "channelId",
+        "conversationId",
+        "updatedBy",
+        "timestamp",
+    },
+    "message:delete": {
+        "messageId",
+        "channelId",
+        "conversationId",
+        "deletedBy",
+        "deletedByName",
+        "timestamp",
+    },
+    "message:reaction": {
+        "messageId",
+        "channelId",
+        "emoji",
+        "userId",
+        "userName",
+        "action",
+        "timestamp",
+    },
+    "message:read": {"messageId", "channelId", "conversationId", "userId", "userName", "timestamp"},
+    "message:read:batch": {"messageIds", "channelId", "conversationId", "userId", "timestamp"},
     "typing:start": {"channelId", "conversationId", "userId", "userName", "timestamp"},
     "typing:stop": {"channelId", "conversationId", "userId", "userName", "timestamp"},
     "channel:join": {"channelId", "userId", "userName", "user", "timestamp"},
     "channel:history": {"channelId", "messages", "hasMore", "total"},
     "channel:leave": {"channelId", "userId", "userName", "timestamp"},
-    "channel:update": {"channelId", "updates", "channel", "updatedBy", "updatedByName",
-                       "timestamp"},
+    "channel:update": {
+        "channelId",
+        "updates",
+        "channel",
+        "updatedBy",
+        "updatedByName",
+        "timestamp",
+    },
     "room:joined": {"room", "conversationId", "customerId", "timestamp"},
     "member:joined": {"conversationId", "userId", "userName", "timestamp"},
     "member:left": {"conversationId", "userId", "userName", "timestamp"},
@@ -59,8 +95,7 @@ def has_reference_keys(event: str, payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
-async def in_channel(server: LiveServer, org: str, channel: str, sub: str,
-                     **claims: Any) -> Client:
+async def in_channel(server: LiveServer, org: str, channel: str, sub: str, **claims: Any) -> Client:
     """A client of `sub` that has joined `channel` (its own join events read)."""
     client = await server.connect(sub, org, **claims)
     ack = await client.call("channel:join", {"channelId": channel})
@@ -70,13 +105,15 @@ async def in_channel(server: LiveServer, org: str, channel: str, sub: str,
     return client
 
 
-async def in_conversation(server: LiveServer, org: str, customer: str, conversation: str,
-                          sub: str, **claims: Any) -> Client:
+async def in_conversation(
+    server: LiveServer, org: str, customer: str, conversation: str, sub: str, **claims: Any
+) -> Client:
     """A client of `sub` (granted `customer`) in the conversation, `room:joined` read."""
     claims.setdefault("customers", [customer])
     client = await server.connect(sub, org, **claims)
-    ack = await client.call("conversation:join",
-                            {"conversationId": conversation, "customerId": customer})
+    ack = await client.call(
+        "conversation:join", {"conversationId": conversation, "customerId": customer}
+    )
     assert ack["ok"] is True, ack
     await client.next("room:joined")
     return client
@@ -93,14 +130,14 @@ async def alice_and_bob(server: LiveServer, kind: str) -> tuple[dict[str, Any], 
     else:
         customer, conversation = uid("cust"), uid("conv")
         target = {"conversationId": conversation, "customerId": customer}
-        alice = await in_conversation(server, org, customer, conversation, "alice",
-                                      name="Alice")
+        alice = await in_conversation(server, org, customer, conversation, "alice", name="Alice")
         bob = await in_conversation(server, org, customer, conversation, "bob", name="Bob")
     return target, alice, bob
 
 
-async def send(client: Client, target: dict[str, Any], content: str,
-               **extra: Any) -> dict[str, Any]:
+async def send(
+    client: Client, target: dict[str, Any], content: str, **extra: Any
+) -> dict[str, Any]:
     """Send a message; return the ack (asserting it is ok)."""
     ack = await client.call("message:send", {**target, "content": content, **extra})
     assert ack["ok"] is True, ack
@@ -111,8 +148,10 @@ async def history(server: LiveServer, org: str, channel: str, **query: Any) -> d
     """A channel's history over HTTP, as a service of `org`."""
     qs = "&".join(f"{k}={v}" for k, v in query.items())
     status, body = await server.http(
-        "GET", f"/api/v1/channels/{channel}/messages" + (f"?{qs}" if qs else ""),
-        token=server.token("history-reader", org, roles=["service"]))
+        "GET",
+        f"/api/v1/channels/{channel}/messages" + (f"?{qs}" if qs else ""),
+        token=server.token("history-reader", org, roles=["service"]),
+    )
     assert status == 200, body
     return body
 

@@ -28,8 +28,12 @@ def config_file(tmp_path_factory, text: str) -> str:
 @pytest.fixture(scope="module")
 def quick_typing_server(start_server, tmp_path_factory):
     """Typing indicators expire after 0.4 s instead of 10 s."""
-    return start_server(args=["--config", config_file(
-        tmp_path_factory, "[plugins.messages]\ntyping_timeout_seconds = 0.4\n")])
+    return start_server(
+        args=[
+            "--config",
+            config_file(tmp_path_factory, "[plugins.messages]\ntyping_timeout_seconds = 0.4\n"),
+        ]
+    )
 
 
 async def test_repeated_optimistic_id_stores_nothing_new(server):
@@ -53,9 +57,12 @@ async def test_repeated_optimistic_id_stores_nothing_new(server):
     assert await server.metric("lvng_messages_duplicates_suppressed_total") == before + 1
 
     # Over HTTP too (200 and the first message, instead of 201).
-    status, reply = await server.http("POST", f"/api/v1/channels/{channel}/messages",
-                                      json={"content": "again", "optimisticId": "tmp_1"},
-                                      token=server.token("alice", org))
+    status, reply = await server.http(
+        "POST",
+        f"/api/v1/channels/{channel}/messages",
+        json={"content": "again", "optimisticId": "tmp_1"},
+        token=server.token("alice", org),
+    )
     assert (status, reply["id"], reply["duplicate"]) == (200, first["id"], True)
     # Another user's equal optimisticId is another message.
     other = await send(bob, target, "bob's", optimisticId="tmp_1")
@@ -68,10 +75,14 @@ async def test_racing_repeats_of_one_optimistic_id_store_one_message(server):
     org, channel = uid("org"), uid("ch")
     phone = await in_channel(server, org, channel, "alice")
     laptop = await in_channel(server, org, channel, "alice")
-    acks = await asyncio.gather(*(
-        client.call("message:send", {"channelId": channel, "content": "hi",
-                                     "optimisticId": "tmp_race"})
-        for client in (phone, laptop, phone, laptop)))
+    acks = await asyncio.gather(
+        *(
+            client.call(
+                "message:send", {"channelId": channel, "content": "hi", "optimisticId": "tmp_race"}
+            )
+            for client in (phone, laptop, phone, laptop)
+        )
+    )
     assert len({ack["id"] for ack in acks}) == 1
     assert sum(not ack["duplicate"] for ack in acks) == 1
     assert (await history(server, org, channel))["total"] == 1
@@ -81,33 +92,38 @@ async def test_edit_and_soft_delete_by_author_or_admin(server):
     org, customer, conversation = uid("org"), uid("cust"), uid("conv")
     target = {"conversationId": conversation, "customerId": customer}
     alice = await in_conversation(server, org, customer, conversation, "alice")
-    admin = await in_conversation(server, org, customer, conversation, "boss",
-                                  roles=["admin"])
+    admin = await in_conversation(server, org, customer, conversation, "boss", roles=["admin"])
     kept = (await send(alice, target, "kept"))["id"]
     doomed = (await send(alice, target, "doomed"))["id"]
-    edited = await alice.call("message:update", {**target, "messageId": kept,
-                                                 "content": "kept, edited"})
+    edited = await alice.call(
+        "message:update", {**target, "messageId": kept, "content": "kept, edited"}
+    )
     assert edited["ok"] is True
-    assert (await admin.call("message:update", {**target, "messageId": kept,
-                                                "content": "moderated"}))["ok"] is True
+    assert (
+        await admin.call("message:update", {**target, "messageId": kept, "content": "moderated"})
+    )["ok"] is True
     assert (await admin.call("message:delete", {**target, "messageId": doomed}))["ok"] is True
     deleted = await alice.next("message:delete")
     assert (deleted["messageId"], deleted["deletedBy"]) == (doomed, "boss")
     # Deleted messages leave history and recovery; a second delete finds nothing.
     await expect_error(alice, "message:delete", {**target, "messageId": doomed}, "NOT_FOUND")
-    await expect_error(alice, "message:update", {**target, "messageId": doomed,
-                                                 "content": "x"}, "NOT_FOUND")
+    await expect_error(
+        alice, "message:update", {**target, "messageId": doomed, "content": "x"}, "NOT_FOUND"
+    )
     status, page = await server.http(
-        "GET", f"/api/v1/customers/{customer}/conversations/{conversation}/messages",
-        token=server.token("alice", org, customers=[customer]))
+        "GET",
+        f"/api/v1/customers/{customer}/conversations/{conversation}/messages",
+        token=server.token("alice", org, customers=[customer]),
+    )
     assert status == 200 and page["total"] == 1
     [message] = page["messages"]
     assert message["id"] == kept and message["content"] == "moderated"
     assert message["updatedAt"] >= message["createdAt"]
     late = await server.connect("late", org, customers=[customer])
     await late.call("conversation:rejoin", target)
-    assert [m["id"] for m in (await late.next("conversation:rejoined"))["missed_messages"]] \
-        == [kept]
+    assert [m["id"] for m in (await late.next("conversation:rejoined"))["missed_messages"]] == [
+        kept
+    ]
 
 
 async def test_threads_are_rooted_in_the_room(server):
@@ -140,12 +156,16 @@ async def test_reactions_are_idempotent(server):
     page = await alice.call("channel:history", target)
     assert page["messages"][-1]["reactions"] == [
         {"emoji": "👍", "count": 2, "userIds": ["bob", "alice"]},
-        {"emoji": "🎉", "count": 1, "userIds": ["alice"]}]
+        {"emoji": "🎉", "count": 1, "userIds": ["alice"]},
+    ]
 
     assert (await bob.call("message:react", {**react, "action": "remove"}))["changed"] is True
     heard = [await alice.next("message:reaction") for _ in range(3)]
     assert [(r["userId"], r["emoji"], r["action"]) for r in heard] == [
-        ("alice", "👍", "add"), ("alice", "🎉", "add"), ("bob", "👍", "remove")]
+        ("alice", "👍", "add"),
+        ("alice", "🎉", "add"),
+        ("bob", "👍", "remove"),
+    ]
     absent = await bob.call("message:react", {**react, "action": "remove"})
     assert absent["ok"] is True and absent["changed"] is False
     await alice.nothing("message:reaction")
@@ -216,19 +236,28 @@ def test_default_settings_are_the_contracts():
 
 
 async def test_auto_create_can_be_turned_off(start_server, tmp_path_factory):
-    live = start_server(args=["--config", config_file(
-        tmp_path_factory, "[plugins.messages]\nauto_create_channels = false\n")])
+    live = start_server(
+        args=[
+            "--config",
+            config_file(tmp_path_factory, "[plugins.messages]\nauto_create_channels = false\n"),
+        ]
+    )
     alice = await live.connect("alice", "acme")
     await expect_error(alice, "channel:join", {"channelId": "general"}, "NOT_FOUND")
-    status, reply = await live.http("GET", "/api/v1/channels/general/messages",
-                                    token=live.token("alice", "acme"))
+    status, reply = await live.http(
+        "GET", "/api/v1/channels/general/messages", token=live.token("alice", "acme")
+    )
     assert (status, reply["error"]["code"]) == (404, "NOT_FOUND")
 
 
 def test_a_bad_setting_stops_the_start(start_server, tmp_path_factory):
     with pytest.raises(RuntimeError, match="plugins.messages.typing_timeout_seconds"):
-        start_server(args=["--config", config_file(
-            tmp_path_factory, "[plugins.messages]\ntyping_timeout_seconds = -1\n")])
+        start_server(
+            args=[
+                "--config",
+                config_file(tmp_path_factory, "[plugins.messages]\ntyping_timeout_seconds = -1\n"),
+            ]
+        )
 
 
 async def test_conversation_membership_counts_users_not_sockets(server):
@@ -246,7 +275,10 @@ async def test_conversation_membership_counts_users_not_sockets(server):
     assert (left["userId"], left["conversationId"]) == ("bob", conversation)
     # Leaving what one is not in is a no-op.
     assert await laptop.call("conversation:leave", target) == {
-        "ok": True, "conversationId": conversation, "left": False}
+        "ok": True,
+        "conversationId": conversation,
+        "left": False,
+    }
     await alice.nothing("member:left")
 
 
@@ -284,8 +316,11 @@ async def test_one_of_two_devices_disconnecting_tells_nobody(server):
     assert (await left_room(alice, room, "bob"))["last"] is True
     [left] = alice.unread("member:left")
     assert left["timestamp"] and {k: v for k, v in left.items() if k != "timestamp"} == {
-        "conversationId": conversation, "customerId": customer, "userId": "bob",
-        "userName": "Bob"}
+        "conversationId": conversation,
+        "customerId": customer,
+        "userId": "bob",
+        "userName": "Bob",
+    }
 
 
 async def test_channel_membership_is_told_per_user_not_per_device(server):
@@ -325,21 +360,31 @@ async def test_http_post_is_a_send(server):
     org, channel = uid("org"), uid("ch")
     alice = await in_channel(server, org, channel, "alice")
     status, reply = await server.http(
-        "POST", f"/api/v1/channels/{channel}/messages",
+        "POST",
+        f"/api/v1/channels/{channel}/messages",
         json={"content": " from the API ", "mentions": ["alice"], "optimisticId": "api_1"},
-        token=server.token("bot", org, name="Bot", roles=["service"]))
+        token=server.token("bot", org, name="Bot", roles=["service"]),
+    )
     assert status == 201 and reply["duplicate"] is False
     new = await alice.next("message:new")
     assert new["id"] == reply["id"] and new["content"] == "from the API"
     assert (new["userId"], new["userName"], new["channelId"]) == ("bot", "Bot", channel)
     await alice.nothing("message:sent")
     # A plain member of the organization may post to a public channel.
-    status, reply = await server.http("POST", f"/api/v1/channels/{channel}/messages",
-                                      json={"content": "hi"}, token=server.token("bob", org))
+    status, reply = await server.http(
+        "POST",
+        f"/api/v1/channels/{channel}/messages",
+        json={"content": "hi"},
+        token=server.token("bob", org),
+    )
     assert status == 201 and (await alice.next("message:new"))["userId"] == "bob"
     # An unknown channel is not created by a POST.
-    status, reply = await server.http("POST", f"/api/v1/channels/{uid('ch')}/messages",
-                                      json={"content": "hi"}, token=server.token("bob", org))
+    status, reply = await server.http(
+        "POST",
+        f"/api/v1/channels/{uid('ch')}/messages",
+        json={"content": "hi"},
+        token=server.token("bob", org),
+    )
     assert (status, reply["error"]["code"]) == (404, "NOT_FOUND")
 
 
@@ -348,47 +393,62 @@ async def test_metrics_and_domain_events(server):
     customer, conversation = uid("cust"), uid("conv")
     before = {
         "channel": await server.metric("lvng_messages_sent_total", target="channel"),
-        "conversation": await server.metric("lvng_messages_sent_total",
-                                            target="conversation"),
+        "conversation": await server.metric("lvng_messages_sent_total", target="conversation"),
         "persisted": await server.metric("lvng_messages_persist_seconds_count"),
         "reads": await server.metric("lvng_messages_history_reads_total", target="channel"),
-        "created": await server.metric("lvng_domain_events_total", plugin="messages",
-                                       name="message.created"),
-        "joined": await server.metric("lvng_domain_events_total", plugin="messages",
-                                      name="conversation.member_joined"),
+        "created": await server.metric(
+            "lvng_domain_events_total", plugin="messages", name="message.created"
+        ),
+        "joined": await server.metric(
+            "lvng_domain_events_total", plugin="messages", name="conversation.member_joined"
+        ),
     }
     alice = await in_channel(server, org, channel, "alice")  # one history read
     await send(alice, {"channelId": channel}, "one")
     agent = await in_conversation(server, org, customer, conversation, "agent")
     await send(agent, {"conversationId": conversation, "customerId": customer}, "two")
     await send(agent, {"conversationId": conversation, "customerId": customer}, "three")
-    assert await server.metric("lvng_messages_sent_total", target="channel") == \
-        before["channel"] + 1
-    assert await server.metric("lvng_messages_sent_total", target="conversation") == \
-        before["conversation"] + 2
+    assert (
+        await server.metric("lvng_messages_sent_total", target="channel") == before["channel"] + 1
+    )
+    assert (
+        await server.metric("lvng_messages_sent_total", target="conversation")
+        == before["conversation"] + 2
+    )
     # Exact deltas: counting anything twice must show.
-    assert await server.metric("lvng_messages_persist_seconds_count") == \
-        before["persisted"] + 3
-    assert await server.metric("lvng_messages_history_reads_total", target="channel") == \
-        before["reads"] + 1
-    assert await server.metric("lvng_domain_events_total", plugin="messages",
-                               name="message.created") == before["created"] + 3
-    assert await server.metric("lvng_domain_events_total", plugin="messages",
-                               name="conversation.member_joined") == before["joined"] + 1
+    assert await server.metric("lvng_messages_persist_seconds_count") == before["persisted"] + 3
+    assert (
+        await server.metric("lvng_messages_history_reads_total", target="channel")
+        == before["reads"] + 1
+    )
+    assert (
+        await server.metric("lvng_domain_events_total", plugin="messages", name="message.created")
+        == before["created"] + 3
+    )
+    assert (
+        await server.metric(
+            "lvng_domain_events_total", plugin="messages", name="conversation.member_joined"
+        )
+        == before["joined"] + 1
+    )
     # A page read over HTTP and a second join are history reads too; a duplicate send is
     # neither stored, nor sent, nor published.
     await history(server, org, channel)
     await in_channel(server, org, channel, "bob")
     await send(alice, {"channelId": channel}, "four", optimisticId="o-metrics")
     await send(alice, {"channelId": channel}, "four again", optimisticId="o-metrics")
-    assert await server.metric("lvng_messages_history_reads_total", target="channel") == \
-        before["reads"] + 3
-    assert await server.metric("lvng_messages_sent_total", target="channel") == \
-        before["channel"] + 2
-    assert await server.metric("lvng_messages_persist_seconds_count") == \
-        before["persisted"] + 4
-    assert await server.metric("lvng_domain_events_total", plugin="messages",
-                               name="message.created") == before["created"] + 4
+    assert (
+        await server.metric("lvng_messages_history_reads_total", target="channel")
+        == before["reads"] + 3
+    )
+    assert (
+        await server.metric("lvng_messages_sent_total", target="channel") == before["channel"] + 2
+    )
+    assert await server.metric("lvng_messages_persist_seconds_count") == before["persisted"] + 4
+    assert (
+        await server.metric("lvng_domain_events_total", plugin="messages", name="message.created")
+        == before["created"] + 4
+    )
 
 
 async def test_a_conversation_target_wins_over_a_channel_id(server):
@@ -397,8 +457,11 @@ async def test_a_conversation_target_wins_over_a_channel_id(server):
     agent = await in_conversation(server, org, customer, conversation, "agent")
     await in_channel(server, org, channel, "agent")
     for channel_id in ("", None, channel):
-        await send(agent, {"channelId": channel_id, "conversationId": conversation,
-                           "customerId": customer}, f"to the conversation ({channel_id})")
+        await send(
+            agent,
+            {"channelId": channel_id, "conversationId": conversation, "customerId": customer},
+            f"to the conversation ({channel_id})",
+        )
         new = await agent.next("message:new")
         assert (new["channelId"], new["conversationId"]) == (None, conversation)
     assert (await history(server, org, channel))["total"] == 0
@@ -410,6 +473,7 @@ async def test_ids_may_hold_every_allowed_character(server):
     bob = await in_channel(server, org, channel, "bob")
     await send(alice, {"channelId": channel}, "colons are fine")
     assert (await bob.next("message:new"))["channelId"] == channel
-    status, body = await server.http("GET", f"/api/v1/channels/{channel}/messages",
-                                     token=server.token("alice", org))
+    status, body = await server.http(
+        "GET", f"/api/v1/channels/{channel}/messages", token=server.token("alice", org)
+    )
     assert status == 200 and body["total"] == 1

@@ -45,7 +45,8 @@ async def commit_is_waiting(conn: asyncpg.Connection, timeout: float = 5.0) -> N
 
 
 async def test_message_new_goes_out_after_the_commit_and_not_for_a_failed_one(
-        start_server, scratch_postgres):
+    start_server, scratch_postgres
+):
     live = start_server(env={"LVNG_DATABASE_URL": scratch_postgres.url})
     conn = await asyncpg.connect(scratch_postgres.url)
     try:
@@ -64,32 +65,39 @@ async def test_message_new_goes_out_after_the_commit_and_not_for_a_failed_one(
         # anything sent to him before it, and no reader sees the message.
         assert (await bob.call("probe:echo", {"text": "barrier"}))["ok"] is True
         assert bob.unread("message:new") == []
-        assert [m["id"] for m in (await history(live, org, channel))["messages"]] == [
-            first["id"]]
+        assert [m["id"] for m in (await history(live, org, channel))["messages"]] == [first["id"]]
         await conn.execute("SELECT pg_advisory_unlock($1, $2)", *HOLD_KEY)
         # When message:new arrives, the message is readable over HTTP.
         new = await bob.next("message:new")
         assert new["content"] == "held at commit"
         assert [m["id"] for m in (await history(live, org, channel))["messages"]] == [
-            first["id"], new["id"]]
+            first["id"],
+            new["id"],
+        ]
         assert (await alice.next("message:sent"))["id"] == first["id"]
         assert (await alice.next("message:sent"))["id"] == new["id"]
 
         # A commit that fails sends nothing to anyone, and stores nothing.
         sent = await live.metric("lvng_messages_sent_total", target="channel")
-        created = await live.metric("lvng_domain_events_total", plugin="messages",
-                                    name="message.created")
-        await expect_error(alice, "message:send", {**target, "content": "fail at commit"},
-                           "INTERNAL_ERROR")
+        created = await live.metric(
+            "lvng_domain_events_total", plugin="messages", name="message.created"
+        )
+        await expect_error(
+            alice, "message:send", {**target, "content": "fail at commit"}, "INTERNAL_ERROR"
+        )
         assert (await bob.call("probe:echo", {"text": "barrier"}))["ok"] is True
         assert bob.unread("message:new") == []
         assert alice.unread("message:sent") == []
         assert [m["id"] for m in alice.unread("message:new")] == [first["id"], new["id"]]
         assert [m["id"] for m in (await history(live, org, channel))["messages"]] == [
-            first["id"], new["id"]]
+            first["id"],
+            new["id"],
+        ]
         assert await live.metric("lvng_messages_sent_total", target="channel") == sent
-        assert await live.metric("lvng_domain_events_total", plugin="messages",
-                                 name="message.created") == created
+        assert (
+            await live.metric("lvng_domain_events_total", plugin="messages", name="message.created")
+            == created
+        )
         # The room is not left locked: the next send goes through.
         after = await send(alice, target, "after the failure")
         assert (await bob.next("message:new"))["id"] == after["id"]

@@ -28,10 +28,10 @@ async def test_paging_forward_catches_a_client_up(server):
     assert [m["id"] for m in page["messages"]] == ids[8:12] and page["hasMore"] is False
     page = await writer.call("channel:history", {**target, "after": ids[11]})
     assert (page["messages"], page["hasMore"]) == ([], False)
-    await expect_error(writer, "channel:history", {**target, "after": ids[1],
-                                                   "before": ids[5]}, "VALIDATION_ERROR")
-    await expect_error(writer, "channel:history", {**target, "after": "msg_unknown"},
-                       "NOT_FOUND")
+    await expect_error(
+        writer, "channel:history", {**target, "after": ids[1], "before": ids[5]}, "VALIDATION_ERROR"
+    )
+    await expect_error(writer, "channel:history", {**target, "after": "msg_unknown"}, "NOT_FOUND")
     body = await history(server, org, channel, after=ids[0], limit=3)
     assert [m["id"] for m in body["messages"]] == ids[1:4] and body["hasMore"] is True
 
@@ -40,8 +40,10 @@ async def test_paging_forward_catches_a_client_up(server):
     agent = await in_conversation(server, org, customer, conversation, "agent")
     said = [(await send(agent, talk, f"c{i}"))["id"] for i in range(3)]
     status, body = await server.http(
-        "GET", f"/api/v1/customers/{customer}/conversations/{conversation}/messages"
-        f"?after={said[0]}", token=server.token("agent", org, customers=[customer]))
+        "GET",
+        f"/api/v1/customers/{customer}/conversations/{conversation}/messages?after={said[0]}",
+        token=server.token("agent", org, customers=[customer]),
+    )
     assert status == 200 and [m["id"] for m in body["messages"]] == said[1:]
 
 
@@ -54,17 +56,27 @@ async def test_a_message_is_at_most_64_kb_of_json(server):
     big = {**target, "content": "x" * 10_000, "attachments": [attachment] * 4}
     error = await expect_error(alice, "message:send", big, "PAYLOAD_TOO_LARGE")
     assert error["message"].startswith("a message's content, attachments and metadata are ")
-    status, body = await server.http("POST", f"/api/v1/channels/{channel}/messages",
-                                     json={k: v for k, v in big.items() if k != "channelId"},
-                                     token=server.token("alice", org))
+    status, body = await server.http(
+        "POST",
+        f"/api/v1/channels/{channel}/messages",
+        json={k: v for k, v in big.items() if k != "channelId"},
+        token=server.token("alice", org),
+    )
     assert (status, body["error"]["code"]) == (413, "PAYLOAD_TOO_LARGE")
     # Just under the limit is fine; an edit that would pass it is refused.
     fits = await send(alice, target, "x" * 10_000, attachments=[attachment] * 3)
     assert (await bob.next("message:new"))["id"] == fits["id"]
-    await expect_error(alice, "message:update", {**target, "messageId": fits["id"],
-                                                 "content": "y" * 10_000,
-                                                 "metadata": {"n": "z" * 16_000}},
-                       "PAYLOAD_TOO_LARGE")
+    await expect_error(
+        alice,
+        "message:update",
+        {
+            **target,
+            "messageId": fits["id"],
+            "content": "y" * 10_000,
+            "metadata": {"n": "z" * 16_000},
+        },
+        "PAYLOAD_TOO_LARGE",
+    )
     assert (await history(server, org, channel))["total"] == 1
     await bob.nothing("message:update")
 
@@ -74,30 +86,33 @@ async def test_a_history_page_stays_under_one_megabyte(server):
     target = {"channelId": channel}
     writer = await in_channel(server, org, channel, "writer")
     attachment = {"blob": "b" * 15_000}
-    ids = [(await send(writer, target, f"{i}" + "x" * 9_000,
-                       attachments=[attachment] * 3))["id"] for i in range(20)]
+    ids = [
+        (await send(writer, target, f"{i}" + "x" * 9_000, attachments=[attachment] * 3))["id"]
+        for i in range(20)
+    ]
 
     reader = await server.connect("reader", org)
     await reader.call("channel:join", target)
     joined = await reader.next("channel:history")
     kept = [m["id"] for m in joined["messages"]]
     assert len(json.dumps(joined["messages"])) < 1_000_000
-    assert 0 < len(kept) < 20 and kept == ids[-len(kept):]  # the newest, oldest first
+    assert 0 < len(kept) < 20 and kept == ids[-len(kept) :]  # the newest, oldest first
     assert (joined["hasMore"], joined["total"]) == (True, 20)
     older = await reader.call("channel:history", {**target, "before": kept[0]})
-    assert [m["id"] for m in older["messages"]] == ids[20 - len(kept) - len(
-        older["messages"]):20 - len(kept)]
+    assert [m["id"] for m in older["messages"]] == ids[
+        20 - len(kept) - len(older["messages"]) : 20 - len(kept)
+    ]
     newer = await reader.call("channel:history", {**target, "after": ids[0], "limit": 100})
-    assert [m["id"] for m in newer["messages"]] == ids[1:1 + len(newer["messages"])]
+    assert [m["id"] for m in newer["messages"]] == ids[1 : 1 + len(newer["messages"])]
     assert newer["hasMore"] is True and len(newer["messages"]) < 19
 
 
 async def test_blank_content_says_so(server):
     org, channel = uid("org"), uid("ch")
     alice = await in_channel(server, org, channel, "alice")
-    error = await expect_error(alice, "message:send", {"channelId": channel,
-                                                       "content": " \n\t "},
-                               "VALIDATION_ERROR")
+    error = await expect_error(
+        alice, "message:send", {"channelId": channel, "content": " \n\t "}, "VALIDATION_ERROR"
+    )
     assert error["message"] == "content: content must not be empty"
 
 
@@ -105,23 +120,33 @@ async def test_a_removed_creator_loses_the_private_channel(server):
     org, channel = uid("org"), uid("ch")
     target = {"channelId": channel}
     creator = await in_channel(server, org, channel, "creator")
-    assert (await creator.call("channel:update", {**target, "updates": {"private": True}}
-                               ))["ok"] is True
-    status, reply = await server.http("DELETE", f"/api/v1/channels/{channel}/members/creator",
-                                      token=server.token("boss", org, roles=["admin"]))
+    assert (await creator.call("channel:update", {**target, "updates": {"private": True}}))[
+        "ok"
+    ] is True
+    status, reply = await server.http(
+        "DELETE",
+        f"/api/v1/channels/{channel}/members/creator",
+        token=server.token("boss", org, roles=["admin"]),
+    )
     assert (status, reply["removed"]) == (200, True)
     gone = await creator.next("channel:leave")
     assert (gone["userId"], gone["reason"]) == ("creator", "removed")
     await expect_error(creator, "channel:join", target, "FORBIDDEN")
-    await expect_error(creator, "channel:update", {**target, "updates": {"private": False}},
-                       "FORBIDDEN")
+    await expect_error(
+        creator, "channel:update", {**target, "updates": {"private": False}}, "FORBIDDEN"
+    )
     token = server.token("creator", org)
-    for method, path in [("GET", f"/api/v1/channels/{channel}/messages"),
-                         ("PUT", f"/api/v1/channels/{channel}/members/creator")]:
+    for method, path in [
+        ("GET", f"/api/v1/channels/{channel}/messages"),
+        ("PUT", f"/api/v1/channels/{channel}/members/creator"),
+    ]:
         status, reply = await server.http(method, path, token=token)
         assert (status, reply["error"]["code"]) == (403, "FORBIDDEN"), (method, path)
-    status, reply = await server.http("GET", f"/api/v1/channels/{channel}/members",
-                                      token=server.token("boss", org, roles=["admin"]))
+    status, reply = await server.http(
+        "GET",
+        f"/api/v1/channels/{channel}/members",
+        token=server.token("boss", org, roles=["admin"]),
+    )
     assert (status, reply["private"], reply["members"]) == (200, True, [])
 
 

@@ -34,12 +34,14 @@ async def test_everyone_hears_messages_in_commit_order(server):
     for sender in senders:  # every socket hears the same order
         assert [(await sender.next("message:new"))["id"] for _ in range(45)] == heard
     # ... which is the stored order, oldest first.
-    assert [m["id"] for m in (await history(server, org, channel, limit=100))["messages"]] \
-        == heard
+    assert [m["id"] for m in (await history(server, org, channel, limit=100))["messages"]] == heard
     # One sender's messages keep the order it sent them in.
     for sender in senders:
-        mine = [m["content"] for m in (await history(server, org, channel, limit=100))[
-            "messages"] if m["content"].startswith(sender.sid)]
+        mine = [
+            m["content"]
+            for m in (await history(server, org, channel, limit=100))["messages"]
+            if m["content"].startswith(sender.sid)
+        ]
         assert mine == [f"{sender.sid} {i}" for i in range(15)]
 
 
@@ -54,18 +56,22 @@ async def test_channel_history_pages_oldest_first(server):
     assert [m["id"] for m in first["messages"]] == ids[10:]  # the last 50
     assert first["hasMore"] is True and first["total"] == 60
 
-    page = await reader.call("channel:history", {"channelId": channel, "before": ids[10],
-                                                 "limit": 7})
+    page = await reader.call(
+        "channel:history", {"channelId": channel, "before": ids[10], "limit": 7}
+    )
     assert page["ok"] is True and [m["id"] for m in page["messages"]] == ids[3:10]
     assert page["hasMore"] is True and page["total"] == 60
-    page = await reader.call("channel:history", {"channelId": channel, "before": ids[3],
-                                                 "limit": 100})
+    page = await reader.call(
+        "channel:history", {"channelId": channel, "before": ids[3], "limit": 100}
+    )
     assert [m["id"] for m in page["messages"]] == ids[:3] and page["hasMore"] is False
 
-    await expect_error(reader, "channel:history", {"channelId": channel, "limit": 101},
-                       "VALIDATION_ERROR")
-    await expect_error(reader, "channel:history", {"channelId": channel, "limit": 0},
-                       "VALIDATION_ERROR")
+    await expect_error(
+        reader, "channel:history", {"channelId": channel, "limit": 101}, "VALIDATION_ERROR"
+    )
+    await expect_error(
+        reader, "channel:history", {"channelId": channel, "limit": 0}, "VALIDATION_ERROR"
+    )
 
     body = await history(server, org, channel, before=ids[50], limit=5)
     assert [m["id"] for m in body["messages"]] == ids[45:50] and body["hasMore"] is True
@@ -89,8 +95,7 @@ async def test_rejoin_returns_exactly_the_messages_sent_while_away(server):
     assert ack["ok"] is True and ack["missed"] == 12
     rejoined = await bob.next("conversation:rejoined")
     assert [m["id"] for m in rejoined["missed_messages"]] == away
-    assert [m["content"] for m in rejoined["missed_messages"]] == [
-        f"away {i}" for i in range(12)]
+    assert [m["content"] for m in rejoined["missed_messages"]] == [f"away {i}" for i in range(12)]
     assert rejoined["hasMore"] is False
     # Bob is back in the room.
     after = (await send(alice, target, "after"))["id"]
@@ -99,8 +104,10 @@ async def test_rejoin_returns_exactly_the_messages_sent_while_away(server):
 
     # When only a timestamp is known, everything after it.
     status, page = await server.http(
-        "GET", f"/api/v1/customers/{customer}/conversations/{conversation}/messages",
-        token=server.token("bob", org, customers=[customer]))
+        "GET",
+        f"/api/v1/customers/{customer}/conversations/{conversation}/messages",
+        token=server.token("bob", org, customers=[customer]),
+    )
     assert status == 200
     stamp = next(m["createdAt"] for m in page["messages"] if m["id"] == away[5])
     other = await server.connect("bob", org, customers=[customer])
@@ -110,17 +117,18 @@ async def test_rejoin_returns_exactly_the_messages_sent_while_away(server):
     assert since == [i for i in away + [after] if i in since]  # oldest first
     # The same moment written in another zone is the same moment.
     moment = datetime.fromisoformat(stamp).astimezone(timezone(timedelta(hours=2)))
-    await other.call("conversation:rejoin", {**target,
-                                             "lastMessageTimestamp": moment.isoformat()})
-    assert [m["id"] for m in (await other.next("conversation:rejoined"))[
-        "missed_messages"]] == since
+    await other.call("conversation:rejoin", {**target, "lastMessageTimestamp": moment.isoformat()})
+    assert [
+        m["id"] for m in (await other.next("conversation:rejoined"))["missed_messages"]
+    ] == since
 
 
 async def test_rejoin_racing_sends_neither_skips_nor_repeats(server):
     org, customer, conversation = uid("org"), uid("cust"), uid("conv")
     target = {"conversationId": conversation, "customerId": customer}
-    writers = [await in_conversation(server, org, customer, conversation, f"w{i}")
-               for i in range(4)]
+    writers = [
+        await in_conversation(server, org, customer, conversation, f"w{i}") for i in range(4)
+    ]
     last_seen = (await send(writers[0], target, "start"))["id"]
 
     for round_ in range(3):
@@ -130,15 +138,15 @@ async def test_rejoin_racing_sends_neither_skips_nor_repeats(server):
             for i in range(n):
                 into.append((await send(client, target, f"{tag} {i}"))["id"])
 
-        writing = [asyncio.create_task(write(w, 6, f"r{round_}w{k}", sent))
-                   for k, w in enumerate(writers)]
+        writing = [
+            asyncio.create_task(write(w, 6, f"r{round_}w{k}", sent)) for k, w in enumerate(writers)
+        ]
         await asyncio.sleep(0.005 * round_)
         reader = await server.connect("reader", org, customers=[customer])
         ack = await reader.call("conversation:rejoin", {**target, "lastMessageId": last_seen})
         assert ack["ok"] is True
         await asyncio.gather(*writing)
-        missed = [m["id"] for m in (await reader.next("conversation:rejoined"))[
-            "missed_messages"]]
+        missed = [m["id"] for m in (await reader.next("conversation:rejoined"))["missed_messages"]]
         live_ids = []
         expected_live = len(sent) - len(missed)
         for _ in range(max(expected_live, 0)):
@@ -149,10 +157,12 @@ async def test_rejoin_racing_sends_neither_skips_nor_repeats(server):
         assert set(recovered) == set(sent)
         # Together they are the stored order.
         status, page = await server.http(
-            "GET", f"/api/v1/customers/{customer}/conversations/{conversation}/messages"
-            "?limit=100", token=server.token("x", org, roles=["admin"]))
+            "GET",
+            f"/api/v1/customers/{customer}/conversations/{conversation}/messages?limit=100",
+            token=server.token("x", org, roles=["admin"]),
+        )
         stored = [m["id"] for m in page["messages"]]
-        assert recovered == stored[stored.index(last_seen) + 1:]
+        assert recovered == stored[stored.index(last_seen) + 1 :]
         last_seen = stored[-1]
         await reader.close()
         for w in writers:
@@ -187,8 +197,9 @@ async def test_rejoin_with_more_than_500_missed(server):
     first = (await send(alice, target, "seen"))["id"]
     await alice.close()
     # A socket may send 100 events a minute: six writers share the work.
-    clients = [await in_conversation(server, org, customer, conversation, f"bulk{i}")
-               for i in range(6)]
+    clients = [
+        await in_conversation(server, org, customer, conversation, f"bulk{i}") for i in range(6)
+    ]
     ids: list[str] = []
     for client in clients:
         for _ in range(86):
@@ -258,10 +269,13 @@ async def test_http_posts_and_socket_sends_share_one_order(server):
     token = server.token("bot", org, roles=["service"])
     by_socket: list[list[str]] = [[], []]
     async with aiohttp.ClientSession() as session:
+
         async def post(i: int) -> str:
-            async with session.post(f"{server.url}/api/v1/channels/{channel}/messages",
-                                    json={"content": f"http {i}"},
-                                    headers={"Authorization": f"Bearer {token}"}) as resp:
+            async with session.post(
+                f"{server.url}/api/v1/channels/{channel}/messages",
+                json={"content": f"http {i}"},
+                headers={"Authorization": f"Bearer {token}"},
+            ) as resp:
                 assert resp.status == 201
                 return (await resp.json())["id"]
 
@@ -291,18 +305,24 @@ async def test_rejoin_from_an_unknown_message_joins_nothing(server):
 
     bob = await server.connect("bob", org, customers=[customer])
     for unknown in ("msg_unknown", foreign):
-        await expect_error(bob, "conversation:rejoin", {**target, "lastMessageId": unknown},
-                           "NOT_FOUND")
+        await expect_error(
+            bob, "conversation:rejoin", {**target, "lastMessageId": unknown}, "NOT_FOUND"
+        )
     await expect_error(bob, "message:send", {**target, "content": "x"}, "NOT_IN_ROOM")
     await alice.nothing("member:joined")
     await bob.nothing("conversation:rejoined")
     # With a timestamp as well, an unknown id falls back to the timestamp.
-    ack = await bob.call("conversation:rejoin", {**target, "lastMessageId": "msg_unknown",
-                                                 "lastMessageTimestamp": "2000-01-01T00:00Z"})
+    ack = await bob.call(
+        "conversation:rejoin",
+        {**target, "lastMessageId": "msg_unknown", "lastMessageTimestamp": "2000-01-01T00:00Z"},
+    )
     assert ack["ok"] is True
-    assert [m["id"] for m in (await bob.next("conversation:rejoined"))["missed_messages"]] \
-        == [first]
+    assert [m["id"] for m in (await bob.next("conversation:rejoined"))["missed_messages"]] == [
+        first
+    ]
     status, reply = await server.http(
-        "GET", f"/api/v1/customers/{customer}/conversations/{uid('conv')}/messages",
-        token=server.token("bob", org, customers=[customer]))
+        "GET",
+        f"/api/v1/customers/{customer}/conversations/{uid('conv')}/messages",
+        token=server.token("bob", org, customers=[customer]),
+    )
     assert (status, reply["error"]["code"]) == (404, "NOT_FOUND")

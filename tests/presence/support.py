@@ -11,22 +11,26 @@ TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def config(away: float = 60, grace: float = 0.5) -> str:
-    return (f"[plugins.presence]\naway_after_seconds = {away}\n"
-            f"offline_grace_seconds = {grace}\n")
+    return f"[plugins.presence]\naway_after_seconds = {away}\noffline_grace_seconds = {grace}\n"
 
 
-def start_with(start_server, tmp_path_factory, away: float = 60,
-               grace: float = 0.5) -> LiveServer:
+def start_with(start_server, tmp_path_factory, away: float = 60, grace: float = 0.5) -> LiveServer:
     path = tmp_path_factory.mktemp("config") / "lvng.toml"
     path.write_text(config(away, grace))
     return start_server(args=["--config", str(path)])
 
 
-def update(user: str, name: str, status: str, custom: str | None = None,
-           text: str | None = None) -> dict[str, Any]:
+def update(
+    user: str, name: str, status: str, custom: str | None = None, text: str | None = None
+) -> dict[str, Any]:
     """A `presence:update` as the organization hears it, less its timestamp."""
-    return {"userId": user, "userName": name, "status": status, "customStatus": custom,
-            "statusText": text}
+    return {
+        "userId": user,
+        "userName": name,
+        "status": status,
+        "customStatus": custom,
+        "statusText": text,
+    }
 
 
 async def heard(client: Client, timeout: float = 5.0) -> dict[str, Any]:
@@ -46,8 +50,14 @@ async def listed(client: Client) -> list[dict[str, Any]]:
     ack = await client.call("presence:list")
     assert ack["ok"] is True and set(ack) == {"ok", "users"}, ack
     for user in ack["users"]:
-        assert set(user) == {"userId", "userName", "status", "customStatus", "statusText",
-                             "lastSeen"}, user
+        assert set(user) == {
+            "userId",
+            "userName",
+            "status",
+            "customStatus",
+            "statusText",
+            "lastSeen",
+        }, user
         assert TIMESTAMP.match(user["lastSeen"]), user
     return ack["users"]
 

@@ -8,18 +8,22 @@ from tests.messages.support import expect_error, uid
 from tests.presence.support import connect, heard, update
 
 
-@pytest.mark.parametrize("payload, message", [
-    ({"status": "on-fire"},
-     "status: Input should be 'online', 'away', 'busy' or 'offline'"),
-    ({}, "status: Field required"),
-    ({"status": None}, "status: Input should be 'online', 'away', 'busy' or 'offline'"),
-    ({"status": "busy", "customStatus": "x" * 257},
-     "customStatus: String should have at most 256 characters"),
-    ({"status": "busy", "statusText": 42}, "statusText: Input should be a valid string"),
-    ("online", "the payload must be an object"),
-    (["online"], "the payload must be an object"),
-    (7, "the payload must be an object"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ({"status": "on-fire"}, "status: Input should be 'online', 'away', 'busy' or 'offline'"),
+        ({}, "status: Field required"),
+        ({"status": None}, "status: Input should be 'online', 'away', 'busy' or 'offline'"),
+        (
+            {"status": "busy", "customStatus": "x" * 257},
+            "customStatus: String should have at most 256 characters",
+        ),
+        ({"status": "busy", "statusText": 42}, "statusText: Input should be a valid string"),
+        ("online", "the payload must be an object"),
+        (["online"], "the payload must be an object"),
+        (7, "the payload must be an object"),
+    ],
+)
 async def test_a_bad_update_is_refused_and_the_socket_stays(server, payload, message):
     org = uid("org")
     alice = await connect(server, "alice", org, "Alice")

@@ -24,7 +24,10 @@ async def test_two_nodes_agree_on_who_is_online(cluster):
     on_a, on_b = await listed(bob), await listed(alice)
     assert on_a == on_b
     assert [(u["userId"], u["status"], u["customStatus"]) for u in on_a] == [
-        ("alice", "busy", "Deep work"), ("bob", "online", None), ("carol", "online", None)]
+        ("alice", "busy", "Deep work"),
+        ("bob", "online", None),
+        ("carol", "online", None),
+    ]
     token = a.token("reader", org)
     assert await a.http("GET", "/api/v1/presence", token=token) == (200, {"users": on_a})
     assert await b.http("GET", "/api/v1/presence", token=token) == (200, {"users": on_a})

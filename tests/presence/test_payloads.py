@@ -25,9 +25,16 @@ async def test_an_update_is_acked_and_broadcast_with_the_same_keys(server):
     await heard(bob)
     await heard(alice)
 
-    ack = await alice.call("presence:update", {
-        "status": "busy", "customStatus": "In a meeting", "statusText": "Back at 3pm",
-        "userId": "mallory", "userName": "Mallory"})  # who it is comes from the token
+    ack = await alice.call(
+        "presence:update",
+        {
+            "status": "busy",
+            "customStatus": "In a meeting",
+            "statusText": "Back at 3pm",
+            "userId": "mallory",
+            "userName": "Mallory",
+        },
+    )  # who it is comes from the token
     assert ack.pop("ok") is True and TIMESTAMP.match(ack.pop("timestamp"))
     expected = update("alice", "Alice", "busy", "In a meeting", "Back at 3pm")
     assert ack == expected
@@ -35,8 +42,7 @@ async def test_an_update_is_acked_and_broadcast_with_the_same_keys(server):
 
     # A key left out keeps its value; null clears it.
     ack = await alice.call("presence:update", {"status": "away", "statusText": None})
-    assert (ack["status"], ack["customStatus"], ack["statusText"]) == (
-        "away", "In a meeting", None)
+    assert (ack["status"], ack["customStatus"], ack["statusText"]) == ("away", "In a meeting", None)
     assert await heard(bob) == update("alice", "Alice", "away", "In a meeting")
     # The same again changes nothing anyone sees: acked, not broadcast.
     ack = await alice.call("presence:update", {"status": "away"})
@@ -52,15 +58,28 @@ async def test_list_and_http_give_every_known_user_of_the_organization(server):
     await alice.call("presence:update", {"status": "busy", "customStatus": "Focus"})
     users = await listed(bob)
     assert [{k: v for k, v in u.items() if k != "lastSeen"} for u in users] == [
-        {"userId": "alice", "userName": "Alice", "status": "busy", "customStatus": "Focus",
-         "statusText": None},
-        {"userId": "bob", "userName": "Bob", "status": "online", "customStatus": None,
-         "statusText": None},
+        {
+            "userId": "alice",
+            "userName": "Alice",
+            "status": "busy",
+            "customStatus": "Focus",
+            "statusText": None,
+        },
+        {
+            "userId": "bob",
+            "userName": "Bob",
+            "status": "online",
+            "customStatus": None,
+            "statusText": None,
+        },
     ]
     status, body = await server.http("GET", "/api/v1/presence", token=server.token("carol", org))
     assert status == 200 and set(body) == {"users"}
     assert [{k: v for k, v in u.items() if k != "lastSeen"} for u in body["users"]] == [
-        {k: v for k, v in u.items() if k != "lastSeen"} for u in users]
+        {k: v for k, v in u.items() if k != "lastSeen"} for u in users
+    ]
     assert all(TIMESTAMP.match(u["lastSeen"]) for u in body["users"])
-    assert await server.http("GET", "/api/v1/presence") == (401, {"error": {
-        "code": "AUTH_REQUIRED", "message": "send Authorization: Bearer <JWT>"}})
+    assert await server.http("GET", "/api/v1/presence") == (
+        401,
+        {"error": {"code": "AUTH_REQUIRED", "message": "send Authorization: Bearer <JWT>"}},
+    )

@@ -24,9 +24,12 @@ async def test_organizations_never_see_each_others_presence(server):
 
     users = await listed(mallory)
     assert [(u["userId"], u["userName"], u["status"], u["customStatus"]) for u in users] == [
-        ("alice", "Alice of B", "online", None), ("mallory", "Mallory", "online", None)]
-    status, body = await server.http("GET", "/api/v1/presence",
-                                     token=server.token("mallory", org_b, roles=["admin"]))
+        ("alice", "Alice of B", "online", None),
+        ("mallory", "Mallory", "online", None),
+    ]
+    status, body = await server.http(
+        "GET", "/api/v1/presence", token=server.token("mallory", org_b, roles=["admin"])
+    )
     assert status == 200 and [u["userId"] for u in body["users"]] == ["alice", "mallory"]
     assert body["users"][0]["customStatus"] is None
     await mallory.nothing("presence:update", within=0.1)

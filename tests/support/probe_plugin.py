@@ -37,8 +37,10 @@ class RoomRef(BaseModel):
 
 
 async def echo(ctx: EventContext, payload: Echo) -> dict:
-    await ctx.reply("probe:echoed", {"text": payload.text, "count": payload.count,
-                                     "userId": ctx.identity.user_id})
+    await ctx.reply(
+        "probe:echoed",
+        {"text": payload.text, "count": payload.count, "userId": ctx.identity.user_id},
+    )
     return {"text": payload.text, "count": payload.count}
 
 
@@ -53,16 +55,21 @@ async def refuse(ctx: EventContext, payload: dict | None) -> dict:
 async def join(ctx: EventContext, payload: RoomRef) -> dict:
     room = ctx.room("probe", payload.name)
     await ctx.join(room)
-    await ctx.broadcast("probe:joined", {"name": payload.name, "userId": ctx.identity.user_id},
-                        room)
+    await ctx.broadcast(
+        "probe:joined", {"name": payload.name, "userId": ctx.identity.user_id}, room
+    )
     return {"room": room.name}
 
 
 async def shout(ctx: EventContext, payload: RoomRef) -> dict:
     room = ctx.room("probe", payload.name)
     ctx.require_member(room)
-    await ctx.broadcast("probe:shout", {"name": payload.name, "from": ctx.identity.user_id},
-                        room, include_self=False)
+    await ctx.broadcast(
+        "probe:shout",
+        {"name": payload.name, "from": ctx.identity.user_id},
+        room,
+        include_self=False,
+    )
     return {}
 
 
@@ -115,12 +122,17 @@ async def lvng_client_left_room(room, member, last, reason, platform):
     asking. Called last, so what the other plugins emit for that leave without waiting is
     out first: a test that reads `probe:gone` knows the leave has been told."""
     if room.kind == "probe" and reason != "disconnected":
-        await platform.emit("probe:left", {"name": room.parts[1], "userId": member.user_id,
-                                           "reason": reason}, room=room)
+        await platform.emit(
+            "probe:left",
+            {"name": room.parts[1], "userId": member.user_id, "reason": reason},
+            room=room,
+        )
     org = member.organization_id
-    await platform.emit("probe:gone", {"room": room.name, "userId": member.user_id,
-                                       "last": last, "reason": reason},
-                        room=Room.of(org, "org", org))
+    await platform.emit(
+        "probe:gone",
+        {"room": room.name, "userId": member.user_id, "last": last, "reason": reason},
+        room=Room.of(org, "org", org),
+    )
 
 
 @hookimpl
@@ -168,8 +180,11 @@ async def lvng_domain_event(event, platform):
     """Echo probe's own domain events to the publishing user's devices."""
     if event.source == "probe" and event.name == "probe.published":
         room = Room.of(event.organization_id, "user", event.data["userId"])
-        await platform.emit("probe:domain", {"name": event.name, "source": event.source,
-                                             "data": event.data}, room=room)
+        await platform.emit(
+            "probe:domain",
+            {"name": event.name, "source": event.source, "data": event.data},
+            room=room,
+        )
 
 
 @hookimpl
@@ -179,8 +194,13 @@ def lvng_routes(platform):
     @bp.get("/whoami")
     async def whoami(request):
         identity = authenticate(request)
-        return json({"userId": identity.user_id, "organizationId": identity.organization_id,
-                     "roles": sorted(identity.roles)})
+        return json(
+            {
+                "userId": identity.user_id,
+                "organizationId": identity.organization_id,
+                "roles": sorted(identity.roles),
+            }
+        )
 
     @bp.post("/echo")
     async def echo_body(request):

@@ -11,5 +11,8 @@ from core.rooms import Room
 @hookimpl
 async def lvng_domain_event(event, platform):
     room = Room.of(event.organization_id, "user", event.data["userId"])
-    await platform.emit("recorder:event", {"name": event.name, "source": event.source,
-                                           "data": event.data}, room=room)
+    await platform.emit(
+        "recorder:event",
+        {"name": event.name, "source": event.source, "data": event.data},
+        room=room,
+    )

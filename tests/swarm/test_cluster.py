@@ -21,10 +21,19 @@ async def test_concurrent_posts_to_two_nodes_get_seqs_without_a_gap(cluster):
         await client.next("swarm:state")
         watchers.append(client)
 
-    answers = await asyncio.gather(*(
-        publish(node, org, session, {"type": "step.started", "agent": f"{name}-{n}",
-                                     "eventId": f"{name}-{n}"}, token=token)
-        for n in range(50) for node, name in ((a, "a"), (b, "b"))))
+    answers = await asyncio.gather(
+        *(
+            publish(
+                node,
+                org,
+                session,
+                {"type": "step.started", "agent": f"{name}-{n}", "eventId": f"{name}-{n}"},
+                token=token,
+            )
+            for n in range(50)
+            for node, name in ((a, "a"), (b, "b"))
+        )
+    )
     assert sorted(answer["seq"] for answer in answers) == list(range(1, 101))
     stored = (await read(b, org, session, limit=500))["updates"]
     assert seqs(stored) == list(range(1, 101))
@@ -32,16 +41,25 @@ async def test_concurrent_posts_to_two_nodes_get_seqs_without_a_gap(cluster):
     for client in watchers:  # each node's subscriber hears all 100, in order, once
         assert await until_seq(client, 100) == stored
     # A retry on the other node is still one event.
-    again = await publish(b, org, session, {"type": "step.started", "agent": "a-0",
-                                            "eventId": "a-0"}, token=token, expect=200)
+    again = await publish(
+        b,
+        org,
+        session,
+        {"type": "step.started", "agent": "a-0", "eventId": "a-0"},
+        token=token,
+        expect=200,
+    )
     assert again == next(u for u in stored if u["eventId"] == "a-0")
-    end = await publish(a, org, session, {"type": "session.completed", "agent": "x"},
-                        token=token)
+    end = await publish(a, org, session, {"type": "session.completed", "agent": "x"}, token=token)
     assert end["seq"] == 101
     for client in watchers:
         assert await client.next("swarm:update") == end
-    status, answer = await b.http("POST", f"/api/v1/swarm/sessions/{session}/events",
-                                  token=token, json={"type": "step.started", "agent": "x"})
+    status, answer = await b.http(
+        "POST",
+        f"/api/v1/swarm/sessions/{session}/events",
+        token=token,
+        json={"type": "step.started", "agent": "x"},
+    )
     assert (status, answer["error"]["code"]) == (409, "CONFLICT")
 
 
@@ -64,10 +82,19 @@ async def test_subscribers_on_both_nodes_miss_and_repeat_nothing_while_both_publ
 
     subscribers = []
     for r in range(rounds):
-        *_, joined = await asyncio.gather(*(
-            publish((a, b)[n % 2], org, session, {"type": "step.completed",
-                                                  "agent": f"r{r}-{n}"}, token=token)
-            for n in range(per_round)), subscribe(r))
+        *_, joined = await asyncio.gather(
+            *(
+                publish(
+                    (a, b)[n % 2],
+                    org,
+                    session,
+                    {"type": "step.completed", "agent": f"r{r}-{n}"},
+                    token=token,
+                )
+                for n in range(per_round)
+            ),
+            subscribe(r),
+        )
         subscribers.append(joined)
     subscribers.append(await subscribe(rounds))
     for index, (after, client, got) in enumerate(subscribers):

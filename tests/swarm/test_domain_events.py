@@ -39,12 +39,22 @@ def test_lvng_plugins_lists_the_swarm_domain_events(tmp_path):
     assert swarm["events"] == ["swarm:subscribe", "swarm:unsubscribe"]
     assert swarm["models"] == ["plugins.swarm.models"]
     assert [(e["name"], e["fields"]) for e in swarm["domain_events"]] == [
-        (f"swarm.{kind}", FIELDS) for kind in (
-            "session.completed", "session.failed", "session.started", "step.completed",
-            "step.failed", "step.started")]
-    assert {"lvng_swarm_updates_total", "lvng_swarm_subscribers",
-            "lvng_swarm_sessions_total", "lvng_swarm_duplicates_suppressed_total"} <= set(
-        swarm["metrics"])
+        (f"swarm.{kind}", FIELDS)
+        for kind in (
+            "session.completed",
+            "session.failed",
+            "session.started",
+            "step.completed",
+            "step.failed",
+            "step.started",
+        )
+    ]
+    assert {
+        "lvng_swarm_updates_total",
+        "lvng_swarm_subscribers",
+        "lvng_swarm_sessions_total",
+        "lvng_swarm_duplicates_suppressed_total",
+    } <= set(swarm["metrics"])
 
 
 @pytest.fixture(scope="module")
@@ -57,26 +67,64 @@ async def test_events_about_a_customer_reach_a_consumer(recorded):
     # The recorder tells the publishing service user's sockets what it consumed.
     bot = await recorded.connect("agent-bot", org, name="Agent Bot")
     token = agent_token(recorded, org, name="Agent Bot")
-    started = await publish(recorded, org, session, {
-        "type": "session.started", "agent": "planner", "title": "Renewal review",
-        "data": {"customerId": customer, "account": "gold"}}, token=token)
-    quiet = await publish(recorded, org, session, {"type": "step.started", "agent": "r"},
-                          token=token)  # no customer: no domain event
-    done = await publish(recorded, org, session, {
-        "type": "session.completed", "agent": "planner", "output": {"summary": "renew"},
-        "data": {"customerId": customer}, "eventId": "done-1"}, token=token)
+    started = await publish(
+        recorded,
+        org,
+        session,
+        {
+            "type": "session.started",
+            "agent": "planner",
+            "title": "Renewal review",
+            "data": {"customerId": customer, "account": "gold"},
+        },
+        token=token,
+    )
+    quiet = await publish(
+        recorded, org, session, {"type": "step.started", "agent": "r"}, token=token
+    )  # no customer: no domain event
+    done = await publish(
+        recorded,
+        org,
+        session,
+        {
+            "type": "session.completed",
+            "agent": "planner",
+            "output": {"summary": "renew"},
+            "data": {"customerId": customer},
+            "eventId": "done-1",
+        },
+        token=token,
+    )
     who = {"customerId": customer, "userId": "agent-bot", "userName": "Agent Bot"}
     assert await bot.next("recorder:event") == {
-        "name": "swarm.session.started", "source": "swarm",
-        "data": {**started, **who, "sessionStatus": "running"}}
+        "name": "swarm.session.started",
+        "source": "swarm",
+        "data": {**started, **who, "sessionStatus": "running"},
+    }
     assert await bot.next("recorder:event") == {
-        "name": "swarm.session.completed", "source": "swarm",
-        "data": {**done, **who, "sessionStatus": "completed"}}
+        "name": "swarm.session.completed",
+        "source": "swarm",
+        "data": {**done, **who, "sessionStatus": "completed"},
+    }
     assert quiet["seq"] == 2
     # A retried publish tells no one again.
-    await publish(recorded, org, session, {"type": "session.completed", "agent": "planner",
-                                           "data": {"customerId": customer},
-                                           "eventId": "done-1"}, token=token, expect=200)
+    await publish(
+        recorded,
+        org,
+        session,
+        {
+            "type": "session.completed",
+            "agent": "planner",
+            "data": {"customerId": customer},
+            "eventId": "done-1",
+        },
+        token=token,
+        expect=200,
+    )
     await bot.nothing("recorder:event", within=0.2)
-    assert await recorded.metric("lvng_domain_events_total", plugin="swarm",
-                                 name="swarm.session.completed") >= 1
+    assert (
+        await recorded.metric(
+            "lvng_domain_events_total", plugin="swarm", name="swarm.session.completed"
+        )
+        >= 1
+    )

@@ -21,19 +21,27 @@ async def test_metrics_count_what_happened(start_server):
     await publish(live, org, session, {"type": "session.started", "agent": "a"})
     for _ in range(2):
         await publish(live, org, session, {"type": "step.started", "agent": "a"})
-    await publish(live, org, session, {"type": "step.completed", "agent": "a",
-                                       "eventId": "e"})
-    await publish(live, org, session, {"type": "step.completed", "agent": "a",
-                                       "eventId": "e"}, expect=200)
+    await publish(live, org, session, {"type": "step.completed", "agent": "a", "eventId": "e"})
+    await publish(
+        live, org, session, {"type": "step.completed", "agent": "a", "eventId": "e"}, expect=200
+    )
     await publish(live, org, session, {"type": "session.completed", "agent": "a"})
     await publish(live, org, session, {"type": "step.started", "agent": "a"}, expect=409)
-    assert [await value("updates_total", type=t) for t in (
-        "session.started", "step.started", "step.completed", "session.completed",
-        "step.failed")] == [1, 2, 1, 1, 0]
+    assert [
+        await value("updates_total", type=t)
+        for t in (
+            "session.started",
+            "step.started",
+            "step.completed",
+            "session.completed",
+            "step.failed",
+        )
+    ] == [1, 2, 1, 1, 0]
     assert await value("duplicates_suppressed_total") == 1
     assert await value("refused_total") == 1
-    assert [await value("sessions_total", status=s) for s in (
-        "running", "completed", "failed")] == [1, 1, 0]
+    assert [
+        await value("sessions_total", status=s) for s in ("running", "completed", "failed")
+    ] == [1, 1, 0]
 
     await watcher.call("swarm:unsubscribe", {"sessionId": session})
     assert await value("subscribers") == 1

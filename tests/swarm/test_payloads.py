@@ -17,19 +17,29 @@ from tests.swarm.support import (
 async def test_a_publish_answers_and_broadcasts_one_exact_update(server):
     org, session = uid("org"), uid("swarm")
     watcher, state = await subscribed(server, org, session)
-    assert state == {"sessionId": session, "status": "pending", "updates": [],
-                     "hasMore": False}
+    assert state == {"sessionId": session, "status": "pending", "updates": [], "hasMore": False}
 
-    body = {"type": "session.started", "agent": "planner", "title": "Plan the launch",
-            "data": {"goal": "ship", "customerId": uid("cust")}, "eventId": "evt-1"}
+    body = {
+        "type": "session.started",
+        "agent": "planner",
+        "title": "Plan the launch",
+        "data": {"goal": "ship", "customerId": uid("cust")},
+        "eventId": "evt-1",
+    }
     answer = await publish(server, org, session, body)
     assert TIMESTAMP.match(answer["timestamp"])
     assert answer == update_of(session, 1, body, timestamp=answer["timestamp"])
     assert UPDATE_KEYS <= set(answer)
     assert await watcher.next("swarm:update") == answer
 
-    step = {"type": "step.completed", "agent": "researcher", "stepId": "step-1",
-            "title": "Read the docs", "status": "done", "output": {"pages": 3, "ok": True}}
+    step = {
+        "type": "step.completed",
+        "agent": "researcher",
+        "stepId": "step-1",
+        "title": "Read the docs",
+        "status": "done",
+        "output": {"pages": 3, "ok": True},
+    }
     second = await publish(server, org, session, step)
     assert second == update_of(session, 2, step, timestamp=second["timestamp"])
     assert second["status"] == "done"  # the agent's word wins over the default
@@ -37,16 +47,29 @@ async def test_a_publish_answers_and_broadcasts_one_exact_update(server):
 
     text = {"type": "step.failed", "agent": "writer", "output": "a plain string"}
     third = await publish(server, org, session, text)
-    assert (third["seq"], third["output"], third["status"], third["stepId"],
-            third["title"], third["data"]) == (3, "a plain string", "failed", None, None, {})
+    assert (
+        third["seq"],
+        third["output"],
+        third["status"],
+        third["stepId"],
+        third["title"],
+        third["data"],
+    ) == (3, "a plain string", "failed", None, None, {})
     assert await watcher.next("swarm:update") == third
 
     assert await read(server, org, session) == {
-        "sessionId": session, "status": "running", "updates": [answer, second, third],
-        "hasMore": False}
+        "sessionId": session,
+        "status": "running",
+        "updates": [answer, second, third],
+        "hasMore": False,
+    }
     late, state = await subscribed(server, org, session, "late")
-    assert state == {"sessionId": session, "status": "running",
-                     "updates": [answer, second, third], "hasMore": False}
+    assert state == {
+        "sessionId": session,
+        "status": "running",
+        "updates": [answer, second, third],
+        "hasMore": False,
+    }
 
     ack = await late.call("swarm:unsubscribe", {"sessionId": session})
     assert ack == {"ok": True, "sessionId": session, "unsubscribed": True}
@@ -63,8 +86,13 @@ async def test_the_subscribe_ack_says_what_the_state_holds(server):
         await publish(server, org, session, {"type": "step.started", "agent": f"a{n}"})
     client = await server.connect("watcher", org)
     ack = await client.call("swarm:subscribe", {"sessionId": session, "afterSeq": 1})
-    assert ack == {"ok": True, "sessionId": session, "status": "running", "updates": 2,
-                   "hasMore": False}
+    assert ack == {
+        "ok": True,
+        "sessionId": session,
+        "status": "running",
+        "updates": 2,
+        "hasMore": False,
+    }
     # The ack first, then swarm:subscribed, then swarm:state.
     assert await client.next("swarm:subscribed") == {"sessionId": session}
     assert [u["seq"] for u in (await client.next("swarm:state"))["updates"]] == [2, 3]

@@ -22,8 +22,12 @@ from tests.swarm.support import (
 
 async def test_a_late_subscriber_gets_every_earlier_update_then_the_live_ones(server):
     org, session = uid("org"), uid("swarm")
-    earlier = [await publish(server, org, session, {"type": "step.started", "agent": "a",
-                                                    "stepId": f"s{n}"}) for n in range(5)]
+    earlier = [
+        await publish(
+            server, org, session, {"type": "step.started", "agent": "a", "stepId": f"s{n}"}
+        )
+        for n in range(5)
+    ]
     late, state = await subscribed(server, org, session)
     assert state["updates"] == earlier and state["hasMore"] is False
     live = await publish(server, org, session, {"type": "step.completed", "agent": "a"})
@@ -38,8 +42,9 @@ async def test_after_seq_replays_only_what_follows(server, after_seq):
         await publish(server, org, session, {"type": "step.started", "agent": f"a{n}"})
     client, state = await subscribed(server, org, session, afterSeq=after_seq)
     assert seqs(state["updates"]) == list(range(after_seq + 1, 5))
-    assert seqs((await read(server, org, session, afterSeq=after_seq))["updates"]) == \
-        list(range(after_seq + 1, 5))
+    assert seqs((await read(server, org, session, afterSeq=after_seq))["updates"]) == list(
+        range(after_seq + 1, 5)
+    )
     nxt = await publish(server, org, session, {"type": "step.started", "agent": "next"})
     assert await client.next("swarm:update") == nxt
 
@@ -47,25 +52,26 @@ async def test_after_seq_replays_only_what_follows(server, after_seq):
 async def test_a_late_joiner_sees_the_terminal_event(server):
     org, session = uid("org"), uid("swarm")
     await publish(server, org, session, {"type": "session.started", "agent": "a"})
-    end = await publish(server, org, session, {"type": "session.failed", "agent": "a",
-                                               "output": {"error": "out of budget"}})
+    end = await publish(
+        server,
+        org,
+        session,
+        {"type": "session.failed", "agent": "a", "output": {"error": "out of budget"}},
+    )
     late, state = await subscribed(server, org, session, afterSeq=1)
-    assert state == {"sessionId": session, "status": "failed", "updates": [end],
-                     "hasMore": False}
+    assert state == {"sessionId": session, "status": "failed", "updates": [end], "hasMore": False}
     # Resuming after the end: nothing to replay, the status still says it ended.
     _, state = await subscribed(server, org, session, "other", afterSeq=2)
     assert (state["status"], state["updates"], state["hasMore"]) == ("failed", [], False)
 
 
-async def test_no_update_is_skipped_or_repeated_while_agents_publish_during_subscribes(
-        server):
+async def test_no_update_is_skipped_or_repeated_while_agents_publish_during_subscribes(server):
     """Each subscribe races four concurrent publishes; every subscriber must end up
     with exactly the seqs after its afterSeq, in order, once each."""
     org, session = uid("org"), uid("swarm")
     token = agent_token(server, org)
     for n in range(8):  # so that every afterSeq below names an update that exists
-        await publish(server, org, session, {"type": "step.started", "agent": f"a{n}"},
-                      token=token)
+        await publish(server, org, session, {"type": "step.started", "agent": f"a{n}"}, token=token)
     rounds, per_round = 12, 4
     total = 8 + rounds * per_round
 
@@ -73,8 +79,9 @@ async def test_no_update_is_skipped_or_repeated_while_agents_publish_during_subs
 
     async def subscribe(n: int) -> tuple[int, object, list[int]]:
         client, after = clients[n], [None, 0, 5, 7][n % 4]
-        payload = {"sessionId": session} if after is None else {"sessionId": session,
-                                                                "afterSeq": after}
+        payload = (
+            {"sessionId": session} if after is None else {"sessionId": session, "afterSeq": after}
+        )
         assert (await client.call("swarm:subscribe", payload))["ok"] is True
         assert await client.next("swarm:subscribed") == {"sessionId": session}
         state = await client.next("swarm:state")
@@ -82,9 +89,19 @@ async def test_no_update_is_skipped_or_repeated_while_agents_publish_during_subs
 
     subscribers = []
     for r in range(rounds):
-        *_, joined = await asyncio.gather(*(
-            publish(server, org, session, {"type": "step.started", "agent": f"r{r}-{n}"},
-                    token=token) for n in range(per_round)), subscribe(r))
+        *_, joined = await asyncio.gather(
+            *(
+                publish(
+                    server,
+                    org,
+                    session,
+                    {"type": "step.started", "agent": f"r{r}-{n}"},
+                    token=token,
+                )
+                for n in range(per_round)
+            ),
+            subscribe(r),
+        )
         subscribers.append(joined)
     late = await subscribe(rounds)  # after the last publish: all of it in the state
     for index, (after, client, got) in enumerate([*subscribers, late]):
@@ -101,9 +118,12 @@ async def test_more_than_500_earlier_updates_say_has_more(server):
     org, session = uid("org"), uid("swarm")
     token = agent_token(server, org)
     for batch in range(0, 502, 20):
-        await asyncio.gather(*(publish(server, org, session, {
-            "type": "step.started", "agent": "a"}, token=token)
-            for _ in range(min(20, 502 - batch))))
+        await asyncio.gather(
+            *(
+                publish(server, org, session, {"type": "step.started", "agent": "a"}, token=token)
+                for _ in range(min(20, 502 - batch))
+            )
+        )
     client, state = await subscribed(server, org, session)
     assert (seqs(state["updates"]), state["hasMore"]) == (list(range(1, 501)), True)
     # The client pages the rest over HTTP, then listens.
@@ -140,8 +160,7 @@ BAD = [
 
 
 @pytest.mark.parametrize(("payload", "problem"), BAD)
-async def test_bad_input_is_a_validation_error_and_the_socket_lives_on(server, payload,
-                                                                       problem):
+async def test_bad_input_is_a_validation_error_and_the_socket_lives_on(server, payload, problem):
     org, session = uid("org"), uid("swarm")
     client = await server.connect("watcher", org)
     for event in ("swarm:subscribe", "swarm:unsubscribe"):

@@ -12,22 +12,28 @@ from tests.swarm.support import agent_token, publish, read, subscribed, uid
 async def test_another_organization_cannot_publish_subscribe_or_read(server):
     org_a, org_b, session = uid("org"), uid("org"), uid("swarm")
     watcher, _ = await subscribed(server, org_a, session)
-    first = await publish(server, org_a, session, {"type": "session.started", "agent": "a",
-                                                   "eventId": "e1"})
+    first = await publish(
+        server, org_a, session, {"type": "session.started", "agent": "a", "eventId": "e1"}
+    )
     await watcher.next("swarm:update")
-    refusal = {"error": {"code": "FORBIDDEN",
-                         "message": f"you may not use swarm session {session}"}}
+    refusal = {
+        "error": {"code": "FORBIDDEN", "message": f"you may not use swarm session {session}"}
+    }
 
     for roles in (["service"], ["service", "admin"]):
         token = agent_token(server, org_b, roles=roles)
-        for body in ({"type": "step.started", "agent": "mallory"},
-                     {"type": "session.completed", "agent": "mallory", "eventId": "e1"}):
+        for body in (
+            {"type": "step.started", "agent": "mallory"},
+            {"type": "session.completed", "agent": "mallory", "eventId": "e1"},
+        ):
             status, answer = await server.http(
-                "POST", f"/api/v1/swarm/sessions/{session}/events", token=token, json=body)
+                "POST", f"/api/v1/swarm/sessions/{session}/events", token=token, json=body
+            )
             assert (status, answer) == (403, refusal)
         for query in ("", "?afterSeq=0&limit=10"):
-            status, answer = await server.http("GET", f"/api/v1/swarm/sessions/{session}"
-                                               + query, token=token)
+            status, answer = await server.http(
+                "GET", f"/api/v1/swarm/sessions/{session}" + query, token=token
+            )
             assert (status, answer) == (403, refusal)
 
     mallory = await server.connect("mallory", org_b, roles=["admin"])
@@ -50,17 +56,22 @@ async def test_a_pending_id_may_be_watched_and_is_claimed_by_its_first_publish(s
     assert state["status"] == state_b["status"] == "pending"
     assert (await read(server, org_b, session))["status"] == "pending"
     # Org B's non-service user cannot claim it by trying to publish.
-    status, _ = await server.http("POST", f"/api/v1/swarm/sessions/{session}/events",
-                                  token=server.token("mallory", org_b),
-                                  json={"type": "session.started", "agent": "m"})
+    status, _ = await server.http(
+        "POST",
+        f"/api/v1/swarm/sessions/{session}/events",
+        token=server.token("mallory", org_b),
+        json={"type": "session.started", "agent": "m"},
+    )
     assert status == 403
 
-    claimed = await publish(server, org_a, session, {"type": "session.started",
-                                                     "agent": "a", "output": "secret"})
+    claimed = await publish(
+        server, org_a, session, {"type": "session.started", "agent": "a", "output": "secret"}
+    )
     assert await early_a.next("swarm:update") == claimed
     await early_b.nothing("swarm:update", within=0.2)  # org B's room is another room
-    status, _ = await server.http("GET", f"/api/v1/swarm/sessions/{session}",
-                                  token=server.token("mallory", org_b))
+    status, _ = await server.http(
+        "GET", f"/api/v1/swarm/sessions/{session}", token=server.token("mallory", org_b)
+    )
     assert status == 403
     await expect_error(early_b, "swarm:subscribe", {"sessionId": session}, "FORBIDDEN")
 
@@ -68,10 +79,18 @@ async def test_a_pending_id_may_be_watched_and_is_claimed_by_its_first_publish(s
 async def test_two_organizations_racing_for_a_new_id_one_wins(server):
     org_a, org_b, session = uid("org"), uid("org"), uid("swarm")
     body = {"type": "session.started", "agent": "a"}
-    results = await asyncio.gather(*(
-        server.http("POST", f"/api/v1/swarm/sessions/{session}/events",
-                    token=agent_token(server, org), json=body)
-        for org in (org_a, org_b) for _ in range(3)))
+    results = await asyncio.gather(
+        *(
+            server.http(
+                "POST",
+                f"/api/v1/swarm/sessions/{session}/events",
+                token=agent_token(server, org),
+                json=body,
+            )
+            for org in (org_a, org_b)
+            for _ in range(3)
+        )
+    )
     by_org = {org_a: [s for s, _ in results[:3]], org_b: [s for s, _ in results[3:]]}
     winner = org_a if by_org[org_a][0] == 201 else org_b
     loser = org_b if winner == org_a else org_a

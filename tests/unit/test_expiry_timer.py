@@ -37,9 +37,15 @@ class Harness:
     def __init__(self, readings: list[float]) -> None:
         self.sio = socketio.AsyncServer(async_mode="asgi")
         self.metrics = CoreMetrics(CollectorRegistry())
-        platform = Platform(settings=None, sio=self.sio, plugins=NoPlugins(),
-                            registry=EventRegistry(), verifier=None, metrics=self.metrics,
-                            metrics_registry=self.metrics.registry)
+        platform = Platform(
+            settings=None,
+            sio=self.sio,
+            plugins=NoPlugins(),
+            registry=EventRegistry(),
+            verifier=None,
+            metrics=self.metrics,
+            metrics_registry=self.metrics.registry,
+        )
         self.platform = platform
         self.gateway = Gateway(platform)
         self.now = EXP - 0.02
@@ -59,8 +65,9 @@ class Harness:
         self.fired.append(self.now)
         return self._spawn(coro, **kwargs)
 
-    async def _emit(self, event: str, data: Any = None, to: str | None = None,
-                    **kwargs: Any) -> None:
+    async def _emit(
+        self, event: str, data: Any = None, to: str | None = None, **kwargs: Any
+    ) -> None:
         self.emitted.append((event, data, to))
 
     async def _disconnect(self, sid: str, **kwargs: Any) -> None:
@@ -76,9 +83,15 @@ class Harness:
         return session
 
 
-EXPIRED = ("error", {"code": "TOKEN_EXPIRED",
-                     "message": "the token has expired; reconnect with a new one",
-                     "event": None}, "sid-1")
+EXPIRED = (
+    "error",
+    {
+        "code": "TOKEN_EXPIRED",
+        "message": "the token has expired; reconnect with a new one",
+        "event": None,
+    },
+    "sid-1",
+)
 
 
 async def test_a_timer_that_fires_early_is_rescheduled_and_still_expires():

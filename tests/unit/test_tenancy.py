@@ -82,8 +82,7 @@ async def test_a_join_of_another_organizations_room_is_refused_before_plugins_ar
     alice = session()
     for authorize in (True, False):
         with pytest.raises(LvngError) as caught:
-            await rooms.join(alice, Room.of("globex", "channel", "general"),
-                             authorize=authorize)
+            await rooms.join(alice, Room.of("globex", "channel", "general"), authorize=authorize)
         assert caught.value.code.value == "FORBIDDEN"
         assert caught.value.message == "that room belongs to another organization"
     assert asked.asked == [] and sio.rooms == {} and alice.rooms == set()
@@ -133,7 +132,9 @@ async def test_join_leave_and_membership():
     with pytest.raises(LvngError) as caught:
         rooms.require_member(alice, room)
     assert (caught.value.code.value, caught.value.message) == (
-        "NOT_IN_ROOM", "join channel:general first")
+        "NOT_IN_ROOM",
+        "join channel:general first",
+    )
     # The same name in another organization is another room: membership does not carry.
     with pytest.raises(LvngError):
         rooms.require_member(session("s9", org="globex"), room)
@@ -151,5 +152,9 @@ async def test_may_join_applies_the_joins_checks_without_joining():
     async def veto(identity: Identity, room: Room) -> None:
         raise LvngError(ErrorCode.FORBIDDEN, "no")
 
-    assert await RoomService(sio, veto, LocalCluster()).may_join(
-        alice, Room.of("acme", "channel", "secret")) is False
+    assert (
+        await RoomService(sio, veto, LocalCluster()).may_join(
+            alice, Room.of("acme", "channel", "secret")
+        )
+        is False
+    )

@@ -28,12 +28,15 @@ async def greet(ctx: EventContext, payload: Greet) -> dict[str, Any]:
     metrics: HelloMetrics = ctx.metrics
     metrics.greetings.inc()
     text = f"Hello, {payload.name}!"
-    await ctx.reply("hello:greeted", {
-        "id": greeting.id,
-        "name": payload.name,
-        "greeting": text,
-        "count": count,
-        "userId": identity.user_id,
-        "createdAt": iso(greeting.created_at),
-    })
+    await ctx.reply(
+        "hello:greeted",
+        {
+            "id": greeting.id,
+            "name": payload.name,
+            "greeting": text,
+            "count": count,
+            "userId": identity.user_id,
+            "createdAt": iso(greeting.created_at),
+        },
+    )
     return {"greeting": text, "count": count}
