@@ -10,8 +10,10 @@ Socket.IO packets and HTTP bodies are parsed by `loads`, which differs from `jso
   likewise so that the packet around it still decodes.
 
 `check_value` is the generic check of every payload, whatever the plugin: nesting at most
-`MAX_DEPTH` levels, no non-finite numbers, text of valid Unicode without NUL (no lone
-surrogates) in values and keys, and no binary attachments or their placeholders.
+`MAX_DEPTH` levels, no non-finite numbers, integers within 64 bits (`INT64_MIN` to
+`INT64_MAX`: what a BIGINT column and the ORM's JSON encoder take; a larger one failed
+the write with INTERNAL_ERROR), text of valid Unicode without NUL (no lone surrogates) in
+values and keys, and no binary attachments or their placeholders.
 
 `dumps` writes strict JSON: the server never emits `NaN` (nor, as orjson would, a `null`
 in its place); a non-finite number raises ValueError.
@@ -34,6 +36,11 @@ import orjson
 from core.errors import ErrorCode, LvngError
 
 MAX_DEPTH = 32
+# The integers a payload may hold: signed 64 bits, as a BIGINT column and orjson (the
+# JSON encoder of Tortoise's JSON fields) take them. Schemas bound their own integer
+# fields (an id counter, a cursor) by the column's range, which is never wider.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
 
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 
@@ -142,8 +149,11 @@ def check_value(value: Any, where: str = "") -> None:
         if isinstance(item, str):
             if _BAD_TEXT.search(item):
                 _refuse(path, "text must be valid Unicode without NUL characters")
-        elif isinstance(item, bool | int) or item is None:
+        elif isinstance(item, bool) or item is None:
             continue
+        elif isinstance(item, int):
+            if not INT64_MIN <= item <= INT64_MAX:
+                _refuse(path, "integers must fit in 64 bits (-2**63 to 2**63-1)")
         elif isinstance(item, float):
             if not math.isfinite(item):
                 _refuse(path, "NaN and Infinity are not accepted")
