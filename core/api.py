@@ -3,9 +3,10 @@
     from core.api import EventContext, Room, hookimpl, ...
 
 Everything a plugin needs is here: the hook marker, what handlers receive, rooms, errors,
-validation, HTTP helpers, ids and timestamps, pages under the size budget, metrics, and the
-realtime kit (after-ack work, room turns, keyed timers, cluster state). Modules behind it
-may move; these names stay.
+validation (with `INT64_MAX` / `INT32_MAX`, the upper bound of every integer field that
+reaches a BIGINT / INTEGER column), HTTP helpers, ids and timestamps, pages under the size
+budget, metrics, and the realtime kit (after-ack work, room turns, keyed timers, cluster
+state). Modules behind it may move; these names stay.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ from core.rooms import Joined, Left, Room
 from core.tasks import Tasks, Timers
 from core.turns import AfterAck, RoomTurn
 from core.validation import require_id, validate_object
+from core.wire import INT32_MAX, INT64_MAX
 
 __all__ = [
     "ID_PATTERN",
+    "INT32_MAX",
+    "INT64_MAX",
     "MAX_PAGE_JSON",
     "Outbound",
     "Timestamp",

@@ -41,6 +41,7 @@ MAX_DEPTH = 32
 # fields (an id counter, a cursor) by the column's range, which is never wider.
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1  # an IntField column (INTEGER on PostgreSQL)
 
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 

@@ -16,7 +16,7 @@ from pydantic import (
     field_validator,
 )
 
-from core.api import ID_PATTERN, is_valid_id
+from core.api import ID_PATTERN, INT64_MAX, is_valid_id
 
 STATE_LIMIT = 500  # updates in one swarm:state, and in one GET page (contract section 8)
 
@@ -75,7 +75,7 @@ class Subscribe(Payload):
     """`swarm:subscribe`: the updates after `afterSeq` (all when absent), then live."""
 
     sessionId: Id
-    afterSeq: Annotated[int, Field(ge=0, strict=True)] | None = None
+    afterSeq: Annotated[int, Field(ge=0, le=INT64_MAX, strict=True)] | None = None
 
 
 class SessionRef(Payload):
@@ -88,5 +88,5 @@ class ReadQuery(Payload):
     """`?afterSeq=&limit=` of `GET /api/v1/swarm/sessions/{sessionId}`; `limit` defaults
     to the `read_page` setting."""
 
-    afterSeq: int = Field(0, ge=0)
+    afterSeq: int = Field(0, ge=0, le=INT64_MAX)
     limit: int | None = Field(None, ge=1, le=STATE_LIMIT)
