@@ -43,6 +43,10 @@ under `asyncio.timeout` (no task per poll); pings are on one timer per server (`
 `slim` gives the idle Events and Queues of the session, Engine.IO's and Sanic's, lists
 instead of deques. The bench's connections section measures the result.
 
+**Client input** (`core/eio_input.py`): a polling POST takes every packet the client put
+in it (python-engineio's 16-packet cap dropped a burst with `200 ok`), and a malformed
+packet or frame ends the session with one throttled warning instead of a traceback.
+
 **Slow consumers.** `transport.write` never blocks: a client that does not read makes the
 transport's buffer grow, and a stuck writer makes the queue grow. A socket with more than
 `buffer_limit` bytes in its transport's buffer, or more than `queue_limit` packets in its
@@ -65,6 +69,9 @@ from typing import Any
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
+
+from core.eio_input import MalformedPacket, decode_packet, receive_post, websocket_peer
+from core.eio_input import refuse as refuse_malformed
 
 log = logging.getLogger("lvng.engine")
 
@@ -443,6 +450,23 @@ class LvngSocket(AsyncSocket):
             packets.append(pkt)
         return packets
 
+    async def handle_post_request(self, environ: dict[str, Any]) -> None:
+        # Every packet of the POST, however many, and a malformed one ends the session
+        # with one warning instead of a traceback and a 200 (core/eio_input.py).
+        await receive_post(self, environ)
+
+    async def _decoded_or_closed(self, data: Any, ws: Any) -> Any:
+        """The packet of an upgrade's frame, or None after closing the session for a
+        malformed one (core/eio_input.py)."""
+        try:
+            return decode_packet(data)
+        except MalformedPacket as exc:
+            refuse_malformed(self, exc.reason, websocket_peer(ws))
+        self.upgrading = False
+        await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR)
+        self.queue.put_nowait(None)  # the polling side's waiting GET answers at once
+        return None
+
     async def _websocket_handler(self, ws: Any) -> None:
         """As AsyncSocket._websocket_handler (python-engineio 4.15.1), with no task per
         packet read (Engine.IO awaits each read through wait_for) and no timeout on the
@@ -462,9 +486,12 @@ class LvngSocket(AsyncSocket):
             self.upgrading = True  # hold packet sends during the upgrade
             try:
                 pkt = await websocket_wait()
-            except OSError:
+            except (OSError, ValueError):  # gone, or a frame over the buffer
+                self.upgrading = False
                 return
-            decoded = eio_packet.Packet(encoded_packet=pkt)
+            decoded = await self._decoded_or_closed(pkt, ws)
+            if decoded is None:
+                return
             if decoded.packet_type != eio_packet.PING or decoded.data != "probe":
                 server.logger.info("%s: Failed websocket upgrade, no PING packet", self.sid)
                 self.upgrading = False
@@ -473,10 +500,12 @@ class LvngSocket(AsyncSocket):
             await self.queue.put(eio_packet.Packet(eio_packet.NOOP))  # end poll
             try:
                 pkt = await websocket_wait()
-            except OSError:
+            except (OSError, ValueError):
                 self.upgrading = False
                 return
-            decoded = eio_packet.Packet(encoded_packet=pkt)
+            decoded = await self._decoded_or_closed(pkt, ws)
+            if decoded is None:
+                return
             if decoded.packet_type != eio_packet.UPGRADE:
                 self.upgraded = False
                 server.logger.info(
@@ -562,7 +591,12 @@ class LvngSocket(AsyncSocket):
             if p is None:  # connection closed by client
                 break
             try:
-                await self.receive(eio_packet.Packet(encoded_packet=p))
+                decoded = decode_packet(p)
+            except MalformedPacket as exc:  # closed: the end of the session follows
+                refuse_malformed(self, exc.reason, websocket_peer(ws))
+                break
+            try:
+                await self.receive(decoded)
             except eio_exceptions.UnknownPacketError:
                 pass
             except eio_exceptions.SocketIsClosedError:

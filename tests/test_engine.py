@@ -43,6 +43,13 @@ def test_engineio_socket_internals():
         AsyncSocket
     )
     assert "websocket" in server._async
+    # core/eio_input.receive_post replaces the POST handler: what it replaces, and how the
+    # server answers the errors it raises (400, the session ended).
+    post = inspect.getsource(AsyncSocket.handle_post_request)
+    assert "payload.Payload(encoded_payload=body)" in post and "await self.receive(pkt)" in post
+    request = inspect.getsource(AsyncServer.handle_request)
+    assert "await socket.handle_post_request(environ)" in request
+    assert "except exceptions.EngineIOError:" in request
 
 
 def test_sanic_websocket_internals():

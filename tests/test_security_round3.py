@@ -7,9 +7,11 @@ See docs/security.md for the threat model.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.live import LiveServer
@@ -162,3 +164,147 @@ async def test_an_after_seq_beyond_64_bits_is_refused_not_a_crash(server, log_of
     assert (status, body["updates"], body["hasMore"]) == (200, [], False)
     log = log_of(server)
     assert "Traceback" not in log and "handler failed" not in log, log[-3000:]
+
+
+# --- 1. polling bursts, 7. malformed Engine.IO packets -----------------------------------
+
+
+class RawPolling:
+    """An Engine.IO v4 polling session by hand: the handshake, POSTs of any body, and the
+    packets the server's GETs return."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url + "/socket.io/?EIO=4&transport=polling"
+        self.sid = ""
+        self.session: aiohttp.ClientSession | None = None
+        self.packets: list[str] = []  # Socket.IO packets received, unread
+
+    async def open(self, token: str) -> RawPolling:
+        self.session = aiohttp.ClientSession()
+        async with self.session.get(self.url) as answer:
+            opening = await answer.text()
+        assert opening.startswith("0{"), opening
+        self.sid = json.loads(opening[1:])["sid"]
+        assert await self.post("40" + json.dumps({"token": token})) == 200
+        await self.next(lambda p: p.startswith("0{"))
+        await self.next(lambda p: p.startswith('2["connected"'))
+        return self
+
+    async def post(self, body: str | bytes) -> int:
+        assert self.session is not None
+        async with self.session.post(f"{self.url}&sid={self.sid}", data=body) as answer:
+            return answer.status
+
+    async def get(self) -> tuple[int, str]:
+        assert self.session is not None
+        async with self.session.get(f"{self.url}&sid={self.sid}") as answer:
+            return answer.status, await answer.text()
+
+    async def next(self, predicate: Any, timeout: float = 5.0) -> str:
+        async with asyncio.timeout(timeout):
+            while True:
+                for index, pkt in enumerate(self.packets):
+                    if predicate(pkt):
+                        return self.packets.pop(index)
+                status, body = await self.get()
+                assert status == 200, (status, body)
+                for part in body.split("\x1e"):
+                    if part == "2":
+                        assert await self.post("3") == 200  # pong
+                    elif part.startswith("4"):
+                        self.packets.append(part[1:])
+
+    async def ack(self, ack_id: int) -> Any:
+        pkt = await self.next(lambda p: p.startswith(f"3{ack_id}["))
+        return json.loads(pkt[1 + len(str(ack_id)) :])[0]
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+
+@pytest.fixture
+async def pollers():
+    opened: list[RawPolling] = []
+
+    async def open_polling(live: LiveServer, sub: str, org: str = "acme") -> RawPolling:
+        raw = RawPolling(live.url)
+        opened.append(raw)
+        return await raw.open(live.token(sub, org))
+
+    yield open_polling
+    for raw in opened:
+        await raw.close()
+
+
+async def test_one_polling_post_of_many_events_is_handled_whole(server, pollers, log_of):
+    """python-engineio took at most 16 packets a POST: 40 events in one POST (as
+    socket.io-client sends a burst) gave no ack at all, `200 ok` and a traceback."""
+    org, channel = uid("org"), uid("burst")
+    raw = await pollers(server, "burster", org)
+    assert await raw.post(f'421["channel:join",{{"channelId":"{channel}"}}]') == 200
+    assert (await raw.ack(1))["ok"] is True
+    events = [
+        "4"
+        + f"2{10 + i}"
+        + json.dumps(["message:send", {"channelId": channel, "content": f"m{i}"}])
+        for i in range(40)
+    ]
+    assert await raw.post("\x1e".join(events)) == 200
+    acks = [await raw.ack(10 + i) for i in range(40)]
+    assert [ack["ok"] for ack in acks] == [True] * 40
+    status, page = await server.http(
+        "GET", f"/api/v1/channels/{channel}/messages?limit=100", token=server.token("x", org)
+    )
+    assert [m["content"] for m in page["messages"]] == [f"m{i}" for i in range(40)]
+    assert "Traceback" not in log_of(server)
+
+
+@pytest.fixture(scope="module")
+def quiet(start_server) -> LiveServer:
+    """A server of this module's own: the malformed-packet warning is throttled for the
+    whole process, so its first one must be this test's."""
+    return start_server()
+
+
+MALFORMED_FRAMES: list[str | bytes] = ["", "9hello", "x", "7", "bnot base64!", "4" + "[" * 5000]
+
+
+async def test_malformed_engineio_packets_close_the_session_with_one_warning(quiet, log_of):
+    ws_url = quiet.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    async with aiohttp.ClientSession() as session:
+        for _ in range(10):
+            for frame in MALFORMED_FRAMES:
+                ws = await session.ws_connect(ws_url)
+                assert (await ws.receive_str(timeout=5)).startswith("0{")
+                await ws.send_str(frame)
+                closing = await ws.receive(timeout=5)
+                assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), (
+                    frame[:20],
+                    closing,
+                )
+                await ws.close()
+        # The same over polling: the POST is refused and the session is gone.
+        for body in ["", "\x1e", "9", "40{}\x1ex", b"\xff\xfe"]:
+            raw = RawPolling(quiet.url)
+            try:
+                async with aiohttp.ClientSession() as http:
+                    raw.session = http
+                    async with http.get(raw.url) as answer:
+                        raw.sid = json.loads((await answer.text())[1:])["sid"]
+                    status = await raw.post(body)
+                    if body == "":
+                        assert status == 200  # an empty POST is nothing, not malformed
+                        continue
+                    assert status == 400, body
+                    assert (await raw.get())[0] == 400  # unknown session now
+            finally:
+                raw.session = None
+    # The server serves on, and logged one warning for all of it, no traceback.
+    client = await quiet.connect("after-the-flood")
+    assert (await client.call("probe:echo", {"text": "alive"}))["ok"] is True
+    log = log_of(quiet)
+    assert "Traceback" not in log, log[-3000:]
+    warnings = [line for line in log.splitlines() if " WARNING " in line]
+    assert len(warnings) == 1, warnings
+    assert "malformed packet (empty packet)" in warnings[0], warnings
