@@ -308,3 +308,54 @@ async def test_malformed_engineio_packets_close_the_session_with_one_warning(qui
     warnings = [line for line in log.splitlines() if " WARNING " in line]
     assert len(warnings) == 1, warnings
     assert "malformed packet (empty packet)" in warnings[0], warnings
+
+
+# --- 8. every page of stored things under the page budget ------------------------------
+
+PAGE_BUDGET = 1_000_000  # core/pages.py
+
+
+@pytest.fixture(scope="module")
+def big_pages(start_server, tmp_path_factory) -> LiveServer:
+    """A server whose activity:subscribed carries as many items as a page may ask for."""
+    config = tmp_path_factory.mktemp("pages") / "lvng.toml"
+    config.write_text("[plugins.activity]\nsubscribe_items = 100\n")
+    return start_server(args=["--config", str(config)])
+
+
+async def test_activity_pages_stay_under_the_budget_and_page_on(big_pages):
+    live = big_pages
+    org, customer = uid("org"), uid("cust")
+    service = live.token("crm", org, roles=["service"], customers=[customer])
+    posted = []
+    for i in range(100):  # 100 items of ~16 KB: 1.6 MB in one page before
+        status, item = await live.http(
+            "POST",
+            f"/api/v1/customers/{customer}/activity",
+            token=service,
+            json={"type": "note.added", "summary": f"note {i}", "data": {"blob": "x" * 16_000}},
+        )
+        assert status == 201, item
+        posted.append(item["id"])
+    newest_first = posted[::-1]
+    reader = live.token("reader", org, customers=[customer])
+    seen: list[str] = []
+    before = ""
+    while True:
+        status, page = await live.http(
+            "GET", f"/api/v1/customers/{customer}/activity?limit=100{before}", token=reader
+        )
+        assert status == 200
+        assert len(json.dumps(page, separators=(",", ":"))) < PAGE_BUDGET + 200
+        seen += [item["id"] for item in page["items"]]
+        if not page["hasMore"]:
+            break
+        assert 0 < len(page["items"]) < 100
+        before = f"&before={page['items'][-1]['id']}"
+    assert seen == newest_first  # every item once, newest first, none skipped
+    client = await live.connect("reader", org, customers=[customer])
+    assert (await client.call("activity:subscribe", {"customerId": customer}))["ok"] is True
+    subscribed = await client.next("activity:subscribed")
+    assert len(json.dumps(subscribed, separators=(",", ":"))) < PAGE_BUDGET + 200
+    assert subscribed["hasMore"] is True
+    assert [item["id"] for item in subscribed["items"]] == newest_first[: len(subscribed["items"])]

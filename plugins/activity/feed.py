@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.api import ErrorCode, LvngError, Room, new_id
+from core.api import ErrorCode, LvngError, Room, new_id, within_budget
 from plugins.activity import payloads
 from plugins.activity.customers import now
 from plugins.activity.metrics import type_label
@@ -119,14 +119,17 @@ class Feed:
 
     async def newest(
         self, organization_id: str, customer_id: str, *, limit: int, before: str | None = None
-    ) -> tuple[list[ActivityItem], bool]:
-        """Up to `limit` items, newest first (older than item `before` when given), and
-        whether there are more."""
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Up to `limit` items as payloads, newest first (older than item `before` when
+        given), fewer when they would pass the page budget (1 MB of JSON, core.api's
+        `within_budget`), and whether there are more."""
         query = self._items(organization_id, customer_id)
         if before is not None:
             query = query.filter(seq__lt=await self._seq_of(organization_id, customer_id, before))
         rows = await query.order_by("-seq").limit(limit + 1)
-        return rows[:limit], len(rows) > limit
+        items = [payloads.item(row) for row in rows[:limit]]
+        kept = within_budget(items, keep_newest=False)  # newest first: keep its start
+        return kept, len(rows) > limit or len(kept) < len(items)
 
     async def _seq_of(self, organization_id: str, customer_id: str, item_id: str) -> int:
         row = (
@@ -204,10 +207,12 @@ class Feed:
                 await self.platform.rooms.join(
                     ctx.session, user_room(org, customer_id, identity.user_id), authorize=False
                 )
-            rows, _ = await self.newest(org, customer_id, limit=self.settings.subscribe_items)
+            items, more = await self.newest(org, customer_id, limit=self.settings.subscribe_items)
             count = await self.unread(org, customer_id, identity.user_id)
             ctx.after_ack.emit(
-                "activity:subscribed", payloads.subscribed(customer_id, rows, count), to=ctx.sid
+                "activity:subscribed",
+                payloads.subscribed(customer_id, items, more, count),
+                to=ctx.sid,
             )
         return {"customerId": customer_id}
 

@@ -30,11 +30,13 @@ class Item(Outbound):
 
 
 class Subscribed(Outbound):
-    """To the socket that subscribed: the latest 20 items, newest first, and its user's
-    unread count."""
+    """To the socket that subscribed: the latest 20 items, newest first (fewer when they
+    would pass 1 MB of JSON; `hasMore` when older ones exist), and its user's unread
+    count."""
 
     customerId: str
     items: list[Item]
+    hasMore: bool
     unreadCount: int
 
 

@@ -26,9 +26,12 @@ def item(row: ActivityItem) -> dict[str, Any]:
     }
 
 
-def subscribed(customer_id: str, rows: list[ActivityItem], unread: int) -> dict[str, Any]:
-    """`activity:subscribed` to the subscriber: the newest items first."""
-    return {"customerId": customer_id, "items": [item(r) for r in rows], "unreadCount": unread}
+def subscribed(
+    customer_id: str, items: list[dict[str, Any]], has_more: bool, unread: int
+) -> dict[str, Any]:
+    """`activity:subscribed` to the subscriber: the newest items first (`hasMore`: older
+    ones were left out; the HTTP page reads them)."""
+    return {"customerId": customer_id, "items": items, "hasMore": has_more, "unreadCount": unread}
 
 
 def unsubscribed(customer_id: str) -> dict[str, Any]:
@@ -40,6 +43,6 @@ def unread(customer_id: str, count: int) -> dict[str, Any]:
     return {"customerId": customer_id, "unreadCount": count}
 
 
-def page(customer_id: str, rows: list[ActivityItem], has_more: bool) -> dict[str, Any]:
+def page(customer_id: str, items: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
     """A page of the feed over HTTP, newest first."""
-    return {"customerId": customer_id, "items": [item(r) for r in rows], "hasMore": has_more}
+    return {"customerId": customer_id, "items": items, "hasMore": has_more}

@@ -49,10 +49,10 @@ async def customer_activity(request: Request, customer_id: str) -> HTTPResponse:
                 f"no item {query.before} in the activity of customer {customer_id}",
             )
         return json(payloads.page(customer_id, [], False))
-    rows, has_more = await a.feed.newest(
+    items, has_more = await a.feed.newest(
         identity.organization_id, customer_id, limit=query.limit, before=query.before
     )
-    return json(payloads.page(customer_id, rows, has_more))
+    return json(payloads.page(customer_id, items, has_more))
 
 
 @routes.post("/customers/<customer_id:str>/activity")

@@ -113,7 +113,7 @@ async def test_an_admins_wildcard_claims_no_customer(server):
     assert answer["error"] == refused(customer)
     # Still no one's: org B's user naming it claims it.
     _, snapshot = await subscribed(server, org_b, customer, "bob")
-    assert snapshot == {"customerId": customer, "items": [], "unreadCount": 0}
+    assert snapshot == {"customerId": customer, "items": [], "hasMore": False, "unreadCount": 0}
     answer = await post_item(server, org_a, customer, expect=403)
     assert answer["error"] == not_yours(customer)
 

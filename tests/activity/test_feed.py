@@ -33,7 +33,12 @@ async def test_subscribe_sends_the_latest_20_newest_first_and_the_unread_count(s
     )
 
     viewer, snapshot = await subscribed(server, org, customer, "viewer")
-    assert snapshot == {"customerId": customer, "items": posted[::-1][:20], "unreadCount": 22}
+    assert snapshot == {
+        "customerId": customer,
+        "items": posted[::-1][:20],
+        "hasMore": True,
+        "unreadCount": 22,
+    }
     # Later items arrive live, exactly as the POST answered them.
     later = await post_item(
         server,
@@ -63,7 +68,7 @@ async def test_subscribe_sends_the_latest_20_newest_first_and_the_unread_count(s
 async def test_messages_and_joins_in_a_customer_conversation_become_items(server):
     org, customer, conversation = uid("org"), uid("cust"), uid("conv")
     viewer, snapshot = await subscribed(server, org, customer, "viewer")
-    assert snapshot == {"customerId": customer, "items": [], "unreadCount": 0}
+    assert snapshot == {"customerId": customer, "items": [], "hasMore": False, "unreadCount": 0}
 
     matty = await in_conversation(server, org, customer, conversation, "matty", name="Matty")
     joined = item_like(
@@ -102,7 +107,12 @@ async def test_messages_and_joins_in_a_customer_conversation_become_items(server
         "hasMore": False,
     }
     _, again = await subscribed(server, org, customer, "viewer")
-    assert again == {"customerId": customer, "items": [message, joined], "unreadCount": 2}
+    assert again == {
+        "customerId": customer,
+        "items": [message, joined],
+        "hasMore": False,
+        "unreadCount": 2,
+    }
     # The actor's own items are not news to it.
     _, own = await subscribed(server, org, customer, "matty")
     assert own["unreadCount"] == 0

@@ -43,7 +43,7 @@ async def test_with_messages_disabled_the_feed_serves_posted_items(start_server)
     server = start_server({"LVNG_DISABLED_PLUGINS": "messages"})
     org, customer = uid("org"), uid("cust")
     viewer, snapshot = await subscribed(server, org, customer, "viewer")
-    assert snapshot == {"customerId": customer, "items": [], "unreadCount": 0}
+    assert snapshot == {"customerId": customer, "items": [], "hasMore": False, "unreadCount": 0}
     posted = item_like(
         await post_item(server, org, customer, summary="Contract signed"),
         customerId=customer,

@@ -22,7 +22,8 @@ for (const transport of TRANSPORTS) {
       for (const tab of [tab1, tab2]) {
         assert.equal((await tab.call("activity:subscribe", { customerId })).ok, true);
         const subscribed = await tab.next("activity:subscribed");
-        hasKeys(subscribed, ["customerId", "items", "unreadCount"], "activity:subscribed");
+        hasKeys(subscribed, ["customerId", "items", "hasMore", "unreadCount"],
+          "activity:subscribed");
       }
 
       const posted = await http("POST", `/api/v1/customers/${customerId}/activity`, {
