@@ -58,7 +58,7 @@ BUILTIN_EVENTS: dict[str, frozenset[str]] = {
         }
     ),
     "swarm": frozenset({"swarm:subscribe", "swarm:unsubscribe"}),
-    "calls": frozenset({"call:join", "call:leave", "call:transcription"}),
+    "calls": frozenset({"call:join", "call:leave", "call:transcription", "call:transcript"}),
     "presence": frozenset({"presence:update", "presence:heartbeat", "presence:list"}),
     "activity": frozenset({"activity:subscribe", "activity:unsubscribe", "activity:read"}),
 }

@@ -74,6 +74,7 @@ OK_WITH_JUNK = {
     "probe:after",
     "call:join",
     "call:leave",
+    "call:transcript",  # a read: the call room "r" junk joined has a transcript
     "presence:heartbeat",
     "presence:list",
     "activity:unsubscribe",

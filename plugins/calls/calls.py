@@ -15,7 +15,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from core.api import Room, new_id
+from core.api import MAX_PAGE_JSON, Room, json_size, new_id
 from plugins.calls import payloads
 from plugins.calls.models import Call, Participant, Segment
 
@@ -103,10 +103,12 @@ class Calls:
                     await ctx.leave(room)
                 raise
             participants = await self.participants(room, call)
-            transcript, more = await self.transcripts.for_joiner(call)
-            after.emit(
-                "call:joined", payloads.joined(call, participants, transcript, more), to=ctx.sid
+            joined_payload = payloads.joined(call, participants, [], False)
+            transcript, more = await self.transcripts.for_joiner(
+                call, budget=MAX_PAGE_JSON - json_size(joined_payload)
             )
+            joined_payload.update(transcript=transcript, transcriptHasMore=more)
+            after.emit("call:joined", joined_payload, to=ctx.sid)
             if joined.first:
                 after.emit(
                     "call:participant_joined",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.api import EventContext, EventRegistrar
-from plugins.calls import outbound, schemas
+from plugins.calls import outbound, payloads, schemas
 
 
 async def join(ctx: EventContext, payload: schemas.CallRef) -> dict[str, Any]:
@@ -22,8 +22,20 @@ async def transcription(ctx: EventContext, payload: schemas.Transcription) -> di
     return await ctx.state.transcripts.relay(ctx, payload.roomName, payload.segment)
 
 
+async def transcript(ctx: EventContext, payload: schemas.TranscriptPage) -> dict[str, Any]:
+    """A page of the latest call's transcript (or the one asked for), for anyone of the
+    organization: `{roomName, callId, startedAt, endedAt, segments, hasMore}`."""
+    t = ctx.state.transcripts
+    call = await t.find_call(ctx.identity.organization_id, payload.roomName, payload.callId)
+    segments, more = await t.page(
+        call, before=payload.before, after=payload.after, limit=payload.limit
+    )
+    return payloads.transcript(call, segments, more)
+
+
 def register(events: EventRegistrar) -> None:
     events.add("call:join", schemas.CallRef, join)
     events.add("call:leave", schemas.CallRef, leave)
     events.add("call:transcription", schemas.Transcription, transcription)
+    events.add("call:transcript", schemas.TranscriptPage, transcript)
     outbound.register(events)

@@ -18,6 +18,7 @@ class Participant(BaseModel):
 
 
 class StoredSegment(Outbound):
+    sequence: int
     segmentId: str
     speaker: str
     text: str
@@ -29,8 +30,9 @@ class StoredSegment(Outbound):
 
 
 class Joined(Outbound):
-    """To the socket that joined a call: the call, who is in it, and its final segments
-    so far (`transcriptHasMore` when older ones were left out)."""
+    """To the socket that joined a call: the call, who is in it, and its newest final
+    segments, oldest first, under 1 MB of JSON (`transcriptHasMore` when older ones were
+    left out: `call:transcript {roomName, before: transcript[0].sequence}` reads them)."""
 
     roomName: str
     callId: str

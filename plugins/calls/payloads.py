@@ -28,8 +28,8 @@ def joined(
     call: Call, participants: list[dict[str, Any]], transcript: list[dict[str, Any]], has_more: bool
 ) -> dict[str, Any]:
     """`call:joined` to the joining socket: the call, who is in it, and its final segments
-    so far (the newest `join_transcript_limit`, oldest first; `transcriptHasMore` when
-    older ones were left out)."""
+    so far (the newest `join_transcript_limit`, oldest first, under the page budget;
+    `transcriptHasMore` when older ones were left out)."""
     return {
         "roomName": call.room_name,
         "callId": call.call_id,
@@ -96,9 +96,10 @@ def segment_out(
 
 
 def stored_segment(row: Segment) -> dict[str, Any]:
-    """A final segment as the transcript (HTTP, and `call:joined`'s `transcript`)
-    carries it."""
+    """A final segment as the transcript (HTTP, `call:transcript`, and `call:joined`'s
+    `transcript`) carries it; `sequence` is its number in the call, the cursor of pages."""
     return {
+        "sequence": row.sequence,
         "segmentId": row.segment_id,
         "speaker": row.speaker,
         "text": row.text,
@@ -110,14 +111,17 @@ def stored_segment(row: Segment) -> dict[str, Any]:
     }
 
 
-def transcript(call: Call, segments: list[dict[str, Any]]) -> dict[str, Any]:
-    """`GET /api/v1/calls/{roomName}/transcript` as JSON."""
+def transcript(call: Call, segments: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
+    """A page of a call's transcript: `GET /api/v1/calls/{roomName}/transcript` as JSON,
+    and `call:transcript`'s ack keys; `hasMore` when more segments exist beyond the page
+    in its direction."""
     return {
         "roomName": call.room_name,
         "callId": call.call_id,
         "startedAt": iso(call.started_at),
         "endedAt": iso(call.ended_at) if call.ended_at is not None else None,
         "segments": segments,
+        "hasMore": has_more,
     }
 
 

@@ -21,11 +21,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from core.api import ID_PATTERN
+from core.api import ID_PATTERN, INT32_MAX
 
 MAX_TEXT = 10_000
 MAX_SPEAKER = 128
 MAX_MS = 7 * 24 * 3600 * 1000  # a week of audio
+PAGE = 100  # segments of a `call:transcript` page by default
+MAX_PAGE = 500  # segments of any transcript page (HTTP's default)
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
@@ -83,8 +85,42 @@ class Transcription(CallRef):
     segment: SegmentIn
 
 
-class TranscriptQuery(Payload):
-    """`?callId=&format=` of `GET /api/v1/calls/{roomName}/transcript`."""
+# A segment's number in its call (`sequence`: 1, 2, 3 …), an INTEGER column.
+Sequence = Annotated[int, Field(ge=0, le=INT32_MAX)]
+
+
+class Cursor(Payload):
+    """Where a page of a transcript is: the segments before `before`, or after `after`
+    (sequence numbers), at most `limit`."""
 
     callId: Id | None = None
+    before: Sequence | None = None
+    after: Sequence | None = None
+
+    @model_validator(mode="after")
+    def _one_direction(self) -> Cursor:
+        if self.before is not None and self.after is not None:
+            raise ValueError("give before or after, not both")
+        return self
+
+
+class TranscriptPage(Cursor, CallRef):
+    """`call:transcript {roomName, callId?, before?, after?, limit?}`: a page of a call's
+    transcript; without a cursor, its newest segments (as `call:joined` carries them)."""
+
+    limit: int = Field(PAGE, ge=1, le=MAX_PAGE)
+
+
+class TranscriptQuery(Cursor):
+    """`?callId=&before=|after=&limit=&format=` of `GET /api/v1/calls/{roomName}/transcript`:
+    JSON pages from the start of the call unless a cursor says otherwise; WebVTT is the
+    whole transcript, so it takes no cursor."""
+
+    limit: int = Field(MAX_PAGE, ge=1, le=MAX_PAGE)
     format: Literal["json", "vtt"] = "json"
+
+    @model_validator(mode="after")
+    def _vtt_is_whole(self) -> TranscriptQuery:
+        if self.format == "vtt" and self.model_fields_set & {"before", "after", "limit"}:
+            raise ValueError("format=vtt is the whole transcript: no before, after or limit")
+        return self

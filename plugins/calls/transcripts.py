@@ -13,18 +13,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from core.api import ErrorCode, LvngError, iso, new_id
+from core.api import MAX_PAGE_JSON, ErrorCode, LvngError, iso, new_id, within_budget
 from plugins.calls import payloads
 from plugins.calls.calls import call_room
 from plugins.calls.models import Call, Segment
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from core.api import EventContext, Platform
     from plugins.calls.metrics import CallsMetrics
     from plugins.calls.schemas import SegmentIn
     from plugins.calls.settings import CallsSettings
 
 PLUGIN = "calls"
+READ_BATCH = 500  # segments read at once while a whole transcript is written out
 
 
 class Transcripts:
@@ -109,15 +112,41 @@ class Transcripts:
 
     # --- reading -----------------------------------------------------------------------
 
-    async def for_joiner(self, call: Call) -> tuple[list[dict[str, Any]], bool]:
+    async def for_joiner(self, call: Call, budget: int) -> tuple[list[dict[str, Any]], bool]:
         """The newest `join_transcript_limit` final segments of the call, oldest first,
-        and whether older ones were left out."""
+        fewer when they would pass `budget` bytes of JSON (what the page budget leaves of
+        `call:joined`), and whether older ones were left out: `call:transcript` with
+        `before` reads them."""
         limit = self.settings.join_transcript_limit
         if limit == 0:
             return [], call.segments > 0
-        rows = await Segment.filter(call_id=call.call_id).order_by("-sequence").limit(limit + 1)
-        more = len(rows) > limit
-        return [payloads.stored_segment(r) for r in reversed(rows[:limit])], more
+        return await self.page(call, before=None, after=None, limit=limit, budget=budget)
+
+    @staticmethod
+    async def page(
+        call: Call,
+        *,
+        before: int | None,
+        after: int | None,
+        limit: int,
+        budget: int = MAX_PAGE_JSON,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """At most `limit` final segments, oldest first, under `budget` bytes of JSON:
+        those after sequence `after` (the oldest of them), else those before `before` (the
+        newest of them; the newest of all when neither is given); and whether more exist
+        beyond the page in its direction."""
+        rows = Segment.filter(call_id=call.call_id)
+        if after is not None:
+            found = await rows.filter(sequence__gt=after).order_by("sequence").limit(limit + 1)
+            segments = [payloads.stored_segment(r) for r in found[:limit]]
+            kept = within_budget(segments, keep_newest=False, budget=budget)
+        else:
+            if before is not None:
+                rows = rows.filter(sequence__lt=before)
+            found = await rows.order_by("-sequence").limit(limit + 1)
+            segments = [payloads.stored_segment(r) for r in reversed(found[:limit])]
+            kept = within_budget(segments, keep_newest=True, budget=budget)
+        return kept, len(found) > limit or len(kept) < len(segments)
 
     @staticmethod
     async def find_call(organization_id: str, room_name: str, call_id: str | None) -> Call:
@@ -132,6 +161,17 @@ class Transcripts:
         return call
 
     @staticmethod
-    async def segments(call: Call) -> list[Segment]:
-        """Every final segment of the call, in the order received."""
-        return await Segment.filter(call_id=call.call_id).order_by("sequence")
+    async def batches(call: Call, size: int = READ_BATCH) -> AsyncIterator[list[Segment]]:
+        """Every final segment of the call, in the order received, `size` at a time (a
+        long call's transcript is never held whole)."""
+        last = 0
+        while True:
+            rows = (
+                await Segment.filter(call_id=call.call_id, sequence__gt=last)
+                .order_by("sequence")
+                .limit(size)
+            )
+            if not rows:
+                return
+            yield rows
+            last = rows[-1].sequence

@@ -36,25 +36,42 @@ def timestamp(ms: int) -> str:
     return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
 
 
+class Writer:
+    """A call's WebVTT file, a piece at a time: `header()`, then `cues(rows)` for the
+    segments in order, as many times as needed (numbers and times carry on)."""
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.number = 0
+        self.previous_end = 0
+
+    def header(self) -> str:
+        call = self.call
+        return f"WEBVTT\n\nNOTE\nroomName {call.room_name}\ncallId {call.call_id}\n"
+
+    def cues(self, segments: list[Segment]) -> str:
+        """The cues of `segments`, each a blank line and its three lines."""
+        out: list[str] = []
+        for row in segments:
+            arrived = int((row.created_at - self.call.started_at).total_seconds() * 1000)
+            end = row.end_ms if row.end_ms is not None else max(0, arrived)
+            if row.start_ms is not None:
+                start = row.start_ms
+            else:
+                start = min(end, max(self.previous_end, end - GUESSED_LENGTH_MS))
+            if end <= start:
+                end = start + 1
+            self.previous_end = end
+            self.number += 1
+            speaker = " ".join(escape(row.speaker).split())
+            out.append(
+                f"\n{self.number}\n{timestamp(start)} --> {timestamp(end)}\n"
+                f"<v {speaker}>{escape(_lines(row.text))}\n"
+            )
+        return "".join(out)
+
+
 def render(call: Call, segments: list[Segment]) -> str:
-    """The WebVTT file of a call's final segments (in the order given)."""
-    out = ["WEBVTT", "", "NOTE", f"roomName {call.room_name}", f"callId {call.call_id}", ""]
-    previous_end = 0
-    for number, row in enumerate(segments, start=1):
-        arrived = int((row.created_at - call.started_at).total_seconds() * 1000)
-        end = row.end_ms if row.end_ms is not None else max(0, arrived)
-        if row.start_ms is not None:
-            start = row.start_ms
-        else:
-            start = min(end, max(previous_end, end - GUESSED_LENGTH_MS))
-        if end <= start:
-            end = start + 1
-        previous_end = end
-        speaker = " ".join(escape(row.speaker).split())
-        out += [
-            str(number),
-            f"{timestamp(start)} --> {timestamp(end)}",
-            f"<v {speaker}>{escape(_lines(row.text))}",
-            "",
-        ]
-    return "\n".join(out)
+    """The WebVTT file of a call's final segments (in the order given), whole."""
+    writer = Writer(call)
+    return writer.header() + writer.cues(segments)

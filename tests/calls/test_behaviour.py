@@ -178,6 +178,7 @@ async def test_a_late_joiner_gets_the_final_segments_so_far(server):
     assert [s["text"] for s in joined["transcript"]] == ["final 0", "final 1", "final 2"]
     first = joined["transcript"][0]
     assert set(first) == {
+        "sequence",
         "segmentId",
         "speaker",
         "text",
@@ -195,6 +196,7 @@ async def test_a_late_joiner_gets_the_final_segments_so_far(server):
         first["endMs"],
         first["userId"],
     ) == (said[0]["segmentId"], "Matty", 0.5, 0, 900, "alice")
+    assert [s["sequence"] for s in joined["transcript"]] == [1, 2, 3]
     # What alice heard live is what bob got stored (same timestamps too).
     finals = [s for s in alice.received["transcription:segment"] if s["isFinal"]]
     assert [s["timestamp"] for s in finals] == [s["timestamp"] for s in joined["transcript"]]
@@ -219,4 +221,9 @@ async def test_a_late_joiner_gets_at_most_500_segments(start_server):
     status, body = await busy.http(
         "GET", f"/api/v1/calls/{room}/transcript", token=busy.token("reader", org)
     )
-    assert status == 200 and len(body["segments"]) == 502
+    assert status == 200 and len(body["segments"]) == 500 and body["hasMore"] is True
+    assert [s["sequence"] for s in body["segments"]] == list(range(1, 501))
+    status, rest = await busy.http(
+        "GET", f"/api/v1/calls/{room}/transcript?after=500", token=busy.token("reader", org)
+    )
+    assert [s["text"] for s in rest["segments"]] == ["s500", "s501"] and rest["hasMore"] is False

@@ -70,6 +70,7 @@ async def test_domain_events(own_server):
         **alice_is,
         "sequence": 1,
         "segment": {
+            "sequence": 1,
             "segmentId": ack["segmentId"],
             "speaker": "Matty",
             "text": "hello",

@@ -48,7 +48,9 @@ async def test_json_holds_exactly_the_final_segments_in_order(server):
     org, room = uid("org"), uid("call")
     call_id, finals, clients = await speak(server, org, room)
     body = await read(server, org, room)
-    assert set(body) == {"roomName", "callId", "startedAt", "endedAt", "segments"}
+    assert set(body) == {"roomName", "callId", "startedAt", "endedAt", "segments", "hasMore"}
+    assert body["hasMore"] is False
+    assert [s["sequence"] for s in body["segments"]] == [1, 2, 3, 4, 5, 6]
     assert (body["roomName"], body["callId"], body["endedAt"]) == (room, call_id, None)
     assert [(s["speaker"], s["text"]) for s in body["segments"]] == finals
     assert [s["segmentId"] for s in body["segments"]] == [f"u{i}" for i in range(6)]
