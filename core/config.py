@@ -81,6 +81,9 @@ class Settings(BaseModel):
     rate_limit_events: int = Field(100, ge=1, le=1_000_000)
     rate_limit_window: float = Field(60, gt=0, le=86_400)
     rate_limit_user_events: int = Field(300, ge=1, le=1_000_000)
+    # A `service` token's own window (its sockets and HTTP writes together): services
+    # publish for many users (agents' progress, a CRM's activity).
+    rate_limit_service_events: int = Field(3000, ge=1, le=1_000_000)
     max_connections_per_user: int = Field(50, ge=1, le=1_000_000)
     handshake_timeout: float = Field(10, gt=0, le=300)
     # A socket with more unsent bytes than this in its transport's buffer (a client that

@@ -57,11 +57,9 @@ class Gateway:
         self.platform = platform
         self.sio: socketio.AsyncServer = platform.sio
         self.metrics = platform.metrics
-        # Per user (organization, user id) on this node: its sockets, and the rate-limit
-        # window all of them share. A window outlives the user's last socket, so
-        # reconnecting does not refill it.
+        # Per user (organization, user id) on this node: its sockets. The rate-limit
+        # window they share with the user's HTTP writes is `platform.user_windows`.
         self._user_sockets: dict[tuple[str, str], set[str]] = {}
-        self._user_windows: dict[tuple[str, str], SlidingWindow] = {}
         self.clock: Callable[[], float] = time.time  # the wall clock tokens' exp is on
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
@@ -91,10 +89,6 @@ class Gateway:
                 exc.message, {"code": exc.code.value, "message": exc.message}
             ) from None
         sockets.add(sid)  # no await since the count: concurrent handshakes cannot overshoot
-        if user not in self._user_windows:
-            self._user_windows[user] = SlidingWindow(
-                settings.rate_limit_user_events, settings.rate_limit_window
-            )
         session = Session(
             sid=sid,
             identity=identity,
@@ -239,9 +233,6 @@ class Gateway:
             sockets.discard(session.sid)
             if not sockets:
                 del self._user_sockets[user]
-                window = self._user_windows.get(user)
-                if window is not None and window.idle():
-                    del self._user_windows[user]
 
     def _release_long_poll(self, sid: str) -> None:
         """Answer a polling client's pending GET now instead of after the ping timeout.
@@ -407,18 +398,7 @@ class Gateway:
 
     def _charge_user(self, session: Session) -> None:
         """The user's shared window, after the socket's own (raises RATE_LIMITED)."""
-        window = self._user_windows.get((session.organization_id, session.user_id))
-        if window is None:
-            return
-        verdict = window.hit()
-        if not verdict.allowed:
-            self.metrics.rate_limited.inc()
-            raise LvngError(
-                ErrorCode.RATE_LIMITED,
-                f"rate limit of {window.limit} events per {window.window:g} s "
-                "for all of a user's connections exceeded",
-                retryAfterMs=verdict.retry_after_ms,
-            )
+        self.platform.user_windows.charge(session.identity)
 
     def _active(self, session: Session) -> None:
         """Any accepted event is activity: stamp it, and tell plugins at most once per

@@ -31,13 +31,26 @@ def platform_of(request: Request) -> Platform:
     return request.app.ctx.platform
 
 
+# Requests that change something: each counts as one event against the caller's
+# per-user window (contract section 13), as a socket event does.
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 def authenticate(request: Request) -> Identity:
-    """The caller's identity from `Authorization: Bearer <JWT>`, or LvngError (401)."""
+    """The caller's identity from `Authorization: Bearer <JWT>`, or LvngError (401).
+
+    A write (`WRITE_METHODS`) also counts against the caller's rate-limit window, the one
+    its sockets share (a `service` token's own): over it, LvngError(RATE_LIMITED), a 429
+    with `Retry-After`. Every route that authenticates is covered, whichever plugin's."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise LvngError(ErrorCode.AUTH_REQUIRED, "send Authorization: Bearer <JWT>")
-    return platform_of(request).verifier.verify(token.strip())
+    platform = platform_of(request)
+    identity = platform.verifier.verify(token.strip())
+    if request.method in WRITE_METHODS:
+        platform.user_windows.charge(identity)
+    return identity
 
 
 def parse_body(request: Request, schema: type[BaseModel]) -> Any:
@@ -58,7 +71,17 @@ def parse_body(request: Request, schema: type[BaseModel]) -> Any:
 
 
 def error_response(code: ErrorCode, message: str, status: int, **extra: Any) -> HTTPResponse:
-    return json({"error": {"code": code.value, "message": message, **extra}}, status=status)
+    """`{"error": {code, message, ...extra}}`; a `retryAfterMs` is also a `Retry-After`
+    header (whole seconds, rounded up)."""
+    headers = {}
+    retry_after_ms = extra.get("retryAfterMs")
+    if isinstance(retry_after_ms, int) and retry_after_ms > 0:
+        headers["Retry-After"] = str(-(-retry_after_ms // 1000))
+    return json(
+        {"error": {"code": code.value, "message": message, **extra}},
+        status=status,
+        headers=headers,
+    )
 
 
 @core_routes.get("/healthz")

@@ -127,7 +127,7 @@ class CoreMetrics:
         )
         self.rate_limited = Counter(
             "lvng_rate_limited_total",
-            "Client events refused by the rate limit",
+            "Client events and HTTP writes refused by the rate limit",
             registry=registry,
         )
         self.rate_limit_disconnects = Counter(

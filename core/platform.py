@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from core.clock import now_iso
 from core.cluster import ClusterState, LocalCluster
 from core.errors import ErrorCode, LvngError
-from core.ratelimit import SlidingWindow
+from core.ratelimit import SlidingWindow, UserWindows
 from core.registry import DomainEventError
 from core.rooms import Joined, Left, Room, RoomService
 from core.tasks import Tasks, Timers
@@ -132,6 +132,14 @@ class Platform:
         # The latest failed events of this node, for the inspection page (core/admin.py).
         self.recent_errors: deque[dict[str, Any]] = deque(maxlen=RECENT_ERRORS)
         self.activity_interval = ACTIVITY_INTERVAL
+        # The per-user rate-limit windows of this node, shared by a user's sockets and its
+        # HTTP writes (core/ratelimit.py).
+        self.user_windows = UserWindows(
+            settings.rate_limit_user_events,
+            settings.rate_limit_service_events,
+            settings.rate_limit_window,
+            on_refused=metrics.rate_limited.inc,
+        )
 
     def want_activity(self, within: float) -> None:
         """Ask the gateway to call `lvng_client_active` for a socket that keeps sending

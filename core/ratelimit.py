@@ -1,10 +1,18 @@
-"""Per-socket sliding-window rate limit (contract section 3)."""
+"""Sliding-window rate limits: per socket (contract section 3), and per user over its
+sockets and HTTP writes together (`UserWindows`, contract section 13)."""
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from core.errors import ErrorCode, LvngError
+
+if TYPE_CHECKING:
+    from core.identity import Identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +34,9 @@ class SlidingWindow:
 
     __slots__ = ("limit", "window", "_accepted", "_attempts", "_clock")
 
-    def __init__(self, limit: int, window: float, clock=time.monotonic) -> None:
+    def __init__(
+        self, limit: int, window: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.limit = limit
         self.window = window
         self._accepted: deque[float] | tuple[()] = ()
@@ -51,3 +61,73 @@ class SlidingWindow:
             return Verdict(True)
         retry_after_ms = max(1, int((self._accepted[0] + self.window - now) * 1000) + 1)
         return Verdict(False, retry_after_ms, disconnect=len(self._attempts) >= 3 * self.limit)
+
+
+class UserWindows:
+    """One sliding window per user (organization, user id) on this node, shared by all of
+    the user's sockets and its HTTP writes (contract section 13): `LVNG_RATE_LIMIT_USER_EVENTS`
+    per window, or `LVNG_RATE_LIMIT_SERVICE_EVENTS` for a `service` token.
+
+    A window is made at a user's first event and outlives its sockets, so reconnecting
+    does not refill it; once idle (no accepted event within the window) it holds nothing
+    worth keeping, and idle windows are swept whenever the table has doubled since the
+    last sweep (amortized: memory follows the users active within one window).
+    """
+
+    SWEEP_AT_LEAST = 1024
+
+    def __init__(
+        self,
+        limit: int,
+        service_limit: int,
+        window: float,
+        clock: Callable[[], float] = time.monotonic,
+        on_refused: Callable[[], None] | None = None,
+    ) -> None:
+        self.limit = limit
+        self.service_limit = service_limit
+        self.on_refused = on_refused
+        self.window = window
+        self._clock = clock
+        self._windows: dict[tuple[str, str], SlidingWindow] = {}
+        self._sweep_at = self.SWEEP_AT_LEAST
+
+    def __len__(self) -> int:
+        return len(self._windows)
+
+    def hit(self, organization_id: str, user_id: str, *, service: bool = False) -> Verdict:
+        """Count one event (or HTTP write) of the user against its window."""
+        key = (organization_id, user_id)
+        window = self._windows.get(key)
+        if window is None:
+            if len(self._windows) >= self._sweep_at:
+                self.sweep()
+            limit = self.service_limit if service else self.limit
+            window = self._windows[key] = SlidingWindow(limit, self.window, self._clock)
+        return window.hit()
+
+    def charge(self, identity: Identity) -> None:
+        """Count one event or HTTP write of `identity`; LvngError(RATE_LIMITED) with
+        `retryAfterMs` when its window is full (`on_refused` is called first)."""
+        service = identity.is_service
+        verdict = self.hit(identity.organization_id, identity.user_id, service=service)
+        if verdict.allowed:
+            return
+        if self.on_refused is not None:
+            self.on_refused()
+        limit = self.service_limit if service else self.limit
+        whose = "a service's" if service else "a user's"
+        raise LvngError(
+            ErrorCode.RATE_LIMITED,
+            f"rate limit of {limit} events per {self.window:g} s "
+            f"for all of {whose} connections exceeded",
+            retryAfterMs=verdict.retry_after_ms,
+        )
+
+    def sweep(self) -> int:
+        """Forget every idle window; how many were forgotten."""
+        idle = [key for key, window in self._windows.items() if window.idle()]
+        for key in idle:
+            del self._windows[key]
+        self._sweep_at = max(self.SWEEP_AT_LEAST, 2 * len(self._windows))
+        return len(idle)

@@ -359,3 +359,76 @@ async def test_activity_pages_stay_under_the_budget_and_page_on(big_pages):
     assert len(json.dumps(subscribed, separators=(",", ":"))) < PAGE_BUDGET + 200
     assert subscribed["hasMore"] is True
     assert [item["id"] for item in subscribed["items"]] == newest_first[: len(subscribed["items"])]
+
+
+# --- 4. HTTP writes count against the per-user limit ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def counted(start_server) -> LiveServer:
+    return start_server(
+        env={"LVNG_RATE_LIMIT_USER_EVENTS": "8", "LVNG_RATE_LIMIT_SERVICE_EVENTS": "12"}
+    )
+
+
+async def post_raw(live: LiveServer, path: str, token: str, body: Any) -> tuple[int, Any, Any]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            live.url + path, json=body, headers={"Authorization": f"Bearer {token}"}
+        ) as answer,
+    ):
+        return answer.status, answer.headers.get("Retry-After"), await answer.json()
+
+
+async def test_http_writes_share_the_users_window_with_its_sockets(counted, log_of):
+    org, channel = uid("org"), uid("http-flood")
+    token = counted.token("poster", org)
+    alice = await counted.connect("poster", org)
+    assert (await alice.call("channel:join", {"channelId": channel}))["ok"] is True  # 1
+    path = f"/api/v1/channels/{channel}/messages"
+    for i in range(6):  # 2 to 7
+        status, _, body = await post_raw(counted, path, token, {"content": f"m{i}"})
+        assert status == 201, body
+    # Reads are not counted.
+    for _ in range(3):
+        assert (await counted.http("GET", path, token=token))[0] == 200
+    assert (await alice.call("message:send", {"channelId": channel, "content": "8th"}))["ok"]
+    status, retry_after, body = await post_raw(counted, path, token, {"content": "9th"})
+    assert status == 429
+    assert body["error"]["code"] == "RATE_LIMITED"
+    assert body["error"]["message"] == (
+        "rate limit of 8 events per 60 s for all of a user's connections exceeded"
+    )
+    assert 55_000 < body["error"]["retryAfterMs"] <= 60_001
+    assert set(body["error"]) == {"code", "message", "retryAfterMs"}
+    assert int(retry_after) == -(-body["error"]["retryAfterMs"] // 1000)
+    # The socket is refused by the same window, with the same body plus its event.
+    ack = await alice.call("message:send", {"channelId": channel, "content": "10th"})
+    assert ack["error"]["message"] == body["error"]["message"]
+    # Nothing refused was stored; another user of the organization is not affected.
+    status, page = await counted.http("GET", path, token=token)
+    assert [m["content"] for m in page["messages"]] == [f"m{i}" for i in range(6)] + ["8th"]
+    status, _, _ = await post_raw(counted, path, counted.token("bystander", org), {"content": "x"})
+    assert status == 201
+    assert "Traceback" not in log_of(counted)
+
+
+async def test_service_tokens_have_their_own_limit(counted):
+    org = uid("org")
+    agent = counted.token("agent", org, roles=["service"])
+    session = uid("sess")
+    path = f"/api/v1/swarm/sessions/{session}/events"
+    statuses = []
+    for i in range(13):
+        status, retry_after, body = await post_raw(
+            counted, path, agent, {"type": "step.started", "agent": "a", "stepId": f"s{i}"}
+        )
+        statuses.append(status)
+    assert statuses == [201] * 12 + [429]
+    assert body["error"]["message"] == (
+        "rate limit of 12 events per 60 s for all of a service's connections exceeded"
+    )
+    assert retry_after is not None
+    status, state = await counted.http("GET", f"/api/v1/swarm/sessions/{session}", token=agent)
+    assert [u["seq"] for u in state["updates"]] == list(range(1, 13))

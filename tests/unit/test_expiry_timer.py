@@ -12,6 +12,7 @@ from typing import Any
 import socketio
 from prometheus_client import CollectorRegistry
 
+from core.config import Settings
 from core.gateway import Gateway
 from core.identity import Identity
 from core.metrics import CoreMetrics
@@ -38,7 +39,7 @@ class Harness:
         self.sio = socketio.AsyncServer(async_mode="asgi")
         self.metrics = CoreMetrics(CollectorRegistry())
         platform = Platform(
-            settings=None,
+            settings=Settings(),  # defaults: the rate limits are made from them
             sio=self.sio,
             plugins=NoPlugins(),
             registry=EventRegistry(),

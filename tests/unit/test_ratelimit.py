@@ -83,3 +83,71 @@ def test_a_window_is_idle_once_its_last_accepted_event_has_left():
     assert not window.idle()  # the one at t=5 is still in (those at t=0 and 1 are not)
     clock.now = 15.0
     assert window.idle()
+
+
+# --- the per-user windows (UserWindows), shared by a user's sockets and HTTP writes ------
+
+
+def test_a_user_has_one_window_and_a_service_its_own_size():
+    from core.ratelimit import UserWindows
+
+    clock = Clock()
+    windows = UserWindows(2, 3, 10, clock=clock)
+    assert [windows.hit("acme", "u").allowed for _ in range(3)] == [True, True, False]
+    assert windows.hit("acme", "u") == Verdict(False, 10001, False)
+    # The same user id in another organization, and another user, have their own.
+    assert windows.hit("globex", "u").allowed and windows.hit("acme", "v").allowed
+    allowed = [windows.hit("acme", "bot", service=True).allowed for _ in range(4)]
+    assert allowed == [True, True, True, False]
+    assert len(windows) == 4
+
+
+def test_idle_windows_are_swept_once_the_table_doubles():
+    from core.ratelimit import UserWindows
+
+    clock = Clock()
+    windows = UserWindows(5, 5, 10, clock=clock)
+    windows.SWEEP_AT_LEAST = 4
+    windows._sweep_at = 4
+    for user in ("a", "b", "c"):
+        windows.hit("o", user)
+    clock.now = 9.0
+    windows.hit("o", "d")  # four windows: the next new one sweeps
+    clock.now = 10.0  # a, b, c are idle now (their event left the window); d is not
+    windows.hit("o", "e")
+    assert len(windows) == 2  # d, and e made after the sweep
+    assert windows.sweep() == 0
+    # A window kept across the sweep still counts what it had: d's event is in it.
+    assert [windows.hit("o", "d").allowed for _ in range(5)] == [True] * 4 + [False]
+
+
+def test_charge_raises_rate_limited_with_retry_after_and_says_whose_window():
+    import pytest
+
+    from core.errors import ErrorCode, LvngError
+    from core.identity import Identity
+    from core.ratelimit import UserWindows
+
+    refused: list[int] = []
+    clock = Clock()
+    windows = UserWindows(1, 2, 60, clock=clock, on_refused=lambda: refused.append(1))
+    user = Identity("u", "o", "U", frozenset(), frozenset(), 1e12)
+    service = Identity("s", "o", "S", frozenset(), frozenset({"service"}), 1e12)
+    windows.charge(user)
+    clock.now = 1.5
+    with pytest.raises(LvngError) as raised:
+        windows.charge(user)
+    assert raised.value.code is ErrorCode.RATE_LIMITED
+    assert raised.value.to_dict() == {
+        "code": "RATE_LIMITED",
+        "message": "rate limit of 1 events per 60 s for all of a user's connections exceeded",
+        "retryAfterMs": 58501,
+    }
+    windows.charge(service)
+    windows.charge(service)
+    with pytest.raises(LvngError) as raised:
+        windows.charge(service)
+    assert raised.value.message == (
+        "rate limit of 2 events per 60 s for all of a service's connections exceeded"
+    )
+    assert refused == [1, 1]
