@@ -5,8 +5,9 @@
 Everything a plugin needs is here: the hook marker, what handlers receive, rooms, errors,
 validation (with `INT64_MAX` / `INT32_MAX`, the upper bound of every integer field that
 reaches a BIGINT / INTEGER column), HTTP helpers, ids and timestamps, pages under the size
-budget, metrics, and the realtime kit (after-ack work, room turns, keyed timers, cluster
-state). Modules behind it may move; these names stay.
+budget, metrics, the realtime kit (after-ack work, room turns, keyed timers, cluster
+state) and the owner registry of customer ids (`platform.customers`, a `CustomerOwners`).
+Modules behind it may move; these names stay.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 from core.asyncapi import Outbound, Timestamp
 from core.clock import iso, iso_from_epoch, new_id, now_iso
 from core.cluster import ClusterState
+from core.customers import CustomerOwners
+from core.customers import reconcile as reconcile_customer_owners
 from core.errors import ConfigError, ErrorCode, LvngError, not_yours
 from core.hookspecs import hookimpl
 from core.http import authenticate, parse_body, platform_of
@@ -38,6 +41,7 @@ __all__ = [
     "AfterAck",
     "ClusterState",
     "ConfigError",
+    "CustomerOwners",
     "DomainEvent",
     "DomainEventRegistrar",
     "ErrorCode",
@@ -66,6 +70,7 @@ __all__ = [
     "now_iso",
     "parse_body",
     "platform_of",
+    "reconcile_customer_owners",
     "require_id",
     "validate_object",
     "within_budget",

@@ -32,10 +32,19 @@ def _migrations_module(models: list[str]) -> str | None:
         return None
 
 
+# The core's own tables (the customers' owner registry, core/customers/), an app of their
+# own next to the plugins' whenever any enabled plugin keeps data.
+CORE_APP = "core"
+CORE_MODELS = ["core.customers.models"]
+
+
 def tortoise_config(database_url: str, models_by_plugin: dict[str, list[str]]) -> dict[str, Any]:
-    """The Tortoise config: one connection, one app per plugin that declares models."""
+    """The Tortoise config: one connection, one app per plugin that declares models, and
+    the core's app (`core`) when there is any."""
     url = _tuned(database_url.replace("postgresql://", "postgres://", 1))
     apps: dict[str, Any] = {}
+    if any(models for models in models_by_plugin.values()):
+        models_by_plugin = {CORE_APP: CORE_MODELS, **models_by_plugin}
     for plugin, models in models_by_plugin.items():
         if not models:
             continue

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from core.clock import now_iso
 from core.cluster import ClusterState, LocalCluster
-from core.errors import ErrorCode, LvngError
+from core.customers import CustomerOwners
+from core.errors import ErrorCode, LvngError, not_yours
 from core.ratelimit import SlidingWindow, UserWindows
 from core.registry import DomainEventError
 from core.rooms import Joined, Left, Room, RoomService
@@ -132,6 +133,8 @@ class Platform:
         # The latest failed events of this node, for the inspection page (core/admin.py).
         self.recent_errors: deque[dict[str, Any]] = deque(maxlen=RECENT_ERRORS)
         self.activity_interval = ACTIVITY_INTERVAL
+        # Which organization owns each customer id, for every plugin (core/customers/).
+        self.customers = CustomerOwners()
         # The per-user rate-limit windows of this node, shared by a user's sockets and its
         # HTTP writes (core/ratelimit.py).
         self.user_windows = UserWindows(
@@ -241,20 +244,24 @@ class Platform:
 
         The core's rule: a customer's rooms (`customer:{customerId}:…`,
         `activity:{customerId}`) need the customer in the token's `customers` claim or the
-        admin role (contract section 4), whichever plugin owns them; which organization
-        owns the customer stays the plugin's check. A plugin that raises refuses too:
-        authorization fails closed.
+        admin role (contract section 4), whichever plugin owns them, and a customer
+        another organization owns is refused (the core's owner registry,
+        `platform.customers`; claiming a customer no one owns yet is the plugin's). A
+        plugin that raises refuses too: authorization fails closed.
         """
         parts = room.parts
-        if (
-            parts[0] in CUSTOMER_SCOPES
-            and len(parts) > 1
-            and not identity.may_access_customer(parts[1])
-        ):
-            raise LvngError(
-                ErrorCode.FORBIDDEN,
-                f"you may not join {room.name}: your token does not grant customer {parts[1]}",
-            )
+        if parts[0] in CUSTOMER_SCOPES and len(parts) > 1:
+            customer_id = parts[1]
+            if not identity.may_access_customer(customer_id):
+                raise LvngError(
+                    ErrorCode.FORBIDDEN,
+                    f"you may not join {room.name}: your token does not grant customer "
+                    f"{customer_id}",
+                )
+            if self.customers.available():
+                owner = await self.customers.owner(customer_id)
+                if owner is not None and owner != room.organization_id:
+                    raise not_yours("customer", customer_id)
         for plugin, verdict in await self.plugins.call_each_isolated(
             "lvng_authorize_join", identity=identity, room=room, platform=self
         ):

@@ -102,6 +102,11 @@ class PluginInfo:
     error: str | None = None
 
 
+# Names no plugin may have: the core's own Tortoise app (core/customers/), the plugin of
+# its own events (`auth:refresh`).
+RESERVED_PLUGIN_NAMES = frozenset({"core"})
+
+
 def discover(settings: Settings) -> dict[str, PluginSource]:
     """Every plugin that could be loaded, by name, without importing any of them."""
     found: dict[str, PluginSource] = {
@@ -109,7 +114,7 @@ def discover(settings: Settings) -> dict[str, PluginSource]:
     }
     if settings.entry_points:
         for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name in found:
+            if ep.name in found or ep.name in RESERVED_PLUGIN_NAMES:
                 log.warning("entry point %s=%s ignored: the name is taken", ep.name, ep.value)
                 continue
             version = ep.dist.version if ep.dist else None
@@ -118,7 +123,7 @@ def discover(settings: Settings) -> dict[str, PluginSource]:
         name, _, module = spec.rpartition("=")
         module = module.strip()
         name = name.strip() or module.rsplit(".", 1)[-1]
-        if name in found:
+        if name in found or name in RESERVED_PLUGIN_NAMES:
             raise ConfigError(f"plugin_modules: plugin name {name!r} is already taken")
         found[name] = PluginSource(name, "module", module)
     return found

@@ -145,11 +145,15 @@ async def test_dev_mode_prints_a_working_token_and_binds_loopback(tmp_path):
 
 
 def test_migrate_command(tmp_path):
-    """Every built-in's migrations, from an empty database; a rerun applies nothing."""
+    """Every built-in's migrations and the core's, from an empty database; a rerun applies
+    nothing."""
     expected = sorted(
-        (name, path.stem)
-        for name in BUILTIN_PLUGINS
-        for path in (REPO / "plugins" / name / "migrations").glob("0*.py")
+        [
+            (name, path.stem)
+            for name in BUILTIN_PLUGINS
+            for path in (REPO / "plugins" / name / "migrations").glob("0*.py")
+        ]
+        + [("core", p.stem) for p in (REPO / "core" / "customers" / "migrations").glob("0*.py")]
     )
     result = run_lvng("migrate", env={"LVNG_JWT_SECRET": SECRET}, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -174,10 +178,11 @@ def test_migrate_command(tmp_path):
         "calls_call",
         "calls_participant",
         "calls_segment",
-        "activity_customer",
         "activity_item",
         "activity_read",
+        "core_customer",
     } <= tables
+    assert {"activity_customer", "messages_customer"} & tables == set()  # moved to the core
     assert sorted(applied) == expected
     again = run_lvng("migrate", env={"LVNG_JWT_SECRET": SECRET}, cwd=tmp_path)
     assert (again.returncode, again.stdout) == (

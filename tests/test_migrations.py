@@ -15,12 +15,21 @@ from tests.messages.support import uid
 from tests.test_cli import run_lvng
 
 HEAD = sorted(
-    (path.parent.parent.name, path.stem)
-    for name in ("messages", "presence", "calls", "swarm", "activity")
-    for path in (REPO / "plugins" / name / "migrations").glob("0*.py")
+    [
+        (path.parent.parent.name, path.stem)
+        for name in ("messages", "presence", "calls", "swarm", "activity")
+        for path in (REPO / "plugins" / name / "migrations").glob("0*.py")
+    ]
+    + [("core", path.stem) for path in (REPO / "core" / "customers" / "migrations").glob("0*.py")]
 )
-# What the previous release had: every migration but the newest of messages and calls.
-NEWEST = [("calls", "0002_one_call_in_progress"), ("messages", "0002_channel_id_owned")]
+# What an earlier release had: the first migration of each plugin, no core app.
+NEWEST = [
+    ("activity", "0002_customer_owners_in_core"),
+    ("calls", "0002_one_call_in_progress"),
+    ("core", "0001_customers"),
+    ("messages", "0002_channel_id_owned"),
+    ("messages", "0003_customer_owners_in_core"),
+]
 PREVIOUS = [m for m in HEAD if m not in NEWEST]
 
 
@@ -46,7 +55,7 @@ AT_PREVIOUS_HEAD = textwrap.dedent("""
     async def main(org, channel):
         config = _database_config(load_settings(None))
         for target in ("messages.0001_initial", "calls.0001_initial", "presence", "swarm",
-                       "activity"):
+                       "activity.0001_initial"):
             if target.split(".")[0] in config["apps"]:
                 await migrate(config=config, target=target)
                 await Tortoise.close_connections()
@@ -104,14 +113,14 @@ async def test_serve_refuses_pending_migrations_on_postgres_until_lvng_migrate(
     assert refused.returncode == 2
     assert refused.stderr.splitlines() == [
         f"lvng: error: the database has {len(HEAD)} pending migration(s) "
-        "(activity.0001_initial, calls.0001_initial, calls.0002_one_call_in_progress and "
+        "(core.0001_customers, activity.0001_initial, activity.0002_customer_owners_in_core and "
         f"{len(HEAD) - 3} more): run lvng migrate with the same settings, then start again"
     ]
     assert await _applied_postgres(empty_postgres) == []  # refusing wrote nothing at all
 
     migrated = run_lvng("migrate", env=env, cwd=tmp_path)
     assert migrated.returncode == 0, migrated.stderr
-    assert migrated.stdout.startswith("lvng: applied activity.0001_initial, ")
+    assert migrated.stdout.startswith("lvng: applied core.0001_customers, activity.0001_initial, ")
     assert await _applied_postgres(empty_postgres) == HEAD
     live = LiveServer(tmp_path, env).start()
     try:
@@ -156,17 +165,19 @@ async def test_rows_of_the_previous_head_survive_the_upgrade_on_postgres(empty_p
     assert (refused.returncode, refused.stderr.splitlines()) == (
         2,
         [
-            "lvng: error: the database has 2 pending migration(s) (calls.0002_one_call_in_progress"
-            ", messages.0002_channel_id_owned): run lvng migrate with the same settings, then "
-            "start again"
+            "lvng: error: the database has 5 pending migration(s) (core.0001_customers, "
+            "activity.0002_customer_owners_in_core, calls.0002_one_call_in_progress and 2 "
+            "more): run lvng migrate with the same settings, then start again"
         ],
     )
     migrated = run_lvng("migrate", env=env, cwd=tmp_path)
     assert (migrated.returncode, migrated.stdout) == (
         0,
         (
-            "lvng: applied calls.0002_one_call_in_progress, messages.0002_channel_id_owned; "
-            "schema up to date for activity, calls, swarm, messages\n"
+            "lvng: applied core.0001_customers, activity.0002_customer_owners_in_core, "
+            "calls.0002_one_call_in_progress, messages.0002_channel_id_owned, "
+            "messages.0003_customer_owners_in_core; "
+            "schema up to date for core, activity, calls, swarm, messages\n"
         ),
     ), migrated.stderr
     assert await _applied_postgres(empty_postgres) == HEAD

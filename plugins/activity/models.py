@@ -1,10 +1,11 @@
 """The activity plugin's tables (Tortoise app label `activity`).
 
 A customer belongs to one organization (the first one with the right to claim it, contract
-section 4); this plugin keeps its own record of that, as it may touch no other plugin's
-tables. Items of a customer's feed are ordered by `seq`, an autoincrement integer assigned
-at insert while the feed's turn is held, so `seq` order is commit order and the order
-subscribers hear them in. A user's read position is the `seq` of the newest item read.
+section 4), for every plugin: the core's owner registry keeps that (`platform.customers`;
+migration 0002 moved this plugin's own record there). Items of a customer's feed are
+ordered by `seq`, an autoincrement integer assigned at insert while the feed's turn is
+held, so `seq` order is commit order and the order subscribers hear them in. A user's read
+position is the `seq` of the newest item read.
 """
 
 from __future__ import annotations
@@ -15,17 +16,6 @@ from tortoise.models import Model
 ID_LENGTH = 128  # contract section 3: ids are 1 to 128 characters
 TYPE_LENGTH = 64
 SUMMARY_LENGTH = 500
-
-
-class ActivityCustomer(Model):
-    """Which organization a customer's feed belongs to: the first one that claimed it."""
-
-    customer_id = fields.CharField(max_length=ID_LENGTH, primary_key=True)
-    organization_id = fields.CharField(max_length=ID_LENGTH)
-    created_at = fields.DatetimeField()
-
-    class Meta:
-        table = "activity_customer"
 
 
 class ActivityItem(Model):

@@ -22,6 +22,6 @@ class Activity:
         self, platform: Platform, settings: ActivitySettings, metrics: ActivityMetrics
     ) -> None:
         self.settings = settings
-        self.customers = Customers()
+        self.customers = Customers(platform.customers)
         self.feed = Feed(platform, settings, metrics, self.customers)
         self.sources = Sources(platform, self.feed, metrics, writers=settings.item_writers)

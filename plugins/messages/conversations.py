@@ -1,8 +1,9 @@
 """Customer conversations: who may open them, and membership told per user.
 
-A customer belongs to the first organization that used it, and only a token whose
-`customers` claim holds it may claim it; an admin's wildcard covers only customers its
-organization already owns (contract section 4). Membership events are about users on
+A customer belongs to the first organization that used it, in any plugin (the core's owner
+registry, `platform.customers`), and only a token whose `customers` claim holds it may
+claim it; an admin's wildcard covers only customers its organization already owns
+(contract section 4). Membership events are about users on
 every node: `member:joined` when a user's first socket joins, `member:left` when its last
 one goes (the cluster state answers both, under the room's turn).
 """
@@ -13,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
 
-from core.api import ErrorCode, LvngError, Member, not_yours
+from core.api import ErrorCode, LvngError, Member
 from plugins.messages import payloads
-from plugins.messages.models import Conversation, Customer
+from plugins.messages.models import Conversation
 from plugins.messages.target import Caller, Target, now
 
 if TYPE_CHECKING:
@@ -36,28 +37,11 @@ class Conversations:
     async def open(
         self, identity: Identity, customer_id: str, conversation_id: str, *, create: bool = True
     ) -> Conversation:
-        """A conversation the user may open, made on first use when `create`."""
-        if not identity.may_access_customer(customer_id):
-            raise LvngError(
-                ErrorCode.FORBIDDEN, f"your token does not grant customer {customer_id}"
-            )
+        """A conversation the user may open, made on first use when `create` (the customer
+        claimed for the user's organization then, if no one owns it yet)."""
         org = identity.organization_id
-        customer = await Customer.get_or_none(customer_id=customer_id)
-        if customer is None:
-            if customer_id not in identity.customers:  # an admin's wildcard claims nothing
-                raise LvngError(
-                    ErrorCode.FORBIDDEN, f"your token does not grant customer {customer_id}"
-                )
-            if not create:
-                raise LvngError(ErrorCode.NOT_FOUND, f"no conversation {conversation_id}")
-            try:
-                customer = await Customer.create(
-                    customer_id=customer_id, organization_id=org, created_at=now()
-                )
-            except IntegrityError:
-                customer = await Customer.get(customer_id=customer_id)
-        if customer.organization_id != org:
-            raise not_yours("customer", customer_id)
+        if not await self.platform.customers.check(identity, customer_id, claim=create):
+            raise LvngError(ErrorCode.NOT_FOUND, f"no conversation {conversation_id}")
         conversation = await Conversation.get_or_none(
             customer_id=customer_id, conversation_id=conversation_id
         )

@@ -1,7 +1,9 @@
 """The messages plugin's tables (Tortoise app label `messages`).
 
 Rooms are kept apart by organization: every row carries its `organization_id`. A channel
-id belongs to the first organization that used it (a unique index, migration 0002).
+id belongs to the first organization that used it (a unique index, migration 0002); a
+customer id to the organization the core's owner registry says (`platform.customers`,
+since migration 0003, which moved this plugin's own record of owners there).
 Messages are ordered by `seq`, an autoincrement integer assigned at insert while the
 room's turn is held, so within a room `seq` order is commit order and broadcast order;
 timestamps and ids never order anything.
@@ -48,17 +50,6 @@ class ChannelMember(Model):
     class Meta:
         table = "messages_channel_member"
         unique_together = (("organization_id", "channel_id", "user_id"),)
-
-
-class Customer(Model):
-    """Which organization a customer belongs to: the first one that used it."""
-
-    customer_id = fields.CharField(max_length=ID_LENGTH, primary_key=True)
-    organization_id = fields.CharField(max_length=ID_LENGTH)
-    created_at = fields.DatetimeField()
-
-    class Meta:
-        table = "messages_customer"
 
 
 class Conversation(Model):
