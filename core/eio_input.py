@@ -41,7 +41,7 @@ WARN_INTERVAL = 10.0  # seconds between two warnings about malformed packets
 SEPARATOR = "\x1e"  # between the packets of a polling payload (Engine.IO v4)
 
 
-class MalformedPacket(eio_exceptions.EngineIOError):
+class MalformedPacket(eio_exceptions.EngineIOError):  # type: ignore[misc]
     """A packet (or a polling body) a conforming client never sends; `reason` says why.
 
     An EngineIOError, so that python-engineio, when a POST raises it, answers 400."""

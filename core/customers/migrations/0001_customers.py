@@ -3,13 +3,15 @@ plugins kept until then (`messages_customer`, `activity_customer`, whichever exi
 plugins enabled or not), first owner wins. Each plugin's own migration folds its table in
 once more (for rows written since) and drops it."""
 
+from typing import Any
+
 from tortoise import fields, migrations
 from tortoise.migrations import operations as ops
 
 from core.customers import reconcile
 
 
-async def fold_in_the_plugins_owners(apps, schema_editor):
+async def fold_in_the_plugins_owners(apps: Any, schema_editor: Any) -> None:
     await reconcile(schema_editor.client)
 
 
