@@ -152,8 +152,10 @@ async def receive_post(socket: Any, environ: dict[str, Any]) -> None:
     """A polling POST of Engine.IO session `socket` (as `AsyncSocket.handle_post_request`
     of python-engineio 4.15.1, without its 16-packet cap and defensively): every packet,
     in order, until the session closes. Raises ContentTooLongError over the buffer (the
-    session is ended and the POST answered 400, as before) and MalformedPacket after
-    closing the session for a malformed one."""
+    session is ended and the POST answered 400, as before), MalformedPacket after
+    closing the session for a malformed one, and SocketIsClosedError (400 too) when
+    packets are left once the session closed under the POST. (python-engineio answers an
+    EngineIOError with 400 only while the session id is known: raised only then.)"""
     server = socket.server
     try:
         length = int(environ.get("CONTENT_LENGTH") or "0")
@@ -174,7 +176,11 @@ async def receive_post(socket: Any, environ: dict[str, Any]) -> None:
             return
         for part in payload_parts(body):
             if socket.closed or socket.closing:
-                return  # the client closed it (a CLOSE packet) or was sent away
+                # Closed under this POST (a CLOSE packet before the rest, or the server
+                # dropped the session): what is left is refused with a 400, not a 200.
+                if socket.sid in server.sockets:
+                    raise eio_exceptions.SocketIsClosedError()
+                return
             pkt = decode_packet(part)
             try:
                 await socket.receive(pkt)

@@ -115,6 +115,8 @@ async def test_every_event_answers_junk_with_a_contract_code(start_server):
                 assert [p["userId"] for p in ack["participants"]] == ["fuzzer"], ack
             elif event == "call:leave":
                 assert ack["roomName"] == payload["roomName"], ack
+            elif event == "call:transcript":  # a read of the call junk joined
+                assert (ack["roomName"], ack["segments"]) == (payload["roomName"], []), ack
             elif event == "presence:heartbeat":  # takes no payload
                 assert ack == {"ok": True}, ack
             elif event == "presence:list":  # a read

@@ -260,6 +260,15 @@ async def test_one_polling_post_of_many_events_is_handled_whole(server, pollers,
     assert "Traceback" not in log_of(server)
 
 
+async def test_packets_after_a_close_in_one_post_are_refused_not_dropped(server, pollers):
+    raw = await pollers(server, "closer")
+    # A CLOSE, then an event: the session ends, and the POST says the event was not taken.
+    assert await raw.post('1\x1e421["probe:echo",{"text":"late"}]') == 400
+    assert (await raw.get())[0] == 400  # the session is gone
+    raw = await pollers(server, "closer")
+    assert await raw.post("1") == 200  # a plain goodbye is fine
+
+
 @pytest.fixture(scope="module")
 def quiet(start_server) -> LiveServer:
     """A server of this module's own: the malformed-packet warning is throttled for the
