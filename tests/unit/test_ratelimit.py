@@ -107,18 +107,22 @@ def test_idle_windows_are_swept_once_the_table_doubles():
 
     clock = Clock()
     windows = UserWindows(5, 5, 10, clock=clock)
-    windows.SWEEP_AT_LEAST = 4
-    windows._sweep_at = 4
-    for user in ("a", "b", "c"):
-        windows.hit("o", user)
-    clock.now = 9.0
-    windows.hit("o", "d")  # four windows: the next new one sweeps
-    clock.now = 10.0  # a, b, c are idle now (their event left the window); d is not
-    windows.hit("o", "e")
-    assert len(windows) == 2  # d, and e made after the sweep
+    windows.SWEEP_AT_LEAST = 2
+    windows._sweep_at = 2
+    windows.hit("o", "a")
+    windows.hit("o", "b")
+    clock.now = 5.0
+    windows.hit("o", "c")  # two windows: a sweep (nothing idle); the next at 2 x 2
+    assert len(windows) == 3
+    clock.now = 10.5  # a and b are idle now (their event left the window); c is not
+    windows.hit("o", "d")  # three windows: under four, no sweep
+    assert len(windows) == 4
+    windows.hit("o", "e")  # four: a sweep takes a and b
+    assert len(windows) == 3
     assert windows.sweep() == 0
-    # A window kept across the sweep still counts what it had: d's event is in it.
-    assert [windows.hit("o", "d").allowed for _ in range(5)] == [True] * 4 + [False]
+    windows.hit("o", "f")  # a new user after a sweep
+    # A window kept across a sweep still counts what it had: c's event is in it.
+    assert [windows.hit("o", "c").allowed for _ in range(5)] == [True] * 4 + [False]
 
 
 def test_charge_raises_rate_limited_with_retry_after_and_says_whose_window():
@@ -134,6 +138,7 @@ def test_charge_raises_rate_limited_with_retry_after_and_says_whose_window():
     user = Identity("u", "o", "U", frozenset(), frozenset(), 1e12)
     service = Identity("s", "o", "S", frozenset(), frozenset({"service"}), 1e12)
     windows.charge(user)
+    windows.charge(Identity("u", "elsewhere", "U", frozenset(), frozenset(), 1e12))
     clock.now = 1.5
     with pytest.raises(LvngError) as raised:
         windows.charge(user)
@@ -151,3 +156,15 @@ def test_charge_raises_rate_limited_with_retry_after_and_says_whose_window():
         "rate limit of 2 events per 60 s for all of a service's connections exceeded"
     )
     assert refused == [1, 1]
+
+
+def test_a_window_that_never_saw_an_event_holds_no_deque():
+    """Most sockets of a large server are idle: their windows allocate nothing until the
+    first event (issue 16, per-connection memory)."""
+    from collections import deque
+
+    window = SlidingWindow(3, 10, clock=Clock())
+    assert (window._accepted, window._attempts) == ((), ())
+    assert window.idle()
+    window.hit()
+    assert isinstance(window._accepted, deque) and isinstance(window._attempts, deque)
