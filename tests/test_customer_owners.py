@@ -226,3 +226,35 @@ async def test_lvng_migrate_on_postgres_folds_the_old_owners_in(empty_postgres, 
     finally:
         await live.close_clients()
         live.stop()
+
+
+# --- two nodes on one database and one Redis ---------------------------------------------
+
+
+async def test_two_nodes_agree_on_one_owner_even_when_claiming_at_once(cluster):
+    import asyncio
+
+    nodes = cluster()
+    a, b = nodes.start_node(), nodes.start_node()
+    # A claim on one node binds the other (whose cache knew nothing of it).
+    customer, org_a, org_b = uid("cust"), uid("org-a"), uid("org-b")
+    ann = await a.connect("ann", org_a, customers=[customer])
+    bob = await b.connect("bob", org_b, customers=[customer])
+    assert (await ann.call("activity:subscribe", {"customerId": customer}))["ok"] is True
+    join = {"customerId": customer, "conversationId": "v"}
+    assert await bob.call("conversation:join", join) == refusal(NOT_YOURS.format(customer))
+    # Ten customers claimed at once from both nodes by two organizations: each has one
+    # owner, and every answer agrees with it.
+    customers = [uid("race") for _ in range(10)]
+    ann2 = await a.connect("ann", org_a, customers=customers)
+    bob2 = await b.connect("bob", org_b, customers=customers)
+    for customer in customers:
+        join = {"customerId": customer, "conversationId": "v"}
+        first, second = await asyncio.gather(
+            ann2.call("conversation:join", join),
+            bob2.call("activity:subscribe", {"customerId": customer}),
+        )
+        assert [first["ok"], second["ok"]].count(True) == 1, (first, second)
+        winner, loser = (ann2, bob2) if first["ok"] else (bob2, ann2)
+        assert (await winner.call("activity:subscribe", {"customerId": customer}))["ok"]
+        assert await loser.call("conversation:join", join) == refusal(NOT_YOURS.format(customer))
