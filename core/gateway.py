@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.clock import iso_from_epoch, now_iso
 from core.database import store_unavailable
-from core.engine import SHUTDOWN_REASON, close_transport, release_long_poll
+from core.transport.engine import SHUTDOWN_REASON, close_transport, release_long_poll
 from core.errors import ErrorCode, LvngError
 from core.metrics import UNKNOWN_EVENT_LABEL
 from core.platform import EventContext, Member, Session

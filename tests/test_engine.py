@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from core import engine
-from core.engine import Delivery, Outgoing, text_frame
+from core.transport import engine
+from core.transport.engine import Delivery, Outgoing, text_frame
 
 
 def test_the_pinned_versions_are_installed():

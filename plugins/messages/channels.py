@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from plugins.messages.messages import Messages
     from plugins.messages.schemas import ChannelChanges
     from plugins.messages.settings import MessagesSettings
-    from plugins.messages.typing import Typing
+    from plugins.messages.typing_indicators import Typing
 
 
 class Channels:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from core.api import Identity, Platform
     from plugins.messages.messages import Messages
     from plugins.messages.schemas import Rejoin
-    from plugins.messages.typing import Typing
+    from plugins.messages.typing_indicators import Typing
 
 
 class Conversations:

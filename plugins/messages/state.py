@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from plugins.messages.channels import Channels
 from plugins.messages.conversations import Conversations
 from plugins.messages.messages import Messages
-from plugins.messages.typing import Typing
+from plugins.messages.typing_indicators import Typing
 
 if TYPE_CHECKING:
     from core.api import Platform

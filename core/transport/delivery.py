@@ -18,7 +18,7 @@ from typing import Any
 import socketio
 from socketio import packet
 
-from core.engine import Outgoing
+from core.transport.engine import Outgoing
 
 
 class FastManager(socketio.AsyncManager):

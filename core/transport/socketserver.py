@@ -35,8 +35,8 @@ from typing import Any
 import socketio
 from socketio import packet
 
-from core.delivery import FastManager
-from core.engine import FLUSH_WINDOW, SEND_BUFFER_LIMIT, Delivery, Outgoing, adopt, end_writer
+from core.transport.delivery import FastManager
+from core.transport.engine import FLUSH_WINDOW, SEND_BUFFER_LIMIT, Delivery, Outgoing, adopt, end_writer
 from core.wire import Refused, StrictJSON
 
 log = logging.getLogger("lvng.socketio")

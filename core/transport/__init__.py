@@ -1,0 +1,1 @@
+"""The transport: every reach into python-engineio's, python-socketio's and Sanic's internals."""
