@@ -30,7 +30,7 @@ from plugins.activity import events as events_module
 from plugins.activity.metrics import ActivityMetrics
 from plugins.activity.routes import routes
 from plugins.activity.settings import ActivitySettings
-from plugins.activity.state import Activity
+from plugins.activity.state import ActivityState
 
 PLUGIN = "activity"
 
@@ -46,8 +46,8 @@ def lvng_metrics(metrics: PluginMetrics) -> ActivityMetrics:
 
 
 @hookimpl
-def lvng_state(platform: Platform) -> Activity:
-    return Activity(platform, platform.settings_of(PLUGIN), platform.metrics_of(PLUGIN))
+def lvng_state(platform: Platform) -> ActivityState:
+    return ActivityState(platform, platform.settings_of(PLUGIN), platform.metrics_of(PLUGIN))
 
 
 @hookimpl
@@ -79,5 +79,5 @@ def lvng_client_left_room(room: Room, member: Member, reason: str, platform: Pla
 @hookimpl
 async def lvng_shutdown(platform: Platform) -> None:
     """Let items being made from domain events finish before the database closes."""
-    state: Activity = platform.state_of(PLUGIN)
+    state: ActivityState = platform.state_of(PLUGIN)
     await state.sources.drain(state.settings.drain_seconds)

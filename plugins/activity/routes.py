@@ -23,12 +23,12 @@ from core.api import (
 from plugins.activity import payloads
 from plugins.activity.feed import Draft
 from plugins.activity.schemas import NewItem, PageQuery
-from plugins.activity.state import Activity
+from plugins.activity.state import ActivityState
 
 routes = Blueprint("activity", url_prefix="/api/v1")
 
 
-def _activity(request: Request) -> Activity:
+def _activity(request: Request) -> ActivityState:
     return platform_of(request).state_of("activity")
 
 

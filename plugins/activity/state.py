@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from plugins.activity.settings import ActivitySettings
 
 
-class Activity:
+class ActivityState:
     """The activity plugin of one platform: its services, sharing settings and metrics."""
 
     def __init__(

@@ -31,7 +31,7 @@ from plugins.calls import events as events_module
 from plugins.calls.metrics import CallsMetrics
 from plugins.calls.routes import routes
 from plugins.calls.settings import CallsSettings
-from plugins.calls.state import Calling
+from plugins.calls.state import CallsState
 
 PLUGIN = "calls"
 
@@ -52,8 +52,8 @@ def lvng_metrics(metrics: PluginMetrics) -> CallsMetrics:
 
 
 @hookimpl
-def lvng_state(platform: Platform) -> Calling:
-    return Calling(platform, platform.settings_of(PLUGIN), platform.metrics_of(PLUGIN))
+def lvng_state(platform: Platform) -> CallsState:
+    return CallsState(platform, platform.settings_of(PLUGIN), platform.metrics_of(PLUGIN))
 
 
 @hookimpl

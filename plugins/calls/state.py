@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from plugins.calls.settings import CallsSettings
 
 
-class Calling:
+class CallsState:
     """The calls plugin of one platform: its services, sharing settings and metrics."""
 
     def __init__(self, platform: Platform, settings: CallsSettings, metrics: CallsMetrics) -> None:

@@ -35,7 +35,7 @@ from plugins.messages import events as events_module
 from plugins.messages.metrics import MessagesMetrics
 from plugins.messages.routes import routes
 from plugins.messages.settings import MessagesSettings
-from plugins.messages.state import Messaging
+from plugins.messages.state import MessagesState
 from plugins.messages.target import Target
 
 PLUGIN = "messages"
@@ -57,8 +57,8 @@ def lvng_metrics(metrics: PluginMetrics) -> MessagesMetrics:
 
 
 @hookimpl
-def lvng_state(platform: Platform) -> Messaging:
-    return Messaging(platform, platform.settings_of(PLUGIN), platform.metrics_of(PLUGIN))
+def lvng_state(platform: Platform) -> MessagesState:
+    return MessagesState(platform, platform.settings_of(PLUGIN), platform.metrics_of(PLUGIN))
 
 
 @hookimpl
@@ -91,7 +91,7 @@ async def lvng_client_left_room(
     target = Target.from_room(room)
     if target is None:
         return
-    state: Messaging = platform.state_of(PLUGIN)
+    state: MessagesState = platform.state_of(PLUGIN)
     if target.kind == "conversation":
         await state.conversations.left_room(target, member, last)
     else:

@@ -8,11 +8,11 @@ from typing import Any
 
 from core.api import EventContext, EventRegistrar, iso
 from plugins.messages import outbound, payloads, schemas
-from plugins.messages.state import Messaging
+from plugins.messages.state import MessagesState
 from plugins.messages.target import Caller, Target
 
 
-def _joined(ctx: EventContext, ref: schemas.TargetRef) -> tuple[Messaging, Caller, Target]:
+def _joined(ctx: EventContext, ref: schemas.TargetRef) -> tuple[MessagesState, Caller, Target]:
     """The event's room, which the socket must have joined (else NOT_IN_ROOM). Joining
     checked the user's right to the room, so being in it is the right to use it."""
     target = Target.of(ctx.identity.organization_id, ref)

@@ -24,7 +24,7 @@ from core.api import (
 from plugins.messages import payloads
 from plugins.messages.models import Channel
 from plugins.messages.schemas import HistoryQuery, MessageBody
-from plugins.messages.state import Messaging
+from plugins.messages.state import MessagesState
 from plugins.messages.target import Caller, Target
 
 routes = Blueprint("messages", url_prefix="/api/v1")
@@ -37,11 +37,11 @@ def _history_query(request: Request) -> HistoryQuery:
     return validate_object(HistoryQuery, raw)
 
 
-def _messaging(request: Request) -> Messaging:
+def _messaging(request: Request) -> MessagesState:
     return platform_of(request).state_of("messages")
 
 
-async def _channel(request: Request, channel_id: str) -> tuple[Identity, Messaging, Channel]:
+async def _channel(request: Request, channel_id: str) -> tuple[Identity, MessagesState, Channel]:
     """The caller, the plugin and a channel the caller (or a service token) may use."""
     identity = authenticate(request)
     require_id(channel_id, "channelId")
@@ -91,7 +91,7 @@ async def channel_members(request: Request, channel_id: str) -> HTTPResponse:
 
 async def _managed_channel(
     request: Request, channel_id: str, user_id: str
-) -> tuple[Identity, Messaging, Channel]:
+) -> tuple[Identity, MessagesState, Channel]:
     """The caller, the plugin and the channel whose membership the caller may manage
     (its creator while a member, or an org admin), for the member routes."""
     identity = authenticate(request)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from plugins.messages.settings import MessagesSettings
 
 
-class Messaging:
+class MessagesState:
     """The messages plugin of one platform: its services, sharing settings and metrics."""
 
     def __init__(

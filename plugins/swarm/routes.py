@@ -18,12 +18,12 @@ from core.api import (
 )
 from plugins.swarm import payloads
 from plugins.swarm.schemas import PublishEvent, ReadQuery
-from plugins.swarm.state import Swarm
+from plugins.swarm.state import SwarmState
 
 routes = Blueprint("swarm", url_prefix="/api/v1/swarm")
 
 
-def _swarm(request: Request) -> Swarm:
+def _swarm(request: Request) -> SwarmState:
     return platform_of(request).state_of("swarm")
 
 

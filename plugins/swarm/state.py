@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from plugins.swarm.settings import SwarmSettings
 
 
-class Swarm:
+class SwarmState:
     """The swarm plugin of one platform: its services, sharing settings and metrics."""
 
     def __init__(self, platform: Platform, settings: SwarmSettings, metrics: SwarmMetrics) -> None:
