@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from core.asyncapi import Outbound, Timestamp
 from core.clock import iso, iso_from_epoch, new_id, now_iso
-from core.cluster import ClusterState
+from core.cluster.state import ClusterState
 from core.errors import ConfigError, ErrorCode, LvngError, not_yours
 from core.hookspecs import hookimpl
 from core.http import authenticate, parse_body, platform_of

@@ -14,10 +14,11 @@ from sanic.response import HTTPResponse
 
 from core.admin import admin_routes
 from core.asyncapi import declare_core
-from core.cluster import ClusterState, LocalCluster, RedisCluster, redis_client
+from core.cluster.local import LocalCluster
+from core.cluster.redis_cluster import RedisCluster, redis_client
+from core.cluster.state import ClusterState
 from core.config import Settings
 from core.database import close_database, open_database, tortoise_config
-from core.transport.delivery import FastManager, FastRedisManager
 from core.errors import ConfigError, ErrorCode, PluginError
 from core.gateway import Gateway
 from core.http import JSONErrorHandler, core_routes, error_response
@@ -26,6 +27,7 @@ from core.metrics import CoreMetrics, PluginMetrics, app_registry, mark_worker_d
 from core.platform import Platform
 from core.plugins import PluginHost
 from core.registry import EventRegistry
+from core.transport.delivery import FastManager, FastRedisManager
 from core.transport.socketserver import LvngServer
 from core.wire import dumps as strict_dumps
 

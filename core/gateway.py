@@ -18,12 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.clock import iso_from_epoch, now_iso
 from core.database import store_unavailable
-from core.transport.engine import SHUTDOWN_REASON, close_transport, release_long_poll
 from core.errors import ErrorCode, LvngError
 from core.metrics import UNKNOWN_EVENT_LABEL
 from core.platform import EventContext, Member, Session
 from core.ratelimit import SlidingWindow
 from core.rooms import Room
+from core.transport.engine import SHUTDOWN_REASON, close_transport, release_long_poll
 from core.validation import validate_payload
 from core.wire import Refused, check_value
 
@@ -226,7 +226,7 @@ class Gateway:
                 await self.leave_room(session, room, message.get("reason", "revoked"))
 
     async def member_lost(self, room_key: str, user_id: str, user_name: str) -> None:
-        """A dead node's user had its last socket in `room_key` there (core/cluster.py)."""
+        """A dead node's user had its last socket in `room_key` there (core/cluster/state.py)."""
         room = Room.from_key(room_key)
         await self._left_room(
             room, Member("", user_id, user_name, room.organization_id), "node_lost"

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.clock import now_iso
-from core.cluster import ClusterState, LocalCluster
+from core.cluster.local import LocalCluster
+from core.cluster.state import ClusterState
 from core.errors import ErrorCode, LvngError
 from core.ratelimit import SlidingWindow
 from core.registry import DomainEventError
@@ -116,7 +117,7 @@ class Platform:
         self.metrics = metrics
         self.metrics_registry = metrics_registry
         self.sessions: dict[str, Session] = {}
-        # The realtime kit (core/tasks.py, core/cluster.py, core/turns.py).
+        # The realtime kit (core/tasks.py, core/cluster/, core/turns.py).
         self.cluster: ClusterState = cluster or LocalCluster()
         self.tasks = Tasks()
         self.timers = Timers(self.tasks)

@@ -20,7 +20,7 @@ from core.errors import ErrorCode, LvngError
 if TYPE_CHECKING:
     import socketio
 
-    from core.cluster import ClusterState
+    from core.cluster.state import ClusterState
     from core.identity import Identity
     from core.platform import Session
 

@@ -36,7 +36,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from core.cluster import ClusterState
+    from core.cluster.state import ClusterState
     from core.platform import Platform
     from core.rooms import Room
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.cluster import LocalCluster
+from core.cluster.local import LocalCluster
 from core.errors import ErrorCode, LvngError
 from core.identity import Identity
 from core.platform import Session
