@@ -23,7 +23,7 @@ from core.metrics import UNKNOWN_EVENT_LABEL
 from core.platform import EventContext, Member, Session
 from core.ratelimit import SlidingWindow
 from core.rooms import Room
-from core.transport.engine import SHUTDOWN_REASON, close_transport, release_long_poll
+from core.transport.closing import SHUTDOWN_REASON, close_transport, release_long_poll
 from core.validation import validate_payload
 from core.wire import Refused, check_value
 

@@ -35,8 +35,10 @@ from typing import Any
 import socketio
 from socketio import packet
 
-from core.transport.delivery import FastManager
-from core.transport.engine import FLUSH_WINDOW, SEND_BUFFER_LIMIT, Delivery, Outgoing, adopt, end_writer
+from core.transport.closing import end_writer
+from core.transport.delivery import FLUSH_WINDOW, SEND_BUFFER_LIMIT, Delivery, FastManager
+from core.transport.engine import adopt
+from core.transport.frames import Outgoing
 from core.wire import Refused, StrictJSON
 
 log = logging.getLogger("lvng.socketio")
@@ -103,7 +105,7 @@ class LvngServer(socketio.AsyncServer):
         if kwargs.get("client_manager") is None:
             kwargs["client_manager"] = FastManager()
         super().__init__(*args, **kwargs)
-        # Every packet to a client goes through here (core.engine): broadcasts from the
+        # Every packet to a client goes through here (core.transport.delivery): broadcasts from the
         # client manager, and acks, handshakes and disconnects from _send_packet.
         self.delivery = Delivery(
             self.eio,
