@@ -4,7 +4,7 @@ python-socketio's client manager is its extension point for delivery: `FastManag
 replaces `AsyncManager.emit` (one node) and `FastRedisManager` puts the same local
 delivery under `AsyncRedisManager` (a broadcast from any node, this one included, reaches
 this node's sockets through `FastManager.emit`). An emit encodes the packet once and hands
-it to every recipient through `core.engine.Delivery` without awaiting anything, so one
+it to every recipient through `Delivery` (below) without awaiting anything, so one
 emit's packets are all on their way, in emit order, before any other task runs.
 
 Emits with a callback (an ack asked of the client) keep python-socketio's own path: each

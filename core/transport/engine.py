@@ -40,7 +40,7 @@ class LvngSocket(AsyncSocket):
     `adopt`, which sets an existing session's class before its first ping is scheduled."""
 
     # Direct: an upgraded websocket session with no writer task; every packet to it
-    # (Engine.IO's too) is a frame set aside in core.engine.Delivery, in order.
+    # (Engine.IO's too) is a frame set aside in core.transport.delivery.Delivery, in order.
     lvng_direct = False
     _lvng_eio_ws: Any = None  # python-engineio's driver object of that websocket
 
