@@ -13,13 +13,14 @@ from __future__ import annotations
 from core.asyncapi import Outbound, Timestamp
 from core.clock import iso, iso_from_epoch, new_id, now_iso
 from core.cluster.state import ClusterState
+from core.data import DomainEvent, Member, Session
 from core.errors import ConfigError, ErrorCode, LvngError, not_yours
 from core.hookspecs import hookimpl
 from core.http import authenticate, parse_body, platform_of
 from core.identity import ID_PATTERN, Identity, is_valid_id
 from core.metrics import PluginMetrics
 from core.pages import MAX_PAGE_JSON, json_size, within_budget
-from core.platform import DomainEvent, EventContext, Member, Platform, Session
+from core.platform import EventContext, Platform
 from core.registry import DomainEventRegistrar, EventRegistrar
 from core.rooms import Joined, Left, Room
 from core.tasks import Tasks, Timers

@@ -17,10 +17,11 @@ import socketio
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.clock import iso_from_epoch, now_iso
+from core.data import Member, Session
 from core.database import store_unavailable
 from core.errors import ErrorCode, LvngError
 from core.metrics import UNKNOWN_EVENT_LABEL
-from core.platform import EventContext, Member, Session
+from core.platform import EventContext
 from core.ratelimit import SlidingWindow
 from core.rooms import Room
 from core.transport.closing import SHUTDOWN_REASON, close_transport, release_long_poll

@@ -1,21 +1,19 @@
-"""The objects plugins work with: the Platform (shared services), Session and EventContext."""
+"""The objects plugins work with: the Platform (the services shared by every plugin) and
+the EventContext each handler receives. The plain data they carry is in `core.data`."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from core.clock import now_iso
 from core.cluster.local import LocalCluster
 from core.cluster.state import ClusterState
+from core.data import DomainEvent, Session
 from core.errors import ErrorCode, LvngError
-from core.ratelimit import SlidingWindow
 from core.registry import DomainEventError
-from core.rooms import Joined, Left, Room, RoomService
+from core.room_service import RoomService
+from core.rooms import Joined, Left, Room
 from core.tasks import Tasks, Timers
 from core.turns import AfterAck, RoomTurn, RoomTurns
 
@@ -26,7 +24,6 @@ if TYPE_CHECKING:
     from core.config import Settings
     from core.identity import Identity, TokenVerifier
     from core.metrics import CoreMetrics
-    from core.plugins import PluginHost
     from core.registry import EventRegistry
 
 log = logging.getLogger("lvng")
@@ -41,57 +38,20 @@ ACTIVITY_INTERVAL = 5.0
 RECENT_ERRORS = 200
 
 
-@dataclass(eq=False, slots=True)
-class Session:
-    """One connected socket: its identity, rooms, rate-limit window and expiry timer."""
-
-    sid: str
-    identity: Identity
-    limiter: SlidingWindow
-    rooms: set[Room] = field(default_factory=set)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    expiry: asyncio.TimerHandle | None = None
-    connected_at: str = field(default_factory=now_iso)
-    # Activity (loop time, `time.monotonic()`): stamped by the gateway for every event the
-    # socket sends; `activity_told_at` is when `lvng_client_active` was last called for it.
-    last_event_at: float = field(default_factory=time.monotonic)
-    activity_told_at: float = float("-inf")
+class PluginCalls(Protocol):
+    """What the platform and the gateway call of the plugin host (`core.plugins.PluginHost`,
+    which imports the hook specs, which name the platform: typed here by what is used)."""
 
     @property
-    def user_id(self) -> str:
-        return self.identity.user_id
+    def names(self) -> list[str]: ...
 
-    @property
-    def organization_id(self) -> str:
-        return self.identity.organization_id
+    def implements(self, hook_name: str) -> bool: ...
 
+    def unknown_event_message(self, event: str) -> str: ...
 
-@dataclass(frozen=True, slots=True)
-class Member:
-    """A socket leaving a room without asking (`lvng_client_left_room`): its id, user and
-    organization. When its node died the socket is gone already and `sid` is history."""
+    async def fan_out(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]: ...
 
-    sid: str
-    user_id: str
-    user_name: str
-    organization_id: str
-
-    @classmethod
-    def of(cls, session: Session) -> Member:
-        return cls(
-            session.sid, session.user_id, session.identity.user_name, session.organization_id
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class DomainEvent:
-    """Something that happened in one plugin that others may react to."""
-
-    name: str  # e.g. "message.created"
-    organization_id: str
-    data: dict[str, Any]
-    source: str  # the publishing plugin's name
-    timestamp: str = field(default_factory=now_iso)
+    async def call_each_isolated(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]: ...
 
 
 class Platform:
@@ -102,7 +62,7 @@ class Platform:
         *,
         settings: Settings,
         sio: socketio.AsyncServer,
-        plugins: PluginHost,
+        plugins: PluginCalls,
         registry: EventRegistry,
         verifier: TokenVerifier,
         metrics: CoreMetrics,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from core.api import Room, new_id
 from plugins.calls import payloads
 from plugins.calls.models import Call, Participant, Segment
+from plugins.calls.rooms import call_room, room_name_of
 
 if TYPE_CHECKING:
     from core.api import AfterAck, EventContext, Member, Platform, RoomTurn
@@ -31,17 +32,6 @@ PLUGIN = "calls"
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def call_room(organization_id: str, room_name: str) -> Room:
-    """The room of the organization's call `roomName`."""
-    return Room.of(organization_id, "call", room_name)
-
-
-def room_name_of(room: Room) -> str | None:
-    """The roomName of a call room (None for any other room)."""
-    parts = room.parts
-    return parts[1] if len(parts) == 2 and parts[0] == "call" else None
 
 
 def told_reason(reason: str) -> str:

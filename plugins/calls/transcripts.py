@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from core.api import ErrorCode, LvngError, iso, new_id
 from plugins.calls import payloads
-from plugins.calls.calls import call_room
 from plugins.calls.models import Call, Segment
+from plugins.calls.rooms import call_room
 
 if TYPE_CHECKING:
     from core.api import EventContext, Platform

@@ -19,7 +19,6 @@ from __future__ import annotations
 from sanic import Blueprint
 
 from core.api import (
-    AfterAck,
     DomainEventRegistrar,
     EventRegistrar,
     Identity,
@@ -79,7 +78,7 @@ def lvng_routes() -> Blueprint:
 @hookimpl
 async def lvng_client_disconnected(session: Session, platform: Platform) -> None:
     """Stop whatever the socket was typing (the rooms are left next)."""
-    after = AfterAck(platform)
+    after = platform.after_ack()
     await platform.state_of(PLUGIN).typing.socket_left(session.sid, None, after)
     await after.run()
 
