@@ -185,7 +185,8 @@ def create_app(
         if settings.redis_url:
             platform.redis = redis_client(settings.redis_url)
         await platform.cluster.start(
-            on_member_lost=gateway.member_lost, on_message=gateway.on_node_message
+            on_member_lost=gateway.departures.member_lost,
+            on_message=gateway.departures.on_node_message,
         )
         await plugins.fan_out("lvng_startup", platform=platform)
 
