@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from core.cluster.local import LocalCluster
 from core.cluster.state import ClusterState
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from core.registry import EventRegistry
 
 log = logging.getLogger("lvng")
+
+T = TypeVar("T")
 
 # Room kinds whose second part is a customer id.
 CUSTOMER_SCOPES = ("customer", "activity")
@@ -106,17 +108,32 @@ class Platform:
         """Remember the plugin's validated `[plugins.NAME]` settings (at start-up)."""
         self._plugin_settings[plugin] = settings
 
-    def settings_of(self, plugin: str) -> Any:
-        """The plugin's settings model as validated at start-up (None if it declares none)."""
-        return self._plugin_settings.get(plugin)
+    @overload
+    def settings_of(self, plugin: str) -> Any: ...
+    @overload
+    def settings_of(self, plugin: str, kind: type[T]) -> T: ...
+    def settings_of(self, plugin: str, kind: type[Any] | None = None) -> Any:
+        """The plugin's settings model as validated at start-up (None if it declares none).
+
+        `settings_of(NAME, MySettings)` is typed `MySettings` (checked: a TypeError names
+        what it is instead); without `kind` it is untyped."""
+        return _of_kind(plugin, "settings", self._plugin_settings.get(plugin), kind)
 
     def keep_state(self, plugin: str, state: Any) -> None:
         """Remember what the plugin's `lvng_state` made (at start-up)."""
         self._plugin_states[plugin] = state
 
-    def state_of(self, plugin: str) -> Any:
-        """The plugin's runtime state object, made by its `lvng_state` at start-up."""
-        return self._plugin_states.get(plugin)
+    @overload
+    def state_of(self, plugin: str) -> Any: ...
+    @overload
+    def state_of(self, plugin: str, kind: type[T]) -> T: ...
+    def state_of(self, plugin: str, kind: type[Any] | None = None) -> Any:
+        """The plugin's runtime state object, made by its `lvng_state` at start-up.
+
+        `state_of(NAME, MyState)` is typed `MyState` (checked: a TypeError names what it
+        is instead), so "go to definition" works from every handler and route; without
+        `kind` it is untyped."""
+        return _of_kind(plugin, "state", self._plugin_states.get(plugin), kind)
 
     def turn(self, room: Room | str, after: AfterAck) -> RoomTurn:
         """The room's turn for the work queued in `after` (see core/turns.py)."""
@@ -140,9 +157,13 @@ class Platform:
         """Remember what the plugin's `lvng_metrics` returned (done once, at start-up)."""
         self._plugin_metrics[plugin] = metrics
 
-    def metrics_of(self, plugin: str) -> Any:
-        """What the plugin's `lvng_metrics` returned."""
-        return self._plugin_metrics.get(plugin)
+    @overload
+    def metrics_of(self, plugin: str) -> Any: ...
+    @overload
+    def metrics_of(self, plugin: str, kind: type[T]) -> T: ...
+    def metrics_of(self, plugin: str, kind: type[Any] | None = None) -> Any:
+        """What the plugin's `lvng_metrics` returned; typed `kind` when given (checked)."""
+        return _of_kind(plugin, "metrics", self._plugin_metrics.get(plugin), kind)
 
     def plugin_settings(self, plugin: str) -> dict[str, Any]:
         """The raw `[plugins.NAME]` table of the config (prefer `settings_of`)."""
@@ -252,17 +273,31 @@ class EventContext:
 
     @property
     def metrics(self) -> Any:
+        """This plugin's metrics, untyped (`metrics_as(kind)` is typed)."""
         return self.platform.metrics_of(self.plugin)
 
     @property
     def settings(self) -> Any:
-        """This plugin's validated settings model."""
+        """This plugin's validated settings model, untyped (`settings_as(kind)` is typed)."""
         return self.platform.settings_of(self.plugin)
 
     @property
     def state(self) -> Any:
-        """This plugin's runtime state (what its `lvng_state` made)."""
+        """This plugin's runtime state (what its `lvng_state` made), untyped
+        (`state_as(kind)` is typed)."""
         return self.platform.state_of(self.plugin)
+
+    def state_as(self, kind: type[T]) -> T:
+        """This plugin's runtime state, typed: `ctx.state_as(MessagesState)`."""
+        return self.platform.state_of(self.plugin, kind)
+
+    def settings_as(self, kind: type[T]) -> T:
+        """This plugin's validated settings, typed: `ctx.settings_as(MessagesSettings)`."""
+        return self.platform.settings_of(self.plugin, kind)
+
+    def metrics_as(self, kind: type[T]) -> T:
+        """This plugin's metrics, typed: `ctx.metrics_as(MessagesMetrics)`."""
+        return self.platform.metrics_of(self.plugin, kind)
 
     def turn(self, room: Room) -> RoomTurn:
         """`async with ctx.turn(room):` the room's turn, released after the ack's work."""
@@ -295,3 +330,10 @@ class EventContext:
     async def publish(self, name: str, data: dict[str, Any]) -> None:
         """Publish a domain event from this plugin in the sender's organization."""
         await self.platform.publish(self.plugin, name, self.identity.organization_id, data)
+
+
+def _of_kind(plugin: str, what: str, value: Any, kind: type[Any] | None) -> Any:
+    """`value` (a plugin's state, settings or metrics), checked to be a `kind` when given."""
+    if kind is not None and not isinstance(value, kind):
+        raise TypeError(f"plugin {plugin}'s {what} is {type(value).__name__}, not {kind.__name__}")
+    return value
