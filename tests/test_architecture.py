@@ -176,3 +176,28 @@ def test_the_core_imports_no_plugin():
         for name, imported in graph.items()
         if name.startswith("core") and any(t.startswith("plugins") for t in imported)
     } == {}
+
+
+def test_plugins_reach_their_state_settings_and_metrics_typed():
+    """`ctx.state_as(MessagesState)`, `platform.state_of(NAME, MessagesState)`: never the
+    untyped `ctx.state` / `state_of(NAME)`, so no Any reaches a plugin's handlers."""
+    untyped = []
+    for name, path in _sources().items():
+        if not name.startswith("plugins."):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in ("state", "settings", "metrics")
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "ctx"
+            ):
+                untyped.append(f"{name}:{node.lineno} ctx.{node.attr}")
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("state_of", "settings_of", "metrics_of")
+                and len(node.args) < 2
+            ):
+                untyped.append(f"{name}:{node.lineno} {node.func.attr} with no type")
+    assert untyped == []

@@ -28,10 +28,6 @@ from plugins.activity.state import ActivityState
 routes = Blueprint("activity", url_prefix="/api/v1")
 
 
-def _activity(request: Request) -> ActivityState:
-    return platform_of(request).state_of("activity")
-
-
 @routes.get("/customers/<customer_id:str>/activity")
 async def customer_activity(request: Request, customer_id: str) -> HTTPResponse:
     """`{customerId, items, hasMore}`, newest first."""
@@ -41,7 +37,7 @@ async def customer_activity(request: Request, customer_id: str) -> HTTPResponse:
         PageQuery,
         {key: request.args.get(key) for key in ("before", "limit") if key in request.args},
     )
-    a = _activity(request)
+    a = platform_of(request).state_of("activity", ActivityState)
     if not await a.customers.check_reader(identity, customer_id, claim=False):
         if query.before is not None:
             raise LvngError(
@@ -62,7 +58,7 @@ async def post_activity(request: Request, customer_id: str) -> HTTPResponse:
     identity = authenticate(request)
     require_id(customer_id, "customerId")
     body = parse_body(request, NewItem)
-    a = _activity(request)
+    a = platform_of(request).state_of("activity", ActivityState)
     await a.customers.check_publisher(identity, customer_id)
     actor_id = body.actorId or identity.user_id
     actor_name = body.actorName or (identity.user_name if body.actorId is None else body.actorId)

@@ -33,7 +33,7 @@ async def transcript(request: Request, room_name: str) -> HTTPResponse:
         TranscriptQuery,
         {key: request.args.get(key) for key in ("callId", "format") if key in request.args},
     )
-    state: CallsState = platform_of(request).state_of("calls")
+    state = platform_of(request).state_of("calls", CallsState)
     call = await state.transcripts.find_call(identity.organization_id, room_name, query.callId)
     rows = await state.transcripts.segments(call)
     if query.format == "vtt":

@@ -57,7 +57,11 @@ def lvng_metrics(metrics: PluginMetrics) -> MessagesMetrics:
 
 @hookimpl
 def lvng_state(platform: Platform) -> MessagesState:
-    return MessagesState(platform, platform.settings_of(PLUGIN), platform.metrics_of(PLUGIN))
+    return MessagesState(
+        platform,
+        platform.settings_of(PLUGIN, MessagesSettings),
+        platform.metrics_of(PLUGIN, MessagesMetrics),
+    )
 
 
 @hookimpl
@@ -79,7 +83,7 @@ def lvng_routes() -> Blueprint:
 async def lvng_client_disconnected(session: Session, platform: Platform) -> None:
     """Stop whatever the socket was typing (the rooms are left next)."""
     after = platform.after_ack()
-    await platform.state_of(PLUGIN).typing.socket_left(session.sid, None, after)
+    await platform.state_of(PLUGIN, MessagesState).typing.socket_left(session.sid, None, after)
     await after.run()
 
 
@@ -90,7 +94,7 @@ async def lvng_client_left_room(
     target = Target.from_room(room)
     if target is None:
         return
-    state: MessagesState = platform.state_of(PLUGIN)
+    state = platform.state_of(PLUGIN, MessagesState)
     if target.kind == "conversation":
         await state.conversations.left_room(target, member, last)
     else:
@@ -104,4 +108,6 @@ async def lvng_authorize_join(identity: Identity, room: Room, platform: Platform
     target = Target.from_room(room)
     if target is None or target.kind != "channel":
         return None
-    return await platform.state_of(PLUGIN).channels.veto(identity, target.channel_id or "")
+    return await platform.state_of(PLUGIN, MessagesState).channels.veto(
+        identity, target.channel_id or ""
+    )

@@ -17,32 +17,34 @@ def _joined(ctx: EventContext, ref: schemas.TargetRef) -> tuple[MessagesState, C
     checked the user's right to the room, so being in it is the right to use it."""
     target = Target.of(ctx.identity.organization_id, ref)
     ctx.require_member(target.room)
-    return ctx.state, Caller.of(ctx), target
+    return ctx.state_as(MessagesState), Caller.of(ctx), target
 
 
 # --- channels ------------------------------------------------------------------------------
 
 
 async def join_channel(ctx: EventContext, payload: schemas.ChannelRef) -> dict[str, Any]:
-    return await ctx.state.channels.join(Caller.of(ctx), payload.channelId)
+    return await ctx.state_as(MessagesState).channels.join(Caller.of(ctx), payload.channelId)
 
 
 async def leave_channel(ctx: EventContext, payload: schemas.ChannelRef) -> dict[str, Any]:
-    return await ctx.state.channels.leave(Caller.of(ctx), payload.channelId)
+    return await ctx.state_as(MessagesState).channels.leave(Caller.of(ctx), payload.channelId)
 
 
 async def channel_history(ctx: EventContext, payload: schemas.ChannelHistory) -> dict[str, Any]:
     """A page back (`before`) or forward (`after`): `{messages, hasMore, total}`."""
     target = Target.channel(ctx.identity.organization_id, payload.channelId)
     ctx.require_member(target.room)
-    page = await ctx.state.messages.history(
+    page = await ctx.state_as(MessagesState).messages.history(
         target, before=payload.before, after=payload.after, limit=payload.limit
     )
     return {"channelId": payload.channelId, **page}
 
 
 async def update_channel(ctx: EventContext, payload: schemas.UpdateChannel) -> dict[str, Any]:
-    return await ctx.state.channels.update(Caller.of(ctx), payload.channelId, payload.updates)
+    return await ctx.state_as(MessagesState).channels.update(
+        Caller.of(ctx), payload.channelId, payload.updates
+    )
 
 
 # --- messages ------------------------------------------------------------------------------
@@ -106,19 +108,19 @@ async def stop_typing(ctx: EventContext, payload: schemas.Typing) -> dict[str, A
 
 
 async def join_conversation(ctx: EventContext, payload: schemas.ConversationRef) -> dict[str, Any]:
-    return await ctx.state.conversations.join(
+    return await ctx.state_as(MessagesState).conversations.join(
         Caller.of(ctx), payload.customerId, payload.conversationId
     )
 
 
 async def leave_conversation(ctx: EventContext, payload: schemas.ConversationRef) -> dict[str, Any]:
-    return await ctx.state.conversations.leave(
+    return await ctx.state_as(MessagesState).conversations.leave(
         Caller.of(ctx), payload.customerId, payload.conversationId
     )
 
 
 async def rejoin_conversation(ctx: EventContext, payload: schemas.Rejoin) -> dict[str, Any]:
-    return await ctx.state.conversations.rejoin(Caller.of(ctx), payload)
+    return await ctx.state_as(MessagesState).conversations.rejoin(Caller.of(ctx), payload)
 
 
 def register(events: EventRegistrar) -> None:

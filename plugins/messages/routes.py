@@ -37,15 +37,11 @@ def _history_query(request: Request) -> HistoryQuery:
     return validate_object(HistoryQuery, raw)
 
 
-def _messaging(request: Request) -> MessagesState:
-    return platform_of(request).state_of("messages")
-
-
 async def _channel(request: Request, channel_id: str) -> tuple[Identity, MessagesState, Channel]:
     """The caller, the plugin and a channel the caller (or a service token) may use."""
     identity = authenticate(request)
     require_id(channel_id, "channelId")
-    m = _messaging(request)
+    m = platform_of(request).state_of("messages", MessagesState)
     channel = await m.channels.find(identity, channel_id)
     await m.channels.check_access(identity, channel, service=True)
     return identity, m, channel
@@ -97,7 +93,7 @@ async def _managed_channel(
     identity = authenticate(request)
     require_id(channel_id, "channelId")
     require_id(user_id, "userId")
-    m = _messaging(request)
+    m = platform_of(request).state_of("messages", MessagesState)
     channel = await m.channels.find(identity, channel_id)
     await m.channels.check_manager(identity, channel)
     return identity, m, channel
@@ -128,7 +124,7 @@ async def conversation_messages(
     require_id(customer_id, "customerId")
     require_id(conversation_id, "conversationId")
     query = _history_query(request)
-    m = _messaging(request)
+    m = platform_of(request).state_of("messages", MessagesState)
     await m.conversations.open(identity, customer_id, conversation_id, create=False)
     target = Target.conversation(identity.organization_id, customer_id, conversation_id)
     page = await m.messages.history(

@@ -7,12 +7,13 @@ from typing import Any
 
 from core.api import EventContext, EventRegistrar
 from plugins.presence import outbound, schemas
+from plugins.presence.state import PresenceState
 
 
 async def update(ctx: EventContext, payload: schemas.UpdatePresence) -> dict[str, Any]:
     """Ack: the user's presence as the organization hears it."""
     identity = ctx.identity
-    return await ctx.state.presence.update(
+    return await ctx.state_as(PresenceState).presence.update(
         identity.organization_id, identity.user_id, identity.user_name, payload, ctx.after_ack
     )
 
@@ -23,7 +24,7 @@ async def heartbeat(ctx: EventContext, payload: schemas.Empty) -> dict[str, Any]
 
 
 async def list_users(ctx: EventContext, payload: schemas.Empty) -> dict[str, Any]:
-    return {"users": await ctx.state.presence.users(ctx.identity.organization_id)}
+    return {"users": await ctx.state_as(PresenceState).presence.users(ctx.identity.organization_id)}
 
 
 def register(events: EventRegistrar) -> None:

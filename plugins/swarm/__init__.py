@@ -56,7 +56,11 @@ def lvng_metrics(metrics: PluginMetrics) -> SwarmMetrics:
 
 @hookimpl
 def lvng_state(platform: Platform) -> SwarmState:
-    return SwarmState(platform, platform.settings_of(PLUGIN), platform.metrics_of(PLUGIN))
+    return SwarmState(
+        platform,
+        platform.settings_of(PLUGIN, SwarmSettings),
+        platform.metrics_of(PLUGIN, SwarmMetrics),
+    )
 
 
 @hookimpl
@@ -80,7 +84,7 @@ async def lvng_client_left_room(
 ) -> None:
     """A subscriber's socket went (the room is told nothing: a subscription is private)."""
     if room.kind == "swarm":
-        platform.state_of(PLUGIN).subscriptions.left_room(room, reason)
+        platform.state_of(PLUGIN, SwarmState).subscriptions.left_room(room, reason)
 
 
 @hookimpl
