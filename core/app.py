@@ -6,7 +6,6 @@ import asyncio
 import itertools
 import logging
 import os
-from typing import Any
 
 import socketio
 from sanic import Blueprint, Request, Sanic
@@ -23,9 +22,10 @@ from core.errors import ConfigError, ErrorCode, PluginError
 from core.gateway import Gateway
 from core.http import JSONErrorHandler, core_routes, error_response
 from core.identity import TokenVerifier
-from core.metrics import CoreMetrics, PluginMetrics, app_registry, mark_worker_dead
+from core.metrics import CoreMetrics, app_registry, mark_worker_dead
 from core.platform import Platform
 from core.plugins import PluginHost
+from core.registration import register_plugins
 from core.registry import EventRegistry
 from core.transport.delivery import FastManager, FastRedisManager
 from core.transport.socketserver import LvngServer
@@ -148,17 +148,11 @@ def create_app(
     gateway = Gateway(platform)
     _plugin_settings(plugins, settings, platform)
 
-    plugins.collect(
-        "lvng_register_events", per_plugin=lambda n: {"events": platform.events.registrar(n)}
+    registered = register_plugins(
+        plugins, events=platform.events, metrics_registry=metrics_registry
     )
     declare_core(platform.events)
-    plugins.collect(
-        "lvng_register_domain_events",
-        per_plugin=lambda n: {"events": platform.events.domain_registrar(n)},
-    )
-    for plugin, result in plugins.collect(
-        "lvng_metrics", per_plugin=lambda n: {"metrics": PluginMetrics(metrics_registry, n)}
-    ):
+    for plugin, result in registered.metrics.items():
         platform.keep_metrics(plugin, result)
     for plugin, result in plugins.collect("lvng_state", platform=platform):
         platform.keep_state(plugin, result)
@@ -173,10 +167,7 @@ def create_app(
                 raise PluginError(f"plugin {plugin}: lvng_routes must return Blueprints")
             app.blueprint(bp)
 
-    models = {
-        plugin: _as_list(result) for plugin, result in plugins.collect("lvng_models") if result
-    }
-    db_config = tortoise_config(settings.database_url, models)
+    db_config = tortoise_config(settings.database_url, registered.models)
     app.ctx.db_config = db_config
 
     @app.before_server_start
@@ -236,9 +227,3 @@ async def _cancel_leftover_tasks() -> None:
     if leftover:
         await asyncio.gather(*leftover, return_exceptions=True)
         log.debug("cancelled %d leftover task(s) at stop", len(leftover))
-
-
-def _as_list(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    return [str(v) for v in value]

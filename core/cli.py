@@ -58,14 +58,10 @@ def _app_with_logging(settings: Settings) -> Any:
 def _database_config(settings: Settings) -> dict[str, Any]:
     from core.database import tortoise_config
     from core.plugins import PluginHost
+    from core.registration import register_plugins
 
-    host = PluginHost.from_settings(settings)
-    models = {
-        name: [result] if isinstance(result, str) else list(result)
-        for name, result in host.collect("lvng_models")
-        if result
-    }
-    return tortoise_config(settings.database_url, models)
+    registered = register_plugins(PluginHost.from_settings(settings))
+    return tortoise_config(settings.database_url, registered.models)
 
 
 def dev_secret_path(settings: Settings) -> Path:
@@ -259,7 +255,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from core.plugins import describe_plugins
+    from core.registration import describe_plugins
 
     infos = describe_plugins(load_settings(args.config))
     if args.json:
