@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 import os
+from typing import Any
 
 import socketio
 from sanic import Blueprint, Request, Sanic
@@ -90,7 +91,7 @@ def _plugin_settings(plugins: PluginHost, settings: Settings, platform: Platform
 
 def create_app(
     settings: Settings, name: str | None = None, *, migrate_on_start: bool = True
-) -> Sanic:
+) -> Sanic[Any, Any]:
     """Build the whole server for `settings`: plugins loaded, events, routes and metrics
     registered. The database opens when the server starts, migrating first unless
     `migrate_on_start` is False (the CLI migrates once, before forking workers).
@@ -130,7 +131,7 @@ def create_app(
     app.config.WEBSOCKET_MAX_SIZE = MAX_HTTP_BUFFER_SIZE + 64 * 1024
     # Engine.IO pings every socket already (PING_INTERVAL): Sanic's own websocket pings
     # would only add a task and a timer per connection (issue 16: smaller state).
-    app.config.WEBSOCKET_PING_INTERVAL = None
+    app.config.WEBSOCKET_PING_INTERVAL = None  # type: ignore[assignment]  # None: no pings
     app.error_handler = JSONErrorHandler()
     sio.attach(app)
 
@@ -171,7 +172,7 @@ def create_app(
     app.ctx.db_config = db_config
 
     @app.before_server_start
-    async def start(app: Sanic) -> None:
+    async def start(app: Sanic[Any, Any]) -> None:
         await open_database(db_config, migrate_first=migrate_on_start)
         if settings.redis_url:
             platform.redis = redis_client(settings.redis_url)
@@ -194,7 +195,7 @@ def create_app(
         return None
 
     @app.before_server_stop
-    async def stop(app: Sanic) -> None:
+    async def stop(app: Sanic[Any, Any]) -> None:
         # Finish in-flight events, then drop every client's transport as a restart would
         # (they reconnect by themselves; plugins see each disconnect), stop Engine.IO's
         # background work, then let plugins finish.
@@ -206,7 +207,7 @@ def create_app(
         await platform.tasks.cancel_all()
 
     @app.after_server_stop
-    async def close(app: Sanic) -> None:
+    async def close(app: Sanic[Any, Any]) -> None:
         await close_database()
         await platform.cluster.stop()
         if platform.redis is not None:

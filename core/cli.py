@@ -239,7 +239,10 @@ def cmd_token(args: argparse.Namespace) -> int:
             "lvng token needs LVNG_JWT_SECRET (an HS256 secret) to sign tokens; "
             "for the dev server here, use lvng token --dev"
         )
-    split = lambda v: [x.strip() for x in (v or "").split(",") if x.strip()]  # noqa: E731
+
+    def split(value: str | None) -> list[str]:
+        return [x.strip() for x in (value or "").split(",") if x.strip()]
+
     print(
         issue_token(
             settings,
@@ -362,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code: int = args.func(args)
+        return code
     except (ConfigError, PluginError, DatabaseError) as exc:
         return _fail(str(exc))
 

@@ -28,7 +28,8 @@ core_routes = Blueprint("core")
 
 
 def platform_of(request: Request) -> Platform:
-    return request.app.ctx.platform
+    platform: Platform = request.app.ctx.platform
+    return platform
 
 
 def authenticate(request: Request) -> Identity:

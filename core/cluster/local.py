@@ -27,7 +27,7 @@ class LocalCluster(ClusterState):
     async def exit(self, room_key: str, user_id: str, sid: str) -> bool:
         users = self._rooms.get(room_key)
         sockets = users.get(user_id) if users else None
-        if sockets is None or sockets.pop(sid, None) is None:
+        if users is None or sockets is None or sockets.pop(sid, None) is None:
             return False
         if sockets:
             return False

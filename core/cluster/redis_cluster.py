@@ -187,13 +187,16 @@ class RedisCluster(ClusterState):
 
     async def _listen(self) -> None:
         """Hand every node message to `on_message`; a lost connection is taken up again."""
+        on_message = self._on_message
+        if on_message is None:
+            return
         while True:
             try:
                 async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(f"{self._p}:nodes-channel")
                     async for item in pubsub.listen():
                         try:
-                            await self._on_message(json.loads(item["data"]))
+                            await on_message(json.loads(item["data"]))
                         except Exception:  # noqa: BLE001 - one message must not end it
                             log.exception("a node message failed")
             except asyncio.CancelledError:
@@ -310,7 +313,8 @@ class RedisCluster(ClusterState):
     # --- key-value ---------------------------------------------------------------------
 
     async def get(self, key: str) -> str | None:
-        return await self.redis.get(self._kv(key))
+        value: str | None = await self.redis.get(self._kv(key))
+        return value
 
     async def put(
         self, key: str, value: str, *, ttl: float | None = None, only_if_absent: bool = False

@@ -81,7 +81,7 @@ class Delivery:
         self.buffer_limit = buffer_limit
         self.queue_limit = queue_limit
         self.on_slow_consumer = on_slow_consumer
-        self._closing: set[asyncio.Task] = set()
+        self._closing: set[asyncio.Task[None]] = set()
         self._pending: dict[Any, list[bytes]] = {}  # socket -> frames not written yet
         self._flush_scheduled = False
         self.flush_window = flush_window
@@ -155,7 +155,7 @@ class Delivery:
             self._write(socket, frames)
 
     def _write(self, socket: Any, frames: list[bytes]) -> None:
-        ws = getattr(socket, "lvng_ws", None)
+        ws: Any = getattr(socket, "lvng_ws", None)
         io_proto = ws.io_proto if ws is not None else None
         transport = io_proto.transport if io_proto is not None else None
         if transport is None or transport.is_closing() or ws.ws_proto.state.name != "OPEN":
@@ -206,7 +206,7 @@ class FastManager(socketio.AsyncManager):
         server = self.server
         delivery = getattr(server, "delivery", None)
         if callback is not None or delivery is None:
-            return await super().emit(
+            await super().emit(
                 event,
                 data,
                 namespace,
@@ -216,6 +216,7 @@ class FastManager(socketio.AsyncManager):
                 to=to,
                 **kwargs,
             )
+            return
         room = to or room
         if namespace not in self.rooms:
             return
@@ -229,9 +230,10 @@ class FastManager(socketio.AsyncManager):
             packet.EVENT, namespace=namespace, data=[event, *data]
         ).encode()
         if not isinstance(encoded, str):  # binary attachments: python-socketio's path
-            return await super().emit(
+            await super().emit(
                 event, tuple(data), namespace, room=room, skip_sid=skip_sid, **kwargs
             )
+            return
         out = Outgoing(encoded)
         deliver = delivery.deliver
         if skip_sid is None:

@@ -42,7 +42,10 @@ class LvngSocket(AsyncSocket):
     # Direct: an upgraded websocket session with no writer task; every packet to it
     # (Engine.IO's too) is a frame set aside in core.transport.delivery.Delivery, in order.
     lvng_direct = False
-    _lvng_eio_ws: Any = None  # python-engineio's driver object of that websocket
+    _lvng_eio_ws: Any = None
+    # Engine.IO's own attributes this class sets (python-engineio is untyped).
+    last_ping: float | None
+    connected: bool  # python-engineio's driver object of that websocket
 
     def schedule_ping(self) -> None:
         # As AsyncSocket.schedule_ping, on the server's one ping timer (`Pings`) instead
@@ -198,12 +201,13 @@ class LvngSocket(AsyncSocket):
             await ws.close()
 
         delivery = getattr(server, "lvng_delivery", None)
-        impl = getattr(ws, "_sock", None)
+        impl: Any = getattr(ws, "_sock", None)
+        recorded: Any = getattr(self, "lvng_ws", None)
         writer_task: asyncio.Future[None] | None = None
         if (
             delivery is not None
             and impl is not None
-            and getattr(self, "lvng_ws", None) is impl
+            and recorded is impl
             and not impl.ws_proto.extensions
             and not self.queue._getters
         ):
@@ -272,7 +276,7 @@ class LvngSocket(AsyncSocket):
 
 def _run_to_the_end(coro: Any) -> asyncio.Future[Any]:
     """A task no cancellation of the caller stops, kept until it ends."""
-    task = asyncio.ensure_future(coro)
+    task: asyncio.Future[Any] = asyncio.ensure_future(coro)
     _ENDING.add(task)
     task.add_done_callback(_ENDING.discard)
     return task

@@ -22,10 +22,10 @@ def slim(obj: Any) -> None:
     """Give an asyncio Event or Queue lists instead of its deques (see `_Waiters`)."""
     if isinstance(obj, asyncio.Event):
         if type(obj._waiters) is deque:
-            obj._waiters = _Waiters(obj._waiters)
+            obj._waiters = _Waiters(obj._waiters)  # type: ignore[assignment]
     elif type(obj) is asyncio.Queue:
         for name in ("_getters", "_putters", "_queue"):
             held = getattr(obj, name)
             if type(held) is deque:
                 setattr(obj, name, _Waiters(held))
-        slim(obj._finished)
+        slim(obj._finished)  # type: ignore[attr-defined]

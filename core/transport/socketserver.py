@@ -117,7 +117,7 @@ class LvngServer(socketio.AsyncServer):
         self._handshake_timers: dict[str, asyncio.TimerHandle] = {}
         self._attachments_to_skip: dict[str, int] = {}
         self._finishing: set[asyncio.Task[Any]] = set()  # disconnects being handled
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
         encoded = pkt.encode()

@@ -51,7 +51,7 @@ def _websocket_reader(ws: Any) -> Callable[[], Any]:
     messages before a close frame are not lost: Sanic hands the close over only once
     each of them was fetched. Anything else than Sanic's websocket (or a Sanic without
     these) reads with `ws.wait()`."""
-    impl = getattr(ws, "_sock", None)
+    impl: Any = getattr(ws, "_sock", None)
     assembler = getattr(impl, "assembler", None)
     task = asyncio.current_task()
     if assembler is None or task is None or not hasattr(impl, "recv_cancel"):
