@@ -139,7 +139,8 @@ class Feed:
             raise LvngError(
                 ErrorCode.NOT_FOUND, f"no item {item_id} in the activity of customer {customer_id}"
             )
-        return row.seq
+        seq: int = row.seq
+        return seq
 
     # --- unread counts -----------------------------------------------------------------
 
@@ -150,7 +151,8 @@ class Feed:
         query = self._items(organization_id, customer_id).filter(actor_id__not=user_id)
         if position is not None:
             query = query.filter(seq__gt=position.item_seq)
-        return await query.count()
+        count: int = await query.count()
+        return count
 
     async def read(self, ctx: EventContext, customer_id: str, item_id: str) -> dict[str, Any]:
         """Move the user's read position forward to `item_id` (never back); the user's

@@ -62,8 +62,12 @@ async def post_activity(request: Request, customer_id: str) -> HTTPResponse:
     await a.customers.check_publisher(identity, customer_id)
     actor_id = body.actorId or identity.user_id
     actor_name = body.actorName or (identity.user_name if body.actorId is None else body.actorId)
-    subject = (body.subject.type, body.subject.id) if body.subject else ("customer", customer_id)
-    draft = Draft(body.type, body.summary, actor_id, actor_name, *subject, body.data)
+    subject_type, subject_id = (
+        (body.subject.type, body.subject.id) if body.subject else ("customer", customer_id)
+    )
+    draft = Draft(
+        body.type, body.summary, actor_id, actor_name, subject_type, subject_id, body.data
+    )
     row = await a.feed.add(identity.organization_id, customer_id, draft, claim=False)
     if row is None:  # the owner was checked above and never changes
         raise LvngError(ErrorCode.INTERNAL_ERROR, "internal error; it has been logged")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from core.api import Room, new_id
@@ -287,7 +288,7 @@ class Calls:
                 await self._end(fresh, await self._last_activity(fresh), "disconnected")
                 data = payloads.call_ended_event(fresh)
                 org = room.organization_id
-                after.then(lambda data=data, org=org: self.publish("call.ended", org, data))
+                after.then(partial(self.publish, "call.ended", org, data))
                 ended += 1
             await after.run()
         if ended:

@@ -245,7 +245,7 @@ class Messages:
         """Store the read position (it only moves forward) and queue the read receipt.
         Returns the id of the newest message the user has now read."""
         row = await self.find(target, message_id)
-        where = {**target.rows(), "user_id": caller.user_id}
+        where: dict[str, Any] = {**target.rows(), "user_id": caller.user_id}
         moved = await ReadPosition.filter(**where, message_seq__lt=row.seq).update(
             message_seq=row.seq, message_id=row.message_id, updated_at=now()
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.api import Room
 
@@ -83,7 +83,7 @@ class Target:
             "customerId": self.customer_id,
         }
 
-    def rows(self) -> dict[str, str]:
+    def rows(self) -> dict[str, Any]:
         """The columns that select this target's rows."""
         return {"organization_id": self.organization_id, "room": self.room.scope}
 

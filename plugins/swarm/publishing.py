@@ -20,6 +20,7 @@ import json
 import time
 from typing import TYPE_CHECKING
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from core.api import ErrorCode, LvngError, json_size, not_yours
@@ -111,7 +112,7 @@ class Publishing:
         return row, False
 
     async def _store(
-        self, connection: object, identity: Identity, session_id: str, body: PublishEvent
+        self, connection: BaseDBAsyncClient, identity: Identity, session_id: str, body: PublishEvent
     ) -> tuple[SwarmUpdate, bool, str, bool]:
         """Inside the transaction: (update, duplicate, session status after, claimed)."""
         moment = now()
