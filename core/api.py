@@ -2,15 +2,16 @@
 
     from core.api import EventContext, Room, hookimpl, ...
 
-Everything a plugin needs is here: the hook marker, what handlers receive, rooms, errors,
-validation, HTTP helpers, ids and timestamps, pages under the size budget, metrics, and the
-realtime kit (after-ack work, room turns, keyed timers, cluster state). Modules behind it
-may move; these names stay.
+Everything a plugin needs is here: the hook marker, what handlers receive, who calls a
+service (`Caller`), rooms, errors, validation, HTTP helpers, ids and timestamps, pages
+under the size budget, metrics, and the realtime kit (after-ack work, room turns, keyed
+timers, cluster state). Modules behind it may move; these names stay.
 """
 
 from __future__ import annotations
 
 from core.asyncapi import Outbound, Timestamp
+from core.caller import Caller
 from core.clock import iso, iso_from_epoch, new_id, now_iso
 from core.cluster.state import ClusterState
 from core.data import DomainEvent, Member, Session
@@ -33,6 +34,7 @@ __all__ = [
     "Outbound",
     "Timestamp",
     "AfterAck",
+    "Caller",
     "ClusterState",
     "ConfigError",
     "DomainEvent",

@@ -7,6 +7,7 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
+from core.caller import Caller
 from core.cluster.local import LocalCluster
 from core.cluster.state import ClusterState
 from core.data import DomainEvent, Session
@@ -270,6 +271,12 @@ class EventContext:
     @property
     def sid(self) -> str:
         return self.session.sid
+
+    @property
+    def caller(self) -> Caller:
+        """Who sent the event, from which socket, and this event's after-ack queue: the
+        first argument of the plugin's service calls."""
+        return Caller(self.session.identity, self.after_ack, self.session)
 
     @property
     def metrics(self) -> Any:

@@ -174,10 +174,9 @@ async def test_a_lock_is_cross_node_only_where_the_cluster_is(nodes: Nodes) -> N
     await b.unlock("acme/r", second)
 
 
+@pytest.mark.parametrize("nodes", ["redis"], indirect=True)  # one process: no such lock
 async def test_a_lock_not_freed_in_time_is_refused_as_unavailable(nodes: Nodes) -> None:
     a, b = nodes
-    if not a.cross_node:
-        pytest.skip("one process: there is no cross-node lock to wait for")
     assert isinstance(b, RedisCluster)
     token = await a.lock("acme/r")
     assert token is not None
@@ -222,12 +221,11 @@ async def test_a_node_message_reaches_every_node_this_one_included(nodes: Nodes)
             await _stop_without_closing(b)
 
 
+@pytest.mark.parametrize("nodes", ["redis"], indirect=True)  # one process: they end with it
 async def test_stop_forgets_this_nodes_memberships_without_announcing_them(
     nodes: Nodes,
 ) -> None:
     a, b = nodes
-    if a is b:
-        pytest.skip("one process: its memberships end with it")
     assert isinstance(a, RedisCluster) and isinstance(b, RedisCluster)
     lost: list[tuple[str, str, str]] = []
 

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from core.api import ErrorCode, LvngError, Member, iso, not_yours
+from core.api import Caller, ErrorCode, LvngError, Member, iso, not_yours
 from plugins.messages import payloads
 from plugins.messages.models import Channel, ChannelMember
-from plugins.messages.target import Caller, Target, now
+from plugins.messages.target import Target, now
 
 if TYPE_CHECKING:
     from core.api import Identity, Platform

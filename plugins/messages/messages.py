@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
 
-from core.api import ErrorCode, LvngError, json_size, new_id, within_budget
+from core.api import Caller, ErrorCode, LvngError, json_size, new_id, within_budget
 from plugins.messages import payloads
 from plugins.messages.models import Message, Reaction, ReadPosition
-from plugins.messages.target import Caller, Target, now
+from plugins.messages.target import Target, now
 
 if TYPE_CHECKING:
     from core.api import Identity, Platform

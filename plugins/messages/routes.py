@@ -14,6 +14,7 @@ from sanic import Blueprint, Request, json
 from sanic.response import HTTPResponse
 
 from core.api import (
+    Caller,
     Identity,
     authenticate,
     parse_body,
@@ -25,7 +26,7 @@ from plugins.messages import payloads
 from plugins.messages.models import Channel
 from plugins.messages.schemas import HistoryQuery, MessageBody
 from plugins.messages.state import MessagesState
-from plugins.messages.target import Caller, Target
+from plugins.messages.target import Target
 
 routes = Blueprint("messages", url_prefix="/api/v1")
 
