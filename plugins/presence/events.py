@@ -12,10 +12,7 @@ from plugins.presence.state import PresenceState
 
 async def update(ctx: EventContext, payload: schemas.UpdatePresence) -> dict[str, Any]:
     """Ack: the user's presence as the organization hears it."""
-    identity = ctx.identity
-    return await ctx.state_as(PresenceState).presence.update(
-        identity.organization_id, identity.user_id, identity.user_name, payload, ctx.after_ack
-    )
+    return await ctx.state_as(PresenceState).presence.update(ctx.caller, payload)
 
 
 async def heartbeat(ctx: EventContext, payload: schemas.Empty) -> dict[str, Any]:
