@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from core.asyncapi import Outbound, Timestamp
 from core.caller import Caller
-from core.clock import iso, iso_from_epoch, new_id, now_iso
+from core.clock import iso, iso_from_epoch, new_id, now_iso, now_utc
 from core.cluster.state import ClusterState
 from core.data import DomainEvent, Member, Session
 from core.errors import ConfigError, ErrorCode, LvngError, not_yours
@@ -63,6 +63,7 @@ __all__ = [
     "new_id",
     "not_yours",
     "now_iso",
+    "now_utc",
     "parse_body",
     "platform_of",
     "require_id",

@@ -22,9 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.api import ErrorCode, LvngError, Room, new_id
+from core.api import ErrorCode, LvngError, Room, new_id, now_utc
 from plugins.activity import payloads
-from plugins.activity.customers import now
 from plugins.activity.metrics import type_label
 from plugins.activity.models import ActivityItem, ActivityRead
 
@@ -105,7 +104,7 @@ class Feed:
                         subject_type=draft.subject_type,
                         subject_id=draft.subject_id,
                         data=draft.data,
-                        created_at=now(),
+                        created_at=now_utc(),
                     )
                 # Committed: only now may anyone hear of it.
                 self.metrics.items.labels(type=type_label(draft.type)).inc()
@@ -175,11 +174,11 @@ class Feed:
                         user_id=user_id,
                         item_seq=seq,
                         item_id=item_id,
-                        updated_at=now(),
+                        updated_at=now_utc(),
                     )
                 elif moved:
                     position.item_seq, position.item_id = seq, item_id
-                    position.updated_at = now()
+                    position.updated_at = now_utc()
                     await position.save(using_db=connection)
             count = await self.unread(org, customer_id, user_id)
             if moved:

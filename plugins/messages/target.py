@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from core.api import Room
 
 if TYPE_CHECKING:
     from plugins.messages.schemas import TargetRef
-
-
-def now() -> datetime:
-    """Now in UTC at millisecond precision, so what is stored equals what is sent."""
-    moment = datetime.now(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 @dataclass(frozen=True, slots=True)
