@@ -137,13 +137,15 @@ class GroupCommit:
     # --- batches ----------------------------------------------------------------------
 
     def _start(self) -> None:
-        if self._flushers >= self._parallel():
+        if self._flushers >= self.parallel():
             return  # a running flusher takes it with the next batch
         self._flushers += 1
         task = self.tasks.spawn(self._flush(), name="lvng-group-commit")
         task.add_done_callback(self._flusher_ended)
 
-    def _parallel(self) -> int:
+    def parallel(self) -> int:
+        """Batches in flight at once: one on SQLite (one connection), `in_flight` on
+        PostgreSQL (the pool's connections)."""
         from tortoise import connections
 
         dialect = connections.get("default").capabilities.dialect
