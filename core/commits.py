@@ -282,10 +282,8 @@ def _not_stored(exc: BaseException) -> LvngError:
     if isinstance(exc, LvngError):
         return exc
     if store_unavailable(exc):
-        return LvngError(
-            ErrorCode.UNAVAILABLE,
-            "not stored: the database is unavailable; nothing of it was kept, send it again",
-        )
+        # The words every UNAVAILABLE of the gateway has (core/gateway.py).
+        return LvngError(ErrorCode.UNAVAILABLE, "a backing store is unavailable; try again")
     return LvngError(
         ErrorCode.INTERNAL_ERROR,
         "not stored: the database refused this write (it has been logged); nothing of it was kept",
