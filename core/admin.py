@@ -104,7 +104,8 @@ def plugins_of(platform: Platform) -> list[dict[str, Any]]:
 
 def _transport(platform: Platform, sid: str) -> str | None:
     try:
-        return platform.sio.transport(sid)
+        transport: str = platform.sio.transport(sid)
+        return transport
     except Exception:  # noqa: BLE001 - the socket went meanwhile
         return None
 

@@ -58,14 +58,10 @@ def _app_with_logging(settings: Settings) -> Any:
 def _database_config(settings: Settings) -> dict[str, Any]:
     from core.database import tortoise_config
     from core.plugins import PluginHost
+    from core.registration import register_plugins
 
-    host = PluginHost.from_settings(settings)
-    models = {
-        name: [result] if isinstance(result, str) else list(result)
-        for name, result in host.collect("lvng_models")
-        if result
-    }
-    return tortoise_config(settings.database_url, models)
+    registered = register_plugins(PluginHost.from_settings(settings))
+    return tortoise_config(settings.database_url, registered.models)
 
 
 def dev_secret_path(settings: Settings) -> Path:
@@ -243,7 +239,10 @@ def cmd_token(args: argparse.Namespace) -> int:
             "lvng token needs LVNG_JWT_SECRET (an HS256 secret) to sign tokens; "
             "for the dev server here, use lvng token --dev"
         )
-    split = lambda v: [x.strip() for x in (v or "").split(",") if x.strip()]  # noqa: E731
+
+    def split(value: str | None) -> list[str]:
+        return [x.strip() for x in (value or "").split(",") if x.strip()]
+
     print(
         issue_token(
             settings,
@@ -259,7 +258,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from core.plugins import describe_plugins
+    from core.registration import describe_plugins
 
     infos = describe_plugins(load_settings(args.config))
     if args.json:
@@ -366,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code: int = args.func(args)
+        return code
     except (ConfigError, PluginError, DatabaseError) as exc:
         return _fail(str(exc))
 

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from core.eio_input import WARN_INTERVAL
+from core.transport.eio_input import WARN_INTERVAL
 from tests.live import LiveServer
 from tests.messages.support import uid
 from tests.raw import RawSocket

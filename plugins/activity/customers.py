@@ -10,19 +10,12 @@ top of it: who may read, who may post.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from core.api import ErrorCode, LvngError, not_yours
 
 if TYPE_CHECKING:
     from core.api import CustomerOwners, Identity
-
-
-def now() -> datetime:
-    """Now in UTC at millisecond precision, so what is stored equals what is sent."""
-    moment = datetime.now(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def not_granted(customer_id: str) -> LvngError:

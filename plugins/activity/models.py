@@ -10,6 +10,8 @@ position is the `seq` of the newest item read.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -31,7 +33,7 @@ class ActivityItem(Model):
     summary = fields.CharField(max_length=SUMMARY_LENGTH)
     subject_type = fields.CharField(max_length=TYPE_LENGTH)
     subject_id = fields.CharField(max_length=ID_LENGTH)
-    data = fields.JSONField(default=dict)
+    data: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     created_at = fields.DatetimeField()
 
     class Meta:

@@ -23,7 +23,7 @@ from core.api import (
 )
 from plugins.calls import payloads, vtt
 from plugins.calls.schemas import TranscriptQuery
-from plugins.calls.state import Calling
+from plugins.calls.state import CallsState
 
 routes = Blueprint("calls", url_prefix="/api/v1")
 
@@ -37,7 +37,7 @@ async def transcript(request: Request, room_name: str) -> HTTPResponse | None:
     query = validate_object(
         TranscriptQuery, {key: request.args.get(key) for key in QUERY_KEYS if key in request.args}
     )
-    state: Calling = platform_of(request).state_of("calls")
+    state = platform_of(request).state_of("calls", CallsState)
     t = state.transcripts
     call = await t.find_call(identity.organization_id, room_name, query.callId)
     if query.format == "vtt":

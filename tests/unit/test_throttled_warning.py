@@ -1,4 +1,4 @@
-"""The malformed-packet warning (core/eio_input.py): one line per interval, the lines held
+"""The malformed-packet warning (core/transport/eio_input.py): one line per interval, the lines held
 back counted in the next one."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from core.eio_input import MalformedPacket, ThrottledWarning, decode_packet, payload_parts
+from core.transport.eio_input import MalformedPacket, ThrottledWarning, decode_packet, payload_parts
 
 
 def test_one_warning_per_interval_and_the_rest_counted(caplog):

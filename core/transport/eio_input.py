@@ -1,6 +1,6 @@
 """What an Engine.IO client sends, taken defensively (issue 21, findings 1 and 7).
 
-python-engineio 4.15.1 (pinned, see core/engine.py) decodes client packets so that
+python-engineio 4.15.1 (pinned, see core/transport/__init__.py) decodes client packets so that
 anything a client can send may raise: an empty websocket frame (`ValueError: Invalid empty
 packet received`), a packet type that is not a digit (`int('x')`), a digit past the last
 type (`IndexError` while logging it), undecodable base64 or UTF-8. Each became an `Unknown
@@ -41,7 +41,7 @@ WARN_INTERVAL = 10.0  # seconds between two warnings about malformed packets
 SEPARATOR = "\x1e"  # between the packets of a polling payload (Engine.IO v4)
 
 
-class MalformedPacket(eio_exceptions.EngineIOError):  # type: ignore[misc]
+class MalformedPacket(eio_exceptions.EngineIOError):
     """A packet (or a polling body) a conforming client never sends; `reason` says why.
 
     An EngineIOError, so that python-engineio, when a POST raises it, answers 400."""
