@@ -16,8 +16,8 @@ from core.asyncapi import Outbound, Timestamp
 from core.caller import Caller
 from core.clock import iso, iso_from_epoch, new_id, now_iso, now_utc
 from core.cluster.state import ClusterState
-from core.customers import CustomerOwners
-from core.customers import reconcile as reconcile_customer_owners
+from core.customers.owners import CustomerOwners
+from core.customers.reconcile import reconcile as reconcile_customer_owners
 from core.data import DomainEvent, Member, Session
 from core.errors import ConfigError, ErrorCode, LvngError, not_yours
 from core.hookspecs import hookimpl

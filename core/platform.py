@@ -11,7 +11,7 @@ from core.caller import Caller
 from core.cluster.local import LocalCluster
 from core.cluster.state import ClusterState
 from core.commits import GroupCommit
-from core.customers import CustomerOwners
+from core.customers.owners import CustomerOwners
 from core.data import DomainEvent, Session
 from core.errors import ErrorCode, LvngError, not_yours
 from core.ratelimit import UserWindows

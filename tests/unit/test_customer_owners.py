@@ -12,7 +12,7 @@ from tortoise import Tortoise
 from tortoise.context import TortoiseContext
 
 from core.config import Settings
-from core.customers import CustomerOwners
+from core.customers.owners import CustomerOwners
 from core.errors import ErrorCode, LvngError
 from core.identity import Identity
 from core.metrics import CoreMetrics

@@ -8,7 +8,7 @@ from typing import Any
 from tortoise import fields, migrations
 from tortoise.migrations import operations as ops
 
-from core.customers import reconcile
+from core.customers.reconcile import reconcile
 
 
 async def fold_in_the_plugins_owners(apps: Any, schema_editor: Any) -> None:
