@@ -15,12 +15,14 @@ MAX_TEXT = 256
 
 
 class UpdatePresence(BaseModel):
-    """`presence:update {status, customStatus?, statusText?}`: a key left out keeps its
-    value, `null` clears it."""
+    """`presence:update {status?, customStatus?, statusText?}`: a key left out keeps its
+    value (the status too: `{customStatus}` alone keeps the chosen status), `null` clears
+    the texts."""
 
     model_config = ConfigDict(extra="ignore")
 
-    status: Status
+    # Left out: the status the user chose stays. `null` is refused (a status is never unset).
+    status: Status = Field(None, description="left out: the status the user chose stays")
     customStatus: str | None = Field(None, max_length=MAX_TEXT)
     statusText: str | None = Field(None, max_length=MAX_TEXT)
 
