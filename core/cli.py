@@ -16,6 +16,7 @@ import sys
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from core.config import Settings, load_settings
 from core.errors import ConfigError, DatabaseError, PluginError
@@ -24,6 +25,13 @@ log = logging.getLogger("lvng")
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 DEV_SECRET_FILE = "lvng-dev-secret"
+# An HMAC key shorter than its hash's output (32 bytes for HS256) is below what RFC 7518
+# (section 3.2) requires: guessable offline from any token.
+MIN_HMAC_SECRET_BYTES = 32
+# The roles the server knows (contract section 2; `operator`: the inspection page's
+# node-wide figures, docs/operations.md).
+KNOWN_ROLES = ("admin", "service", "operator")
+
 # The listening socket's queue of connections not yet accepted (Sanic's default is 100,
 # Node's 511). A burst of reconnects (a node restarting, a load balancer failing over)
 # overflowing it makes the kernel drop handshakes and reset some: clients see
@@ -115,6 +123,52 @@ def _with_dev_secret(settings: Settings, *, create: bool) -> Settings:
     )
 
 
+def describe_store(url: str) -> str:
+    """A database or Redis URL as the start line shows it: scheme and path or host, never
+    a user name or password (`postgres 10.0.0.5:5432/lvng`, `sqlite lvng.sqlite3`)."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        return f"sqlite {url[len('sqlite://') :].split('?', 1)[0] or ':memory:'}"
+    try:
+        host = parts.hostname or "localhost"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port that is not a number: say only the scheme
+        return parts.scheme
+    where = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme} {where}{port}{parts.path if parts.path not in ('', '/') else ''}"
+
+
+def start_line(settings: Settings, url: str, plugins: list[str]) -> str:
+    """What `lvng serve` prints when it starts: where, how wide, on which stores, with
+    which plugins."""
+    stores = [f"database {describe_store(settings.database_url)}"]
+    if settings.redis_url:
+        stores.append(describe_store(settings.redis_url))
+        stores.append(f"cluster {settings.cluster_name}")
+    return (
+        f"lvng serving on {url} (workers: {settings.workers}; {'; '.join(stores)}; "
+        f"plugins: {', '.join(plugins) or 'none'})"
+    )
+
+
+def warn_if_weak_secret(settings: Settings) -> None:
+    """One warning line when an HS secret is shorter than 32 bytes (outside `--dev`,
+    whose own secret is long enough)."""
+    secret = settings.jwt_secret
+    if (
+        secret is not None
+        and not settings.dev
+        and any(alg.startswith("HS") for alg in settings.jwt_algorithms)
+        and len(secret.encode()) < MIN_HMAC_SECRET_BYTES
+    ):
+        log.warning(
+            "LVNG_JWT_SECRET is %d bytes: an HMAC secret needs at least %d random bytes "
+            "(RFC 7518), or tokens can be forged by guessing it",
+            len(secret.encode()),
+            MIN_HMAC_SECRET_BYTES,
+        )
+
+
 def _connect_example(url: str, token: str) -> str:
     """A `node -e` line that connects; it names the repo's own socket.io-client by its
     absolute path when that is installed, so it works from any directory."""
@@ -167,6 +221,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = _with_dev_secret(settings.model_copy(update=updates), create=True)
     settings.require_signing_material()
     _setup_logging(settings.log_level)
+    warn_if_weak_secret(settings)
 
     if settings.dev:
         from core.identity import issue_token
@@ -207,7 +262,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"directory and settings; the secret is in {dev_secret_path(settings)})",
             flush=True,
         )
-    print(f"lvng serving on {url} (workers: {settings.workers})", flush=True)
+    print(start_line(settings, url, app.ctx.platform.plugins.names), flush=True)
     if settings.workers == 1:
         app.run(
             host=settings.host,
@@ -244,6 +299,11 @@ def cmd_token(args: argparse.Namespace) -> int:
             "for the dev server here, use lvng token --dev"
         )
     split = lambda v: [x.strip() for x in (v or "").split(",") if x.strip()]  # noqa: E731
+    unknown = [role for role in split(args.roles) if role not in KNOWN_ROLES]
+    if unknown:
+        raise ConfigError(
+            f"lvng token: unknown role {unknown[0]!r}; the server knows {', '.join(KNOWN_ROLES)}"
+        )
     print(
         issue_token(
             settings,
@@ -339,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--org", required=True, help="organization id")
     token.add_argument("--name")
     token.add_argument("--customers", help="comma-separated customer ids")
-    token.add_argument("--roles", help="comma-separated: admin, service")
+    token.add_argument("--roles", help=f"comma-separated: {', '.join(KNOWN_ROLES)}")
     token.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
     token.add_argument(
         "--dev",
