@@ -322,9 +322,12 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from core.plugins import describe_plugins
 
     infos = describe_plugins(load_settings(args.config))
+    # An enabled plugin that cannot load would stop `lvng serve`: say so, and fail, after
+    # the listing (a disabled one is only listed with its error: the server starts).
+    broken = [info for info in infos if info.error and info.enabled]
     if args.json:
         print(json.dumps([info.__dict__ for info in infos], indent=2))
-        return 0
+        return _failed_plugins(broken)
     for info in infos:
         state = "enabled" if info.enabled else "disabled"
         version = f" {info.version}" if info.version else ""
@@ -343,7 +346,14 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             )
             print(f"    {event['name']}: {event['description']}")
             print(f"      {{{fields}}}")
-    return 0
+    return _failed_plugins(broken)
+
+
+def _failed_plugins(broken: list[Any]) -> int:
+    """One line on stderr per enabled plugin that failed to load; exit 2 if any did."""
+    for info in broken:
+        print(f"lvng: error: {info.error}", file=sys.stderr)
+    return 2 if broken else 0
 
 
 def cmd_asyncapi(args: argparse.Namespace) -> int:

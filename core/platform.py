@@ -13,7 +13,7 @@ from core.clock import now_iso
 from core.cluster import ClusterState, LocalCluster
 from core.errors import ErrorCode, LvngError
 from core.ratelimit import SlidingWindow
-from core.registry import DomainEventError
+from core.registry import DomainEventError, OutboundPayloadError
 from core.rooms import Joined, Left, Room, RoomService
 from core.tasks import Tasks, Timers
 from core.turns import AfterAck, RoomTurn, RoomTurns
@@ -132,6 +132,9 @@ class Platform:
         # The latest failed events of this node, for the inspection page (core/admin.py).
         self.recent_errors: deque[dict[str, Any]] = deque(maxlen=RECENT_ERRORS)
         self.activity_interval = ACTIVITY_INTERVAL
+        # Declared server→client payloads are checked against their models as they are
+        # emitted (`events.emits`): while developing, and with LVNG_STRICT_DOMAIN_EVENTS.
+        self.check_outbound = settings.dev or settings.strict_domain_events
 
     def want_activity(self, within: float) -> None:
         """Ask the gateway to call `lvng_client_active` for a socket that keeps sending
@@ -198,9 +201,16 @@ class Platform:
         to: str | None = None,
         skip_sid: str | None = None,
     ) -> None:
-        """Send `event` to one socket (`to`) or to everyone in `room` (less `skip_sid`)."""
+        """Send `event` to one socket (`to`) or to everyone in `room` (less `skip_sid`).
+
+        With `--dev` or LVNG_STRICT_DOMAIN_EVENTS, a payload that does not fit the model
+        `event` was declared with raises OutboundPayloadError here, and nothing is sent."""
         if (room is None) == (to is None):
             raise ValueError("emit needs exactly one of room= or to=")
+        if self.check_outbound:
+            problem = self.events.check_outbound(event, data)
+            if problem is not None:
+                raise OutboundPayloadError(problem)
         target = room.key if room is not None else to
         await self.sio.emit(event, data, to=target, skip_sid=skip_sid)
 
