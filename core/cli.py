@@ -1,4 +1,4 @@
-"""`lvng serve | token | plugins | asyncapi | migrate` (contract section 1).
+"""`lvng serve | token | plugins | asyncapi | typescript | migrate` (contract section 1).
 
 Every failure a user can cause (a missing secret, a bad setting, a broken plugin) ends
 with one line on stderr and exit code 2.
@@ -287,6 +287,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split(value: str | None) -> list[str]:
+    """A comma-separated option as a list (`--roles admin,service`)."""
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     from core.identity import issue_token
 
@@ -298,8 +303,7 @@ def cmd_token(args: argparse.Namespace) -> int:
             "lvng token needs LVNG_JWT_SECRET (an HS256 secret) to sign tokens; "
             "for the dev server here, use lvng token --dev"
         )
-    split = lambda v: [x.strip() for x in (v or "").split(",") if x.strip()]  # noqa: E731
-    unknown = [role for role in split(args.roles) if role not in KNOWN_ROLES]
+    unknown = [role for role in _split(args.roles) if role not in KNOWN_ROLES]
     if unknown:
         raise ConfigError(
             f"lvng token: unknown role {unknown[0]!r}; the server knows {', '.join(KNOWN_ROLES)}"
@@ -310,8 +314,8 @@ def cmd_token(args: argparse.Namespace) -> int:
             user_id=args.sub,
             organization_id=args.org,
             name=args.name,
-            customers=split(args.customers),
-            roles=split(args.roles),
+            customers=_split(args.customers),
+            roles=_split(args.roles),
             ttl=args.ttl,
         )
     )
@@ -356,16 +360,23 @@ def _failed_plugins(broken: list[Any]) -> int:
     return 2 if broken else 0
 
 
-def cmd_asyncapi(args: argparse.Namespace) -> int:
-    """The AsyncAPI document of the enabled plugins, as `GET /asyncapi.json` serves it."""
+def _registry_platform(args: argparse.Namespace, name: str) -> Any:
+    """The platform of an app built for its event registry only (no database, no port)."""
     from core.app import create_app
-    from core.asyncapi import document
 
     settings = load_settings(args.config)
     if settings.jwt_secret is None and settings.jwt_public_key is None:
         # Nothing is signed or verified here: any secret lets the app be built.
         settings = settings.model_copy(update={"jwt_secret": secrets.token_urlsafe(32)})
-    platform = create_app(settings, "lvng_asyncapi").ctx.platform
+    return create_app(settings, name).ctx.platform
+
+
+def cmd_asyncapi(args: argparse.Namespace) -> int:
+    """The AsyncAPI document of the enabled plugins, as `GET /asyncapi.json` serves it."""
+    from core.asyncapi import document
+
+    platform = _registry_platform(args, "lvng_asyncapi")
+    settings = platform.settings
     print(
         json.dumps(
             document(
@@ -376,6 +387,15 @@ def cmd_asyncapi(args: argparse.Namespace) -> int:
             indent=2,
         )
     )
+    return 0
+
+
+def cmd_typescript(args: argparse.Namespace) -> int:
+    """TypeScript declarations of the enabled plugins' events, as `GET /lvng.d.ts`."""
+    from core.typescript import declarations
+
+    platform = _registry_platform(args, "lvng_typescript")
+    sys.stdout.write(declarations(platform.events, plugins=platform.plugins.names))
     return 0
 
 
@@ -425,10 +445,16 @@ def build_parser() -> argparse.ArgumentParser:
     asyncapi = sub.add_parser("asyncapi", help="print the AsyncAPI 3.0 document of the events")
     asyncapi.set_defaults(func=cmd_asyncapi)
 
+    typescript = sub.add_parser(
+        "typescript",
+        help="print TypeScript declarations of the events for socket.io-client's typed sockets",
+    )
+    typescript.set_defaults(func=cmd_typescript)
+
     migrate = sub.add_parser("migrate", help="apply pending schema migrations")
     migrate.set_defaults(func=cmd_migrate)
 
-    for p in (serve, token, plugins, asyncapi, migrate):
+    for p in (serve, token, plugins, asyncapi, typescript, migrate):
         p.add_argument("--config", default=None, help="TOML file (or LVNG_CONFIG)")
     return parser
 
