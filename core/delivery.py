@@ -13,6 +13,7 @@ recipient needs its own packet id. The server never asks clients for acks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import socketio
@@ -23,6 +24,10 @@ from core.engine import Outgoing
 
 class FastManager(socketio.AsyncManager):
     """`AsyncManager` with one-encode, no-task delivery (see the module docstring)."""
+
+    # Told, after each emit this node delivered, its target (a room key or a socket id) and
+    # how many sockets it went to: the inspection page's figures (core/figures.py).
+    on_delivered: Callable[[str, int], None] | None = None
 
     async def emit(
         self,
@@ -66,14 +71,19 @@ class FastManager(socketio.AsyncManager):
             )
         out = Outgoing(encoded)
         deliver = delivery.deliver
+        count = 0
         if skip_sid is None:
             for _sid, eio_sid in self.get_participants(namespace, room):
                 deliver(eio_sid, out)
-            return
-        skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
-        for sid, eio_sid in self.get_participants(namespace, room):
-            if sid not in skip:
-                deliver(eio_sid, out)
+                count += 1
+        else:
+            skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
+            for sid, eio_sid in self.get_participants(namespace, room):
+                if sid not in skip:
+                    deliver(eio_sid, out)
+                    count += 1
+        if self.on_delivered is not None and isinstance(room, str):
+            self.on_delivered(room, count)
 
 
 class FastRedisManager(socketio.AsyncRedisManager, FastManager):

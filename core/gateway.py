@@ -213,8 +213,18 @@ class Gateway:
         return True
 
     async def on_node_message(self, message: dict[str, Any]) -> None:
-        """A message of `cluster.tell_nodes`, on every node (see `Platform.recheck_room`)."""
-        if message.get("op") != "recheck":
+        """A message of `cluster.tell_nodes`, on every node (see `Platform.recheck_room`,
+        `Platform.remove_from_room`, `Platform.disconnect_user`)."""
+        op = message.get("op")
+        if op == "remove":
+            await self._remove(
+                Room.from_key(message["room"]), message["user"], message["reason"], message["by"]
+            )
+            return
+        if op == "disconnect":
+            await self._disconnect_user(message["organization"], message["user"], message["by"])
+            return
+        if op != "recheck":
             return
         room, user_id = Room.from_key(message["room"]), message["user"]
         for session in list(self.platform.sessions.values()):
@@ -224,6 +234,43 @@ class Gateway:
                 and not await self.platform.rooms.may_join(session.identity, room)
             ):
                 await self.leave_room(session, room, message.get("reason", "revoked"))
+
+    async def _remove(self, room: Room, user_id: str, reason: str, by: str) -> None:
+        """This node's sockets of the user leave `room`, told as `reason`."""
+        sessions = [
+            session
+            for session in self.platform.sessions.values()
+            if session.user_id == user_id and room in session.rooms
+        ]
+        if sessions:
+            log.info(
+                "removing %d socket(s) of user %s (organization %s) from %s, asked by %s",
+                len(sessions),
+                user_id,
+                room.organization_id,
+                room.name,
+                by,
+            )
+        for session in sessions:
+            await self.leave_room(session, room, reason)
+
+    async def _disconnect_user(self, organization_id: str, user_id: str, by: str) -> None:
+        """Disconnect this node's sockets of the user."""
+        sids = [
+            session.sid
+            for session in self.platform.sessions.values()
+            if (session.organization_id, session.user_id) == (organization_id, user_id)
+        ]
+        if sids:
+            log.info(
+                "disconnecting %d socket(s) of user %s (organization %s), asked by %s",
+                len(sids),
+                user_id,
+                organization_id,
+                by,
+            )
+        for sid in sids:
+            await self.sio.disconnect(sid)
 
     async def member_lost(self, room_key: str, user_id: str, user_name: str) -> None:
         """A dead node's user had its last socket in `room_key` there (core/cluster.py)."""
@@ -322,6 +369,7 @@ class Gateway:
         session = self.platform.sessions.get(sid)
         if session is None:
             return None
+        self.platform.figures.event(session.organization_id)
         spec = self.platform.events.get(event) if isinstance(event, str) else None
         label = spec.name if spec else UNKNOWN_EVENT_LABEL
         self.metrics.events_received.labels(event=label).inc()
@@ -439,6 +487,7 @@ class Gateway:
         self, session: Session, event: str | None, label: str, exc: LvngError
     ) -> dict[str, Any]:
         self.metrics.event_errors.labels(event=label, code=exc.code.value).inc()
+        self.platform.figures.error(session.organization_id)
         error = exc.to_dict()
         shown_event = event if isinstance(event, str) and len(event) <= 128 else None
         self.platform.recent_errors.append(

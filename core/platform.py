@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from core.clock import now_iso
 from core.cluster import ClusterState, LocalCluster
 from core.errors import ErrorCode, LvngError
+from core.figures import FigureBook
 from core.ratelimit import SlidingWindow
 from core.registry import DomainEventError, OutboundPayloadError
 from core.rooms import Joined, Left, Room, RoomService
@@ -116,6 +117,8 @@ class Platform:
         self.metrics = metrics
         self.metrics_registry = metrics_registry
         self.sessions: dict[str, Session] = {}
+        # Events, deliveries and errors of this node, per organization (core/figures.py).
+        self.figures = FigureBook(self.sessions)
         # The realtime kit (core/tasks.py, core/cluster.py, core/turns.py).
         self.cluster: ClusterState = cluster or LocalCluster()
         self.tasks = Tasks()
@@ -171,6 +174,24 @@ class Platform:
         taking a right away (a member removed from a private channel, say)."""
         await self.cluster.tell_nodes(
             {"op": "recheck", "room": room.key, "user": user_id, "reason": reason}
+        )
+
+    async def remove_from_room(
+        self, room: Room, user_id: str, *, by: str, reason: str = "removed"
+    ) -> None:
+        """Take the user's sockets out of `room` on every node, whatever their rights (an
+        admin's removal from the inspection page; they may join again). The room is told
+        through `lvng_client_left_room(reason=...)`, as for `recheck_room`; `by` is who
+        asked, for each node's log."""
+        await self.cluster.tell_nodes(
+            {"op": "remove", "room": room.key, "user": user_id, "reason": reason, "by": by}
+        )
+
+    async def disconnect_user(self, organization_id: str, user_id: str, *, by: str) -> None:
+        """Disconnect the user's sockets on every node (Socket.IO's server-side
+        disconnect: the client does not reconnect by itself). `by` is who asked."""
+        await self.cluster.tell_nodes(
+            {"op": "disconnect", "organization": organization_id, "user": user_id, "by": by}
         )
 
     def after_ack(self) -> AfterAck:

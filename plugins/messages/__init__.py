@@ -93,7 +93,7 @@ async def lvng_client_left_room(
         return
     state: Messaging = platform.state_of(PLUGIN)
     if target.kind == "conversation":
-        await state.conversations.left_room(target, member, last)
+        await state.conversations.left_room(target, member, last, reason)
     else:
         await state.channels.left_room(target, member, reason, last)
 
