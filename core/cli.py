@@ -231,7 +231,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             user_id="dev",
             organization_id="dev",
             name="Developer",
-            roles=["admin"],
+            roles=["admin", "operator"],  # the inspection page, all of it
             ttl=24 * 3600,
         )
     if settings.workers > 1 and not settings.redis_url:
@@ -254,7 +254,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         asyncio.run(_schema_up_to_date(app.ctx.db_config, settings))
     url = f"http://{settings.host}:{settings.port}"
     if dev_token:
-        print(f"lvng dev token (user dev, org dev, admin, 24 h):\n{dev_token}", flush=True)
+        print(f"lvng dev token (user dev, org dev, admin and operator, 24 h):\n{dev_token}", flush=True)
         print(_connect_example(url, dev_token), flush=True)
         print(f"inspection page: {url}/admin#token={dev_token}", flush=True)
         print(
