@@ -254,7 +254,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         asyncio.run(_schema_up_to_date(app.ctx.db_config, settings))
     url = f"http://{settings.host}:{settings.port}"
     if dev_token:
-        print(f"lvng dev token (user dev, org dev, admin and operator, 24 h):\n{dev_token}", flush=True)
+        print("lvng dev token (user dev, org dev, admin and operator, 24 h):", flush=True)
+        print(dev_token, flush=True)
         print(_connect_example(url, dev_token), flush=True)
         print(f"inspection page: {url}/admin#token={dev_token}", flush=True)
         print(

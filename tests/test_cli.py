@@ -131,7 +131,8 @@ async def test_dev_mode_prints_a_working_token_and_binds_loopback(tmp_path):
     live.start()
     try:
         lines = live.log().splitlines()
-        token = lines[lines.index("lvng dev token (user dev, org dev, admin and operator, 24 h):") + 1]
+        heading = "lvng dev token (user dev, org dev, admin and operator, 24 h):"
+        token = lines[lines.index(heading) + 1]
         assert any(
             line.startswith("connect: node -e \"require('") and token in line for line in lines
         )

@@ -82,7 +82,8 @@ async def test_dev_token_survives_a_restart_and_lvng_token_mints_more_users(tmp_
         assert [line.split(" INFO ")[1] for line in lines if "Starting worker" in line] == [
             f"sanic.server: Starting worker [{live.proc.pid}]"
         ]
-        token = lines[lines.index("lvng dev token (user dev, org dev, admin and operator, 24 h):") + 1]
+        heading = "lvng dev token (user dev, org dev, admin and operator, 24 h):"
+        token = lines[lines.index(heading) + 1]
         assert (
             "more tokens: lvng token --dev --sub USER --org dev [--name NAME] (same "
             "directory and settings; the secret is in lvng-dev-secret)"
