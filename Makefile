@@ -17,7 +17,7 @@ PY := $(VENV)/bin/python
 NPM_CI := npm ci --no-audit --no-fund --loglevel=error --prefix
 ARGS ?=
 
-.PHONY: serve test setup setup-test machine
+.PHONY: help serve test setup setup-test machine
 .DEFAULT_GOAL := help
 
 help:
