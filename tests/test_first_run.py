@@ -239,8 +239,16 @@ def _make(folder: Path, target: str) -> list[str]:
     make = shutil.which("make")
     if make is None:
         (pytest.fail if IN_CI else pytest.skip)("make is not installed")
+    # As a user runs it, also when the suite itself runs under `make test` (a sub-make
+    # would inherit MAKEFLAGS and say which directory it enters).
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MAKELEVEL", "MFLAGS"}}
     done = subprocess.run(
-        [make, "-n", target], cwd=folder, capture_output=True, text=True, timeout=30
+        [make, "--no-print-directory", "-n", target],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
