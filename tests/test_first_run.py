@@ -239,9 +239,9 @@ def _make(folder: Path, target: str) -> list[str]:
     make = shutil.which("make")
     if make is None:
         (pytest.fail if IN_CI else pytest.skip)("make is not installed")
-    # As a user runs it, also when the suite itself runs under `make test` (a sub-make
-    # would inherit MAKEFLAGS and say which directory it enters).
-    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MAKELEVEL", "MFLAGS"}}
+    # As a user runs it, in a plain environment: the suite may itself run under `make
+    # test`, whose MAKEFLAGS and command-line variables (ARGS) a sub-make would inherit.
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(folder)}
     done = subprocess.run(
         [make, "--no-print-directory", "-n", target],
         cwd=folder,
