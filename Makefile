@@ -5,8 +5,10 @@
 #                default (SQLite file lvng.sqlite3 here); ARGS="--port 9000" adds options
 #   make test    everything the tests use (.venv with the test extras, the three npm
 #                packages, Debian's prometheus, nginx and chromium, PostgreSQL and Redis
-#                running), then the whole suite as CI runs it (.ci/run calls this);
-#                ARGS="-x tests/unit" narrows it
+#                running), the gates (make check), then the whole suite as CI runs it
+#                (.ci/run calls this); ARGS="-x tests/unit" narrows the suite
+#   make check   the gates alone: ruff check, ruff format --check, mypy (strict, as
+#                pyproject.toml's [tool.mypy] says); any finding fails
 #
 # Set-up steps leave a stamp (.venv/.lvng-installed, node_modules/.package-lock.json) and
 # run again only when what they install from changed (pyproject.toml, a package-lock.json).
@@ -17,18 +19,25 @@ PY := $(VENV)/bin/python
 NPM_CI := npm ci --no-audit --no-fund --loglevel=error --prefix
 ARGS ?=
 
-.PHONY: help serve test setup setup-test machine
+.PHONY: help serve test check setup setup-test machine
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make serve   set up .venv if needed, then lvng serve --dev (ARGS=... for more options)"
-	@echo "make test    set up everything the tests need if missing, then the whole suite"
+	@echo "make test    set up everything the tests need if missing, the gates, then the whole suite"
+	@echo "make check   the gates alone: ruff check, ruff format --check, mypy"
 
 serve: setup tests/js/node_modules/.package-lock.json
 	$(VENV)/bin/lvng serve --dev $(ARGS)
 
-test: setup-test
+test: setup-test check
 	$(PY) -m pytest $(ARGS)
+
+# The gates (issue 22): lint, formatting and types; a finding fails before the tests run.
+check: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 setup: $(VENV)/.lvng-installed
 

@@ -2,24 +2,26 @@
 
     from core.api import EventContext, Room, hookimpl, ...
 
-Everything a plugin needs is here: the hook marker, what handlers receive, rooms, errors,
-validation, HTTP helpers, ids and timestamps, pages under the size budget, metrics, and the
-realtime kit (after-ack work, room turns, keyed timers, cluster state). Modules behind it
-may move; these names stay.
+Everything a plugin needs is here: the hook marker, what handlers receive, who calls a
+service (`Caller`), rooms, errors, validation, HTTP helpers, ids and timestamps, pages
+under the size budget, metrics, and the realtime kit (after-ack work, room turns, keyed
+timers, cluster state). Modules behind it may move; these names stay.
 """
 
 from __future__ import annotations
 
 from core.asyncapi import Outbound, Timestamp
-from core.clock import iso, iso_from_epoch, new_id, now_iso
-from core.cluster import ClusterState
+from core.caller import Caller
+from core.clock import iso, iso_from_epoch, new_id, now_iso, now_utc
+from core.cluster.state import ClusterState
+from core.data import DomainEvent, Member, Session
 from core.errors import ConfigError, ErrorCode, LvngError, not_yours
 from core.hookspecs import hookimpl
 from core.http import authenticate, parse_body, platform_of
 from core.identity import ID_PATTERN, Identity, is_valid_id
 from core.metrics import PluginMetrics
 from core.pages import MAX_PAGE_JSON, json_size, within_budget
-from core.platform import DomainEvent, EventContext, Member, Platform, Session
+from core.platform import EventContext, Platform
 from core.registry import DomainEventRegistrar, EventRegistrar
 from core.rooms import Joined, Left, Room
 from core.tasks import Tasks, Timers
@@ -32,6 +34,7 @@ __all__ = [
     "Outbound",
     "Timestamp",
     "AfterAck",
+    "Caller",
     "ClusterState",
     "ConfigError",
     "DomainEvent",
@@ -60,6 +63,7 @@ __all__ = [
     "new_id",
     "not_yours",
     "now_iso",
+    "now_utc",
     "parse_body",
     "platform_of",
     "require_id",

@@ -14,19 +14,22 @@ from sanic.response import HTTPResponse
 
 from core.admin import admin_routes
 from core.asyncapi import declare_core
-from core.cluster import ClusterState, LocalCluster, RedisCluster, redis_client
+from core.cluster.local import LocalCluster
+from core.cluster.redis_cluster import RedisCluster, redis_client
+from core.cluster.state import ClusterState
 from core.config import Settings
 from core.database import close_database, open_database, tortoise_config
-from core.delivery import FastManager, FastRedisManager
 from core.errors import ConfigError, ErrorCode, PluginError
 from core.gateway import Gateway
 from core.http import JSONErrorHandler, core_routes, error_response
 from core.identity import TokenVerifier
-from core.metrics import CoreMetrics, PluginMetrics, app_registry, mark_worker_dead
+from core.metrics import CoreMetrics, app_registry, mark_worker_dead
 from core.platform import Platform
 from core.plugins import PluginHost
+from core.registration import register_plugins
 from core.registry import EventRegistry
-from core.socketserver import LvngServer
+from core.transport.delivery import FastManager, FastRedisManager
+from core.transport.socketserver import LvngServer
 from core.wire import dumps as strict_dumps
 
 log = logging.getLogger("lvng")
@@ -88,7 +91,7 @@ def _plugin_settings(plugins: PluginHost, settings: Settings, platform: Platform
 
 def create_app(
     settings: Settings, name: str | None = None, *, migrate_on_start: bool = True
-) -> Sanic:
+) -> Sanic[Any, Any]:
     """Build the whole server for `settings`: plugins loaded, events, routes and metrics
     registered. The database opens when the server starts, migrating first unless
     `migrate_on_start` is False (the CLI migrates once, before forking workers).
@@ -129,7 +132,7 @@ def create_app(
     app.config.WEBSOCKET_MAX_SIZE = MAX_HTTP_BUFFER_SIZE + 64 * 1024
     # Engine.IO pings every socket already (PING_INTERVAL): Sanic's own websocket pings
     # would only add a task and a timer per connection (issue 16: smaller state).
-    app.config.WEBSOCKET_PING_INTERVAL = None
+    app.config.WEBSOCKET_PING_INTERVAL = None  # type: ignore[assignment]  # None: no pings
     app.error_handler = JSONErrorHandler()
     sio.attach(app)
 
@@ -149,17 +152,11 @@ def create_app(
     gateway = Gateway(platform)
     _plugin_settings(plugins, settings, platform)
 
-    plugins.collect(
-        "lvng_register_events", per_plugin=lambda n: {"events": platform.events.registrar(n)}
+    registered = register_plugins(
+        plugins, events=platform.events, metrics_registry=metrics_registry
     )
     declare_core(platform.events)
-    plugins.collect(
-        "lvng_register_domain_events",
-        per_plugin=lambda n: {"events": platform.events.domain_registrar(n)},
-    )
-    for plugin, result in plugins.collect(
-        "lvng_metrics", per_plugin=lambda n: {"metrics": PluginMetrics(metrics_registry, n)}
-    ):
+    for plugin, result in registered.metrics.items():
         platform.keep_metrics(plugin, result)
     for plugin, result in plugins.collect("lvng_state", platform=platform):
         platform.keep_state(plugin, result)
@@ -174,19 +171,17 @@ def create_app(
                 raise PluginError(f"plugin {plugin}: lvng_routes must return Blueprints")
             app.blueprint(bp)
 
-    models = {
-        plugin: _as_list(result) for plugin, result in plugins.collect("lvng_models") if result
-    }
-    db_config = tortoise_config(settings.database_url, models)
+    db_config = tortoise_config(settings.database_url, registered.models)
     app.ctx.db_config = db_config
 
     @app.before_server_start
-    async def start(app: Sanic) -> None:
+    async def start(app: Sanic[Any, Any]) -> None:
         await open_database(db_config, migrate_first=migrate_on_start)
         if settings.redis_url:
             platform.redis = redis_client(settings.redis_url)
         await platform.cluster.start(
-            on_member_lost=gateway.member_lost, on_message=gateway.on_node_message
+            on_member_lost=gateway.departures.member_lost,
+            on_message=gateway.departures.on_node_message,
         )
         await plugins.fan_out("lvng_startup", platform=platform)
 
@@ -203,7 +198,7 @@ def create_app(
         return None
 
     @app.before_server_stop
-    async def stop(app: Sanic) -> None:
+    async def stop(app: Sanic[Any, Any]) -> None:
         # Finish in-flight events, then drop every client's transport as a restart would
         # (they reconnect by themselves; plugins see each disconnect), stop Engine.IO's
         # background work, then let plugins finish.
@@ -215,7 +210,7 @@ def create_app(
         await platform.tasks.cancel_all()
 
     @app.after_server_stop
-    async def close(app: Sanic) -> None:
+    async def close(app: Sanic[Any, Any]) -> None:
         await close_database()
         await platform.cluster.stop()
         if platform.redis is not None:
@@ -236,9 +231,3 @@ async def _cancel_leftover_tasks() -> None:
     if leftover:
         await asyncio.gather(*leftover, return_exceptions=True)
         log.debug("cancelled %d leftover task(s) at stop", len(leftover))
-
-
-def _as_list(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    return [str(v) for v in value]

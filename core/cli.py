@@ -66,14 +66,10 @@ def _app_with_logging(settings: Settings) -> Any:
 def _database_config(settings: Settings) -> dict[str, Any]:
     from core.database import tortoise_config
     from core.plugins import PluginHost
+    from core.registration import register_plugins
 
-    host = PluginHost.from_settings(settings)
-    models = {
-        name: [result] if isinstance(result, str) else list(result)
-        for name, result in host.collect("lvng_models")
-        if result
-    }
-    return tortoise_config(settings.database_url, models)
+    registered = register_plugins(PluginHost.from_settings(settings))
+    return tortoise_config(settings.database_url, registered.models)
 
 
 def dev_secret_path(settings: Settings) -> Path:
@@ -324,7 +320,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from core.plugins import describe_plugins
+    from core.registration import describe_plugins
 
     infos = describe_plugins(load_settings(args.config))
     # An enabled plugin that cannot load would stop `lvng serve`: say so, and fail, after
@@ -463,7 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code: int = args.func(args)
+        return code
     except (ConfigError, PluginError, DatabaseError) as exc:
         return _fail(str(exc))
 

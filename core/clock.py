@@ -14,6 +14,13 @@ def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def now_utc() -> datetime:
+    """Now in UTC at millisecond precision, so what is stored equals what is sent (`iso`
+    keeps milliseconds)."""
+    moment = datetime.now(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def now_iso() -> str:
     return iso(datetime.now(UTC))
 

@@ -84,10 +84,10 @@ class Settings(BaseModel):
     max_connections_per_user: int = Field(50, ge=1, le=1_000_000)
     handshake_timeout: float = Field(10, gt=0, le=300)
     # A socket with more unsent bytes than this in its transport's buffer (a client that
-    # does not read) is dropped (core/engine.py, "Slow consumers").
+    # does not read) is dropped (core/transport/delivery.py, "Slow consumers").
     send_buffer_limit: int = Field(1024 * 1024, ge=4096, le=1024 * 1024 * 1024)
     # After a flush to many sockets (a fan-out), the next waits this long, so that the
-    # messages emitted meanwhile share one write per socket (core/engine.py, Delivery).
+    # messages emitted meanwhile share one write per socket (core/transport/delivery.py, Delivery).
     flush_window_ms: float = Field(10, ge=0, le=1000)
     cors_origins: list[str] | None = None
     strict_domain_events: bool = False  # raise on a bad domain event (as with --dev)

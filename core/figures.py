@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from core.platform import Session
+    from core.data import Session
 
 
 @dataclass(slots=True)

@@ -17,13 +17,15 @@ import socketio
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.clock import iso_from_epoch, now_iso
+from core.data import Session
 from core.database import store_unavailable
-from core.engine import SHUTDOWN_REASON, close_transport, release_long_poll
+from core.departures import Departures
 from core.errors import ErrorCode, LvngError
 from core.metrics import UNKNOWN_EVENT_LABEL
-from core.platform import EventContext, Member, Session
+from core.platform import EventContext
 from core.ratelimit import SlidingWindow
 from core.rooms import Room
+from core.transport.closing import SHUTDOWN_REASON, close_transport, release_long_poll
 from core.validation import validate_payload
 from core.wire import Refused, check_value
 
@@ -63,6 +65,7 @@ class Gateway:
         self._user_sockets: dict[tuple[str, str], set[str]] = {}
         self._user_windows: dict[tuple[str, str], SlidingWindow] = {}
         self.clock: Callable[[], float] = time.time  # the wall clock tokens' exp is on
+        self.departures = Departures(platform)
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
         self.sio.on("*", self.on_event)
@@ -168,7 +171,7 @@ class Gateway:
         # Rooms of the domains first, the org and user rooms last (presence goes last).
         for room in sorted(session.rooms, key=lambda r: r.kind in ("org", "user")):
             try:
-                await self.leave_room(session, room, "disconnected")
+                await self.departures.leave_room(session, room, "disconnected")
             except Exception as exc:
                 if not store_unavailable(exc):
                     raise
@@ -182,102 +185,6 @@ class Gateway:
                     type(exc).__name__,
                     exc,
                 )
-
-    async def leave_room(self, session: Session, room: Room, reason: str) -> bool:
-        """Take the socket out of `room` without its asking and let plugins tell the room
-        (`lvng_client_left_room`). True if it was in it."""
-        return await self._left_room(room, Member.of(session), reason, session)
-
-    async def _left_room(
-        self, room: Room, member: Member, reason: str, session: Session | None = None
-    ) -> bool:
-        """Under the room's turn: leave (when the socket is still here; a dead node's is
-        not) and fan `lvng_client_left_room` out, then run what the plugins queued."""
-        after = self.platform.after_ack()
-        async with self.platform.turn(room, after):
-            last = True
-            if session is not None:
-                left = await self.platform.rooms.leave(session, room)
-                if not left:
-                    return False
-                last = left.last
-            await self.platform.plugins.fan_out(
-                "lvng_client_left_room",
-                room=room,
-                member=member,
-                last=last,
-                reason=reason,
-                platform=self.platform,
-            )
-        await after.run()
-        return True
-
-    async def on_node_message(self, message: dict[str, Any]) -> None:
-        """A message of `cluster.tell_nodes`, on every node (see `Platform.recheck_room`,
-        `Platform.remove_from_room`, `Platform.disconnect_user`)."""
-        op = message.get("op")
-        if op == "remove":
-            await self._remove(
-                Room.from_key(message["room"]), message["user"], message["reason"], message["by"]
-            )
-            return
-        if op == "disconnect":
-            await self._disconnect_user(message["organization"], message["user"], message["by"])
-            return
-        if op != "recheck":
-            return
-        room, user_id = Room.from_key(message["room"]), message["user"]
-        for session in list(self.platform.sessions.values()):
-            if (
-                session.user_id == user_id
-                and room in session.rooms
-                and not await self.platform.rooms.may_join(session.identity, room)
-            ):
-                await self.leave_room(session, room, message.get("reason", "revoked"))
-
-    async def _remove(self, room: Room, user_id: str, reason: str, by: str) -> None:
-        """This node's sockets of the user leave `room`, told as `reason`."""
-        sessions = [
-            session
-            for session in self.platform.sessions.values()
-            if session.user_id == user_id and room in session.rooms
-        ]
-        if sessions:
-            log.info(
-                "removing %d socket(s) of user %s (organization %s) from %s, asked by %s",
-                len(sessions),
-                user_id,
-                room.organization_id,
-                room.name,
-                by,
-            )
-        for session in sessions:
-            await self.leave_room(session, room, reason)
-
-    async def _disconnect_user(self, organization_id: str, user_id: str, by: str) -> None:
-        """Disconnect this node's sockets of the user."""
-        sids = [
-            session.sid
-            for session in self.platform.sessions.values()
-            if (session.organization_id, session.user_id) == (organization_id, user_id)
-        ]
-        if sids:
-            log.info(
-                "disconnecting %d socket(s) of user %s (organization %s), asked by %s",
-                len(sids),
-                user_id,
-                organization_id,
-                by,
-            )
-        for sid in sids:
-            await self.sio.disconnect(sid)
-
-    async def member_lost(self, room_key: str, user_id: str, user_name: str) -> None:
-        """A dead node's user had its last socket in `room_key` there (core/cluster.py)."""
-        room = Room.from_key(room_key)
-        await self._left_room(
-            room, Member("", user_id, user_name, room.organization_id), "node_lost"
-        )
 
     def _forget_socket(self, session: Session) -> None:
         user = (session.organization_id, session.user_id)
@@ -357,7 +264,7 @@ class Gateway:
         session.identity = identity
         self._schedule_expiry(session)
         for room in lost:
-            await self.leave_room(session, room, "revoked")
+            await self.departures.leave_room(session, room, "revoked")
         return {"expiresAt": expires_at, "left": [room.name for room in lost]}
 
     # --- dispatch ----------------------------------------------------------------------

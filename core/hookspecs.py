@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from sanic import Blueprint
 
+    from core.data import DomainEvent, Member, Session
     from core.identity import Identity
-    from core.platform import DomainEvent, Member, Platform, PluginMetrics, Session
+    from core.metrics import PluginMetrics
+    from core.platform import Platform
     from core.registry import DomainEventRegistrar, EventRegistrar
     from core.rooms import Room
 

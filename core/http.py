@@ -6,7 +6,6 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
 from sanic import Blueprint, Request, json
 from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
@@ -16,7 +15,7 @@ from core import wire
 from core.database import ping_database, store_unavailable
 from core.errors import ErrorCode, LvngError
 from core.metrics import exposition
-from core.validation import validate_object
+from core.validation import Model, validate_object
 
 if TYPE_CHECKING:
     from core.identity import Identity
@@ -28,7 +27,8 @@ core_routes = Blueprint("core")
 
 
 def platform_of(request: Request) -> Platform:
-    return request.app.ctx.platform
+    platform: Platform = request.app.ctx.platform
+    return platform
 
 
 def authenticate(request: Request) -> Identity:
@@ -40,7 +40,7 @@ def authenticate(request: Request) -> Identity:
     return platform_of(request).verifier.verify(token.strip())
 
 
-def parse_body(request: Request, schema: type[BaseModel]) -> Any:
+def parse_body(request: Request, schema: type[Model]) -> Model:
     """The JSON body validated by `schema`, or LvngError(VALIDATION_ERROR).
 
     The body passes the same checks as a socket payload (core.wire): no NaN or Infinity,

@@ -6,9 +6,10 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import jwt
+from jwt.types import Options
 
 from core.config import Settings
 from core.errors import ConfigError, ErrorCode, LvngError
@@ -44,7 +45,7 @@ class Identity:
 _ID_RE = re.compile(ID_PATTERN)
 
 
-def is_valid_id(value: Any) -> bool:
+def is_valid_id(value: Any) -> TypeGuard[str]:
     """An id of the contract's shape: 1 to 128 of `[A-Za-z0-9_.:-]`."""
     return isinstance(value, str) and _ID_RE.fullmatch(value) is not None
 
@@ -90,7 +91,7 @@ class TokenVerifier:
         alg = header.get("alg")
         if alg not in self.algorithms:
             raise LvngError(ErrorCode.AUTH_INVALID, f"algorithm {alg!r} is not accepted")
-        options: dict[str, Any] = {"require": ["exp"]}
+        options: Options = {"require": ["exp"]}
         try:
             claims = jwt.decode(
                 token,
@@ -131,9 +132,8 @@ class TokenVerifier:
                 ErrorCode.AUTH_INVALID,
                 f"the token's {names.organization_id} claim is missing or not a valid id",
             )
-        user_name = claims.get(names.user_name)
-        if not isinstance(user_name, str) or not user_name.strip():
-            user_name = user_id
+        name = claims.get(names.user_name)
+        user_name = name if isinstance(name, str) and name.strip() else user_id
         customers = _string_set(claims.get(names.customers))
         roles = _string_set(claims.get(names.roles))
         if customers is None or roles is None:

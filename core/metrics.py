@@ -14,8 +14,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any, Literal
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -31,6 +32,20 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as _multiprocess
 
+# How a gauge combines the values of several workers (prometheus_client's modes).
+MultiprocessMode = Literal[
+    "all",
+    "liveall",
+    "min",
+    "livemin",
+    "max",
+    "livemax",
+    "sum",
+    "livesum",
+    "mostrecent",
+    "livemostrecent",
+]
+
 UNKNOWN_EVENT_LABEL = "unknown"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -45,7 +60,7 @@ def exposition(registry: CollectorRegistry) -> tuple[bytes, str]:
     sum over every worker's files in multi-worker mode."""
     if multiprocess_dir():
         registry = CollectorRegistry()
-        _multiprocess.MultiProcessCollector(registry)
+        _multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
@@ -69,7 +84,7 @@ def worker_metrics_dir() -> Iterator[str]:
 def mark_worker_dead(pid: int) -> None:
     """Drop a stopped worker's live gauges (its connections are gone); counters stay."""
     if multiprocess_dir():
-        _multiprocess.mark_process_dead(pid)
+        _multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 def app_registry() -> CollectorRegistry:
@@ -78,7 +93,7 @@ def app_registry() -> CollectorRegistry:
     `_created` series are turned off (process-wide: prometheus_client has no per-registry
     switch); they doubled every counter and histogram for a value nobody reads.
     """
-    disable_created_metrics()
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry(auto_describe=True)
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
@@ -193,7 +208,7 @@ class PluginMetrics:
         name: str,
         documentation: str,
         labels: tuple[str, ...] = (),
-        multiprocess_mode: str = "livesum",
+        multiprocess_mode: MultiprocessMode = "livesum",
     ) -> Gauge:
         """`multiprocess_mode` combines the workers' values (`lvng serve --workers N`):
         `livesum` for what each worker counts of its own (its sockets), `livemax` or
@@ -207,9 +222,13 @@ class PluginMetrics:
         )
 
     def histogram(
-        self, name: str, documentation: str, labels: tuple[str, ...] = (), buckets=None
+        self,
+        name: str,
+        documentation: str,
+        labels: tuple[str, ...] = (),
+        buckets: Sequence[float] | None = None,
     ) -> Histogram:
-        kwargs = {"buckets": buckets} if buckets else {}
+        kwargs: dict[str, Any] = {"buckets": buckets} if buckets else {}
         return Histogram(
             self._name(name), documentation, list(labels), registry=self.registry, **kwargs
         )

@@ -1,21 +1,21 @@
-"""The objects plugins work with: the Platform (shared services), Session and EventContext."""
+"""The objects plugins work with: the Platform (the services shared by every plugin) and
+the EventContext each handler receives. The plain data they carry is in `core.data`."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
-from core.clock import now_iso
-from core.cluster import ClusterState, LocalCluster
+from core.caller import Caller
+from core.cluster.local import LocalCluster
+from core.cluster.state import ClusterState
+from core.data import DomainEvent, Session
 from core.errors import ErrorCode, LvngError
 from core.figures import FigureBook
-from core.ratelimit import SlidingWindow
 from core.registry import DomainEventError, OutboundPayloadError
-from core.rooms import Joined, Left, Room, RoomService
+from core.room_service import RoomService
+from core.rooms import Joined, Left, Room
 from core.tasks import Tasks, Timers
 from core.turns import AfterAck, RoomTurn, RoomTurns
 
@@ -26,10 +26,11 @@ if TYPE_CHECKING:
     from core.config import Settings
     from core.identity import Identity, TokenVerifier
     from core.metrics import CoreMetrics
-    from core.plugins import PluginHost
     from core.registry import EventRegistry
 
 log = logging.getLogger("lvng")
+
+T = TypeVar("T")
 
 # Room kinds whose second part is a customer id.
 CUSTOMER_SCOPES = ("customer", "activity")
@@ -41,57 +42,20 @@ ACTIVITY_INTERVAL = 5.0
 RECENT_ERRORS = 200
 
 
-@dataclass(eq=False, slots=True)
-class Session:
-    """One connected socket: its identity, rooms, rate-limit window and expiry timer."""
-
-    sid: str
-    identity: Identity
-    limiter: SlidingWindow
-    rooms: set[Room] = field(default_factory=set)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    expiry: asyncio.TimerHandle | None = None
-    connected_at: str = field(default_factory=now_iso)
-    # Activity (loop time, `time.monotonic()`): stamped by the gateway for every event the
-    # socket sends; `activity_told_at` is when `lvng_client_active` was last called for it.
-    last_event_at: float = field(default_factory=time.monotonic)
-    activity_told_at: float = float("-inf")
+class PluginCalls(Protocol):
+    """What the platform and the gateway call of the plugin host (`core.plugins.PluginHost`,
+    which imports the hook specs, which name the platform: typed here by what is used)."""
 
     @property
-    def user_id(self) -> str:
-        return self.identity.user_id
+    def names(self) -> list[str]: ...
 
-    @property
-    def organization_id(self) -> str:
-        return self.identity.organization_id
+    def implements(self, hook_name: str) -> bool: ...
 
+    def unknown_event_message(self, event: str) -> str: ...
 
-@dataclass(frozen=True, slots=True)
-class Member:
-    """A socket leaving a room without asking (`lvng_client_left_room`): its id, user and
-    organization. When its node died the socket is gone already and `sid` is history."""
+    async def fan_out(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]: ...
 
-    sid: str
-    user_id: str
-    user_name: str
-    organization_id: str
-
-    @classmethod
-    def of(cls, session: Session) -> Member:
-        return cls(
-            session.sid, session.user_id, session.identity.user_name, session.organization_id
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class DomainEvent:
-    """Something that happened in one plugin that others may react to."""
-
-    name: str  # e.g. "message.created"
-    organization_id: str
-    data: dict[str, Any]
-    source: str  # the publishing plugin's name
-    timestamp: str = field(default_factory=now_iso)
+    async def call_each_isolated(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]: ...
 
 
 class Platform:
@@ -102,7 +66,7 @@ class Platform:
         *,
         settings: Settings,
         sio: socketio.AsyncServer,
-        plugins: PluginHost,
+        plugins: PluginCalls,
         registry: EventRegistry,
         verifier: TokenVerifier,
         metrics: CoreMetrics,
@@ -119,7 +83,7 @@ class Platform:
         self.sessions: dict[str, Session] = {}
         # Events, deliveries and errors of this node, per organization (core/figures.py).
         self.figures = FigureBook(self.sessions)
-        # The realtime kit (core/tasks.py, core/cluster.py, core/turns.py).
+        # The realtime kit (core/tasks.py, core/cluster/, core/turns.py).
         self.cluster: ClusterState = cluster or LocalCluster()
         self.tasks = Tasks()
         self.timers = Timers(self.tasks)
@@ -154,17 +118,32 @@ class Platform:
         """Remember the plugin's validated `[plugins.NAME]` settings (at start-up)."""
         self._plugin_settings[plugin] = settings
 
-    def settings_of(self, plugin: str) -> Any:
-        """The plugin's settings model as validated at start-up (None if it declares none)."""
-        return self._plugin_settings.get(plugin)
+    @overload
+    def settings_of(self, plugin: str) -> Any: ...
+    @overload
+    def settings_of(self, plugin: str, kind: type[T]) -> T: ...
+    def settings_of(self, plugin: str, kind: type[Any] | None = None) -> Any:
+        """The plugin's settings model as validated at start-up (None if it declares none).
+
+        `settings_of(NAME, MySettings)` is typed `MySettings` (checked: a TypeError names
+        what it is instead); without `kind` it is untyped."""
+        return _of_kind(plugin, "settings", self._plugin_settings.get(plugin), kind)
 
     def keep_state(self, plugin: str, state: Any) -> None:
         """Remember what the plugin's `lvng_state` made (at start-up)."""
         self._plugin_states[plugin] = state
 
-    def state_of(self, plugin: str) -> Any:
-        """The plugin's runtime state object, made by its `lvng_state` at start-up."""
-        return self._plugin_states.get(plugin)
+    @overload
+    def state_of(self, plugin: str) -> Any: ...
+    @overload
+    def state_of(self, plugin: str, kind: type[T]) -> T: ...
+    def state_of(self, plugin: str, kind: type[Any] | None = None) -> Any:
+        """The plugin's runtime state object, made by its `lvng_state` at start-up.
+
+        `state_of(NAME, MyState)` is typed `MyState` (checked: a TypeError names what it
+        is instead), so "go to definition" works from every handler and route; without
+        `kind` it is untyped."""
+        return _of_kind(plugin, "state", self._plugin_states.get(plugin), kind)
 
     def turn(self, room: Room | str, after: AfterAck) -> RoomTurn:
         """The room's turn for the work queued in `after` (see core/turns.py)."""
@@ -206,9 +185,13 @@ class Platform:
         """Remember what the plugin's `lvng_metrics` returned (done once, at start-up)."""
         self._plugin_metrics[plugin] = metrics
 
-    def metrics_of(self, plugin: str) -> Any:
-        """What the plugin's `lvng_metrics` returned."""
-        return self._plugin_metrics.get(plugin)
+    @overload
+    def metrics_of(self, plugin: str) -> Any: ...
+    @overload
+    def metrics_of(self, plugin: str, kind: type[T]) -> T: ...
+    def metrics_of(self, plugin: str, kind: type[Any] | None = None) -> Any:
+        """What the plugin's `lvng_metrics` returned; typed `kind` when given (checked)."""
+        return _of_kind(plugin, "metrics", self._plugin_metrics.get(plugin), kind)
 
     def plugin_settings(self, plugin: str) -> dict[str, Any]:
         """The raw `[plugins.NAME]` table of the config (prefer `settings_of`)."""
@@ -324,18 +307,38 @@ class EventContext:
         return self.session.sid
 
     @property
+    def caller(self) -> Caller:
+        """Who sent the event, from which socket, and this event's after-ack queue: the
+        first argument of the plugin's service calls."""
+        return Caller(self.session.identity, self.after_ack, self.session)
+
+    @property
     def metrics(self) -> Any:
+        """This plugin's metrics, untyped (`metrics_as(kind)` is typed)."""
         return self.platform.metrics_of(self.plugin)
 
     @property
     def settings(self) -> Any:
-        """This plugin's validated settings model."""
+        """This plugin's validated settings model, untyped (`settings_as(kind)` is typed)."""
         return self.platform.settings_of(self.plugin)
 
     @property
     def state(self) -> Any:
-        """This plugin's runtime state (what its `lvng_state` made)."""
+        """This plugin's runtime state (what its `lvng_state` made), untyped
+        (`state_as(kind)` is typed)."""
         return self.platform.state_of(self.plugin)
+
+    def state_as(self, kind: type[T]) -> T:
+        """This plugin's runtime state, typed: `ctx.state_as(MessagesState)`."""
+        return self.platform.state_of(self.plugin, kind)
+
+    def settings_as(self, kind: type[T]) -> T:
+        """This plugin's validated settings, typed: `ctx.settings_as(MessagesSettings)`."""
+        return self.platform.settings_of(self.plugin, kind)
+
+    def metrics_as(self, kind: type[T]) -> T:
+        """This plugin's metrics, typed: `ctx.metrics_as(MessagesMetrics)`."""
+        return self.platform.metrics_of(self.plugin, kind)
 
     def turn(self, room: Room) -> RoomTurn:
         """`async with ctx.turn(room):` the room's turn, released after the ack's work."""
@@ -368,3 +371,10 @@ class EventContext:
     async def publish(self, name: str, data: dict[str, Any]) -> None:
         """Publish a domain event from this plugin in the sender's organization."""
         await self.platform.publish(self.plugin, name, self.identity.organization_id, data)
+
+
+def _of_kind(plugin: str, what: str, value: Any, kind: type[Any] | None) -> Any:
+    """`value` (a plugin's state, settings or metrics), checked to be a `kind` when given."""
+    if kind is not None and not isinstance(value, kind):
+        raise TypeError(f"plugin {plugin}'s {what} is {type(value).__name__}, not {kind.__name__}")
+    return value

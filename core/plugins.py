@@ -12,7 +12,7 @@ import importlib
 import inspect
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -84,22 +84,6 @@ class PluginSource:
                 f"plugin {self.name} ({self.kind} {self.target}) failed to load: "
                 f"{one_line(exc)}; leave it out with LVNG_DISABLED_PLUGINS={self.name}"
             ) from exc
-
-
-@dataclass
-class PluginInfo:
-    name: str
-    kind: str
-    target: str
-    version: str | None
-    enabled: bool
-    events: list[str] = field(default_factory=list)
-    emits: list[str] = field(default_factory=list)  # server→client events it declares
-    domain_events: list[dict[str, Any]] = field(default_factory=list)
-    models: list[str] = field(default_factory=list)
-    metrics: list[str] = field(default_factory=list)
-    hooks: list[str] = field(default_factory=list)
-    error: str | None = None
 
 
 def discover(settings: Settings) -> dict[str, PluginSource]:
@@ -331,62 +315,3 @@ class PluginHost:
     def hooks_of(self, name: str) -> list[str]:
         plugin = self.pm.get_plugin(name)
         return sorted(c.name for c in self.pm.get_hookcallers(plugin) or [])
-
-
-def describe_plugins(settings: Settings) -> list[PluginInfo]:
-    """Every plugin found, enabled or not, with its events, domain events, models, metrics.
-
-    Each is loaded on its own into a scratch host, so a broken one is reported, not fatal.
-    """
-    from prometheus_client import CollectorRegistry
-
-    from core.metrics import PluginMetrics
-    from core.registry import EventRegistry
-
-    found = discover(settings)
-    try:
-        enabled = set(enabled_names(settings, found))
-    except ConfigError:
-        enabled = set()
-    infos = []
-    for name, source in found.items():
-        info = PluginInfo(name, source.kind, source.target, source.version, name in enabled)
-        try:
-            host = PluginHost()
-            host.register(source, source.load())
-            host.check()
-            registry = EventRegistry()
-            host.collect(
-                "lvng_register_events", per_plugin=lambda n, r=registry: {"events": r.registrar(n)}
-            )
-            info.events = registry.of_plugin(name)
-            info.emits = registry.outbound_of(name)
-            host.collect(
-                "lvng_register_domain_events",
-                per_plugin=lambda n, r=registry: {"events": r.domain_registrar(n)},
-            )
-            info.domain_events = [
-                {"name": spec.name, "description": spec.description, "fields": spec.fields()}
-                for spec in registry.domain_events_of(name)
-            ]
-            info.models = [
-                m
-                for _, result in host.collect("lvng_models")
-                if result
-                for m in ([result] if isinstance(result, str) else result)
-            ]
-            metrics_registry = CollectorRegistry()
-            host.collect(
-                "lvng_metrics",
-                per_plugin=lambda n, r=metrics_registry: {"metrics": PluginMetrics(r, n)},
-            )
-            # As /metrics shows them: a counter `x` is exposed as `x_total`.
-            info.metrics = sorted(
-                f"{metric.name}_total" if metric.type == "counter" else metric.name
-                for metric in metrics_registry.collect()
-            )
-            info.hooks = host.hooks_of(name)
-        except PluginError as exc:
-            info.error = str(exc)
-        infos.append(info)
-    return infos

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -26,7 +27,9 @@ class SlidingWindow:
 
     __slots__ = ("limit", "window", "_accepted", "_attempts", "_clock")
 
-    def __init__(self, limit: int, window: float, clock=time.monotonic) -> None:
+    def __init__(
+        self, limit: int, window: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.limit = limit
         self.window = window
         self._accepted: deque[float] | tuple[()] = ()
@@ -40,14 +43,15 @@ class SlidingWindow:
     def hit(self) -> Verdict:
         now = self._clock()
         horizon = now - self.window
-        if not isinstance(self._accepted, deque):
-            self._accepted, self._attempts = deque(), deque()
-        for queue in (self._accepted, self._attempts):
+        accepted, attempts = self._accepted, self._attempts
+        if not isinstance(accepted, deque) or not isinstance(attempts, deque):
+            accepted, attempts = self._accepted, self._attempts = deque(), deque()
+        for queue in (accepted, attempts):
             while queue and queue[0] <= horizon:
                 queue.popleft()
-        self._attempts.append(now)
-        if len(self._accepted) < self.limit:
-            self._accepted.append(now)
+        attempts.append(now)
+        if len(accepted) < self.limit:
+            accepted.append(now)
             return Verdict(True)
-        retry_after_ms = max(1, int((self._accepted[0] + self.window - now) * 1000) + 1)
-        return Verdict(False, retry_after_ms, disconnect=len(self._attempts) >= 3 * self.limit)
+        retry_after_ms = max(1, int((accepted[0] + self.window - now) * 1000) + 1)
+        return Verdict(False, retry_after_ms, disconnect=len(attempts) >= 3 * self.limit)

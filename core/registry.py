@@ -6,16 +6,15 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from core.errors import PluginError
 
-if TYPE_CHECKING:
-    from core.platform import EventContext
-
-Handler = Callable[["EventContext", Any], Awaitable[dict[str, Any] | None]]
+# A client event's handler: `async def handler(ctx: EventContext, payload) -> dict | None`.
+# The context is typed Any here: `core.platform` (EventContext's module) imports this one.
+Handler = Callable[[Any, Any], Awaitable[dict[str, Any] | None]]
 
 # Names Socket.IO or the core itself send; no plugin may take them.
 RESERVED_EVENTS = frozenset(

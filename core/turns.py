@@ -33,11 +33,10 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from core.cluster import ClusterState
-    from core.platform import Platform
+    from core.cluster.state import ClusterState
     from core.rooms import Room
 
 log = logging.getLogger("lvng.turns")
@@ -45,13 +44,28 @@ log = logging.getLogger("lvng.turns")
 Work = Callable[[], Awaitable[Any]]
 
 
+class Emitter(Protocol):
+    """Whatever sends an after-ack queue's emits: the platform (`Platform.emit`)."""
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        *,
+        room: Room | None = None,
+        to: str | None = None,
+        skip_sid: str | None = None,
+    ) -> None: ...
+
+
 class AfterAck:
-    """Emits and work that run, in the order queued, once the handler's ack is out."""
+    """Emits and work that run, in the order queued, once the handler's ack is out; the
+    emits go through `emitter.emit` (the platform's, for `platform.after_ack()`)."""
 
-    __slots__ = ("_platform", "_items")
+    __slots__ = ("_emitter", "_items")
 
-    def __init__(self, platform: Platform) -> None:
-        self._platform = platform
+    def __init__(self, emitter: Emitter) -> None:
+        self._emitter = emitter
         self._items: list[Work] = []
 
     def emit(
@@ -63,9 +77,9 @@ class AfterAck:
         to: str | None = None,
         skip_sid: str | None = None,
     ) -> None:
-        """Queue `platform.emit(event, data, room=/to=, skip_sid=)`."""
-        platform = self._platform
-        self._items.append(lambda: platform.emit(event, data, room=room, to=to, skip_sid=skip_sid))
+        """Queue `emitter.emit(event, data, room=/to=, skip_sid=)`."""
+        emitter = self._emitter
+        self._items.append(lambda: emitter.emit(event, data, room=room, to=to, skip_sid=skip_sid))
 
     def then(self, work: Work) -> None:
         """Queue `await work()` (a domain event, say)."""

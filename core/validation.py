@@ -3,12 +3,14 @@ query strings all fail alike, with `VALIDATION_ERROR` and a message naming the f
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from core.errors import ErrorCode, LvngError
 from core.identity import is_valid_id
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -21,8 +23,8 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 def validate_object(
-    schema: type[BaseModel], value: Any, not_object: str = "the payload must be an object"
-) -> Any:
+    schema: type[Model], value: Any, not_object: str = "the payload must be an object"
+) -> Model:
     """`value` (a JSON object) validated by `schema`, or LvngError(VALIDATION_ERROR)."""
     if not isinstance(value, dict):
         raise LvngError(ErrorCode.VALIDATION_ERROR, not_object)

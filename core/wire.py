@@ -77,8 +77,11 @@ _LONG_NUMBER_BYTES = re.compile(b"[0-9]{19}")
 
 def loads(text: str | bytes, **_: Any) -> Any:
     """Parse a client's JSON; raises ValueError only when it is not JSON at all."""
-    long_number = _LONG_NUMBER_BYTES if isinstance(text, bytes | bytearray) else _LONG_NUMBER
-    if long_number.search(text) is None:
+    if isinstance(text, bytes | bytearray):
+        long = _LONG_NUMBER_BYTES.search(text) is not None
+    else:
+        long = _LONG_NUMBER.search(text) is not None
+    if not long:
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:

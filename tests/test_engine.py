@@ -1,4 +1,4 @@
-"""core/engine.py reaches into python-engineio's and Sanic's internals: these tests fail
+"""core/transport/ reaches into python-engineio's and Sanic's internals: these tests fail
 when what it relies on changes (an upgrade must fail here, not slow or break delivery),
 and pin the delivery rules: order per socket, the shared frame, the slow-consumer bound."""
 
@@ -12,14 +12,17 @@ from typing import Any
 
 import pytest
 
-from core import engine
-from core.engine import Delivery, Outgoing, text_frame
+from core import transport
+from core.transport import engine, websocket
+from core.transport.delivery import COALESCE_SOCKETS, SLOW_CONSUMER_REASON, Delivery
+from core.transport.frames import Outgoing, text_frame
+from core.transport.slim import slim
 
 
 def test_the_pinned_versions_are_installed():
-    for package, pinned in engine.PINNED.items():
+    for package, pinned in transport.PINNED.items():
         assert version(package) == pinned, (
-            f"{package} {version(package)} is installed but core/engine.py was checked "
+            f"{package} {version(package)} is installed but core/transport/ was checked "
             f"against {pinned}: re-check its internals, then update PINNED and pyproject"
         )
 
@@ -232,7 +235,7 @@ async def test_a_slow_consumer_is_dropped_at_the_bound():
         delivery.deliver("p", Outgoing(f'2["x",{n}]'))
     await asyncio.sleep(0)
     assert polling.queue.qsize() == 4  # three packets and the writer's end (None)
-    assert closed == [{"wait": False, "abort": True, "reason": engine.SLOW_CONSUMER_REASON}]
+    assert closed == [{"wait": False, "abort": True, "reason": SLOW_CONSUMER_REASON}]
     assert dropped == [1, 1]
 
 
@@ -256,7 +259,7 @@ async def test_after_a_fan_out_the_next_flush_waits_and_coalesces():
     window: what is emitted meanwhile goes out in one write per socket. A writer that
     wakes for a queued packet meanwhile writes its socket's pending frames first."""
     delivery, sockets = make_delivery(flush_window=0.2)
-    names = [f"s{n}" for n in range(engine.COALESCE_SOCKETS)]
+    names = [f"s{n}" for n in range(COALESCE_SOCKETS)]
     for name in names:
         sockets[name] = FakeSocket(name, FakeWs())
     transport = sockets["s0"].lvng_ws.io_proto.transport
@@ -291,7 +294,7 @@ async def test_after_a_fan_out_the_next_flush_waits_and_coalesces():
 
 async def test_a_window_of_zero_writes_at_once():
     delivery, sockets = make_delivery(flush_window=0)
-    names = [f"s{n}" for n in range(engine.COALESCE_SOCKETS)]
+    names = [f"s{n}" for n in range(COALESCE_SOCKETS)]
     for name in names:
         sockets[name] = FakeSocket(name, FakeWs())
     for n in (1, 2):
@@ -307,7 +310,7 @@ async def test_a_window_of_zero_writes_at_once():
 
 async def test_slim_events_and_queues_behave_as_asyncio_s():
     event = asyncio.Event()
-    engine.slim(event)
+    slim(event)
     assert type(event._waiters) is not type(asyncio.Event()._waiters)
     waiter = asyncio.ensure_future(event.wait())
     await asyncio.sleep(0)
@@ -316,7 +319,7 @@ async def test_slim_events_and_queues_behave_as_asyncio_s():
 
     queue: asyncio.Queue[int] = asyncio.Queue(maxsize=1)
     queue.put_nowait(1)
-    engine.slim(queue)  # what it holds stays
+    slim(queue)  # what it holds stays
     putter = asyncio.ensure_future(queue.put(2))  # waits: the queue is full
     await asyncio.sleep(0)
     assert not putter.done()
@@ -379,7 +382,7 @@ def adopted_socket() -> tuple[Any, Any, list[str]]:
 
 async def run_session(socket: Any) -> tuple[FakeEioWebSocket, asyncio.Task[None]]:
     ws = FakeEioWebSocket()
-    socket.lvng_ws = ws  # as core.engine's recording driver does
+    socket.lvng_ws = ws  # as core.transport.websocket's recording driver does
     task = asyncio.ensure_future(socket._websocket_handler(ws))
     while not socket.upgraded:
         await asyncio.sleep(0)
@@ -442,7 +445,7 @@ async def test_a_direct_session_has_no_writer_task_and_keeps_order():
     socket.queue.put_nowait(eio_packet.Packet(eio_packet.OPEN, {"sid": "s1"}))
     ws = FakeEioWebSocket()
     ws._sock = FakeWs()
-    socket.lvng_ws = ws._sock  # as core.engine's recording driver does
+    socket.lvng_ws = ws._sock  # as core.transport.websocket's recording driver does
     tasks = len(asyncio.all_tasks())
     handler = asyncio.ensure_future(socket._websocket_handler(ws))
     while not socket.upgraded:
@@ -504,7 +507,7 @@ async def test_a_close_between_reads_ends_the_next_read_and_loses_nothing():
     ws = fake_sanic_websocket()
 
     async def session() -> list[Any]:
-        read = engine._websocket_reader(ws)
+        read = websocket._websocket_reader(ws)
         got: list[Any] = [await read()]
         ws._sock.recv_cancel.cancel()  # the close frame, while this "handles" the message
         await asyncio.sleep(0)
@@ -522,7 +525,7 @@ async def test_a_close_during_a_read_cancels_it():
     ws = fake_sanic_websocket()
 
     async def session() -> None:
-        read = engine._websocket_reader(ws)
+        read = websocket._websocket_reader(ws)
         await read()
 
     task = asyncio.ensure_future(session())
@@ -537,7 +540,7 @@ async def test_a_server_side_close_is_bounded_by_close_timeout():
     after close_timeout, which ends the session's read."""
     ws = fake_sanic_websocket()
     transport = ws._sock.io_proto.transport
-    await engine._close_websocket(ws)
+    await websocket._close_websocket(ws)
     assert ws.closed and not transport.aborted
 
     async def aborted() -> None:

@@ -256,7 +256,8 @@ def _make(folder: Path, target: str) -> list[str]:
 
 def test_the_two_commands_set_up_what_is_missing_and_nothing_more(tmp_path):
     """`make serve` and `make test` in a fresh clone set everything up; once set up, they
-    serve and test at once; a changed lock file installs again. `.ci/run` is `make test`."""
+    serve and test at once (the gates, then the suite); a changed lock file installs again.
+    `.ci/run` is `make test`."""
     clone = tmp_path / "clone"
     locks = [f"{d}/package-lock.json" for d in ("tests/js", "tests/e2e", "bench")]
     for name in ["Makefile", "pyproject.toml", "scripts/test-machine.sh", *locks]:
@@ -283,8 +284,12 @@ def test_the_two_commands_set_up_what_is_missing_and_nothing_more(tmp_path):
         (clone / stamp).write_text("")
         os.utime(clone / stamp, (later, later))
     assert [line.strip() for line in _make(clone, "serve")] == [".venv/bin/lvng serve --dev"]
+    # The gates (ruff check, ruff format --check, mypy) run before the suite, as in CI.
     assert [line.strip() for line in _make(clone, "test")] == [
         "bash scripts/test-machine.sh",
+        ".venv/bin/ruff check .",
+        ".venv/bin/ruff format --check .",
+        ".venv/bin/mypy",
         ".venv/bin/python -m pytest",
     ]
     # A newer lock file (a pulled change) installs that package again, and only it.

@@ -10,7 +10,8 @@ import uuid
 
 import pytest
 
-from core.cluster import LocalCluster, RedisCluster
+from core.cluster.local import LocalCluster
+from core.cluster.redis_cluster import RedisCluster
 from core.tasks import Tasks, Timers
 from core.turns import AfterAck, RoomTurns
 from tests.live import PROBE_PLUGIN, SECRET, make_token

@@ -1,5 +1,5 @@
 """A client that stops reading is dropped before it costs unbounded memory, and the others
-never wait for it (core/engine.py, "Slow consumers"; docs/decisions.md)."""
+never wait for it (core/transport/delivery.py, "Slow consumers"; docs/decisions.md)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import pytest
 import socketio
 from engineio.async_socket import AsyncSocket
 
-from core.engine import close_transport
+from core.transport.closing import close_transport
 from tests.live import Client
 from tests.test_js_client import JS, node_ready
 

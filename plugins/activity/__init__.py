@@ -30,7 +30,7 @@ from plugins.activity import events as events_module
 from plugins.activity.metrics import ActivityMetrics
 from plugins.activity.routes import routes
 from plugins.activity.settings import ActivitySettings
-from plugins.activity.state import Activity
+from plugins.activity.state import ActivityState
 
 PLUGIN = "activity"
 
@@ -46,8 +46,12 @@ def lvng_metrics(metrics: PluginMetrics) -> ActivityMetrics:
 
 
 @hookimpl
-def lvng_state(platform: Platform) -> Activity:
-    return Activity(platform, platform.settings_of(PLUGIN), platform.metrics_of(PLUGIN))
+def lvng_state(platform: Platform) -> ActivityState:
+    return ActivityState(
+        platform,
+        platform.settings_of(PLUGIN, ActivitySettings),
+        platform.metrics_of(PLUGIN, ActivityMetrics),
+    )
 
 
 @hookimpl
@@ -68,18 +72,18 @@ def lvng_routes() -> Blueprint:
 @hookimpl
 def lvng_domain_event(event: DomainEvent, platform: Platform) -> None:
     """Start making the event's item, off the publisher's path (sources.py)."""
-    platform.state_of(PLUGIN).sources.take(event)
+    platform.state_of(PLUGIN, ActivityState).sources.take(event)
 
 
 @hookimpl
 async def lvng_client_left_room(
     room: Room, member: Member, reason: str, platform: Platform
 ) -> None:
-    await platform.state_of(PLUGIN).feed.left_room(room, member, reason)
+    await platform.state_of(PLUGIN, ActivityState).feed.left_room(room, member, reason)
 
 
 @hookimpl
 async def lvng_shutdown(platform: Platform) -> None:
     """Let items being made from domain events finish before the database closes."""
-    state: Activity = platform.state_of(PLUGIN)
+    state = platform.state_of(PLUGIN, ActivityState)
     await state.sources.drain(state.settings.drain_seconds)

@@ -9,22 +9,15 @@ tables); an owner never changes, so each node remembers the owners it has looked
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from tortoise.exceptions import IntegrityError
 
-from core.api import ErrorCode, LvngError, not_yours
+from core.api import ErrorCode, LvngError, not_yours, now_utc
 from plugins.activity.models import ActivityCustomer
 
 if TYPE_CHECKING:
     from core.api import Identity
-
-
-def now() -> datetime:
-    """Now in UTC at millisecond precision, so what is stored equals what is sent."""
-    moment = datetime.now(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def not_granted(customer_id: str) -> LvngError:
@@ -49,7 +42,7 @@ class Customers:
         """Make `organization_id` the owner unless someone is; the owner afterwards."""
         try:
             await ActivityCustomer.create(
-                customer_id=customer_id, organization_id=organization_id, created_at=now()
+                customer_id=customer_id, organization_id=organization_id, created_at=now_utc()
             )
         except IntegrityError:
             pass  # claimed meanwhile, maybe by another node

@@ -8,18 +8,21 @@ from typing import Any
 
 from core.api import EventContext, EventRegistrar
 from plugins.activity import outbound, schemas
+from plugins.activity.state import ActivityState
 
 
 async def subscribe(ctx: EventContext, payload: schemas.CustomerRef) -> dict[str, Any]:
-    return await ctx.state.feed.subscribe(ctx, payload.customerId)
+    return await ctx.state_as(ActivityState).feed.subscribe(ctx.caller, payload.customerId)
 
 
 async def unsubscribe(ctx: EventContext, payload: schemas.CustomerRef) -> dict[str, Any]:
-    return await ctx.state.feed.unsubscribe(ctx, payload.customerId)
+    return await ctx.state_as(ActivityState).feed.unsubscribe(ctx.caller, payload.customerId)
 
 
 async def read(ctx: EventContext, payload: schemas.Read) -> dict[str, Any]:
-    return await ctx.state.feed.read(ctx, payload.customerId, payload.itemId)
+    return await ctx.state_as(ActivityState).feed.read(
+        ctx.caller, payload.customerId, payload.itemId
+    )
 
 
 def register(events: EventRegistrar) -> None:

@@ -22,14 +22,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.api import ErrorCode, LvngError, Room, new_id
+from core.api import ErrorCode, LvngError, Room, new_id, now_utc
 from plugins.activity import payloads
-from plugins.activity.customers import now
 from plugins.activity.metrics import type_label
 from plugins.activity.models import ActivityItem, ActivityRead
 
 if TYPE_CHECKING:
-    from core.api import EventContext, Member, Platform
+    from core.api import Caller, Member, Platform
     from plugins.activity.customers import Customers
     from plugins.activity.metrics import ActivityMetrics
     from plugins.activity.settings import ActivitySettings
@@ -105,7 +104,7 @@ class Feed:
                         subject_type=draft.subject_type,
                         subject_id=draft.subject_id,
                         data=draft.data,
-                        created_at=now(),
+                        created_at=now_utc(),
                     )
                 # Committed: only now may anyone hear of it.
                 self.metrics.items.labels(type=type_label(draft.type)).inc()
@@ -139,7 +138,8 @@ class Feed:
             raise LvngError(
                 ErrorCode.NOT_FOUND, f"no item {item_id} in the activity of customer {customer_id}"
             )
-        return row.seq
+        seq: int = row.seq
+        return seq
 
     # --- unread counts -----------------------------------------------------------------
 
@@ -150,15 +150,16 @@ class Feed:
         query = self._items(organization_id, customer_id).filter(actor_id__not=user_id)
         if position is not None:
             query = query.filter(seq__gt=position.item_seq)
-        return await query.count()
+        count: int = await query.count()
+        return count
 
-    async def read(self, ctx: EventContext, customer_id: str, item_id: str) -> dict[str, Any]:
+    async def read(self, caller: Caller, customer_id: str, item_id: str) -> dict[str, Any]:
         """Move the user's read position forward to `item_id` (never back); the user's
         other subscribed sockets hear the new count."""
-        org, user_id = ctx.identity.organization_id, ctx.identity.user_id
+        org, user_id = caller.identity.organization_id, caller.identity.user_id
         room = feed_room(org, customer_id)
-        ctx.require_member(room)
-        async with ctx.turn(room) as turn:
+        self.platform.rooms.require_member(caller.socket, room)
+        async with self.platform.turn(room, caller.after) as turn:
             seq = await self._seq_of(org, customer_id, item_id)
             async with turn.transaction() as connection:
                 position = await ActivityRead.get_or_none(
@@ -173,56 +174,58 @@ class Feed:
                         user_id=user_id,
                         item_seq=seq,
                         item_id=item_id,
-                        updated_at=now(),
+                        updated_at=now_utc(),
                     )
                 elif moved:
                     position.item_seq, position.item_id = seq, item_id
-                    position.updated_at = now()
+                    position.updated_at = now_utc()
                     await position.save(using_db=connection)
             count = await self.unread(org, customer_id, user_id)
             if moved:
-                ctx.after_ack.emit(
+                caller.after.emit(
                     "activity:unread",
                     payloads.unread(customer_id, count),
                     room=user_room(org, customer_id, user_id),
-                    skip_sid=ctx.sid,
+                    skip_sid=caller.sid,
                 )
         return {"customerId": customer_id, "unreadCount": count, "lastReadItemId": position.item_id}
 
     # --- subscribers -------------------------------------------------------------------
 
-    async def subscribe(self, ctx: EventContext, customer_id: str) -> dict[str, Any]:
+    async def subscribe(self, caller: Caller, customer_id: str) -> dict[str, Any]:
         """Join the feed; `activity:subscribed` (the newest items, the unread count)
         follows the ack, then the live `activity:new`s."""
-        identity = ctx.identity
+        identity = caller.identity
         await self.customers.check_reader(identity, customer_id, claim=True)
         org = identity.organization_id
         room = feed_room(org, customer_id)
-        async with ctx.turn(room):
-            if await ctx.join(room):
+        async with self.platform.turn(room, caller.after):
+            if await self.platform.rooms.join(caller.socket, room):
                 self.metrics.subscribers.inc()
                 await self.platform.rooms.join(
-                    ctx.session, user_room(org, customer_id, identity.user_id), authorize=False
+                    caller.socket, user_room(org, customer_id, identity.user_id), authorize=False
                 )
             rows, _ = await self.newest(org, customer_id, limit=self.settings.subscribe_items)
             count = await self.unread(org, customer_id, identity.user_id)
-            ctx.after_ack.emit(
-                "activity:subscribed", payloads.subscribed(customer_id, rows, count), to=ctx.sid
+            caller.after.emit(
+                "activity:subscribed", payloads.subscribed(customer_id, rows, count), to=caller.sid
             )
         return {"customerId": customer_id}
 
-    async def unsubscribe(self, ctx: EventContext, customer_id: str) -> dict[str, Any]:
+    async def unsubscribe(self, caller: Caller, customer_id: str) -> dict[str, Any]:
         """Leave the feed; `activity:unsubscribed` follows the ack (also when the socket
         was not subscribed: `wasSubscribed` says which)."""
-        org = ctx.identity.organization_id
+        org = caller.identity.organization_id
         room = feed_room(org, customer_id)
-        async with ctx.turn(room):
-            left = await ctx.leave(room)
+        async with self.platform.turn(room, caller.after):
+            left = await self.platform.rooms.leave(caller.socket, room)
             if left:
                 self.metrics.subscribers.dec()
-                await ctx.leave(user_room(org, customer_id, ctx.identity.user_id))
-            ctx.after_ack.emit(
-                "activity:unsubscribed", payloads.unsubscribed(customer_id), to=ctx.sid
+                await self.platform.rooms.leave(
+                    caller.socket, user_room(org, customer_id, caller.identity.user_id)
+                )
+            caller.after.emit(
+                "activity:unsubscribed", payloads.unsubscribed(customer_id), to=caller.sid
             )
         return {"customerId": customer_id, "wasSubscribed": bool(left)}
 

@@ -9,6 +9,8 @@ subscribers hear them in. A user's read position is the `seq` of the newest item
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -41,7 +43,7 @@ class ActivityItem(Model):
     summary = fields.CharField(max_length=SUMMARY_LENGTH)
     subject_type = fields.CharField(max_length=TYPE_LENGTH)
     subject_id = fields.CharField(max_length=ID_LENGTH)
-    data = fields.JSONField(default=dict)
+    data: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     created_at = fields.DatetimeField()
 
     class Meta:

@@ -23,13 +23,9 @@ from core.api import (
 from plugins.activity import payloads
 from plugins.activity.feed import Draft
 from plugins.activity.schemas import NewItem, PageQuery
-from plugins.activity.state import Activity
+from plugins.activity.state import ActivityState
 
 routes = Blueprint("activity", url_prefix="/api/v1")
-
-
-def _activity(request: Request) -> Activity:
-    return platform_of(request).state_of("activity")
 
 
 @routes.get("/customers/<customer_id:str>/activity")
@@ -41,7 +37,7 @@ async def customer_activity(request: Request, customer_id: str) -> HTTPResponse:
         PageQuery,
         {key: request.args.get(key) for key in ("before", "limit") if key in request.args},
     )
-    a = _activity(request)
+    a = platform_of(request).state_of("activity", ActivityState)
     if not await a.customers.check_reader(identity, customer_id, claim=False):
         if query.before is not None:
             raise LvngError(
@@ -62,12 +58,16 @@ async def post_activity(request: Request, customer_id: str) -> HTTPResponse:
     identity = authenticate(request)
     require_id(customer_id, "customerId")
     body = parse_body(request, NewItem)
-    a = _activity(request)
+    a = platform_of(request).state_of("activity", ActivityState)
     await a.customers.check_publisher(identity, customer_id)
     actor_id = body.actorId or identity.user_id
     actor_name = body.actorName or (identity.user_name if body.actorId is None else body.actorId)
-    subject = (body.subject.type, body.subject.id) if body.subject else ("customer", customer_id)
-    draft = Draft(body.type, body.summary, actor_id, actor_name, *subject, body.data)
+    subject_type, subject_id = (
+        (body.subject.type, body.subject.id) if body.subject else ("customer", customer_id)
+    )
+    draft = Draft(
+        body.type, body.summary, actor_id, actor_name, subject_type, subject_id, body.data
+    )
     row = await a.feed.add(identity.organization_id, customer_id, draft, claim=False)
     if row is None:  # the owner was checked above and never changes
         raise LvngError(ErrorCode.INTERNAL_ERROR, "internal error; it has been logged")

@@ -1,5 +1,6 @@
-"""The plugin's runtime state, made once at start-up by `lvng_state` and reached as
-`ctx.state` (handlers) or `platform.state_of("activity")` (routes, hooks)."""
+"""The plugin's runtime state, made once at start-up by `lvng_state`; typed, it is
+`ctx.state_as(ActivityState)` in handlers and
+`platform.state_of("activity", ActivityState)` in routes and hooks."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from plugins.activity.settings import ActivitySettings
 
 
-class Activity:
+class ActivityState:
     """The activity plugin of one platform: its services, sharing settings and metrics."""
 
     def __init__(

@@ -31,7 +31,7 @@ from plugins.calls import events as events_module
 from plugins.calls.metrics import CallsMetrics
 from plugins.calls.routes import routes
 from plugins.calls.settings import CallsSettings
-from plugins.calls.state import Calling
+from plugins.calls.state import CallsState
 
 PLUGIN = "calls"
 
@@ -52,8 +52,12 @@ def lvng_metrics(metrics: PluginMetrics) -> CallsMetrics:
 
 
 @hookimpl
-def lvng_state(platform: Platform) -> Calling:
-    return Calling(platform, platform.settings_of(PLUGIN), platform.metrics_of(PLUGIN))
+def lvng_state(platform: Platform) -> CallsState:
+    return CallsState(
+        platform,
+        platform.settings_of(PLUGIN, CallsSettings),
+        platform.metrics_of(PLUGIN, CallsMetrics),
+    )
 
 
 @hookimpl
@@ -73,7 +77,7 @@ def lvng_routes() -> Blueprint:
 
 @hookimpl
 async def lvng_startup(platform: Platform) -> None:
-    await platform.state_of(PLUGIN).start()
+    await platform.state_of(PLUGIN, CallsState).start()
 
 
 @hookimpl
@@ -82,7 +86,7 @@ async def lvng_client_left_room(
 ) -> None:
     """A disconnect (or a dead node) takes the user out of the call when it was its last
     socket: `call:participant_left` with reason `disconnected`."""
-    await platform.state_of(PLUGIN).calls.left_room(room, member, last, reason)
+    await platform.state_of(PLUGIN, CallsState).calls.left_room(room, member, last, reason)
 
 
 @hookimpl

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from core.api import Room, new_id
 from plugins.calls import payloads
 from plugins.calls.models import Call, Participant, Segment
+from plugins.calls.rooms import call_room, room_name_of
 
 if TYPE_CHECKING:
-    from core.api import AfterAck, EventContext, Member, Platform, RoomTurn
+    from core.api import AfterAck, Caller, Member, Platform, RoomTurn
     from plugins.calls.metrics import CallsMetrics
     from plugins.calls.transcripts import Transcripts
 
@@ -31,17 +33,6 @@ PLUGIN = "calls"
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def call_room(organization_id: str, room_name: str) -> Room:
-    """The room of the organization's call `roomName`."""
-    return Room.of(organization_id, "call", room_name)
-
-
-def room_name_of(room: Room) -> str | None:
-    """The roomName of a call room (None for any other room)."""
-    parts = room.parts
-    return parts[1] if len(parts) == 2 and parts[0] == "call" else None
 
 
 def told_reason(reason: str) -> str:
@@ -86,33 +77,33 @@ class Calls:
 
     # --- joining -----------------------------------------------------------------------
 
-    async def join(self, ctx: EventContext, room_name: str) -> dict[str, Any]:
+    async def join(self, caller: Caller, room_name: str) -> dict[str, Any]:
         """Ack `{roomName, callId, participants}`; then `call:joined` to the socket and,
         for the user's first socket, `call:participant_joined` to the others."""
-        room = call_room(ctx.identity.organization_id, room_name)
-        after = ctx.after_ack
-        user_id, user_name = ctx.identity.user_id, ctx.identity.user_name
-        async with ctx.turn(room) as turn:
-            joined = await ctx.join(room)
+        room = call_room(caller.identity.organization_id, room_name)
+        after = caller.after
+        user_id, user_name = caller.identity.user_id, caller.identity.user_name
+        async with self.platform.turn(room, caller.after) as turn:
+            joined = await self.platform.rooms.join(caller.socket, room)
             try:
                 call, started = await self._enter(
                     turn, room, room_name, user_id, user_name, first=joined.first
                 )
             except BaseException:
                 if joined:  # nothing was written: the socket is not in the call either
-                    await ctx.leave(room)
+                    await self.platform.rooms.leave(caller.socket, room)
                 raise
             participants = await self.participants(room, call)
             transcript, more = await self.transcripts.for_joiner(call)
             after.emit(
-                "call:joined", payloads.joined(call, participants, transcript, more), to=ctx.sid
+                "call:joined", payloads.joined(call, participants, transcript, more), to=caller.sid
             )
             if joined.first:
                 after.emit(
                     "call:participant_joined",
                     payloads.participant_joined(room_name, call.call_id, user_id, user_name),
                     room=room,
-                    skip_sid=ctx.sid,
+                    skip_sid=caller.sid,
                 )
         org = room.organization_id
         if started:
@@ -186,17 +177,17 @@ class Calls:
 
     # --- leaving -----------------------------------------------------------------------
 
-    async def leave(self, ctx: EventContext, room_name: str) -> dict[str, Any]:
+    async def leave(self, caller: Caller, room_name: str) -> dict[str, Any]:
         """Ack `{roomName, callId, left, callEnded}`; `call:participant_left` (reason
         `left`) to the others when it was the user's last socket in the call."""
-        room = call_room(ctx.identity.organization_id, room_name)
-        async with ctx.turn(room):
-            if room not in ctx.session.rooms:
+        room = call_room(caller.identity.organization_id, room_name)
+        async with self.platform.turn(room, caller.after):
+            if room not in caller.socket.rooms:
                 return {"roomName": room_name, "callId": None, "left": False, "callEnded": False}
-            left = await ctx.leave(room)
+            left = await self.platform.rooms.leave(caller.socket, room)
             if left.last:
                 call, ended = await self._depart(
-                    room, ctx.identity.user_id, ctx.identity.user_name, "left", ctx.after_ack
+                    room, caller.identity.user_id, caller.identity.user_name, "left", caller.after
                 )
             else:
                 call, ended = await self.in_progress(room.organization_id, room_name), False
@@ -317,7 +308,7 @@ class Calls:
                 await self._end(fresh, await self._last_activity(fresh), "disconnected")
                 data = payloads.call_ended_event(fresh)
                 org = room.organization_id
-                after.then(lambda data=data, org=org: self.publish("call.ended", org, data))
+                after.then(partial(self.publish, "call.ended", org, data))
                 ended += 1
             await after.run()
         if ended:

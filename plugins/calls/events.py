@@ -8,18 +8,21 @@ from typing import Any
 
 from core.api import EventContext, EventRegistrar
 from plugins.calls import outbound, schemas
+from plugins.calls.state import CallsState
 
 
 async def join(ctx: EventContext, payload: schemas.CallRef) -> dict[str, Any]:
-    return await ctx.state.calls.join(ctx, payload.roomName)
+    return await ctx.state_as(CallsState).calls.join(ctx.caller, payload.roomName)
 
 
 async def leave(ctx: EventContext, payload: schemas.CallRef) -> dict[str, Any]:
-    return await ctx.state.calls.leave(ctx, payload.roomName)
+    return await ctx.state_as(CallsState).calls.leave(ctx.caller, payload.roomName)
 
 
 async def transcription(ctx: EventContext, payload: schemas.Transcription) -> dict[str, Any]:
-    return await ctx.state.transcripts.relay(ctx, payload.roomName, payload.segment)
+    return await ctx.state_as(CallsState).transcripts.relay(
+        ctx.caller, payload.roomName, payload.segment
+    )
 
 
 def register(events: EventRegistrar) -> None:

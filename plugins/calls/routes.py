@@ -20,7 +20,7 @@ from core.api import (
 )
 from plugins.calls import payloads, vtt
 from plugins.calls.schemas import TranscriptQuery
-from plugins.calls.state import Calling
+from plugins.calls.state import CallsState
 
 routes = Blueprint("calls", url_prefix="/api/v1")
 
@@ -33,7 +33,7 @@ async def transcript(request: Request, room_name: str) -> HTTPResponse:
         TranscriptQuery,
         {key: request.args.get(key) for key in ("callId", "format") if key in request.args},
     )
-    state: Calling = platform_of(request).state_of("calls")
+    state = platform_of(request).state_of("calls", CallsState)
     call = await state.transcripts.find_call(identity.organization_id, room_name, query.callId)
     rows = await state.transcripts.segments(call)
     if query.format == "vtt":

@@ -1,5 +1,6 @@
-"""The plugin's runtime state, made once at start-up by `lvng_state` and reached as
-`ctx.state` (handlers) or `platform.state_of("calls")` (routes, hooks)."""
+"""The plugin's runtime state, made once at start-up by `lvng_state`; typed, it is
+`ctx.state_as(CallsState)` in handlers and
+`platform.state_of("calls", CallsState)` in routes and hooks."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from plugins.calls.settings import CallsSettings
 
 
-class Calling:
+class CallsState:
     """The calls plugin of one platform: its services, sharing settings and metrics."""
 
     def __init__(self, platform: Platform, settings: CallsSettings, metrics: CallsMetrics) -> None:

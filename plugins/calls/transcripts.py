@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from core.api import ErrorCode, LvngError, iso, new_id
 from plugins.calls import payloads
-from plugins.calls.calls import call_room
 from plugins.calls.models import Call, Segment
+from plugins.calls.rooms import call_room
 
 if TYPE_CHECKING:
-    from core.api import EventContext, Platform
+    from core.api import Caller, Platform
     from plugins.calls.metrics import CallsMetrics
     from plugins.calls.schemas import SegmentIn
     from plugins.calls.settings import CallsSettings
@@ -35,14 +35,14 @@ class Transcripts:
         self.settings = settings
         self.metrics = metrics
 
-    async def relay(self, ctx: EventContext, room_name: str, segment: SegmentIn) -> dict[str, Any]:
+    async def relay(self, caller: Caller, room_name: str, segment: SegmentIn) -> dict[str, Any]:
         """Relay one segment to the call (and store it when final). The sender must be in
         the call (`NOT_IN_ROOM`). Ack `{roomName, callId, segmentId, isFinal, sequence}`
         (`sequence` null for an interim segment)."""
-        identity = ctx.identity
+        identity = caller.identity
         room = call_room(identity.organization_id, room_name)
-        ctx.require_member(room)
-        async with ctx.turn(room) as turn:
+        self.platform.rooms.require_member(caller.socket, room)
+        async with self.platform.turn(room, caller.after) as turn:
             call = await Call.filter(
                 organization_id=identity.organization_id, room_name=room_name, ended_at__isnull=True
             ).first()
@@ -83,7 +83,7 @@ class Transcripts:
                 segment.model_dump(),
                 iso(moment),
             )
-            ctx.after_ack.emit("transcription:segment", data, room=room)
+            caller.after.emit("transcription:segment", data, room=room)
         self.metrics.segments.labels(finality="final" if segment.isFinal else "interim").inc()
         if sequence is not None:
             event = {
@@ -94,7 +94,7 @@ class Transcripts:
                 "sequence": sequence,
                 "segment": payloads.stored_segment(row),
             }
-            ctx.after_ack.then(
+            caller.after.then(
                 lambda: self.platform.publish(
                     PLUGIN, "call.transcript_segment", identity.organization_id, event
                 )

@@ -19,7 +19,6 @@ from __future__ import annotations
 from sanic import Blueprint
 
 from core.api import (
-    AfterAck,
     DomainEventRegistrar,
     EventRegistrar,
     Identity,
@@ -35,7 +34,7 @@ from plugins.messages import events as events_module
 from plugins.messages.metrics import MessagesMetrics
 from plugins.messages.routes import routes
 from plugins.messages.settings import MessagesSettings
-from plugins.messages.state import Messaging
+from plugins.messages.state import MessagesState
 from plugins.messages.target import Target
 
 PLUGIN = "messages"
@@ -57,8 +56,12 @@ def lvng_metrics(metrics: PluginMetrics) -> MessagesMetrics:
 
 
 @hookimpl
-def lvng_state(platform: Platform) -> Messaging:
-    return Messaging(platform, platform.settings_of(PLUGIN), platform.metrics_of(PLUGIN))
+def lvng_state(platform: Platform) -> MessagesState:
+    return MessagesState(
+        platform,
+        platform.settings_of(PLUGIN, MessagesSettings),
+        platform.metrics_of(PLUGIN, MessagesMetrics),
+    )
 
 
 @hookimpl
@@ -79,8 +82,8 @@ def lvng_routes() -> Blueprint:
 @hookimpl
 async def lvng_client_disconnected(session: Session, platform: Platform) -> None:
     """Stop whatever the socket was typing (the rooms are left next)."""
-    after = AfterAck(platform)
-    await platform.state_of(PLUGIN).typing.socket_left(session.sid, None, after)
+    after = platform.after_ack()
+    await platform.state_of(PLUGIN, MessagesState).typing.socket_left(session.sid, None, after)
     await after.run()
 
 
@@ -91,7 +94,7 @@ async def lvng_client_left_room(
     target = Target.from_room(room)
     if target is None:
         return
-    state: Messaging = platform.state_of(PLUGIN)
+    state = platform.state_of(PLUGIN, MessagesState)
     if target.kind == "conversation":
         await state.conversations.left_room(target, member, last, reason)
     else:
@@ -105,4 +108,6 @@ async def lvng_authorize_join(identity: Identity, room: Room, platform: Platform
     target = Target.from_room(room)
     if target is None or target.kind != "channel":
         return None
-    return await platform.state_of(PLUGIN).channels.veto(identity, target.channel_id or "")
+    return await platform.state_of(PLUGIN, MessagesState).channels.veto(
+        identity, target.channel_id or ""
+    )

@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from core.api import ErrorCode, LvngError, Member, iso, not_yours
+from core.api import Caller, ErrorCode, LvngError, Member, iso, not_yours, now_utc
 from plugins.messages import payloads
 from plugins.messages.models import Channel, ChannelMember
-from plugins.messages.target import Caller, Target, now
+from plugins.messages.target import Target
 
 if TYPE_CHECKING:
     from core.api import Identity, Platform
     from plugins.messages.messages import Messages
     from plugins.messages.schemas import ChannelChanges
     from plugins.messages.settings import MessagesSettings
-    from plugins.messages.typing import Typing
+    from plugins.messages.typing_indicators import Typing
 
 
 class Channels:
@@ -62,7 +62,7 @@ class Channels:
         return channel
 
     async def _create(self, identity: Identity, channel_id: str) -> Channel:
-        moment = now()
+        moment = now_utc()
         org = identity.organization_id
         try:
             async with in_transaction():
@@ -184,7 +184,7 @@ class Channels:
             becomes_private = updates.get("private") is True and not channel.private
             for key, value in updates.items():
                 setattr(channel, key, value)
-            channel.updated_at = now()
+            channel.updated_at = now_utc()
             await channel.save()
             if becomes_private:
                 users = set(await self.platform.rooms.users(target.room)) | {caller.user_id}
@@ -205,7 +205,7 @@ class Channels:
                 channel_id=channel.channel_id,
                 user_id=user_id,
                 added_by=added_by,
-                created_at=now(),
+                created_at=now_utc(),
             )
         except IntegrityError:
             return False

@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
 
-from core.api import ErrorCode, LvngError, Member, not_yours
+from core.api import Caller, ErrorCode, LvngError, Member, not_yours, now_utc
 from plugins.messages import payloads
 from plugins.messages.models import Conversation, Customer
-from plugins.messages.target import Caller, Target, now
+from plugins.messages.target import Target
 
 if TYPE_CHECKING:
     from core.api import Identity, Platform
     from plugins.messages.messages import Messages
     from plugins.messages.schemas import Rejoin
-    from plugins.messages.typing import Typing
+    from plugins.messages.typing_indicators import Typing
 
 
 class Conversations:
@@ -52,7 +52,7 @@ class Conversations:
                 raise LvngError(ErrorCode.NOT_FOUND, f"no conversation {conversation_id}")
             try:
                 customer = await Customer.create(
-                    customer_id=customer_id, organization_id=org, created_at=now()
+                    customer_id=customer_id, organization_id=org, created_at=now_utc()
                 )
             except IntegrityError:
                 customer = await Customer.get(customer_id=customer_id)
@@ -70,7 +70,7 @@ class Conversations:
                     customer_id=customer_id,
                     conversation_id=conversation_id,
                     created_by=identity.user_id,
-                    created_at=now(),
+                    created_at=now_utc(),
                 )
             except IntegrityError:
                 conversation = await Conversation.get(

@@ -6,43 +6,45 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.api import EventContext, EventRegistrar, iso
+from core.api import Caller, EventContext, EventRegistrar, iso
 from plugins.messages import outbound, payloads, schemas
-from plugins.messages.state import Messaging
-from plugins.messages.target import Caller, Target
+from plugins.messages.state import MessagesState
+from plugins.messages.target import Target
 
 
-def _joined(ctx: EventContext, ref: schemas.TargetRef) -> tuple[Messaging, Caller, Target]:
+def _joined(ctx: EventContext, ref: schemas.TargetRef) -> tuple[MessagesState, Caller, Target]:
     """The event's room, which the socket must have joined (else NOT_IN_ROOM). Joining
     checked the user's right to the room, so being in it is the right to use it."""
     target = Target.of(ctx.identity.organization_id, ref)
     ctx.require_member(target.room)
-    return ctx.state, Caller.of(ctx), target
+    return ctx.state_as(MessagesState), ctx.caller, target
 
 
 # --- channels ------------------------------------------------------------------------------
 
 
 async def join_channel(ctx: EventContext, payload: schemas.ChannelRef) -> dict[str, Any]:
-    return await ctx.state.channels.join(Caller.of(ctx), payload.channelId)
+    return await ctx.state_as(MessagesState).channels.join(ctx.caller, payload.channelId)
 
 
 async def leave_channel(ctx: EventContext, payload: schemas.ChannelRef) -> dict[str, Any]:
-    return await ctx.state.channels.leave(Caller.of(ctx), payload.channelId)
+    return await ctx.state_as(MessagesState).channels.leave(ctx.caller, payload.channelId)
 
 
 async def channel_history(ctx: EventContext, payload: schemas.ChannelHistory) -> dict[str, Any]:
     """A page back (`before`) or forward (`after`): `{messages, hasMore, total}`."""
     target = Target.channel(ctx.identity.organization_id, payload.channelId)
     ctx.require_member(target.room)
-    page = await ctx.state.messages.history(
+    page = await ctx.state_as(MessagesState).messages.history(
         target, before=payload.before, after=payload.after, limit=payload.limit
     )
     return {"channelId": payload.channelId, **page}
 
 
 async def update_channel(ctx: EventContext, payload: schemas.UpdateChannel) -> dict[str, Any]:
-    return await ctx.state.channels.update(Caller.of(ctx), payload.channelId, payload.updates)
+    return await ctx.state_as(MessagesState).channels.update(
+        ctx.caller, payload.channelId, payload.updates
+    )
 
 
 # --- messages ------------------------------------------------------------------------------
@@ -106,19 +108,19 @@ async def stop_typing(ctx: EventContext, payload: schemas.Typing) -> dict[str, A
 
 
 async def join_conversation(ctx: EventContext, payload: schemas.ConversationRef) -> dict[str, Any]:
-    return await ctx.state.conversations.join(
-        Caller.of(ctx), payload.customerId, payload.conversationId
+    return await ctx.state_as(MessagesState).conversations.join(
+        ctx.caller, payload.customerId, payload.conversationId
     )
 
 
 async def leave_conversation(ctx: EventContext, payload: schemas.ConversationRef) -> dict[str, Any]:
-    return await ctx.state.conversations.leave(
-        Caller.of(ctx), payload.customerId, payload.conversationId
+    return await ctx.state_as(MessagesState).conversations.leave(
+        ctx.caller, payload.customerId, payload.conversationId
     )
 
 
 async def rejoin_conversation(ctx: EventContext, payload: schemas.Rejoin) -> dict[str, Any]:
-    return await ctx.state.conversations.rejoin(Caller.of(ctx), payload)
+    return await ctx.state_as(MessagesState).conversations.rejoin(ctx.caller, payload)
 
 
 def register(events: EventRegistrar) -> None:

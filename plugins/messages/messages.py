@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
 
-from core.api import ErrorCode, LvngError, json_size, new_id, within_budget
+from core.api import Caller, ErrorCode, LvngError, json_size, new_id, now_utc, within_budget
 from plugins.messages import payloads
 from plugins.messages.models import Message, Reaction, ReadPosition
-from plugins.messages.target import Caller, Target, now
+from plugins.messages.target import Target
 
 if TYPE_CHECKING:
     from core.api import Identity, Platform
@@ -102,7 +102,7 @@ class Messages:
             return await self._post(caller, target, body), False
 
     async def _earlier_send(self, identity: Identity, optimistic_id: str) -> Message | None:
-        since = now() - timedelta(hours=self.settings.idempotency_hours)
+        since = now_utc() - timedelta(hours=self.settings.idempotency_hours)
         return (
             await Message.filter(
                 organization_id=identity.organization_id,
@@ -119,7 +119,7 @@ class Messages:
         if body.threadId is not None:
             parent = await self.find(target, body.threadId)
             thread_id = parent.thread_id or parent.message_id  # replies join the root's thread
-        moment = now()
+        moment = now_utc()
         async with self.platform.turn(target.room, caller.after) as turn:
             started = time.perf_counter()
             async with turn.statement() as connection:
@@ -170,7 +170,7 @@ class Messages:
             row.content = content
             if metadata is not None:
                 row.metadata = metadata
-            row.updated_at = now()
+            row.updated_at = now_utc()
             await row.save(update_fields=["content", "metadata", "updated_at"])
             caller.after.emit(
                 "message:update",
@@ -185,7 +185,7 @@ class Messages:
         async with self.platform.turn(target.room, caller.after):
             row = await self.find(target, message_id)
             self._check_author(caller.identity, row, "delete")
-            row.deleted_at = now()
+            row.deleted_at = now_utc()
             row.deleted_by = caller.user_id
             await row.save(update_fields=["deleted_at", "deleted_by"])
             caller.after.emit(
@@ -224,7 +224,7 @@ class Messages:
                         user_id=caller.user_id,
                         user_name=caller.user_name,
                         emoji=emoji,
-                        created_at=now(),
+                        created_at=now_utc(),
                     )
                 except IntegrityError:
                     return False
@@ -245,18 +245,18 @@ class Messages:
         """Store the read position (it only moves forward) and queue the read receipt.
         Returns the id of the newest message the user has now read."""
         row = await self.find(target, message_id)
-        where = {**target.rows(), "user_id": caller.user_id}
+        where: dict[str, Any] = {**target.rows(), "user_id": caller.user_id}
         moved = await ReadPosition.filter(**where, message_seq__lt=row.seq).update(
-            message_seq=row.seq, message_id=row.message_id, updated_at=now()
+            message_seq=row.seq, message_id=row.message_id, updated_at=now_utc()
         )
         if not moved and not await ReadPosition.exists(**where):
             try:
                 await ReadPosition.create(
-                    **where, message_seq=row.seq, message_id=row.message_id, updated_at=now()
+                    **where, message_seq=row.seq, message_id=row.message_id, updated_at=now_utc()
                 )
             except IntegrityError:  # another device of the user stored one just now
                 await ReadPosition.filter(**where, message_seq__lt=row.seq).update(
-                    message_seq=row.seq, message_id=row.message_id, updated_at=now()
+                    message_seq=row.seq, message_id=row.message_id, updated_at=now_utc()
                 )
         await self._coalesce_read(target, caller.user_id, caller.user_name, row.message_id)
         position = await ReadPosition.get(**where)

@@ -9,6 +9,8 @@ timestamps and ids never order anything.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -91,9 +93,9 @@ class Message(Model):
     content = fields.TextField()
     content_type = fields.CharField(max_length=32, default="text")
     thread_id = fields.CharField(max_length=64, null=True)
-    mentions = fields.JSONField(default=list)
-    attachments = fields.JSONField(default=list)
-    metadata = fields.JSONField(default=dict)
+    mentions: fields.JSONField[list[Any]] = fields.JSONField(default=list)
+    attachments: fields.JSONField[list[Any]] = fields.JSONField(default=list)
+    metadata: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     optimistic_id = fields.CharField(max_length=ID_LENGTH, null=True)
     workspace_id = fields.CharField(max_length=ID_LENGTH, null=True)
     created_at = fields.DatetimeField()

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 from core.api import iso, now_iso
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from plugins.messages.models import Channel, Message
     from plugins.messages.target import Target
 
@@ -135,7 +137,7 @@ def message_deleted(row: Message, target: Target, user_id: str, user_name: str) 
         **target.ids(),
         "deletedBy": user_id,
         "deletedByName": user_name,
-        "timestamp": iso(row.deleted_at),
+        "timestamp": iso(_deleted_at(row)),
     }
 
 
@@ -227,3 +229,9 @@ def rejoined(target: Target, missed: list[dict[str, Any]], has_more: bool) -> di
         "room": target.scope,
         "timestamp": now_iso(),
     }
+
+
+def _deleted_at(row: Message) -> datetime:
+    if row.deleted_at is None:
+        raise ValueError(f"message {row.message_id} is not deleted")
+    return row.deleted_at

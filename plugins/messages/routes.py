@@ -14,6 +14,7 @@ from sanic import Blueprint, Request, json
 from sanic.response import HTTPResponse
 
 from core.api import (
+    Caller,
     Identity,
     authenticate,
     parse_body,
@@ -24,8 +25,8 @@ from core.api import (
 from plugins.messages import payloads
 from plugins.messages.models import Channel
 from plugins.messages.schemas import HistoryQuery, MessageBody
-from plugins.messages.state import Messaging
-from plugins.messages.target import Caller, Target
+from plugins.messages.state import MessagesState
+from plugins.messages.target import Target
 
 routes = Blueprint("messages", url_prefix="/api/v1")
 
@@ -37,15 +38,11 @@ def _history_query(request: Request) -> HistoryQuery:
     return validate_object(HistoryQuery, raw)
 
 
-def _messaging(request: Request) -> Messaging:
-    return platform_of(request).state_of("messages")
-
-
-async def _channel(request: Request, channel_id: str) -> tuple[Identity, Messaging, Channel]:
+async def _channel(request: Request, channel_id: str) -> tuple[Identity, MessagesState, Channel]:
     """The caller, the plugin and a channel the caller (or a service token) may use."""
     identity = authenticate(request)
     require_id(channel_id, "channelId")
-    m = _messaging(request)
+    m = platform_of(request).state_of("messages", MessagesState)
     channel = await m.channels.find(identity, channel_id)
     await m.channels.check_access(identity, channel, service=True)
     return identity, m, channel
@@ -91,13 +88,13 @@ async def channel_members(request: Request, channel_id: str) -> HTTPResponse:
 
 async def _managed_channel(
     request: Request, channel_id: str, user_id: str
-) -> tuple[Identity, Messaging, Channel]:
+) -> tuple[Identity, MessagesState, Channel]:
     """The caller, the plugin and the channel whose membership the caller may manage
     (its creator while a member, or an org admin), for the member routes."""
     identity = authenticate(request)
     require_id(channel_id, "channelId")
     require_id(user_id, "userId")
-    m = _messaging(request)
+    m = platform_of(request).state_of("messages", MessagesState)
     channel = await m.channels.find(identity, channel_id)
     await m.channels.check_manager(identity, channel)
     return identity, m, channel
@@ -128,7 +125,7 @@ async def conversation_messages(
     require_id(customer_id, "customerId")
     require_id(conversation_id, "conversationId")
     query = _history_query(request)
-    m = _messaging(request)
+    m = platform_of(request).state_of("messages", MessagesState)
     await m.conversations.open(identity, customer_id, conversation_id, create=False)
     target = Target.conversation(identity.organization_id, customer_id, conversation_id)
     page = await m.messages.history(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -57,7 +57,10 @@ Emoji = Annotated[
 ]
 
 
-def _small_json(value: Any, what: str) -> Any:
+J = TypeVar("J")
+
+
+def _small_json(value: J, what: str) -> J:
     if len(json.dumps(value, separators=(",", ":"))) > MAX_JSON_BYTES:
         raise ValueError(f"{what} is larger than {MAX_JSON_BYTES} bytes as JSON")
     return value

@@ -1,5 +1,6 @@
-"""The plugin's runtime state, made once at start-up by `lvng_state` and reached as
-`ctx.state` (handlers) or `platform.state_of("messages")` (routes, hooks)."""
+"""The plugin's runtime state, made once at start-up by `lvng_state`; typed, it is
+`ctx.state_as(MessagesState)` in handlers and
+`platform.state_of("messages", MessagesState)` in routes and hooks."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING
 from plugins.messages.channels import Channels
 from plugins.messages.conversations import Conversations
 from plugins.messages.messages import Messages
-from plugins.messages.typing import Typing
+from plugins.messages.typing_indicators import Typing
 
 if TYPE_CHECKING:
     from core.api import Platform
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from plugins.messages.settings import MessagesSettings
 
 
-class Messaging:
+class MessagesState:
     """The messages plugin of one platform: its services, sharing settings and metrics."""
 
     def __init__(

@@ -1,23 +1,14 @@
-"""Where messages live (a channel, or a customer's conversation, of one organization), and
-who acts on them."""
+"""Where messages live: a channel, or a customer's conversation, of one organization."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.api import Room
 
 if TYPE_CHECKING:
-    from core.api import AfterAck, EventContext, Identity, Session
     from plugins.messages.schemas import TargetRef
-
-
-def now() -> datetime:
-    """Now in UTC at millisecond precision, so what is stored equals what is sent."""
-    moment = datetime.now(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,36 +74,6 @@ class Target:
             "customerId": self.customer_id,
         }
 
-    def rows(self) -> dict[str, str]:
+    def rows(self) -> dict[str, Any]:
         """The columns that select this target's rows."""
         return {"organization_id": self.organization_id, "room": self.room.scope}
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who acts, from which socket (None over HTTP), and the queue the emits of what they
-    do go to: the event's after-ack work, or an HTTP route's own queue."""
-
-    identity: Identity
-    after: AfterAck
-    session: Session | None = None
-
-    @classmethod
-    def of(cls, ctx: EventContext) -> Caller:
-        return cls(ctx.identity, ctx.after_ack, ctx.session)
-
-    @property
-    def sid(self) -> str | None:
-        return self.session.sid if self.session is not None else None
-
-    @property
-    def org(self) -> str:
-        return self.identity.organization_id
-
-    @property
-    def user_id(self) -> str:
-        return self.identity.user_id
-
-    @property
-    def user_name(self) -> str:
-        return self.identity.user_name

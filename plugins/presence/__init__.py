@@ -37,7 +37,11 @@ def lvng_metrics(metrics: PluginMetrics) -> PresenceMetrics:
 
 @hookimpl
 def lvng_state(platform: Platform) -> PresenceState:
-    return PresenceState(platform, platform.settings_of(PLUGIN), platform.metrics_of(PLUGIN))
+    return PresenceState(
+        platform,
+        platform.settings_of(PLUGIN, PresenceSettings),
+        platform.metrics_of(PLUGIN, PresenceMetrics),
+    )
 
 
 @hookimpl
@@ -52,12 +56,12 @@ def lvng_routes() -> Blueprint:
 
 @hookimpl
 async def lvng_client_connected(session: Session, platform: Platform) -> None:
-    await platform.state_of(PLUGIN).presence.connected(session)
+    await platform.state_of(PLUGIN, PresenceState).presence.connected(session)
 
 
 @hookimpl
 async def lvng_client_active(session: Session, platform: Platform) -> None:
-    await platform.state_of(PLUGIN).presence.active(session)
+    await platform.state_of(PLUGIN, PresenceState).presence.active(session)
 
 
 @hookimpl
@@ -67,10 +71,10 @@ async def lvng_client_left_room(
     """Only `org:{organizationId}`: leaving it is leaving the organization (for `last`,
     the user's last socket anywhere)."""
     if room.kind == "org":
-        await platform.state_of(PLUGIN).presence.left(member, last, reason)
+        await platform.state_of(PLUGIN, PresenceState).presence.left(member, last, reason)
 
 
 @hookimpl
 async def lvng_admin_snapshot(platform: Platform, organization_id: str) -> dict[str, Any]:
     """The inspection page's presence: every user of the organization and their status."""
-    return {"users": await platform.state_of(PLUGIN).presence.users(organization_id)}
+    return {"users": await platform.state_of(PLUGIN, PresenceState).presence.users(organization_id)}

@@ -7,14 +7,12 @@ from typing import Any
 
 from core.api import EventContext, EventRegistrar
 from plugins.presence import outbound, schemas
+from plugins.presence.state import PresenceState
 
 
 async def update(ctx: EventContext, payload: schemas.UpdatePresence) -> dict[str, Any]:
     """Ack: the user's presence as the organization hears it."""
-    identity = ctx.identity
-    return await ctx.state.presence.update(
-        identity.organization_id, identity.user_id, identity.user_name, payload, ctx.after_ack
-    )
+    return await ctx.state_as(PresenceState).presence.update(ctx.caller, payload)
 
 
 async def heartbeat(ctx: EventContext, payload: schemas.Empty) -> dict[str, Any]:
@@ -23,7 +21,7 @@ async def heartbeat(ctx: EventContext, payload: schemas.Empty) -> dict[str, Any]
 
 
 async def list_users(ctx: EventContext, payload: schemas.Empty) -> dict[str, Any]:
-    return {"users": await ctx.state.presence.users(ctx.identity.organization_id)}
+    return {"users": await ctx.state_as(PresenceState).presence.users(ctx.identity.organization_id)}
 
 
 def register(events: EventRegistrar) -> None:

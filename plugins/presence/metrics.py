@@ -10,6 +10,7 @@ node made; each one is made by exactly one node, so summing over nodes is right.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 
 from core.api import PluginMetrics
 
@@ -28,6 +29,8 @@ class PresenceMetrics:
     def watch(self, statuses: Callable[[], Iterable[str]]) -> None:
         """Read the gauge at each scrape from `statuses()` (one status per local user)."""
         for status in STATUSES:
-            self.users.labels(status=status).set_function(
-                lambda wanted=status: sum(1 for s in statuses() if s == wanted)
-            )
+            self.users.labels(status=status).set_function(partial(_count, statuses, status))
+
+
+def _count(statuses: Callable[[], Iterable[str]], wanted: str) -> int:
+    return sum(1 for s in statuses() if s == wanted)

@@ -34,7 +34,7 @@ from plugins.presence import payloads
 from plugins.presence.records import PresenceRecord, Store
 
 if TYPE_CHECKING:
-    from core.api import AfterAck, Member, Platform, Session
+    from core.api import AfterAck, Caller, Member, Platform, Session
     from plugins.presence.metrics import PresenceMetrics
     from plugins.presence.schemas import UpdatePresence
     from plugins.presence.settings import PresenceSettings
@@ -175,10 +175,9 @@ class Presence:
             self._announce(after, org, user, record)
         self._status[(org, user)] = record.status
 
-    async def update(
-        self, org: str, user: str, user_name: str, choice: UpdatePresence, after: AfterAck
-    ) -> dict[str, Any]:
+    async def update(self, caller: Caller, choice: UpdatePresence) -> dict[str, Any]:
         """`presence:update`: the user's choice; announced when what others see changed."""
+        org, user, user_name, after = caller.org, caller.user_id, caller.user_name, caller.after
         now = time.time()
         async with self._turn(org, user, after):
             record = await self.store.load(org, user)

@@ -9,6 +9,7 @@ from sanic import Blueprint, Request, json
 from sanic.response import HTTPResponse
 
 from core.api import authenticate, platform_of
+from plugins.presence.state import PresenceState
 
 routes = Blueprint("presence", url_prefix="/api/v1")
 
@@ -16,5 +17,5 @@ routes = Blueprint("presence", url_prefix="/api/v1")
 @routes.get("/presence")
 async def presence(request: Request) -> HTTPResponse:
     identity = authenticate(request)
-    state = platform_of(request).state_of("presence")
+    state = platform_of(request).state_of("presence", PresenceState)
     return json({"users": await state.presence.users(identity.organization_id)})

@@ -1,5 +1,6 @@
-"""The plugin's runtime state, made once at start-up by `lvng_state` and reached as
-`ctx.state` (handlers) or `platform.state_of("presence")` (routes, hooks)."""
+"""The plugin's runtime state, made once at start-up by `lvng_state`; typed, it is
+`ctx.state_as(PresenceState)` in handlers and
+`platform.state_of("presence", PresenceState)` in routes and hooks."""
 
 from __future__ import annotations
 

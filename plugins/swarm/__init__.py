@@ -34,7 +34,7 @@ from plugins.swarm import events as events_module
 from plugins.swarm.metrics import SwarmMetrics
 from plugins.swarm.routes import routes
 from plugins.swarm.settings import SwarmSettings
-from plugins.swarm.state import Swarm
+from plugins.swarm.state import SwarmState
 
 PLUGIN = "swarm"
 
@@ -55,8 +55,12 @@ def lvng_metrics(metrics: PluginMetrics) -> SwarmMetrics:
 
 
 @hookimpl
-def lvng_state(platform: Platform) -> Swarm:
-    return Swarm(platform, platform.settings_of(PLUGIN), platform.metrics_of(PLUGIN))
+def lvng_state(platform: Platform) -> SwarmState:
+    return SwarmState(
+        platform,
+        platform.settings_of(PLUGIN, SwarmSettings),
+        platform.metrics_of(PLUGIN, SwarmMetrics),
+    )
 
 
 @hookimpl
@@ -81,7 +85,7 @@ async def lvng_client_left_room(
     """A subscriber's socket went (the room is told nothing: a subscription is private);
     one an admin removed hears `swarm:unsubscribed`."""
     if room.kind == "swarm":
-        await platform.state_of(PLUGIN).subscriptions.left_room(room, member, reason)
+        await platform.state_of(PLUGIN, SwarmState).subscriptions.left_room(room, member, reason)
 
 
 @hookimpl

@@ -8,14 +8,17 @@ from typing import Any
 
 from core.api import EventContext, EventRegistrar
 from plugins.swarm import outbound, schemas
+from plugins.swarm.state import SwarmState
 
 
 async def subscribe(ctx: EventContext, payload: schemas.Subscribe) -> dict[str, Any]:
-    return await ctx.state.subscriptions.subscribe(ctx, payload.sessionId, payload.afterSeq)
+    return await ctx.state_as(SwarmState).subscriptions.subscribe(
+        ctx.caller, payload.sessionId, payload.afterSeq
+    )
 
 
 async def unsubscribe(ctx: EventContext, payload: schemas.SessionRef) -> dict[str, Any]:
-    return await ctx.state.subscriptions.unsubscribe(ctx, payload.sessionId)
+    return await ctx.state_as(SwarmState).subscriptions.unsubscribe(ctx.caller, payload.sessionId)
 
 
 def register(events: EventRegistrar) -> None:

@@ -9,6 +9,8 @@ number of nodes. Docstrings become table comments: no semicolons in them (SQLite
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -44,7 +46,7 @@ class SwarmUpdate(Model):
     title = fields.TextField(null=True)
     status = fields.CharField(max_length=64, null=True)
     output = fields.TextField(null=True)  # the JSON text of the agent's output
-    data = fields.JSONField(default=dict)
+    data: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     published_by = fields.CharField(max_length=ID_LENGTH)  # the service token's user
     published_by_name = fields.CharField(max_length=128)
     created_at = fields.DatetimeField()

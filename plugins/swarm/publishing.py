@@ -20,9 +20,10 @@ import json
 import time
 from typing import TYPE_CHECKING
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
-from core.api import ErrorCode, LvngError, json_size, not_yours
+from core.api import ErrorCode, LvngError, json_size, not_yours, now_utc
 from plugins.swarm import domain_events, payloads
 from plugins.swarm.models import SwarmSession, SwarmUpdate
 from plugins.swarm.sessions import (
@@ -31,7 +32,6 @@ from plugins.swarm.sessions import (
     STATUS_AFTER,
     TERMINAL,
     Sessions,
-    now,
     room_of,
 )
 
@@ -111,10 +111,10 @@ class Publishing:
         return row, False
 
     async def _store(
-        self, connection: object, identity: Identity, session_id: str, body: PublishEvent
+        self, connection: BaseDBAsyncClient, identity: Identity, session_id: str, body: PublishEvent
     ) -> tuple[SwarmUpdate, bool, str, bool]:
         """Inside the transaction: (update, duplicate, session status after, claimed)."""
-        moment = now()
+        moment = now_utc()
         session = (
             await SwarmSession.filter(session_id=session_id)
             .using_db(connection)

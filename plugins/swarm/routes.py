@@ -18,13 +18,9 @@ from core.api import (
 )
 from plugins.swarm import payloads
 from plugins.swarm.schemas import PublishEvent, ReadQuery
-from plugins.swarm.state import Swarm
+from plugins.swarm.state import SwarmState
 
 routes = Blueprint("swarm", url_prefix="/api/v1/swarm")
-
-
-def _swarm(request: Request) -> Swarm:
-    return platform_of(request).state_of("swarm")
 
 
 @routes.post("/sessions/<session_id:str>/events")
@@ -33,7 +29,7 @@ async def publish(request: Request, session_id: str) -> HTTPResponse:
     eventId; 409 after the session ended."""
     identity = authenticate(request)
     require_id(session_id, "sessionId")
-    swarm = _swarm(request)
+    swarm = platform_of(request).state_of("swarm", SwarmState)
     swarm.publishing.require_service(identity)  # before the body: 403 whatever it says
     body = parse_body(request, PublishEvent)
     after = platform_of(request).after_ack()
@@ -51,7 +47,7 @@ async def read(request: Request, session_id: str) -> HTTPResponse:
     require_id(session_id, "sessionId")
     raw = {key: request.args.get(key) for key in ("afterSeq", "limit") if key in request.args}
     query = validate_object(ReadQuery, raw)
-    swarm = _swarm(request)
+    swarm = platform_of(request).state_of("swarm", SwarmState)
     return json(
         await swarm.sessions.page(
             identity,

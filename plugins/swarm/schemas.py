@@ -31,11 +31,10 @@ EventType = Literal[
 ]
 
 
-def _text(max_length: int, min_length: int = 1) -> Any:
-    """Text, trimmed, of `min_length` to `max_length` characters."""
-    return Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
-    ]
+# Text, trimmed, of at least one character (none for Title) and at most as many as named.
+Agent = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=0, max_length=500)]
+Status = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
 
 class Payload(BaseModel):
@@ -46,10 +45,10 @@ class PublishEvent(Payload):
     """The body of `POST /api/v1/swarm/sessions/{sessionId}/events`."""
 
     type: EventType
-    agent: _text(128)
+    agent: Agent
     stepId: Id | None = None
-    title: _text(500, 0) | None = None
-    status: _text(64) | None = None
+    title: Title | None = None
+    status: Status | None = None
     output: Any = None
     data: dict[str, Any] = Field(default_factory=dict)
     eventId: Id | None = None

@@ -8,7 +8,6 @@ as any owned id (`not_yours`), saying nothing of the owner.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from core.api import Room, not_yours, within_budget
@@ -39,12 +38,6 @@ DEFAULT_STATUS = {
     "session.completed": "completed",
     "session.failed": "failed",
 }
-
-
-def now() -> datetime:
-    """Now in UTC at millisecond precision, so what is stored equals what is sent."""
-    moment = datetime.now(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def room_of(organization_id: str, session_id: str) -> Room:

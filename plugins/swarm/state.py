@@ -1,5 +1,6 @@
-"""The plugin's runtime state, made once at start-up by `lvng_state` and reached as
-`ctx.state` (handlers) or `platform.state_of("swarm")` (routes, hooks)."""
+"""The plugin's runtime state, made once at start-up by `lvng_state`; typed, it is
+`ctx.state_as(SwarmState)` in handlers and
+`platform.state_of("swarm", SwarmState)` in routes and hooks."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from plugins.swarm.settings import SwarmSettings
 
 
-class Swarm:
+class SwarmState:
     """The swarm plugin of one platform: its services, sharing settings and metrics."""
 
     def __init__(self, platform: Platform, settings: SwarmSettings, metrics: SwarmMetrics) -> None:

@@ -15,7 +15,7 @@ from plugins.swarm.schemas import STATE_LIMIT
 from plugins.swarm.sessions import Sessions, room_of
 
 if TYPE_CHECKING:
-    from core.api import EventContext, Member, Platform, Room
+    from core.api import Caller, Member, Platform, Room
     from plugins.swarm.metrics import SwarmMetrics
 
 
@@ -28,24 +28,24 @@ class Subscriptions:
         self.sessions = sessions
 
     async def subscribe(
-        self, ctx: EventContext, session_id: str, after_seq: int | None
+        self, caller: Caller, session_id: str, after_seq: int | None
     ) -> dict[str, Any]:
         """Ack, then `swarm:subscribed`, then `swarm:state` (the updates after
         `after_seq`, at most 500), then the live updates. Subscribing again re-sends
         the state (a client resynchronizing)."""
-        await self.sessions.owned(ctx.identity, session_id)  # fail fast
-        room = room_of(ctx.identity.organization_id, session_id)
-        async with ctx.turn(room):
+        await self.sessions.owned(caller.identity, session_id)  # fail fast
+        room = room_of(caller.identity.organization_id, session_id)
+        async with self.platform.turn(room, caller.after):
             # Checked again in the turn: an id claimed by another organization just now
             # is refused here, before the socket joins anything.
             state = await self.sessions.page(
-                ctx.identity, session_id, after_seq=after_seq or 0, limit=STATE_LIMIT
+                caller.identity, session_id, after_seq=after_seq or 0, limit=STATE_LIMIT
             )
-            joined = await ctx.join(room)
+            joined = await self.platform.rooms.join(caller.socket, room)
             if joined:
                 self.metrics.subscribers.inc()
-            ctx.after_ack.emit("swarm:subscribed", payloads.session_ref(session_id), to=ctx.sid)
-            ctx.after_ack.emit("swarm:state", state, to=ctx.sid)
+            caller.after.emit("swarm:subscribed", payloads.session_ref(session_id), to=caller.sid)
+            caller.after.emit("swarm:state", state, to=caller.sid)
         return {
             "sessionId": session_id,
             "status": state["status"],
@@ -53,14 +53,14 @@ class Subscriptions:
             "hasMore": state["hasMore"],
         }
 
-    async def unsubscribe(self, ctx: EventContext, session_id: str) -> dict[str, Any]:
+    async def unsubscribe(self, caller: Caller, session_id: str) -> dict[str, Any]:
         """Leave the session's room; `swarm:unsubscribed` either way."""
-        room = room_of(ctx.identity.organization_id, session_id)
-        async with ctx.turn(room):
-            left = await ctx.leave(room)
+        room = room_of(caller.identity.organization_id, session_id)
+        async with self.platform.turn(room, caller.after):
+            left = await self.platform.rooms.leave(caller.socket, room)
             if left:
                 self.metrics.subscribers.dec()
-            ctx.after_ack.emit("swarm:unsubscribed", payloads.session_ref(session_id), to=ctx.sid)
+            caller.after.emit("swarm:unsubscribed", payloads.session_ref(session_id), to=caller.sid)
         return {"sessionId": session_id, "unsubscribed": bool(left)}
 
     async def left_room(self, room: Room, member: Member, reason: str) -> None:

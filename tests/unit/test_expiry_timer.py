@@ -12,10 +12,11 @@ from typing import Any
 import socketio
 from prometheus_client import CollectorRegistry
 
+from core.data import Session
 from core.gateway import Gateway
 from core.identity import Identity
 from core.metrics import CoreMetrics
-from core.platform import Platform, Session
+from core.platform import Platform
 from core.ratelimit import SlidingWindow
 from core.registry import EventRegistry
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from core.cluster import LocalCluster
+from core.cluster.local import LocalCluster
+from core.data import Session
 from core.errors import ErrorCode, LvngError
 from core.identity import Identity
-from core.platform import Session
 from core.ratelimit import SlidingWindow
-from core.rooms import Joined, Left, Room, RoomService
+from core.room_service import RoomService
+from core.rooms import Joined, Left, Room
 
 
 def test_keys_are_per_organization():

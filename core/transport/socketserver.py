@@ -35,8 +35,10 @@ from typing import Any
 import socketio
 from socketio import packet
 
-from core.delivery import FastManager
-from core.engine import FLUSH_WINDOW, SEND_BUFFER_LIMIT, Delivery, Outgoing, adopt, end_writer
+from core.transport.closing import end_writer
+from core.transport.delivery import FLUSH_WINDOW, SEND_BUFFER_LIMIT, Delivery, FastManager
+from core.transport.engine import adopt
+from core.transport.frames import Outgoing
 from core.wire import Refused, StrictJSON
 
 log = logging.getLogger("lvng.socketio")
@@ -103,7 +105,7 @@ class LvngServer(socketio.AsyncServer):
         if kwargs.get("client_manager") is None:
             kwargs["client_manager"] = FastManager()
         super().__init__(*args, **kwargs)
-        # Every packet to a client goes through here (core.engine): broadcasts from the
+        # Every packet to a client goes through here (core.transport.delivery): broadcasts from the
         # client manager, and acks, handshakes and disconnects from _send_packet.
         self.delivery = Delivery(
             self.eio,
@@ -115,7 +117,7 @@ class LvngServer(socketio.AsyncServer):
         self._handshake_timers: dict[str, asyncio.TimerHandle] = {}
         self._attachments_to_skip: dict[str, int] = {}
         self._finishing: set[asyncio.Task[Any]] = set()  # disconnects being handled
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
         encoded = pkt.encode()

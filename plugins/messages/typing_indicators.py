@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from plugins.messages import payloads
 
 if TYPE_CHECKING:
-    from core.api import AfterAck, Platform
-    from plugins.messages.target import Caller, Target
+    from core.api import AfterAck, Caller, Platform
+    from plugins.messages.target import Target
 
 
 @dataclass(frozen=True, slots=True)

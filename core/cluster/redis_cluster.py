@@ -1,44 +1,19 @@
-"""Cluster state: what every node must agree on (the realtime kit).
-
-Two things, behind one interface with two implementations (`LocalCluster` in-process, the
-default; `RedisCluster` with `LVNG_REDIS_URL`), after centrifuge's presence/broker split:
-
-- **Membership**: which sockets of which user are in which room, on which node. `enter`
-  and `exit` answer, atomically for the whole cluster, whether this was the user's first
-  socket in the room, or its last. "First device joined / last device left" is asked
-  here, never counted in one process.
-- **A small key-value store with TTL**: `get`, `put` (optionally only if absent),
-  `delete` (optionally only if it still holds a value, a compare-and-delete), and lists
-  (`push`, `take`) for things gathered from several nodes (read receipts being coalesced).
-
-Every node refreshes a heartbeat key with a TTL. When a node dies, its heartbeat expires
-and one surviving node (chosen by a lock) frees the room turns it held (a lock's lease
-would otherwise keep its rooms waiting), then removes that node's memberships, calling
-`on_member_lost(room_key, user_id, user_name)` for each user whose last socket in a room
-was there, so plugins can tell the room (`member:left`, presence offline, a call's
-participant left). A crash leaves no ghosts once `node_ttl` has passed.
-
-Ordering: `enter`/`exit` are atomic, but telling a room is not part of them. Callers that
-announce a transition hold the room's turn (`core.turns`) around the call and the emit.
-"""
+"""`RedisCluster`: the cluster state of every node sharing one Redis (`LVNG_REDIS_URL`);
+the contract is in `core.cluster.state`. Each transition is one Lua script, so it is atomic
+for the whole cluster; keys are prefixed with the cluster's name (`LVNG_CLUSTER_NAME`)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import os
-import socket
 import time
 import uuid
-from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-log = logging.getLogger("lvng.cluster")
+from core.cluster.state import ClusterState, MemberLost, NodeMessage, new_node_id
 
-MemberLost = Callable[[str, str, str], Awaitable[None]]
-NodeMessage = Callable[[dict[str, Any]], Awaitable[None]]
+log = logging.getLogger("lvng.cluster")
 
 
 def redis_client(url: str, **options: Any) -> Any:
@@ -51,171 +26,6 @@ def redis_client(url: str, **options: Any) -> Any:
 
     return aioredis.from_url(url, retry_on_error=[RedisConnectionError], **options)
 
-
-def new_node_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
-class ClusterState(ABC):
-    """The interface every plugin and the core use; see the module docstring."""
-
-    node_id: str
-    cross_node = False  # whether `lock` serializes across processes
-    _on_message: NodeMessage | None = None
-
-    async def start(
-        self, on_member_lost: MemberLost | None = None, on_message: NodeMessage | None = None
-    ) -> None:
-        """Begin heartbeats (Redis); `on_member_lost` is called for a dead node's users,
-        `on_message` on every node for each `tell_nodes`."""
-        self._on_message = on_message
-
-    async def tell_nodes(self, message: dict[str, Any]) -> None:
-        """Hand `message` (JSON-able) to `on_message` on every node, this one included."""
-        if self._on_message is not None:
-            await self._on_message(message)
-
-    async def stop(self) -> None:  # noqa: B027
-        """Stop heartbeats and forget this node's memberships."""
-
-    # --- locks ------------------------------------------------------------------------
-
-    async def lock(self, key: str) -> str | None:
-        """Take the cluster-wide lock `key`; a token for `unlock`, or None when this
-        process is the whole cluster (its in-process lock is enough)."""
-        return None
-
-    async def unlock(self, key: str, token: str) -> None:  # noqa: B027
-        """Release what `lock` took."""
-
-    # --- membership --------------------------------------------------------------------
-
-    @abstractmethod
-    async def enter(self, room_key: str, user_id: str, sid: str, user_name: str) -> bool:
-        """Record the socket in the room; True when no other socket of the user (on any
-        node) was in it."""
-
-    @abstractmethod
-    async def exit(self, room_key: str, user_id: str, sid: str) -> bool:
-        """Forget the socket in the room; True when it was the user's last one there."""
-
-    @abstractmethod
-    async def sockets(self, room_key: str, user_id: str) -> int:
-        """How many sockets of the user are in the room, on every node."""
-
-    @abstractmethod
-    async def users(self, room_key: str) -> dict[str, str]:
-        """Every user with a socket in the room, on any node: `{userId: userName}`."""
-
-    # --- key-value with TTL ------------------------------------------------------------
-
-    @abstractmethod
-    async def get(self, key: str) -> str | None: ...
-
-    @abstractmethod
-    async def put(
-        self, key: str, value: str, *, ttl: float | None = None, only_if_absent: bool = False
-    ) -> bool:
-        """Store `value`; with `only_if_absent`, only when the key holds nothing (False
-        then). `ttl` in seconds."""
-
-    @abstractmethod
-    async def delete(self, key: str, *, only_if: str | None = None) -> bool:
-        """Remove the key (only while it holds `only_if`, when given); True if removed."""
-
-    @abstractmethod
-    async def push(self, key: str, value: str, *, ttl: float) -> int:
-        """Append to the key's list (made if absent, TTL renewed); the list's new length."""
-
-    @abstractmethod
-    async def take(self, key: str) -> list[str]:
-        """The key's whole list, removed in the same step."""
-
-
-class LocalCluster(ClusterState):
-    """One process is the whole cluster (the embedded default)."""
-
-    def __init__(self) -> None:
-        self.node_id = new_node_id()
-        self._rooms: dict[str, dict[str, dict[str, str]]] = {}  # room → user → sid → name
-        self._values: dict[str, tuple[Any, float | None]] = {}
-
-    async def enter(self, room_key: str, user_id: str, sid: str, user_name: str) -> bool:
-        users = self._rooms.setdefault(room_key, {})
-        sockets = users.setdefault(user_id, {})
-        first = not sockets
-        sockets[sid] = user_name
-        return first
-
-    async def exit(self, room_key: str, user_id: str, sid: str) -> bool:
-        users = self._rooms.get(room_key)
-        sockets = users.get(user_id) if users else None
-        if sockets is None or sockets.pop(sid, None) is None:
-            return False
-        if sockets:
-            return False
-        del users[user_id]
-        if not users:
-            del self._rooms[room_key]
-        return True
-
-    async def sockets(self, room_key: str, user_id: str) -> int:
-        return len(self._rooms.get(room_key, {}).get(user_id, {}))
-
-    async def users(self, room_key: str) -> dict[str, str]:
-        return {
-            user: next(iter(sockets.values()))
-            for user, sockets in self._rooms.get(room_key, {}).items()
-        }
-
-    def _live(self, key: str) -> Any:
-        found = self._values.get(key)
-        if found is None:
-            return None
-        value, deadline = found
-        if deadline is not None and deadline <= time.monotonic():
-            del self._values[key]
-            return None
-        return value
-
-    @staticmethod
-    def _deadline(ttl: float | None) -> float | None:
-        return None if ttl is None else time.monotonic() + ttl
-
-    async def get(self, key: str) -> str | None:
-        value = self._live(key)
-        return value if isinstance(value, str) else None
-
-    async def put(
-        self, key: str, value: str, *, ttl: float | None = None, only_if_absent: bool = False
-    ) -> bool:
-        if only_if_absent and self._live(key) is not None:
-            return False
-        self._values[key] = (value, self._deadline(ttl))
-        return True
-
-    async def delete(self, key: str, *, only_if: str | None = None) -> bool:
-        value = self._live(key)
-        if value is None or (only_if is not None and value != only_if):
-            return False
-        del self._values[key]
-        return True
-
-    async def push(self, key: str, value: str, *, ttl: float) -> int:
-        items = self._live(key)
-        if not isinstance(items, list):
-            items = []
-        items.append(value)
-        self._values[key] = (items, self._deadline(ttl))
-        return len(items)
-
-    async def take(self, key: str) -> list[str]:
-        items = self._live(key)
-        self._values.pop(key, None)
-        return list(items) if isinstance(items, list) else []
-
-
-# --- Redis -------------------------------------------------------------------------------
 
 # KEYS: members hash of (room, user), users set of the room, node index set
 # ARGV: field "{node}|{sid}", user name, user id, index entry
@@ -377,13 +187,16 @@ class RedisCluster(ClusterState):
 
     async def _listen(self) -> None:
         """Hand every node message to `on_message`; a lost connection is taken up again."""
+        on_message = self._on_message
+        if on_message is None:
+            return
         while True:
             try:
                 async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(f"{self._p}:nodes-channel")
                     async for item in pubsub.listen():
                         try:
-                            await self._on_message(json.loads(item["data"]))
+                            await on_message(json.loads(item["data"]))
                         except Exception:  # noqa: BLE001 - one message must not end it
                             log.exception("a node message failed")
             except asyncio.CancelledError:
@@ -500,7 +313,8 @@ class RedisCluster(ClusterState):
     # --- key-value ---------------------------------------------------------------------
 
     async def get(self, key: str) -> str | None:
-        return await self.redis.get(self._kv(key))
+        value: str | None = await self.redis.get(self._kv(key))
+        return value
 
     async def put(
         self, key: str, value: str, *, ttl: float | None = None, only_if_absent: bool = False

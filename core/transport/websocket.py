@@ -1,0 +1,126 @@
+"""Sanic's websocket, as Engine.IO's sessions use it: read in the handler's own task,
+recorded on its session for direct frames, slimmed, and closed with a bound.
+
+Checked against Sanic 25.12 and python-engineio's Sanic driver (`tests/test_engine.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from core.transport.slim import slim
+
+log = logging.getLogger("lvng.engine")
+
+
+async def _close_websocket(ws: Any) -> None:
+    """Start the websocket's closing handshake, bounded: Sanic sends the close frame and
+    leaves the rest to the peer, so a peer that never answers (a dead phone, a client
+    that went silent) has its connection aborted after Sanic's `close_timeout`. The
+    session's end never depends on it."""
+    impl = getattr(ws, "_sock", None)
+    timeout = getattr(impl, "close_timeout", None) or 10.0
+    try:
+        async with asyncio.timeout(timeout):  # Sanic's send may wait for a full buffer
+            await ws.close()
+    except Exception as exc:  # noqa: BLE001 - logged; the session is closed all the same
+        log.debug("closing a websocket failed: %r", exc)
+    io_proto = getattr(impl, "io_proto", None)
+    transport = getattr(io_proto, "transport", None)
+    if transport is not None and not transport.is_closing():
+        asyncio.get_running_loop().call_later(timeout, _abort_if_open, transport)
+
+
+def _abort_if_open(transport: Any) -> None:
+    if not transport.is_closing():
+        transport.abort()  # as a lost connection: Sanic ends the handler
+
+
+def _websocket_reader(ws: Any) -> Callable[[], Any]:
+    """A read of the next message of a Sanic websocket in the caller's task.
+
+    Sanic's `recv` starts a task per message (its frame assembler's `get`) and waits for
+    it or for `recv_cancel`, which Sanic cancels when a close frame or EOF comes. This
+    awaits the assembler in the handler's own task, with one `recv_cancel` for the whole
+    session: cancelled during a read, it cancels that task (as Sanic's recv raises
+    CancelledError then); cancelled between reads (the handler was busy with a message),
+    the next read ends at once instead of waiting for a message that will not come. The
+    messages before a close frame are not lost: Sanic hands the close over only once
+    each of them was fetched. Anything else than Sanic's websocket (or a Sanic without
+    these) reads with `ws.wait()`."""
+    impl: Any = getattr(ws, "_sock", None)
+    assembler = getattr(impl, "assembler", None)
+    task = asyncio.current_task()
+    if assembler is None or task is None or not hasattr(impl, "recv_cancel"):
+        return ws.wait  # type: ignore[no-any-return]
+    reading = False
+    ended = False
+
+    def closed(_: asyncio.Future[None]) -> None:
+        nonlocal ended
+        ended = True
+        if reading:
+            task.cancel()
+
+    cancel: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    cancel.add_done_callback(closed)
+    impl.recv_cancel = cancel
+
+    async def read() -> Any:
+        nonlocal reading
+        if ended or impl.ws_proto.state.name == "CLOSED":
+            raise OSError("the websocket is closed")
+        reading = True
+        try:
+            data = await assembler.get()
+        finally:
+            reading = False
+        if not isinstance(data, (bytes, str)):
+            raise OSError("no message")
+        return data
+
+    return read
+
+
+def _slim_websocket(ws: Any) -> None:
+    """The idle Events and Queues of a Sanic websocket (see `slim`)."""
+    assembler = getattr(ws, "assembler", None)
+    if assembler is not None:
+        for name in ("completed_queue", "message_complete", "message_fetched"):
+            slim(getattr(assembler, name, None))
+    proto = getattr(ws, "io_proto", None)
+    for name in ("_can_write", "_data_received"):
+        slim(getattr(proto, name, None))
+
+
+def _record_websockets(eio: Any) -> bool:
+    """Make Engine.IO keep each session's Sanic websocket as `socket.lvng_ws` while its
+    websocket handler runs. False when the async mode has no websocket (then every packet
+    takes the queue)."""
+    drivers = dict(eio._async)  # the driver module's dict is shared: never change it
+    base = drivers.get("websocket")
+    if base is None:
+        return False
+
+    class RecordingWebSocket(base):  # type: ignore[misc, valid-type]
+        def __init__(self, handler: Any, server: Any) -> None:
+            socket = getattr(handler, "__self__", None)
+
+            async def recording(ws: Any) -> Any:
+                _slim_websocket(ws._sock)
+                if socket is not None:
+                    socket.lvng_ws = ws._sock
+                try:
+                    return await handler(ws)
+                finally:
+                    if socket is not None:
+                        socket.lvng_ws = None
+
+            super().__init__(recording, server)
+
+    drivers["websocket"] = RecordingWebSocket
+    eio._async = drivers
+    return True

@@ -1,0 +1,98 @@
+"""Pins of what core/transport/ overrides in python-socketio, python-engineio and Sanic
+(tests/test_engine.py pins what it reads and calls): an upgrade that renames, re-signs or
+newly defines one of these methods fails here, instead of silently bypassing the
+override or being bypassed by it."""
+
+from __future__ import annotations
+
+import inspect
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+import socketio
+from engineio.async_socket import AsyncSocket
+
+from core import transport
+from core.transport.delivery import FastManager
+from core.transport.engine import LvngSocket
+from core.transport.socketserver import LvngServer
+
+
+def _own_methods(cls: type) -> dict[str, object]:
+    return {
+        name: member
+        for name, member in vars(cls).items()
+        if inspect.isfunction(member) and name != "__init__"
+    }
+
+
+def _overrides(cls: type, base: type) -> tuple[list[str], list[str]]:
+    """The methods `cls` defines that `base` has too, and those `base` does not have."""
+    own = _own_methods(cls)
+    return sorted(n for n in own if hasattr(base, n)), sorted(
+        n for n in own if not hasattr(base, n)
+    )
+
+
+@pytest.mark.parametrize("package", sorted(transport.PINNED))
+def test_every_package_whose_internals_are_used_is_pinned_exactly(package: str) -> None:
+    pinned = transport.PINNED[package]
+    assert version(package) == pinned
+    text = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    assert f'"{package}=={pinned}"' in text, f"pyproject.toml must pin {package}=={pinned}"
+
+
+def test_the_socketio_server_methods_overridden_are_socketios_with_its_parameters() -> None:
+    overridden, added = _overrides(LvngServer, socketio.AsyncServer)
+    assert overridden == [
+        "_handle_connect",
+        "_handle_disconnect",
+        "_handle_eio_connect",
+        "_handle_eio_disconnect",
+        "_handle_eio_message",
+        "_handle_event",
+        "_send_packet",
+    ]
+    for name in overridden:
+        ours = list(inspect.signature(getattr(LvngServer, name)).parameters)
+        theirs = list(inspect.signature(getattr(socketio.AsyncServer, name)).parameters)
+        assert ours == theirs, name
+    # The names of our own helpers are not python-socketio's (which they would replace).
+    assert added == [
+        "_arm_handshake_timer",
+        "_close_unauthenticated",
+        "_dispatch",
+        "_handle_client_event",
+        "_handshake_overdue",
+        "_refuse",
+        "_spawn",
+        "_to_the_end",
+    ]
+    # _handle_eio_message is replaced whole: the packet kinds python-socketio dispatches
+    # are the ones it handles.
+    source = inspect.getsource(socketio.AsyncServer._handle_eio_message)
+    for call in ("_handle_connect(", "_handle_disconnect(", "_handle_event(", "_handle_ack("):
+        assert f"self.{call}" in source, call
+    assert "pkt.packet_type == packet.BINARY_EVENT" in source.replace("self.packet_class", "")
+
+
+def test_the_engineio_socket_methods_overridden_are_engineios_with_its_parameters() -> None:
+    overridden, added = _overrides(LvngSocket, AsyncSocket)
+    assert overridden == ["_websocket_handler", "close", "poll", "schedule_ping", "send"]
+    for name in overridden:
+        ours = list(inspect.signature(getattr(LvngSocket, name)).parameters)
+        theirs = list(inspect.signature(getattr(AsyncSocket, name)).parameters)
+        assert ours == theirs, name
+    assert added == ["_end_websocket", "_ping_due", "_send_now", "end_websocket"]
+    # schedule_ping and the ping it replaces: last_ping is Engine.IO's ping bookkeeping.
+    assert "self.last_ping" in inspect.getsource(AsyncSocket.schedule_ping)
+    assert "self.last_ping = time.time()" in inspect.getsource(AsyncSocket)
+
+
+def test_the_client_manager_emit_is_socketios_with_its_parameters() -> None:
+    overridden, added = _overrides(FastManager, socketio.AsyncManager)
+    assert overridden == ["emit"] and added == []
+    ours = list(inspect.signature(FastManager.emit).parameters)
+    theirs = list(inspect.signature(socketio.AsyncManager.emit).parameters)
+    assert ours == theirs
