@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import secrets
 import sys
 from functools import partial
@@ -19,15 +18,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from core.config import Settings, load_settings
+from core.dev_secret import dev_secret_path, warn_if_weak_secret, with_dev_secret
 from core.errors import ConfigError, DatabaseError, PluginError
 
 log = logging.getLogger("lvng")
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-DEV_SECRET_FILE = "lvng-dev-secret"
-# An HMAC key shorter than its hash's output (32 bytes for HS256) is below what RFC 7518
-# (section 3.2) requires: guessable offline from any token.
-MIN_HMAC_SECRET_BYTES = 32
 # The roles the server knows (contract section 2; `operator`: the inspection page's
 # node-wide figures, docs/operations.md).
 KNOWN_ROLES = ("admin", "service", "operator")
@@ -72,53 +68,6 @@ def _database_config(settings: Settings) -> dict[str, Any]:
     return tortoise_config(settings.database_url, registered.models)
 
 
-def dev_secret_path(settings: Settings) -> Path:
-    """Where `--dev` keeps its secret: beside the SQLite file (the working directory for
-    other databases)."""
-    url = settings.database_url
-    if url.startswith("sqlite://"):
-        database = url[len("sqlite://") :].split("?", 1)[0]
-        if database and database != ":memory:":
-            return Path(database).parent / DEV_SECRET_FILE
-    return Path(DEV_SECRET_FILE)
-
-
-def dev_secret(settings: Settings, *, create: bool) -> str:
-    """The development secret from its file (mode 0600), made first when `create`."""
-    path = dev_secret_path(settings)
-    if create:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as fh:
-                os.fchmod(fh.fileno(), 0o600)
-                fh.write(secrets.token_urlsafe(32) + "\n")
-    try:
-        mode = path.stat().st_mode & 0o777
-        secret = path.read_text().strip()
-    except FileNotFoundError:
-        raise ConfigError(
-            f"no development secret at {path}: run lvng serve --dev there "
-            "first, or set LVNG_JWT_SECRET"
-        ) from None
-    if mode & 0o077:
-        raise ConfigError(f"{path} is readable by others (mode {mode:o}): chmod 600 it")
-    if len(secret) < 32:
-        raise ConfigError(f"{path} does not hold a usable secret: delete it to make a new one")
-    return secret
-
-
-def _with_dev_secret(settings: Settings, *, create: bool) -> Settings:
-    """`--dev`: the configured secret or key if any, else the development secret."""
-    if settings.jwt_secret is not None or settings.jwt_public_key is not None:
-        return settings
-    return settings.model_copy(
-        update={"jwt_secret": dev_secret(settings, create=create), "jwt_algorithms": ["HS256"]}
-    )
-
-
 def describe_store(url: str) -> str:
     """A database or Redis URL as the start line shows it: scheme and path or host, never
     a user name or password (`postgres 10.0.0.5:5432/lvng`, `sqlite lvng.sqlite3`)."""
@@ -145,24 +94,6 @@ def start_line(settings: Settings, url: str, plugins: list[str]) -> str:
         f"lvng serving on {url} (workers: {settings.workers}; {'; '.join(stores)}; "
         f"plugins: {', '.join(plugins) or 'none'})"
     )
-
-
-def warn_if_weak_secret(settings: Settings) -> None:
-    """One warning line when an HS secret is shorter than 32 bytes (outside `--dev`,
-    whose own secret is long enough)."""
-    secret = settings.jwt_secret
-    if (
-        secret is not None
-        and not settings.dev
-        and any(alg.startswith("HS") for alg in settings.jwt_algorithms)
-        and len(secret.encode()) < MIN_HMAC_SECRET_BYTES
-    ):
-        log.warning(
-            "LVNG_JWT_SECRET is %d bytes: an HMAC secret needs at least %d random bytes "
-            "(RFC 7518), or tokens can be forged by guessing it",
-            len(secret.encode()),
-            MIN_HMAC_SECRET_BYTES,
-        )
 
 
 def _connect_example(url: str, token: str) -> str:
@@ -214,7 +145,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 f"lvng: --dev binds loopback only; ignoring host {settings.host}", file=sys.stderr
             )
             updates["host"] = "127.0.0.1"
-        settings = _with_dev_secret(settings.model_copy(update=updates), create=True)
+        settings = with_dev_secret(settings.model_copy(update=updates), create=True)
     settings.require_signing_material()
     _setup_logging(settings.log_level)
     warn_if_weak_secret(settings)
@@ -294,7 +225,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     if args.dev:
-        settings = _with_dev_secret(settings, create=False)
+        settings = with_dev_secret(settings, create=False)
     elif settings.jwt_secret is None and dev_secret_path(settings).exists():
         raise ConfigError(
             "lvng token needs LVNG_JWT_SECRET (an HS256 secret) to sign tokens; "
