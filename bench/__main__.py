@@ -33,6 +33,8 @@ from typing import Any
 
 import jwt
 
+from bench import ceiling as bench_ceiling
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 SECRET = "bench-secret-" + "x" * 32
@@ -52,10 +54,15 @@ class Sizes:
     sustained: float
     sustained_members: int
     connections: int
-    persist_senders: int
+    persist: list[tuple[int, int]]  # (senders, sends in flight each)
     persist_duration: float
+    ceiling_seconds: float
     receiver_procs: int
     idle_procs: int
+    rooms_connections: int
+    rooms_rate: float  # messages/s, open loop
+    rooms_duration: float
+    rooms_procs: int
     settle: float = 3.0  # seconds idle sockets sit before the server's memory is read
 
 
@@ -68,10 +75,15 @@ FULL = Sizes(
     sustained=60,
     sustained_members=500,
     connections=5000,
-    persist_senders=50,
+    persist=[(50, 1), (200, 2), (500, 2)],
     persist_duration=10,
+    ceiling_seconds=3,
     receiver_procs=3,
     idle_procs=4,
+    rooms_connections=10_000,
+    rooms_rate=3_000,
+    rooms_duration=10,
+    rooms_procs=4,
 )
 # A check that every section runs and loses nothing, in about half a minute: one server
 # of each kind serves both fan-out sizes (a full run starts a fresh one per size).
@@ -84,12 +96,18 @@ QUICK = Sizes(
     sustained=1.5,
     sustained_members=50,
     connections=200,
-    persist_senders=10,
+    persist=[(10, 1), (20, 2)],
     persist_duration=1,
+    ceiling_seconds=0.5,
     receiver_procs=1,
     idle_procs=1,
+    rooms_connections=200,
+    rooms_rate=100,
+    rooms_duration=1,
+    rooms_procs=1,
     settle=1.0,
 )
+ROOM_SIZE = 10  # the many-small-rooms section: rooms of 10, each user in 2 of them
 # A run is not comparable with another when the machine was already busy as it started
 # (other work's load average above this share of its CPUs): its ratios, taken within the
 # run under the same load, still are.
@@ -429,21 +447,24 @@ async def connections_run(server: Server, count: int, sizes: Sizes) -> dict[str,
     }
 
 
-async def persistence_run(server: Server, sizes: Sizes) -> dict[str, Any]:
+async def persistence_run(
+    server: Server, sizes: Sizes, senders: int, window: int
+) -> dict[str, Any]:
     org = f"bench-{uuid.uuid4().hex[:6]}"
     job = {
         "url": server.url,
         "flavor": "lvng",
-        "channel": "p",
+        "channel": f"p{uuid.uuid4().hex[:6]}",
         "channelPerSocket": True,
         "role": "send",
         "id": "p",
-        "window": 1,
+        "window": window,
         "rate": 0,
         "joinConcurrency": 50,
         "duration": sizes.persist_duration,
         "drain": 0,
-        "tokens": [token(f"p{i}", org) for i in range(sizes.persist_senders)],
+        "tokens": [token(f"p{i}", org) for i in range(senders)],
+        "ackHistogram": True,
     }
     g = await spawn(job, 120)
     try:
@@ -451,12 +472,129 @@ async def persistence_run(server: Server, sizes: Sizes) -> dict[str, Any]:
         result = (await g.line(sizes.persist_duration + 120))["result"]
     finally:
         await g.stop()
+    hist = merge([result.get("ackHist", {})])
     return {
-        "senders": sizes.persist_senders,
+        "senders": senders,
+        "in_flight": window,
         "acked": result["acked"],
         "failed": result["failed"],
         "acked_per_s": round(result["acked"] / result["seconds"], 1),
+        "ack_p50_ms": percentile(hist, 0.50),
+        "ack_p99_ms": percentile(hist, 0.99),
     }
+
+
+def rooms_of(count: int) -> tuple[list[str], list[list[str]]]:
+    """`count` users (a multiple of 100) in organizations of 100; in each, a 10×10 grid:
+    a user is in its row's room and its column's room (2 rooms of 10 each)."""
+    orgs, users, rooms = [], [], []
+    for i in range(count):
+        org, k = i // 100, i % 100
+        orgs.append(f"rorg{org}")
+        users.append(f"ru{i}")
+        rooms.append([f"r{org}-row{k // 10}", f"r{org}-col{k % 10}"])
+    return [f"{o}:{u}" for o, u in zip(orgs, users, strict=True)], rooms
+
+
+async def rooms_run(server: Server, sizes: Sizes, count: int, rate: float) -> dict[str, Any]:
+    """Many small rooms: `count` connections, each user in 2 rooms of 10, open-loop
+    senders at `rate` messages/s in all (every socket sends in turn), every message
+    delivered to its room's 10 members."""
+    flavor = "lvng" if server.kind == "lvng" else "bare"
+    count = max(100, count // 100 * 100)
+    who, rooms = rooms_of(count)
+    tokens = [token(w.split(":")[1], w.split(":")[0]) if flavor == "lvng" else None for w in who]
+    procs = max(1, sizes.rooms_procs)
+    parts = [list(range(count))[i::procs] for i in range(procs)]
+    await asyncio.sleep(1.0)
+    rss0 = rss_bytes(server.proc.pid)
+    generators: list[Generator] = []
+    try:
+        started = time.monotonic()
+        generators = list(
+            await asyncio.gather(
+                *(
+                    spawn(
+                        {
+                            "url": server.url,
+                            "flavor": flavor,
+                            "role": "rooms",
+                            "id": f"m{p}",
+                            "tokens": [tokens[i] for i in part],
+                            "rooms": [rooms[i] for i in part],
+                            "rate": rate / procs,
+                            "duration": sizes.rooms_duration,
+                            "drain": sizes.drain,
+                            "joinConcurrency": 50,
+                        },
+                        600,
+                    )
+                    for p, part in enumerate(parts)
+                )
+            )
+        )
+        setup = time.monotonic() - started
+        await asyncio.sleep(1.0)
+        rss1 = rss_bytes(server.proc.pid)
+        for g in generators:
+            await g.go()
+        results = [(await g.line(sizes.rooms_duration + 240))["result"] for g in generators]
+    finally:
+        for g in generators:
+            await g.stop()
+    acked = sum(r["acked"] for r in results)
+    delivered = sum(r["delivered"] for r in results)
+    go = min(r["go"] for r in results)
+    last = max((r["last"] for r in results if r["last"]), default=go)
+    hist = merge([r["hist"] for r in results])
+    seconds = max(r["seconds"] for r in results)
+    return {
+        "connections": count,
+        "rooms": count * 2 // ROOM_SIZE,
+        "rate_messages_per_s": rate,
+        "setup_s": round(setup, 1),
+        "sent": sum(r["sent"] for r in results),
+        "acked": acked,
+        "failed": sum(r["failed"] for r in results),
+        "stored_per_s": round(acked / max(seconds, 1e-3), 1) if flavor == "lvng" else None,
+        "messages_per_s": round(acked / max(seconds, 1e-3), 1),
+        "delivered": delivered,
+        "deliveries_per_s": round(delivered / max((last - go) / 1000, 1e-3)),
+        "p50_ms": percentile(hist, 0.50),
+        "p99_ms": percentile(hist, 0.99),
+        "lost": max(0, acked * ROOM_SIZE - delivered),
+        "out_of_order": sum(r["outOfOrder"] for r in results),
+        "rss0_bytes": rss0,
+        "rss_bytes": rss1,
+        "bytes_per_connection": round((rss1 - rss0) / count),
+    }
+
+
+async def persistence_store(root: Path, sizes: Sizes, url: str | None) -> dict[str, Any]:
+    """Every (senders, in flight) row on one store, then the store's own ceiling."""
+    store = "postgres" if url else "sqlite"
+    server = start_server("lvng", root / f"lvng-{store}", database_url=url)
+    runs = []
+    try:
+        for senders, window in sizes.persist:
+            run = await persistence_run(server, sizes, senders, window)
+            run["load"] = load_average()
+            runs.append(run)
+            _progress(f"persistence {store} {senders}x{window}: {run}")
+    finally:
+        server.stop()
+    if url:
+        ceiling = await bench_ceiling.postgres(url, sizes.ceiling_seconds)
+    else:
+        ceiling = await asyncio.to_thread(
+            bench_ceiling.sqlite, root / "ceiling.sqlite3", sizes.ceiling_seconds
+        )
+    ceiling["load"] = load_average()
+    _progress(f"ceiling {store}: {ceiling}")
+    for run in runs:
+        run["vs_one_row_commits"] = round(run["acked_per_s"] / ceiling["one_row_commits_per_s"], 2)
+        run["vs_batched_rows"] = round(run["acked_per_s"] / ceiling["batched_rows_per_s"], 3)
+    return {"runs": runs, "ceiling": ceiling}
 
 
 # --- PostgreSQL scratch database -------------------------------------------------------
@@ -492,6 +630,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         sizes.sustained_members = sizes.fanout[-1]
     if args.duration:
         sizes.duration = args.duration
+    if args.rooms_connections:
+        sizes.rooms_connections = args.rooms_connections
+    if args.rooms_rate:
+        sizes.rooms_rate = args.rooms_rate
     sections = set(args.sections.split(","))
     servers = [s for s in args.servers.split(",") if s]
     root = Path(tempfile.mkdtemp(prefix="lvng-bench-"))
@@ -510,6 +652,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "fanout": {},
         "sustained": {},
         "connections": {},
+        "rooms": {},
         "persistence": {},
     }
     try:
@@ -574,14 +717,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"connections {kind}: {result['bytes_per_connection']} B each, "
                 f"{result['connects_per_s']}/s"
             )
-        # Persistence: acked message:send per second, SQLite then PostgreSQL.
-        if "lvng" in servers and "persistence" in sections:
-            server = start_server("lvng", root / "lvng-sqlite")
+        # Many small rooms: every server, the same shape; LVNG stores every message.
+        for kind in servers if "rooms" in sections else ():
+            server = start_server(kind, root / f"{kind}-rooms")
             try:
-                report["persistence"]["sqlite"] = await persistence_run(server, sizes)
+                result = await rooms_run(server, sizes, sizes.rooms_connections, sizes.rooms_rate)
             finally:
                 server.stop()
-            report["persistence"]["sqlite"]["load"] = load_average()
+            result["load"] = load_average()
+            report["rooms"][kind] = result
+            _progress(
+                f"rooms {kind}: {result['deliveries_per_s']}/s p50 {result['p50_ms']} "
+                f"p99 {result['p99_ms']} lost {result['lost']} failed {result['failed']}"
+            )
+        # Persistence: acked message:send per second, SQLite then PostgreSQL, beside the
+        # database's own ceiling measured now.
+        if "lvng" in servers and "persistence" in sections:
+            report["persistence"]["sqlite"] = await persistence_store(root, sizes, None)
             pg = None if args.no_postgres else await scratch_postgres(args.pg_host, args.pg_port)
             if pg is None:
                 report["persistence"]["postgres"] = {
@@ -591,14 +743,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 }
             else:
                 url, drop = pg
-                server = start_server("lvng", root / "lvng-postgres", database_url=url)
                 try:
-                    report["persistence"]["postgres"] = await persistence_run(server, sizes)
+                    report["persistence"]["postgres"] = await persistence_store(root, sizes, url)
                 finally:
-                    server.stop()
                     await drop()
-                report["persistence"]["postgres"]["load"] = load_average()
-            _progress(f"persistence: {report['persistence']}")
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
@@ -692,16 +840,38 @@ def table(report: dict[str, Any]) -> str:
             f"{c['rss0_bytes'] / 2**20:6.1f} → {c['rss_bytes'] / 2**20:6.1f} MiB  "
             f"{c['bytes_per_connection']:>7,} B  {c['connects_per_s']:>8}/s"
         )
-    lines += ["", "persistence: acked message:send/s"]
-    for store, p in report["persistence"].items():
+    lines += [
+        "",
+        "many small rooms (rooms of 10, 2 per user, open loop): messages/s | deliveries/s | "
+        "send→deliver p50 / p99 ms | lost | out of order | failed | bytes per connection",
+    ]
+    for kind, r in report.get("rooms", {}).items():
         lines.append(
-            f"  {store:<9} "
-            + (
-                f"{p['acked_per_s']}/s from {p['senders']} senders (failed {p['failed']})"
-                if "acked_per_s" in p
-                else p.get("skipped", "")
-            )
+            f"  {LABELS[kind]:<24} {r['connections']:>6} conns {r['messages_per_s']:>8}/s "
+            f"{r['deliveries_per_s']:>8,}/s {r['p50_ms']}/{r['p99_ms']} ms lost {r['lost']} "
+            f"ooo {r['out_of_order']} failed {r['failed']} {r['bytes_per_connection']:,} B"
         )
+    lines += [
+        "",
+        "persistence: acked message:send/s (ack p50/p99 ms), and the database's own ceiling "
+        "(one-row commits/s; rows/s batched 100 a commit) in this run",
+    ]
+    for store, p in report["persistence"].items():
+        if "runs" not in p:
+            lines.append(f"  {store:<9} {p.get('skipped', '')}")
+            continue
+        c = p["ceiling"]
+        lines.append(
+            f"  {store:<9} ceiling: {c['one_row_commits_per_s']:,} one-row commits/s "
+            f"({c['connections']} connections), {c['batched_rows_per_s']:,} rows/s batched"
+        )
+        for r in p["runs"]:
+            lines.append(
+                f"  {store:<9} {r['senders']:>4} senders × {r['in_flight']} in flight: "
+                f"{r['acked_per_s']:>9,}/s  p50 {r['ack_p50_ms']} / p99 {r['ack_p99_ms']} ms  "
+                f"failed {r['failed']}  = {r['vs_one_row_commits']}x one-row commits, "
+                f"{r['vs_batched_rows']}x batched rows"
+            )
     return "\n".join(lines)
 
 
@@ -714,8 +884,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--sections",
-        default="fanout,sustained,connections,persistence",
+        default="fanout,sustained,connections,rooms,persistence",
         help="which sections to run (default: all)",
+    )
+    parser.add_argument(
+        "--rooms-connections",
+        type=int,
+        help="connections of the many-small-rooms section (default 10000; --quick 200)",
+    )
+    parser.add_argument(
+        "--rooms-rate", type=float, help="messages/s in all, open loop (default 3000)"
     )
     parser.add_argument("--fanout", help="channel sizes instead of the mode's, e.g. 500")
     parser.add_argument("--duration", type=float, help="seconds per fan-out run")

@@ -20,13 +20,13 @@ sio.attach(app)
 
 @sio.on("join")
 async def join(sid, room):
-    await sio.enter_room(sid, "r")
+    await sio.enter_room(sid, str(room))
     return True
 
 
 @sio.on("send")
 async def send(sid, data):
-    await sio.emit("new", data, room="r")
+    await sio.emit("new", data, room=str(data.get("room", "")))
     return True
 
 

@@ -4,8 +4,11 @@
 // sockets are connected (and joined), then {"result": ...} at the end. Waits for "go"
 // on stdin before sending; stops by itself (every phase has a deadline).
 //
-// Job: {url, flavor: "lvng"|"bare", tokens: [..], channel, role: "receive"|"send"|"idle",
-//       window, rate, duration, drain, joinConcurrency}
+// Job: {url, flavor: "lvng"|"bare", tokens: [..], channel, role: "receive"|"send"|"idle"|
+//       "rooms", window, rate, duration, drain, joinConcurrency, rooms: [[room, room], ..]}
+// "rooms": every socket joins its own rooms (rooms[i]) and listens; the process sends at
+// `rate` messages/s (open loop) from its sockets in turn, each to its rooms alternately,
+// and reports its sends and its deliveries together.
 import { io } from "socket.io-client";
 import { createInterface } from "node:readline";
 import { readFileSync } from "node:fs";
@@ -22,6 +25,7 @@ const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 // Latency histogram: 0.1 ms buckets up to 10 s, then one overflow bucket.
 const BUCKETS = 100_000;
 const hist = new Uint32Array(BUCKETS + 1);
+const ackHist = new Uint32Array(BUCKETS + 1); // send -> ack, for the persistence section
 let delivered = 0, first = 0, last = 0;
 const seen = new Map(); // sender -> highest n seen per receiving socket (order check)
 let outOfOrder = 0;
@@ -47,9 +51,9 @@ function call(socket, event, data, timeout = 60_000) {
   return socket.timeout(timeout).emitWithAck(event, data);
 }
 
-async function join(socket) {
-  const ack = lvng ? await call(socket, "channel:join", { channelId: socket.channel })
-                   : await call(socket, "join", socket.channel);
+async function join(socket, channel = socket.channel) {
+  const ack = lvng ? await call(socket, "channel:join", { channelId: channel })
+                   : await call(socket, "join", channel);
   if (lvng && !(ack && ack.ok)) throw new Error(`join: ${JSON.stringify(ack)}`);
 }
 
@@ -82,9 +86,9 @@ async function pool(items, limit, fn) {
   return results;
 }
 
-function sparse() {
+function sparse(of = hist) {
   const h = {};
-  for (let i = 0; i <= BUCKETS; i++) if (hist[i]) h[i] = hist[i];
+  for (let i = 0; i <= BUCKETS; i++) if (of[i]) h[i] = of[i];
   return h;
 }
 
@@ -93,11 +97,14 @@ async function main() {
   const sockets = await pool(job.tokens, job.joinConcurrency || 50, async (token, i) => {
     const s = await connect(token);
     s.channel = job.channelPerSocket ? `${job.channel}-${job.id}-${i}` : job.channel;
-    if (job.role !== "idle") await join(s);
+    if (job.role === "rooms") {
+      s.rooms = job.rooms[i];
+      for (const room of s.rooms) await join(s, room);
+    } else if (job.role !== "idle") await join(s);
     return s;
   });
   const connectSeconds = (now() - started) / 1000;
-  if (job.role === "receive") sockets.forEach(listen);
+  if (job.role === "receive" || job.role === "rooms") sockets.forEach(listen);
   out({ ready: { sockets: sockets.length, connectSeconds } });
 
   const rl = createInterface({ input: process.stdin });
@@ -107,33 +114,39 @@ async function main() {
   });
   if (go === null) process.exit(0);
 
-  if (job.role === "send") {
-    let sent = 0, acked = 0, failed = 0, n = 0;
+  let sent = 0, acked = 0, failed = 0, n = 0, sendSeconds = 0;
+  if (job.role === "send" || job.role === "rooms") {
     const deadline = go + job.duration * 1000;
     const sendOne = async (socket, sender) => {
       const seq = n++;
       const content = `${now().toFixed(3)} ${sender} ${seq} ${job.pad || ""}`;
+      const room = socket.rooms ? socket.rooms[seq % socket.rooms.length] : socket.channel;
       sent++;
+      const t0 = now();
       try {
-        const ack = lvng ? await call(socket, SEND, { channelId: socket.channel, content })
-                         : await call(socket, SEND, { content });
-        if (!lvng || (ack && ack.ok)) acked++; else failed++;
+        const ack = lvng ? await call(socket, SEND, { channelId: room, content })
+                         : await call(socket, SEND, { content, room });
+        if (!lvng || (ack && ack.ok)) {
+          acked++;
+          const b = Math.max(0, Math.floor((now() - t0) * 10));
+          ackHist[b > BUCKETS ? BUCKETS : b]++;
+        } else failed++;
       } catch { failed++; }
     };
     if (job.rate) {
-      // Open loop: `rate` messages/s over this process's sockets, in 10 ms ticks.
-      const perTick = job.rate / 100;
-      let owed = 0, k = 0;
+      // Open loop: `rate` messages/s over this process's sockets, on time whatever the
+      // timer's lateness (every 10 ms, what is due since "go" goes).
+      let k = 0;
       const pending = [];
       await new Promise((resolve) => {
         const timer = setInterval(() => {
-          if (now() >= deadline) { clearInterval(timer); resolve(); return; }
-          owed += perTick;
-          while (owed >= 1) {
-            owed -= 1;
+          const t = now();
+          const due = Math.floor(job.rate * (Math.min(t, deadline) - go) / 1000);
+          while (k < due) {
             const i = k++ % sockets.length;
             pending.push(sendOne(sockets[i], `${job.id}.${i}`));
           }
+          if (t >= deadline) { clearInterval(timer); resolve(); }
         }, 10);
       });
       await Promise.all(pending);
@@ -144,12 +157,16 @@ async function main() {
           while (now() < deadline) await sendOne(socket, `${job.id}.${i}`);
         })));
     }
-    const seconds = (now() - go) / 1000;
-    out({ result: { role: "send", sent, acked, failed, seconds } });
-  } else if (job.role === "receive") {
+    sendSeconds = (now() - go) / 1000;
+    if (job.role === "send") {
+      out({ result: { role: "send", sent, acked, failed, seconds: sendSeconds,
+                      ackHist: sparse(ackHist) } });
+    }
+  }
+  if (job.role === "receive" || job.role === "rooms") {
     // Wait for the senders' end, then until nothing arrived for `drain` seconds (at
     // most 120 s more): what is still on its way is not counted as lost.
-    await new Promise((r) => setTimeout(r, job.duration * 1000));
+    if (job.role === "receive") await new Promise((r) => setTimeout(r, job.duration * 1000));
     const cap = now() + 120_000;
     await new Promise((resolve) => {
       const timer = setInterval(() => {
@@ -159,8 +176,9 @@ async function main() {
         }
       }, 100);
     });
-    out({ result: { role: "receive", delivered, first, last, go, outOfOrder, hist: sparse() } });
-  } else {
+    out({ result: { role: job.role, delivered, first, last, go, outOfOrder, hist: sparse(),
+                    sent, acked, failed, seconds: sendSeconds } });
+  } else if (job.role !== "send") {
     await new Promise((r) => setTimeout(r, job.duration * 1000));
     out({ result: { role: "idle" } });
   }

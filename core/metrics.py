@@ -178,6 +178,18 @@ class CoreMetrics:
             ["plugin", "name"],
             registry=registry,
         )
+        self.commit_batches = Histogram(
+            "lvng_commit_batch_writes",
+            "Writes per group-commit transaction (core/commits.py)",
+            registry=registry,
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+        )
+        self.commit_seconds = Histogram(
+            "lvng_commit_batch_seconds",
+            "Time of one group-commit transaction, from BEGIN to COMMIT",
+            registry=registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
         # 1 when the store answered the last check (each /readyz and each /metrics scrape),
         # 0 when not; the newest check of any live worker wins.
         self.ready = Gauge(

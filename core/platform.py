@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 from core.caller import Caller
 from core.cluster.local import LocalCluster
 from core.cluster.state import ClusterState
+from core.commits import GroupCommit
 from core.data import DomainEvent, Session
 from core.errors import ErrorCode, LvngError
 from core.figures import FigureBook
@@ -87,7 +88,8 @@ class Platform:
         self.cluster: ClusterState = cluster or LocalCluster()
         self.tasks = Tasks()
         self.timers = Timers(self.tasks)
-        self.turns = RoomTurns(self.cluster)
+        self.commits = GroupCommit(self.cluster, self.tasks, metrics)
+        self.turns = RoomTurns(self.cluster, self.commits)
         self.rooms = RoomService(sio, self.authorize_join, self.cluster)
         self._plugin_metrics: dict[str, Any] = {}
         self._plugin_settings: dict[str, Any] = {}

@@ -96,3 +96,13 @@ def test_the_client_manager_emit_is_socketios_with_its_parameters() -> None:
     ours = list(inspect.signature(FastManager.emit).parameters)
     theirs = list(inspect.signature(socketio.AsyncManager.emit).parameters)
     assert ours == theirs
+
+
+def test_the_packet_binary_check_overridden_is_socketios_with_its_parameters() -> None:
+    from core.transport.socketserver import StrictPacket
+
+    ours = inspect.signature(StrictPacket.data_is_binary)
+    theirs = inspect.signature(socketio.packet.Packet.data_is_binary)
+    assert list(ours.parameters) == list(theirs.parameters)
+    for data in ({"a": [1, {"b": b"x"}]}, ["x", None, 1.5], {"a": "b"}, b"", (1, bytearray())):
+        assert StrictPacket.data_is_binary(data) == socketio.packet.Packet.data_is_binary(data)

@@ -82,9 +82,24 @@ def slim_environ(environ: dict[str, Any]) -> None:
 
 
 class StrictPacket(socketio.packet.Packet):
-    """Socket.IO packets whose JSON is strict (see core.wire)."""
+    """Socket.IO packets whose JSON is strict (see core.wire), and a binary check that
+    stops at the first bytes and builds no list per level (python-socketio's reduces a
+    list of every value's answer, recursively: ~10% of a stored send's CPU)."""
 
     json = StrictJSON
+
+    @classmethod
+    def data_is_binary(cls, data: Any) -> bool:
+        kind = type(data)
+        if kind is str or kind is int or data is None:
+            return False
+        if isinstance(data, bytes | bytearray):
+            return True
+        if isinstance(data, list):
+            return any(cls.data_is_binary(item) for item in data)
+        if isinstance(data, dict):
+            return any(cls.data_is_binary(item) for item in data.values())
+        return False
 
 
 class LvngServer(socketio.AsyncServer):

@@ -91,21 +91,20 @@ class Feed:
                 if not await self.customers.accepts(organization_id, customer_id, claim=claim):
                     self.metrics.dropped.labels(type=type_label(draft.type)).inc()
                     return None
-                async with turn.transaction() as connection:
-                    row = await ActivityItem.create(
-                        using_db=connection,
-                        item_id=new_id("act"),
-                        organization_id=organization_id,
-                        customer_id=customer_id,
-                        type=draft.type,
-                        actor_id=draft.actor_id,
-                        actor_name=draft.actor_name,
-                        summary=draft.summary,
-                        subject_type=draft.subject_type,
-                        subject_id=draft.subject_id,
-                        data=draft.data,
-                        created_at=now_utc(),
-                    )
+                row = ActivityItem(
+                    item_id=new_id("act"),
+                    organization_id=organization_id,
+                    customer_id=customer_id,
+                    type=draft.type,
+                    actor_id=draft.actor_id,
+                    actor_name=draft.actor_name,
+                    summary=draft.summary,
+                    subject_type=draft.subject_type,
+                    subject_id=draft.subject_id,
+                    data=draft.data,
+                    created_at=now_utc(),
+                )
+                await turn.insert(row)  # with other feeds' and rooms' writes, in one batch
                 # Committed: only now may anyone hear of it.
                 self.metrics.items.labels(type=type_label(draft.type)).inc()
                 after.emit("activity:new", payloads.item(row), room=room)

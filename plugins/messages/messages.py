@@ -89,9 +89,9 @@ class Messages:
         check_size(body.content, body.attachments, body.metadata)
         if body.optimisticId is None:
             return await self._post(caller, target, body), False
-        # One user's sends with optimisticIds take turns, so a repeat racing the first
-        # (from any device, on any node) still finds it.
-        user_turn = f"messages/user/{caller.org}/{caller.user_id}"
+        # A user's sends of one optimisticId take turns, so a repeat racing the first
+        # (from any device, on any node) still finds it: they are never in one batch.
+        user_turn = f"messages/user/{caller.org}/{caller.user_id}/{body.optimisticId}"
         async with self.platform.turn(user_turn, caller.after):
             earlier = await self._earlier_send(caller.identity, body.optimisticId)
             if earlier is not None:
@@ -120,29 +120,28 @@ class Messages:
             parent = await self.find(target, body.threadId)
             thread_id = parent.thread_id or parent.message_id  # replies join the root's thread
         moment = now_utc()
+        row = Message(
+            message_id=new_id("msg"),
+            **target.rows(),
+            channel_id=target.channel_id,
+            customer_id=target.customer_id,
+            conversation_id=target.conversation_id,
+            user_id=caller.user_id,
+            user_name=caller.user_name,
+            content=body.content,
+            content_type=body.contentType,
+            thread_id=thread_id,
+            mentions=body.mentions,
+            attachments=body.attachments,
+            metadata=body.metadata,
+            optimistic_id=body.optimisticId,
+            workspace_id=body.workspaceId,
+            created_at=moment,
+            updated_at=moment,
+        )
         async with self.platform.turn(target.room, caller.after) as turn:
             started = time.perf_counter()
-            async with turn.statement() as connection:
-                row = await Message.create(
-                    using_db=connection,
-                    message_id=new_id("msg"),
-                    **target.rows(),
-                    channel_id=target.channel_id,
-                    customer_id=target.customer_id,
-                    conversation_id=target.conversation_id,
-                    user_id=caller.user_id,
-                    user_name=caller.user_name,
-                    content=body.content,
-                    content_type=body.contentType,
-                    thread_id=thread_id,
-                    mentions=body.mentions,
-                    attachments=body.attachments,
-                    metadata=body.metadata,
-                    optimistic_id=body.optimisticId,
-                    workspace_id=body.workspaceId,
-                    created_at=moment,
-                    updated_at=moment,
-                )
+            await turn.insert(row)  # with other rooms' sends, in one transaction
             # Committed: only now may anyone hear of it.
             self.metrics.persist_seconds.observe(time.perf_counter() - started)
             if caller.sid is not None:

@@ -1,0 +1,309 @@
+"""Group commit: the stored writes of many rooms in one transaction per short batch.
+
+A plugin asks for rows to be stored in its room's order (`await turn.insert(row, ...)`
+inside the room's turn, or `await platform.commits.insert(row, ...)` for writes no turn
+orders) and gets control back once they are committed. Everything asked while a batch is
+being written forms the next batch: the first write of an idle server goes at once, and
+the window grows with the load (no timer, no added latency when idle).
+
+One batch is one transaction: for each model, one multi-row `INSERT … RETURNING pk`
+(chunked under the databases' parameter limits); then each write's `then(connection)`,
+the caller's extra statements (an outbox row, a counter), in the order asked; then
+COMMIT. The rows' primary keys are set once the batch committed; nothing is set on
+rows that were not stored.
+
+What holds:
+
+- **Acked means committed.** `insert` returns only after COMMIT succeeded.
+- **A room's order.** Rows are inserted in the order asked, so within one batch a room's
+  rows get increasing keys in that order; a caller that holds the room's turn until its
+  emits are out (`turn.insert`) has at most one write in flight per room, so commit order
+  is the turn's order, on one node and (the turn's Redis lock) across nodes. Without
+  Redis, several processes on one PostgreSQL database are a misconfiguration that is
+  still covered: the batch takes the advisory locks of its rooms' turns (sorted, one
+  statement per batch, not a transaction per write).
+- **A failed batch fails exactly its writes.** Nothing of a failed transaction is kept.
+  When the database cannot be reached every write of the batch fails (UNAVAILABLE);
+  when it refused the batch (a constraint, a trigger, a caller's `then` raising), each
+  write of the batch is tried again alone, in order, so only the writes that fail alone
+  fail, each with its own error, and the others are stored. A write fails whole: its
+  rows and its `then` are one transaction.
+- **Several batches in flight** (PostgreSQL: `in_flight`, on the pool's connections) never
+  hold two writes of one turn: a turn's next write is asked after its previous one
+  committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from core.database import store_unavailable
+from core.errors import ErrorCode, LvngError
+
+if TYPE_CHECKING:
+    from tortoise.backends.base.client import BaseDBAsyncClient
+    from tortoise.models import Model
+
+    from core.cluster.state import ClusterState
+    from core.metrics import CoreMetrics
+    from core.tasks import Tasks
+
+log = logging.getLogger("lvng.commits")
+
+Then = Callable[["BaseDBAsyncClient"], Awaitable[Any]]
+
+MAX_BATCH = 1000  # writes per transaction; more wait for the next batch
+MAX_PARAMETERS = 30_000  # per statement: SQLite allows 32,766, PostgreSQL 32,767
+
+
+@dataclass(slots=True)
+class _Write:
+    rows: tuple[Model, ...]
+    then: Then | None
+    key: str | None
+    future: asyncio.Future[None]
+    keys: list[tuple[Model, Any]] = field(default_factory=list)  # (row, generated pk)
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """How one model's rows are inserted: non-generated fields and their columns."""
+
+    table: str
+    fields: tuple[str, ...]
+    columns: str
+    pk_field: str | None  # the generated primary key to read back, if any
+    pk_column: str | None
+
+
+_shapes: dict[type[Any], _Shape] = {}
+
+
+def _shape_of(model: type[Model]) -> _Shape:
+    shape = _shapes.get(model)
+    if shape is None:
+        meta = model._meta
+        names = [n for n in meta.fields_db_projection if not meta.fields_map[n].generated]
+        pk = meta.pk
+        generated = pk is not None and pk.generated
+        shape = _shapes[model] = _Shape(
+            table=meta.db_table,
+            fields=tuple(names),
+            columns=", ".join(f'"{meta.fields_db_projection[n]}"' for n in names),
+            pk_field=meta.pk_attr if generated else None,
+            pk_column=meta.fields_db_projection[meta.pk_attr] if generated else None,
+        )
+    return shape
+
+
+class GroupCommit:
+    """The platform's group commit (`platform.commits`); see the module docstring."""
+
+    def __init__(
+        self, cluster: ClusterState, tasks: Tasks, metrics: CoreMetrics | None = None
+    ) -> None:
+        self.cluster = cluster
+        self.tasks = tasks
+        self.metrics = metrics
+        self.in_flight = 2  # batches at once where the database has several connections
+        self._queue: list[_Write] = []
+        self._flushers = 0
+
+    def __len__(self) -> int:
+        """Writes asked and not yet in a batch."""
+        return len(self._queue)
+
+    async def insert(self, *rows: Model, then: Then | None = None, key: str | None = None) -> None:
+        """Insert `rows` (unsaved model instances, in this order) in the next batch, then
+        run `then(connection)` in the same transaction; return once committed (the rows'
+        generated keys set). `key`: the turn that orders these writes (its advisory lock
+        on PostgreSQL without Redis). Raises LvngError (UNAVAILABLE, INTERNAL_ERROR) when
+        the write was not stored; nothing of it is kept then."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        write = _Write(rows, then, key, future)
+        self._queue.append(write)
+        self._start()
+        await future
+        for row, pk in write.keys:
+            row.pk = pk
+        for row in rows:
+            row._saved_in_db = True
+
+    # --- batches ----------------------------------------------------------------------
+
+    def _start(self) -> None:
+        if self._flushers >= self.parallel():
+            return  # a running flusher takes it with the next batch
+        self._flushers += 1
+        task = self.tasks.spawn(self._flush(), name="lvng-group-commit")
+        task.add_done_callback(self._flusher_ended)
+
+    def parallel(self) -> int:
+        """Batches in flight at once: one on SQLite (one connection), `in_flight` on
+        PostgreSQL (the pool's connections)."""
+        from tortoise import connections
+
+        dialect = connections.get("default").capabilities.dialect
+        return 1 if dialect == "sqlite" else self.in_flight  # SQLite: one connection
+
+    def _flusher_ended(self, task: asyncio.Task[Any]) -> None:
+        self._flushers -= 1
+        if task.cancelled() and self._flushers == 0:
+            waiting, self._queue = self._queue, []  # the server is stopping
+            for write in waiting:
+                _fail(write, LvngError(ErrorCode.UNAVAILABLE, _STOPPING))
+
+    async def _flush(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            try:
+                await self._commit(batch)
+            except asyncio.CancelledError:
+                for write in batch:
+                    _fail(write, LvngError(ErrorCode.UNAVAILABLE, _STOPPING))
+                raise
+
+    async def _commit(self, batch: list[_Write]) -> None:
+        started = time.perf_counter()
+        try:
+            await self._transaction(batch)
+        except Exception as exc:  # noqa: BLE001 - every cause is reported to its writes
+            if len(batch) > 1 and not store_unavailable(exc):
+                # Refused: find which writes fail alone, store the others.
+                log.warning("a batch of %d writes was refused (%r): each alone", len(batch), exc)
+                for write in batch:
+                    await self._alone(write)
+            else:
+                _report(exc, len(batch))
+                for write in batch:
+                    _fail(write, _not_stored(exc))
+        else:
+            for write in batch:
+                _done(write)
+        if self.metrics is not None:
+            self.metrics.commit_batches.observe(len(batch))
+            self.metrics.commit_seconds.observe(time.perf_counter() - started)
+
+    async def _alone(self, write: _Write) -> None:
+        try:
+            await self._transaction([write])
+        except Exception as exc:  # noqa: BLE001
+            _report(exc, 1)
+            _fail(write, _not_stored(exc))
+        else:
+            _done(write)
+
+    async def _transaction(self, batch: list[_Write]) -> None:
+        from tortoise.transactions import in_transaction
+
+        async with in_transaction() as connection:
+            await self._write(connection, batch)
+
+    async def _write(self, connection: BaseDBAsyncClient, batch: list[_Write]) -> None:
+        dialect = connection.capabilities.dialect
+        if dialect == "postgres" and not self.cluster.cross_node:
+            keys = sorted({w.key for w in batch if w.key is not None})
+            if keys:
+                await connection.execute_query(_ADVISORY_LOCKS, [keys])
+        per_model: dict[type[Any], list[tuple[_Write, Model]]] = {}
+        for write in batch:
+            write.keys = []
+            for row in write.rows:
+                per_model.setdefault(type(row), []).append((write, row))
+        for model, pairs in per_model.items():
+            await self._insert(connection, dialect, _shape_of(model), pairs)
+        for write in batch:
+            if write.then is not None:
+                await write.then(connection)
+
+    async def _insert(
+        self,
+        connection: BaseDBAsyncClient,
+        dialect: str,
+        shape: _Shape,
+        pairs: list[tuple[_Write, Model]],
+    ) -> None:
+        per_statement = max(1, MAX_PARAMETERS // max(1, len(shape.fields)))
+        for start in range(0, len(pairs), per_statement):
+            chunk = pairs[start : start + per_statement]
+            values: list[Any] = []
+            for _, row in chunk:
+                fields_map = row._meta.fields_map
+                values.extend(fields_map[n].to_db_value(getattr(row, n), row) for n in shape.fields)
+            sql = _insert_sql(shape, len(chunk), dialect)
+            if shape.pk_column is None:
+                await connection.execute_query(sql, values)
+                continue
+            returned = await connection.execute_query_dict(sql, values)
+            # The keys of one statement increase in the order of its VALUES (SQLite's
+            # rowid, PostgreSQL's sequence): read them back sorted.
+            keys = sorted(r[shape.pk_column] for r in returned)
+            if len(keys) != len(chunk):
+                raise RuntimeError(f"{shape.table}: {len(chunk)} rows inserted, {len(keys)} back")
+            for (write, row), key in zip(chunk, keys, strict=True):
+                write.keys.append((row, key))
+
+
+_STOPPING = "not stored: the server is stopping; send it again once reconnected"
+_ADVISORY_LOCKS = (
+    "SELECT count(pg_advisory_xact_lock(k)) FROM "
+    "(SELECT DISTINCT hashtext(x) AS k FROM unnest($1::text[]) AS x ORDER BY k) AS locks"
+)
+_sql_cache: dict[tuple[str, int, str], str] = {}
+
+
+def _insert_sql(shape: _Shape, rows: int, dialect: str) -> str:
+    cache_key = (shape.table, rows, dialect)
+    sql = _sql_cache.get(cache_key)
+    if sql is None:
+        width = len(shape.fields)
+        if dialect == "postgres":
+            groups = (
+                "(" + ", ".join(f"${i * width + j + 1}" for j in range(width)) + ")"
+                for i in range(rows)
+            )
+        else:
+            one = "(" + ", ".join("?" * width) + ")"
+            groups = (one for _ in range(rows))
+        sql = f'INSERT INTO "{shape.table}" ({shape.columns}) VALUES {", ".join(groups)}'
+        if shape.pk_column is not None:
+            sql += f' RETURNING "{shape.pk_column}"'
+        if len(_sql_cache) < 4096:
+            _sql_cache[cache_key] = sql
+    return sql
+
+
+def _not_stored(exc: BaseException) -> LvngError:
+    if isinstance(exc, LvngError):
+        return exc
+    if store_unavailable(exc):
+        # The words every UNAVAILABLE of the gateway has (core/gateway.py).
+        return LvngError(ErrorCode.UNAVAILABLE, "a backing store is unavailable; try again")
+    return LvngError(
+        ErrorCode.INTERNAL_ERROR,
+        "not stored: the database refused this write (it has been logged); nothing of it was kept",
+    )
+
+
+def _report(exc: BaseException, writes: int) -> None:
+    if isinstance(exc, LvngError):
+        return  # a caller's own refusal, told to its client as it is
+    if store_unavailable(exc):
+        log.warning("%d writes not stored, the database is unavailable: %r", writes, exc)
+    else:
+        log.error("%d writes not stored, the database refused them", writes, exc_info=exc)
+
+
+def _done(write: _Write) -> None:
+    if not write.future.done():
+        write.future.set_result(None)
+
+
+def _fail(write: _Write, error: BaseException) -> None:
+    if not write.future.done():
+        write.future.set_exception(error)
