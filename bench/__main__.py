@@ -63,6 +63,7 @@ class Sizes:
     rooms_rate: float  # messages/s, open loop
     rooms_duration: float
     rooms_procs: int
+    settle: float = 3.0  # seconds idle sockets sit before the server's memory is read
 
 
 FULL = Sizes(
@@ -84,26 +85,33 @@ FULL = Sizes(
     rooms_duration=10,
     rooms_procs=4,
 )
+# A check that every section runs and loses nothing, in about half a minute: one server
+# of each kind serves both fan-out sizes (a full run starts a fresh one per size).
 QUICK = Sizes(
     fanout=[20, 50],
     senders=2,
     window=4,
-    duration=2,
-    drain=1.5,
-    sustained=3,
+    duration=1,
+    drain=1.0,
+    sustained=1.5,
     sustained_members=50,
     connections=200,
     persist=[(10, 1), (20, 2)],
-    persist_duration=2,
+    persist_duration=1,
     ceiling_seconds=0.5,
-    receiver_procs=2,
-    idle_procs=2,
+    receiver_procs=1,
+    idle_procs=1,
     rooms_connections=200,
     rooms_rate=100,
-    rooms_duration=2,
-    rooms_procs=2,
+    rooms_duration=1,
+    rooms_procs=1,
+    settle=1.0,
 )
 ROOM_SIZE = 10  # the many-small-rooms section: rooms of 10, each user in 2 of them
+# A run is not comparable with another when the machine was already busy as it started
+# (other work's load average above this share of its CPUs): its ratios, taken within the
+# run under the same load, still are.
+LOADED_SHARE = 0.5
 
 
 def free_port() -> int:
@@ -420,7 +428,7 @@ async def connections_run(server: Server, count: int, sizes: Sizes) -> dict[str,
             )
         )
         connect_s = time.monotonic() - started
-        await asyncio.sleep(3.0)
+        await asyncio.sleep(sizes.settle)
         rss1 = rss_bytes(server.proc.pid)
         for g in generators:
             await g.go()
@@ -651,14 +659,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         # Fan-out: each server, each size; the ratios are taken within this run.
         for kind in servers if "fanout" in sections else ():
             report["fanout"][kind] = []
+            shared = start_server(kind, root / f"{kind}-fanout") if args.quick else None
             for members in sizes.fanout:
-                server = start_server(kind, root / f"{kind}-fanout-{members}")
+                server = shared or start_server(kind, root / f"{kind}-fanout-{members}")
                 try:
                     result = await broadcast_run(
                         server, members, sizes, duration=sizes.duration, channel=f"fan{members}"
                     )
                 finally:
-                    server.stop()
+                    if shared is None or members == sizes.fanout[-1]:
+                        server.stop()
                 result["load"] = load_average()
                 report["fanout"][kind].append(result)
                 _progress(
@@ -742,7 +752,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             shutil.rmtree(root, ignore_errors=True)
     report["load_at_end"] = load_average()
     report["ratios"] = ratios(report)
+    report["comparable"], report["warning"] = comparable(report)
     return report
+
+
+def comparable(report: dict[str, Any]) -> tuple[bool, str | None]:
+    """Whether this run's absolute numbers may be set beside another run's: not when the
+    machine was busy with other work as it started."""
+    cpus = report["machine"]["cpus"] or 1
+    load = report["machine"]["load_at_start"][0]
+    if load <= LOADED_SHARE * cpus:
+        return True, None
+    return False, (
+        f"the machine was loaded when this run started (load average {load} on {cpus} "
+        f"CPUs): its numbers are not comparable with another run's; the ratios, taken "
+        f"within this run under the same load, still are"
+    )
 
 
 def ratios(report: dict[str, Any]) -> dict[str, Any]:
@@ -769,7 +794,8 @@ def _progress(text: str) -> None:
 
 
 def table(report: dict[str, Any]) -> str:
-    lines = [
+    lines = [f"WARNING: {report['warning']}", ""] if report.get("warning") else []
+    lines += [
         f"LVNG benchmark ({report['mode']}), {report['machine']['cpus']} CPUs, "
         f"load at start {report['machine']['load_at_start']}, "
         f"at end {report['load_at_end']}",

@@ -108,13 +108,14 @@ def create_app(
             plugin=plugin, hook=hook
         ).inc(),
     )
+    manager = _client_manager(settings)
     sio = LvngServer(
         async_mode="sanic",
         handshake_timeout=settings.handshake_timeout,
         send_buffer_limit=settings.send_buffer_limit,
         flush_window=settings.flush_window_ms / 1000,
         on_slow_consumer=core_metrics.slow_consumers.inc,
-        client_manager=_client_manager(settings),
+        client_manager=manager,
         ping_interval=PING_INTERVAL,
         ping_timeout=PING_TIMEOUT,
         max_http_buffer_size=MAX_HTTP_BUFFER_SIZE,
@@ -147,6 +148,8 @@ def create_app(
         cluster=_cluster(settings),
     )
     app.ctx.platform = platform
+    if isinstance(manager, FastManager):
+        manager.on_delivered = platform.figures.delivered
     gateway = Gateway(platform)
     _plugin_settings(plugins, settings, platform)
 

@@ -12,14 +12,15 @@ says what the server checks. Disabled plugins are never loaded, so their events 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 from pydantic.json_schema import models_json_schema
 
 if TYPE_CHECKING:
-    from core.registry import EventRegistry
+    from core.registry import EventRegistry, EventSpec, OutboundSpec
 
 ASYNCAPI_VERSION = "3.0.0"
 CHANNEL = "socketio"
@@ -48,8 +49,27 @@ class Connected(Outbound):
     timestamp: Timestamp
 
 
+ErrorCodeLiteral = Literal[
+    "AUTH_REQUIRED",
+    "AUTH_INVALID",
+    "TOKEN_EXPIRED",
+    "RATE_LIMITED",
+    "VALIDATION_ERROR",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "NOT_IN_ROOM",
+    "CONFLICT",
+    "PAYLOAD_TOO_LARGE",
+    "UNKNOWN_EVENT",
+    "UNAVAILABLE",
+    "INTERNAL_ERROR",
+]
+
+
 class ErrorCodeName(BaseModel):
-    code: str
+    """What went wrong: a contract error code and a sentence."""
+
+    code: ErrorCodeLiteral
     message: str
 
 
@@ -57,31 +77,28 @@ class ErrorEvent(Outbound):
     """Sent to a socket whose event failed (also answered by a failed ack), or whose token
     expired (`TOKEN_EXPIRED`, `event` null, then a disconnect)."""
 
-    code: Literal[
-        "AUTH_REQUIRED",
-        "AUTH_INVALID",
-        "TOKEN_EXPIRED",
-        "RATE_LIMITED",
-        "VALIDATION_ERROR",
-        "FORBIDDEN",
-        "NOT_FOUND",
-        "NOT_IN_ROOM",
-        "CONFLICT",
-        "PAYLOAD_TOO_LARGE",
-        "UNKNOWN_EVENT",
-        "UNAVAILABLE",
-        "INTERNAL_ERROR",
-    ]
+    code: ErrorCodeLiteral
     message: str
     event: str | None
     retryAfterMs: int | None = Field(None, description="with RATE_LIMITED")
 
 
-class Ack(Outbound):
-    """The ack of every client event: `{ok: true, ...}` or `{ok: false, error}`."""
+class AckOk(Outbound):
+    """A client event that succeeded: `ok` true, and the event's own keys."""
 
-    ok: bool
-    error: ErrorCodeName | None = Field(None, description="when ok is false")
+    ok: Literal[True]
+
+
+class AckFailed(Outbound):
+    """A client event that failed (the socket also gets `error`)."""
+
+    ok: Literal[False]
+    error: ErrorCodeName
+
+
+class Ack(RootModel[AckOk | AckFailed]):
+    """The ack of every client event: `{ok: true, ...}` or `{ok: false, error: {code,
+    message}}`."""
 
 
 def declare_core(registry: EventRegistry) -> None:
@@ -104,26 +121,52 @@ def _package_version() -> str:
         return "0.0.0"
 
 
+@dataclass(frozen=True)
+class EventSchemas:
+    """The JSON schemas of every event, made once by pydantic for every model at once:
+    what `GET /asyncapi.json` and `GET /lvng.d.ts` are both made from (one source)."""
+
+    # Each client event with its payload schema (a `$ref`; `{}` when it takes anything).
+    received: list[tuple[EventSpec, dict[str, Any]]]
+    # Each server→client event with its payload schema (a `$ref`).
+    sent: list[tuple[OutboundSpec, dict[str, Any]]]
+    ack: dict[str, Any]  # the ack of every client event (a `$ref`)
+    definitions: dict[str, Any]  # the models' schemas by name, referred to as REF
+
+
+def event_schemas(registry: EventRegistry) -> EventSchemas:
+    """The schemas of every event in `registry` (see `EventSchemas`)."""
+    received = [spec for spec in (registry.get(name) for name in registry.names()) if spec]
+    sent = registry.outbound()
+    inputs: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
+        (spec.schema, "validation") for spec in received if spec.schema is not None
+    ]
+    inputs.extend((spec.schema, "validation") for spec in sent)
+    inputs.append((Ack, "validation"))
+    refs, defs = models_json_schema(inputs, ref_template=REF)
+    return EventSchemas(
+        received=[
+            (spec, dict(refs[(spec.schema, "validation")]) if spec.schema is not None else {})
+            for spec in received
+        ],
+        sent=[(spec, dict(refs[(spec.schema, "validation")])) for spec in sent],
+        ack=dict(refs[(Ack, "validation")]),
+        definitions=dict(sorted(defs.get("$defs", {}).items())),
+    )
+
+
 def document(
     registry: EventRegistry, *, host: str = "127.0.0.1:8000", plugins: list[str] | None = None
 ) -> dict[str, Any]:
     """The AsyncAPI 3.0 document of every event in `registry`; `host` is where clients
     connect (`host:port`), `plugins` the enabled plugins' names (listed in `info`)."""
-    received = [registry.get(name) for name in registry.names()]
-    sent = registry.outbound()
-    inputs: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = []
-    for spec in received:
-        if spec is not None and spec.schema is not None:
-            inputs.append((spec.schema, "validation"))
-    inputs.extend((spec.schema, "validation") for spec in sent)
-    inputs.append((Ack, "validation"))
-    refs, defs = models_json_schema(inputs, ref_template=REF)
-    schemas: dict[str, Any] = dict(sorted(defs.get("$defs", {}).items()))
+    made = event_schemas(registry)
+    schemas: dict[str, Any] = made.definitions
+    ack_ref = made.ack
+    from core.registry import describe
 
     messages: dict[str, Any] = {}
     operations: dict[str, Any] = {}
-    ack_ref = refs[(Ack, "validation")]
-    from core.registry import describe
 
     def add(
         name: str,
@@ -155,23 +198,22 @@ def document(
             "x-lvng-plugin": plugin,
         }
 
-    for spec in received:
-        assert spec is not None
+    for spec, payload in made.received:
         add(
             spec.name,
             spec.plugin,
             describe(spec) or f"{spec.name} from a client",
-            refs[(spec.schema, "validation")] if spec.schema is not None else {},
+            payload,
             received=True,
             reply=True,
             operation=f"A client sends {spec.name}; the server answers the ack.",
         )
-    for out in sent:
+    for out, payload in made.sent:
         add(
             out.name,
             out.plugin,
             out.description,
-            refs[(out.schema, "validation")],
+            payload,
             received=False,
             operation=out.description,
         )

@@ -1,4 +1,4 @@
-"""`lvng serve | token | plugins | asyncapi | migrate` (contract section 1).
+"""`lvng serve | token | plugins | asyncapi | typescript | migrate` (contract section 1).
 
 Every failure a user can cause (a missing secret, a bad setting, a broken plugin) ends
 with one line on stderr and exit code 2.
@@ -10,20 +10,24 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import secrets
 import sys
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from core.config import Settings, load_settings
+from core.dev_secret import dev_secret_path, warn_if_weak_secret, with_dev_secret
 from core.errors import ConfigError, DatabaseError, PluginError
 
 log = logging.getLogger("lvng")
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-DEV_SECRET_FILE = "lvng-dev-secret"
+# The roles the server knows (contract section 2; `operator`: the inspection page's
+# node-wide figures, docs/operations.md).
+KNOWN_ROLES = ("admin", "service", "operator")
+
 # The listening socket's queue of connections not yet accepted (Sanic's default is 100,
 # Node's 511). A burst of reconnects (a node restarting, a load balancer failing over)
 # overflowing it makes the kernel drop handshakes and reset some: clients see
@@ -64,50 +68,31 @@ def _database_config(settings: Settings) -> dict[str, Any]:
     return tortoise_config(settings.database_url, registered.models)
 
 
-def dev_secret_path(settings: Settings) -> Path:
-    """Where `--dev` keeps its secret: beside the SQLite file (the working directory for
-    other databases)."""
-    url = settings.database_url
-    if url.startswith("sqlite://"):
-        database = url[len("sqlite://") :].split("?", 1)[0]
-        if database and database != ":memory:":
-            return Path(database).parent / DEV_SECRET_FILE
-    return Path(DEV_SECRET_FILE)
-
-
-def dev_secret(settings: Settings, *, create: bool) -> str:
-    """The development secret from its file (mode 0600), made first when `create`."""
-    path = dev_secret_path(settings)
-    if create:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as fh:
-                os.fchmod(fh.fileno(), 0o600)
-                fh.write(secrets.token_urlsafe(32) + "\n")
+def describe_store(url: str) -> str:
+    """A database or Redis URL as the start line shows it: scheme and path or host, never
+    a user name or password (`postgres 10.0.0.5:5432/lvng`, `sqlite lvng.sqlite3`)."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        return f"sqlite {url[len('sqlite://') :].split('?', 1)[0] or ':memory:'}"
     try:
-        mode = path.stat().st_mode & 0o777
-        secret = path.read_text().strip()
-    except FileNotFoundError:
-        raise ConfigError(
-            f"no development secret at {path}: run lvng serve --dev there "
-            "first, or set LVNG_JWT_SECRET"
-        ) from None
-    if mode & 0o077:
-        raise ConfigError(f"{path} is readable by others (mode {mode:o}): chmod 600 it")
-    if len(secret) < 32:
-        raise ConfigError(f"{path} does not hold a usable secret: delete it to make a new one")
-    return secret
+        host = parts.hostname or "localhost"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port that is not a number: say only the scheme
+        return parts.scheme
+    where = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme} {where}{port}{parts.path if parts.path not in ('', '/') else ''}"
 
 
-def _with_dev_secret(settings: Settings, *, create: bool) -> Settings:
-    """`--dev`: the configured secret or key if any, else the development secret."""
-    if settings.jwt_secret is not None or settings.jwt_public_key is not None:
-        return settings
-    return settings.model_copy(
-        update={"jwt_secret": dev_secret(settings, create=create), "jwt_algorithms": ["HS256"]}
+def start_line(settings: Settings, url: str, plugins: list[str]) -> str:
+    """What `lvng serve` prints when it starts: where, how wide, on which stores, with
+    which plugins."""
+    stores = [f"database {describe_store(settings.database_url)}"]
+    if settings.redis_url:
+        stores.append(describe_store(settings.redis_url))
+        stores.append(f"cluster {settings.cluster_name}")
+    return (
+        f"lvng serving on {url} (workers: {settings.workers}; {'; '.join(stores)}; "
+        f"plugins: {', '.join(plugins) or 'none'})"
     )
 
 
@@ -160,9 +145,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 f"lvng: --dev binds loopback only; ignoring host {settings.host}", file=sys.stderr
             )
             updates["host"] = "127.0.0.1"
-        settings = _with_dev_secret(settings.model_copy(update=updates), create=True)
+        settings = with_dev_secret(settings.model_copy(update=updates), create=True)
     settings.require_signing_material()
     _setup_logging(settings.log_level)
+    warn_if_weak_secret(settings)
 
     if settings.dev:
         from core.identity import issue_token
@@ -172,7 +158,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             user_id="dev",
             organization_id="dev",
             name="Developer",
-            roles=["admin"],
+            roles=["admin", "operator"],  # the inspection page, all of it
             ttl=24 * 3600,
         )
     if settings.workers > 1 and not settings.redis_url:
@@ -195,7 +181,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         asyncio.run(_schema_up_to_date(app.ctx.db_config, settings))
     url = f"http://{settings.host}:{settings.port}"
     if dev_token:
-        print(f"lvng dev token (user dev, org dev, admin, 24 h):\n{dev_token}", flush=True)
+        print("lvng dev token (user dev, org dev, admin and operator, 24 h):", flush=True)
+        print(dev_token, flush=True)
         print(_connect_example(url, dev_token), flush=True)
         print(f"inspection page: {url}/admin#token={dev_token}", flush=True)
         print(
@@ -203,7 +190,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"directory and settings; the secret is in {dev_secret_path(settings)})",
             flush=True,
         )
-    print(f"lvng serving on {url} (workers: {settings.workers})", flush=True)
+    print(start_line(settings, url, app.ctx.platform.plugins.names), flush=True)
     if settings.workers == 1:
         app.run(
             host=settings.host,
@@ -228,29 +215,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split(value: str | None) -> list[str]:
+    """A comma-separated option as a list (`--roles admin,service`)."""
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     from core.identity import issue_token
 
     settings = load_settings(args.config)
     if args.dev:
-        settings = _with_dev_secret(settings, create=False)
+        settings = with_dev_secret(settings, create=False)
     elif settings.jwt_secret is None and dev_secret_path(settings).exists():
         raise ConfigError(
             "lvng token needs LVNG_JWT_SECRET (an HS256 secret) to sign tokens; "
             "for the dev server here, use lvng token --dev"
         )
-
-    def split(value: str | None) -> list[str]:
-        return [x.strip() for x in (value or "").split(",") if x.strip()]
-
+    unknown = [role for role in _split(args.roles) if role not in KNOWN_ROLES]
+    if unknown:
+        raise ConfigError(
+            f"lvng token: unknown role {unknown[0]!r}; the server knows {', '.join(KNOWN_ROLES)}"
+        )
     print(
         issue_token(
             settings,
             user_id=args.sub,
             organization_id=args.org,
             name=args.name,
-            customers=split(args.customers),
-            roles=split(args.roles),
+            customers=_split(args.customers),
+            roles=_split(args.roles),
             ttl=args.ttl,
         )
     )
@@ -261,9 +254,12 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from core.registration import describe_plugins
 
     infos = describe_plugins(load_settings(args.config))
+    # An enabled plugin that cannot load would stop `lvng serve`: say so, and fail, after
+    # the listing (a disabled one is only listed with its error: the server starts).
+    broken = [info for info in infos if info.error and info.enabled]
     if args.json:
         print(json.dumps([info.__dict__ for info in infos], indent=2))
-        return 0
+        return _failed_plugins(broken)
     for info in infos:
         state = "enabled" if info.enabled else "disabled"
         version = f" {info.version}" if info.version else ""
@@ -282,19 +278,33 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             )
             print(f"    {event['name']}: {event['description']}")
             print(f"      {{{fields}}}")
-    return 0
+    return _failed_plugins(broken)
 
 
-def cmd_asyncapi(args: argparse.Namespace) -> int:
-    """The AsyncAPI document of the enabled plugins, as `GET /asyncapi.json` serves it."""
+def _failed_plugins(broken: list[Any]) -> int:
+    """One line on stderr per enabled plugin that failed to load; exit 2 if any did."""
+    for info in broken:
+        print(f"lvng: error: {info.error}", file=sys.stderr)
+    return 2 if broken else 0
+
+
+def _registry_platform(args: argparse.Namespace, name: str) -> Any:
+    """The platform of an app built for its event registry only (no database, no port)."""
     from core.app import create_app
-    from core.asyncapi import document
 
     settings = load_settings(args.config)
     if settings.jwt_secret is None and settings.jwt_public_key is None:
         # Nothing is signed or verified here: any secret lets the app be built.
         settings = settings.model_copy(update={"jwt_secret": secrets.token_urlsafe(32)})
-    platform = create_app(settings, "lvng_asyncapi").ctx.platform
+    return create_app(settings, name).ctx.platform
+
+
+def cmd_asyncapi(args: argparse.Namespace) -> int:
+    """The AsyncAPI document of the enabled plugins, as `GET /asyncapi.json` serves it."""
+    from core.asyncapi import document
+
+    platform = _registry_platform(args, "lvng_asyncapi")
+    settings = platform.settings
     print(
         json.dumps(
             document(
@@ -305,6 +315,15 @@ def cmd_asyncapi(args: argparse.Namespace) -> int:
             indent=2,
         )
     )
+    return 0
+
+
+def cmd_typescript(args: argparse.Namespace) -> int:
+    """TypeScript declarations of the enabled plugins' events, as `GET /lvng.d.ts`."""
+    from core.typescript import declarations
+
+    platform = _registry_platform(args, "lvng_typescript")
+    sys.stdout.write(declarations(platform.events, plugins=platform.plugins.names))
     return 0
 
 
@@ -338,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--org", required=True, help="organization id")
     token.add_argument("--name")
     token.add_argument("--customers", help="comma-separated customer ids")
-    token.add_argument("--roles", help="comma-separated: admin, service")
+    token.add_argument("--roles", help=f"comma-separated: {', '.join(KNOWN_ROLES)}")
     token.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
     token.add_argument(
         "--dev",
@@ -354,10 +373,16 @@ def build_parser() -> argparse.ArgumentParser:
     asyncapi = sub.add_parser("asyncapi", help="print the AsyncAPI 3.0 document of the events")
     asyncapi.set_defaults(func=cmd_asyncapi)
 
+    typescript = sub.add_parser(
+        "typescript",
+        help="print TypeScript declarations of the events for socket.io-client's typed sockets",
+    )
+    typescript.set_defaults(func=cmd_typescript)
+
     migrate = sub.add_parser("migrate", help="apply pending schema migrations")
     migrate.set_defaults(func=cmd_migrate)
 
-    for p in (serve, token, plugins, asyncapi, migrate):
+    for p in (serve, token, plugins, asyncapi, typescript, migrate):
         p.add_argument("--config", default=None, help="TOML file (or LVNG_CONFIG)")
     return parser
 

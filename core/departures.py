@@ -1,10 +1,13 @@
 """Sockets leaving rooms without asking: a disconnect, a right taken away (a refresh's
-new token, `Platform.recheck_room` on any node), a dead node's users (reaped by one
+new token, `Platform.recheck_room` on any node), an admin's removal
+(`Platform.remove_from_room`, on every node), a dead node's users (reaped by one
 survivor). Each leaves under the room's turn and is told to plugins through
-`lvng_client_left_room`, whose emits then run in order."""
+`lvng_client_left_room`, whose emits then run in order. An admin's disconnect
+(`Platform.disconnect_user`) comes as a node message too."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from core.data import Member, Session
@@ -12,6 +15,8 @@ from core.rooms import Room
 
 if TYPE_CHECKING:
     from core.platform import Platform
+
+log = logging.getLogger("lvng.gateway")  # the gateway's log, as before the move
 
 
 class Departures:
@@ -50,8 +55,18 @@ class Departures:
         return True
 
     async def on_node_message(self, message: dict[str, Any]) -> None:
-        """A message of `cluster.tell_nodes`, on every node (see `Platform.recheck_room`)."""
-        if message.get("op") != "recheck":
+        """A message of `cluster.tell_nodes`, on every node (see `Platform.recheck_room`,
+        `Platform.remove_from_room`, `Platform.disconnect_user`)."""
+        op = message.get("op")
+        if op == "remove":
+            await self._remove(
+                Room.from_key(message["room"]), message["user"], message["reason"], message["by"]
+            )
+            return
+        if op == "disconnect":
+            await self._disconnect_user(message["organization"], message["user"], message["by"])
+            return
+        if op != "recheck":
             return
         room, user_id = Room.from_key(message["room"]), message["user"]
         for session in list(self.platform.sessions.values()):
@@ -61,6 +76,43 @@ class Departures:
                 and not await self.platform.rooms.may_join(session.identity, room)
             ):
                 await self.leave_room(session, room, message.get("reason", "revoked"))
+
+    async def _remove(self, room: Room, user_id: str, reason: str, by: str) -> None:
+        """This node's sockets of the user leave `room`, told as `reason`."""
+        sessions = [
+            session
+            for session in self.platform.sessions.values()
+            if session.user_id == user_id and room in session.rooms
+        ]
+        if sessions:
+            log.info(
+                "removing %d socket(s) of user %s (organization %s) from %s, asked by %s",
+                len(sessions),
+                user_id,
+                room.organization_id,
+                room.name,
+                by,
+            )
+        for session in sessions:
+            await self.leave_room(session, room, reason)
+
+    async def _disconnect_user(self, organization_id: str, user_id: str, by: str) -> None:
+        """Disconnect this node's sockets of the user."""
+        sids = [
+            session.sid
+            for session in self.platform.sessions.values()
+            if (session.organization_id, session.user_id) == (organization_id, user_id)
+        ]
+        if sids:
+            log.info(
+                "disconnecting %d socket(s) of user %s (organization %s), asked by %s",
+                len(sids),
+                user_id,
+                organization_id,
+                by,
+            )
+        for sid in sids:
+            await self.platform.sio.disconnect(sid)
 
     async def member_lost(self, room_key: str, user_id: str, user_name: str) -> None:
         """A dead node's user had its last socket in `room_key` there (core/cluster/state.py)."""

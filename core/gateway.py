@@ -267,6 +267,7 @@ class Gateway:
         session = self.platform.sessions.get(sid)
         if session is None:
             return None
+        self.platform.figures.event(session.organization_id)
         spec = self.platform.events.get(event) if isinstance(event, str) else None
         label = spec.name if spec else UNKNOWN_EVENT_LABEL
         self.metrics.events_received.labels(event=label).inc()
@@ -373,6 +374,7 @@ class Gateway:
         self, session: Session, event: str | None, label: str, exc: LvngError
     ) -> dict[str, Any]:
         self.metrics.event_errors.labels(event=label, code=exc.code.value).inc()
+        self.platform.figures.error(session.organization_id)
         error = exc.to_dict()
         shown_event = event if isinstance(event, str) and len(event) <= 128 else None
         self.platform.recent_errors.append(

@@ -135,6 +135,21 @@ async def asyncapi(request: Request) -> HTTPResponse:
     return json(document(platform.events, host=request.host, plugins=platform.plugins.names))
 
 
+@core_routes.get("/lvng.d.ts")
+async def typescript(request: Request) -> HTTPResponse:
+    """TypeScript declarations of the enabled plugins' events (`lvng typescript`), made
+    from the same schemas as `/asyncapi.json`; public like it."""
+    from core.typescript import declarations
+
+    platform = platform_of(request)
+    text = declarations(platform.events, plugins=platform.plugins.names)
+    return raw(
+        text.encode(),
+        content_type="application/typescript; charset=utf-8",
+        headers={"content-disposition": 'inline; filename="lvng.d.ts"'},
+    )
+
+
 @core_routes.get("/metrics")
 async def metrics(request: Request) -> HTTPResponse:
     platform = platform_of(request)

@@ -14,8 +14,9 @@ from core.commits import GroupCommit
 from core.customers.owners import CustomerOwners
 from core.data import DomainEvent, Session
 from core.errors import ErrorCode, LvngError, not_yours
+from core.figures import FigureBook
 from core.ratelimit import UserWindows
-from core.registry import DomainEventError
+from core.registry import DomainEventError, OutboundPayloadError
 from core.room_service import RoomService
 from core.rooms import Joined, Left, Room
 from core.tasks import Tasks, Timers
@@ -83,6 +84,8 @@ class Platform:
         self.metrics = metrics
         self.metrics_registry = metrics_registry
         self.sessions: dict[str, Session] = {}
+        # Events, deliveries and errors of this node, per organization (core/figures.py).
+        self.figures = FigureBook(self.sessions)
         # The realtime kit (core/tasks.py, core/cluster/, core/turns.py).
         self.cluster: ClusterState = cluster or LocalCluster()
         self.tasks = Tasks()
@@ -109,6 +112,12 @@ class Platform:
             settings.rate_limit_service_events,
             settings.rate_limit_window,
             on_refused=metrics.rate_limited.inc,
+        )
+        # Declared server→client payloads are checked against their models as they are
+        # emitted (`events.emits`): while developing, and with LVNG_STRICT_DOMAIN_EVENTS.
+        # (getattr: the gateway's unit tests build a Platform without settings.)
+        self.check_outbound = bool(
+            getattr(settings, "dev", False) or getattr(settings, "strict_domain_events", False)
         )
 
     def want_activity(self, within: float) -> None:
@@ -163,6 +172,24 @@ class Platform:
             {"op": "recheck", "room": room.key, "user": user_id, "reason": reason}
         )
 
+    async def remove_from_room(
+        self, room: Room, user_id: str, *, by: str, reason: str = "removed"
+    ) -> None:
+        """Take the user's sockets out of `room` on every node, whatever their rights (an
+        admin's removal from the inspection page; they may join again). The room is told
+        through `lvng_client_left_room(reason=...)`, as for `recheck_room`; `by` is who
+        asked, for each node's log."""
+        await self.cluster.tell_nodes(
+            {"op": "remove", "room": room.key, "user": user_id, "reason": reason, "by": by}
+        )
+
+    async def disconnect_user(self, organization_id: str, user_id: str, *, by: str) -> None:
+        """Disconnect the user's sockets on every node (Socket.IO's server-side
+        disconnect: the client does not reconnect by itself). `by` is who asked."""
+        await self.cluster.tell_nodes(
+            {"op": "disconnect", "organization": organization_id, "user": user_id, "by": by}
+        )
+
     def after_ack(self) -> AfterAck:
         """A fresh after-ack queue, for work outside a socket event (an HTTP route runs
         it itself with `await after.run()`)."""
@@ -195,9 +222,16 @@ class Platform:
         to: str | None = None,
         skip_sid: str | None = None,
     ) -> None:
-        """Send `event` to one socket (`to`) or to everyone in `room` (less `skip_sid`)."""
+        """Send `event` to one socket (`to`) or to everyone in `room` (less `skip_sid`).
+
+        With `--dev` or LVNG_STRICT_DOMAIN_EVENTS, a payload that does not fit the model
+        `event` was declared with raises OutboundPayloadError here, and nothing is sent."""
         if (room is None) == (to is None):
             raise ValueError("emit needs exactly one of room= or to=")
+        if self.check_outbound:
+            problem = self.events.check_outbound(event, data)
+            if problem is not None:
+                raise OutboundPayloadError(problem)
         target = room.key if room is not None else to
         await self.sio.emit(event, data, to=target, skip_sid=skip_sid)
 

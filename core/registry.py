@@ -47,6 +47,26 @@ class OutboundSpec:
     description: str
     plugin: str
 
+    def check(self, data: Any) -> str | None:
+        """None when `data` fits the declared model (strictly: no "1" for an integer),
+        else what is wrong, on one line, naming the event, the model and the plugin."""
+        try:
+            self.schema.model_validate(data, strict=True)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"]) or "payload"
+            return (
+                f"plugin {self.plugin} emitted {self.name!r} with a payload its declared "
+                f"model {self.schema.__name__} refuses: {where}: {error['msg']} "
+                f"(got {error['input']!r:.80})"
+            )
+        return None
+
+
+class OutboundPayloadError(Exception):
+    """A server→client payload does not fit the model its event was declared with
+    (`events.emits`); raised with `--dev` or LVNG_STRICT_DOMAIN_EVENTS."""
+
 
 def describe(spec: EventSpec) -> str:
     """A client event's description: its handler's docstring, else its schema's, joined
@@ -129,6 +149,11 @@ class EventRegistry:
     def outbound(self) -> list[OutboundSpec]:
         """Every declared server→client event, by name."""
         return [self._outbound[name] for name in sorted(self._outbound)]
+
+    def check_outbound(self, name: str, data: Any) -> str | None:
+        """None when `name` is not declared or `data` fits its model, else why not."""
+        spec = self._outbound.get(name)
+        return None if spec is None else spec.check(data)
 
     def outbound_of(self, plugin: str) -> list[str]:
         return sorted(n for n, spec in self._outbound.items() if spec.plugin == plugin)
@@ -215,8 +240,11 @@ class EventRegistrar:
         """Declare that this plugin sends server→client event `name` with payloads valid
         for `schema` (a pydantic model: the reference's keys required, extra keys allowed).
 
-        Nothing checks emits at run time; the declaration is what `GET /asyncapi.json` and
-        `lvng asyncapi` publish. `description` defaults to the model's docstring.
+        The declaration is what `GET /asyncapi.json`, `GET /lvng.d.ts` and their commands
+        publish. With `--dev` or LVNG_STRICT_DOMAIN_EVENTS every payload of the event is
+        checked against `schema` as it is emitted (strictly: an id declared `int` and sent
+        as a string fails), and a misfit raises `OutboundPayloadError` in the emitter.
+        `description` defaults to the model's docstring; one of the two is required.
         """
         if description is None:
             doc = schema.__doc__ if isinstance(schema, type) else None

@@ -67,3 +67,8 @@ def test_the_quick_benchmark_runs_and_loses_nothing(tmp_path):
     assert {"fanout_20_vs_bare", "fanout_50_vs_node"} <= set(report["ratios"])
     assert "fan-out" in done.stdout and "persistence" in done.stdout
     assert "many small rooms" in done.stdout
+    # A run on a busy machine says so, first: its absolute numbers are not comparable.
+    cpus, load = report["machine"]["cpus"], report["machine"]["load_at_start"][0]
+    assert report["comparable"] is (load <= 0.5 * cpus)
+    warned = done.stdout.startswith("WARNING: the machine was loaded when this run started")
+    assert warned is (not report["comparable"])

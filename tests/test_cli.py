@@ -131,7 +131,8 @@ async def test_dev_mode_prints_a_working_token_and_binds_loopback(tmp_path):
     live.start()
     try:
         lines = live.log().splitlines()
-        token = lines[lines.index("lvng dev token (user dev, org dev, admin, 24 h):") + 1]
+        heading = "lvng dev token (user dev, org dev, admin and operator, 24 h):"
+        token = lines[lines.index(heading) + 1]
         assert any(
             line.startswith("connect: node -e \"require('") and token in line for line in lines
         )
@@ -244,3 +245,75 @@ def test_a_bad_plugin_setting_stops_serve_with_one_line_naming_it(tmp_path):
             "Extra inputs are not permitted"
         ],
     )
+
+
+def test_token_refuses_a_role_it_does_not_know():
+    result = run_lvng(
+        "token", "--sub", "a", "--org", "b", "--roles", "admin,owner",
+        env={"LVNG_JWT_SECRET": SECRET},
+    )  # fmt: skip
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "lvng: error: lvng token: unknown role 'owner'; the server knows admin, service, operator"
+    ]
+    known = run_lvng(
+        "token", "--sub", "a", "--org", "b", "--roles", "operator",
+        env={"LVNG_JWT_SECRET": SECRET},
+    )  # fmt: skip
+    assert known.returncode == 0, known.stderr
+    assert jwt.decode(known.stdout.strip(), SECRET, algorithms=["HS256"])["roles"] == ["operator"]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("sqlite://lvng.sqlite3", "sqlite lvng.sqlite3"),
+        ("sqlite://data/x.db?journal_mode=wal", "sqlite data/x.db"),
+        ("postgres://lvng:s3cret@db.internal:5432/lvng", "postgres db.internal:5432/lvng"),
+        ("redis://:s3cret@cache:6380/2", "redis cache:6380/2"),
+        ("redis://default:s3cret@[::1]:6379", "redis [::1]:6379"),
+    ],
+)
+def test_stores_are_described_without_credentials(url, shown):
+    from core.cli import describe_store
+
+    assert describe_store(url) == shown
+    assert "s3cret" not in describe_store(url)
+
+
+def test_the_start_line_names_the_stores_and_plugins_and_a_short_secret_warns(tmp_path):
+    from tests.services import require_redis
+
+    redis_url = require_redis()
+    live = LiveServer(
+        tmp_path,
+        {
+            "LVNG_JWT_SECRET": "short-secret",
+            "LVNG_REDIS_URL": redis_url,
+            "LVNG_CLUSTER_NAME": "start-line-test",
+            "LVNG_DISABLED_PLUGINS": "swarm",
+        },
+    ).start()
+    try:
+        lines = live.log().splitlines()
+    finally:
+        live.stop()
+    assert (
+        f"lvng serving on {live.url} (workers: 1; database sqlite lvng.sqlite3; "
+        "redis 127.0.0.1:6379/0; cluster start-line-test; "
+        "plugins: messages, calls, presence, activity, probe)"
+    ) in lines, [line for line in lines if "serving" in line]
+    warnings = [line for line in lines if "WARNING" in line]
+    assert len(warnings) == 1 and "LVNG_JWT_SECRET is 12 bytes" in warnings[0], warnings
+    # A secret of 32 bytes or more, and the embedded default: no warning, no Redis.
+    long_enough = LiveServer(tmp_path / "long", {"LVNG_JWT_SECRET": "x" * 32}).start()
+    try:
+        lines = long_enough.log().splitlines()
+    finally:
+        long_enough.stop()
+    assert not [line for line in lines if "WARNING" in line], lines
+    assert any(
+        line.startswith(f"lvng serving on {long_enough.url} (workers: 1; database sqlite ")
+        and "redis" not in line
+        for line in lines
+    ), lines

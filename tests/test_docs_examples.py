@@ -1,6 +1,7 @@
 """Every example of the domain pages (docs/events/*.md) run against a live server.
 
 An example is a fenced block whose info string is `json example`: one JSON object, a step.
+In a step's `data`, `$token:NAME` stands for a token of the cast's NAME (see below).
 
     {"as": "alice", "emit": "message:send", "data": {...},     a client event (with an ack)
      "ack": {...},                                               the ack, when given
@@ -8,10 +9,10 @@ An example is a fenced block whose info string is `json example`: one JSON objec
     {"as": "agent", "http": "POST /api/v1/...", "body": {...}, "status": 201, "response": {...}}
     {"connect": "carol"}  /  {"disconnect": "bob"}  (then "receive" as above)
 
-The cast: `alice` (Alice) and `bob` (Bob), members of organization `acme` with customers
-`cust_e5f6a7b8` and `cust_f6a7b8c9`; `carol` (Carol) likewise, connected only when a step
-says so; `agent`, a `service` token of the same organization (HTTP only). alice and bob
-connect before a page's first step. A page's steps run in order on one server.
+The cast: each page's one `json cast` block, `{user: claims}`: every token of the page,
+socket or HTTP, is made of exactly those claims (plus `exp`), so an example runs with the
+token its page describes. alice and bob connect before a page's first step. A page's steps
+run in order on one server.
 
 Comparison: objects have exactly the keys shown; a server-made id (`msg_…`, `act_…`,
 `seg_…`, `call_…`) matches any id of that kind and stands for it in later steps, and an
@@ -29,14 +30,12 @@ from typing import Any
 
 import pytest
 
-from tests.live import Client, LiveServer
+from tests.live import Client, LiveServer, make_token
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "events"
-PAGES = ["messages", "presence", "calls", "swarm", "activity"]
-ORG = "acme"
-CUSTOMERS = ["cust_e5f6a7b8", "cust_f6a7b8c9"]
-CAST = {"alice": "Alice", "bob": "Bob", "carol": "Carol"}
+PAGES = ["connection", "messages", "presence", "calls", "swarm", "activity"]
 BLOCK = re.compile(r"^```json example\n(.*?)^```", re.M | re.S)
+CAST_BLOCK = re.compile(r"^```json cast\n(.*?)^```", re.M | re.S)
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 SERVER_ID = re.compile(r"^(msg|act|seg|call)_[0-9a-f-]+$")
 
@@ -51,6 +50,16 @@ def examples(page: str) -> list[dict[str, Any]]:
             raise AssertionError(f"docs/events/{page}.md, example {number}: {exc}") from None
     assert steps, f"docs/events/{page}.md has no example"
     return steps
+
+
+def cast(page: str) -> dict[str, dict[str, Any]]:
+    """The page's cast: each user's token claims, as the page shows them."""
+    blocks = CAST_BLOCK.findall((DOCS / f"{page}.md").read_text())
+    assert len(blocks) == 1, f"docs/events/{page}.md needs one json cast block"
+    claims: dict[str, dict[str, Any]] = json.loads(blocks[0])
+    for name, given in claims.items():
+        assert {"sub", "org"} <= set(given) and "exp" not in given, (page, name)
+    return claims
 
 
 def compare(expected: Any, actual: Any, ids: dict[str, str], where: str) -> list[str]:
@@ -90,11 +99,15 @@ def compare(expected: Any, actual: Any, ids: dict[str, str], where: str) -> list
     return []
 
 
-def substitute(value: Any, ids: dict[str, str]) -> Any:
+def substitute(value: Any, ids: dict[str, str], tokens: Any = None) -> Any:
+    """A documented id replaced by the server's own; `$token:NAME` by the token of the
+    cast's NAME (`tokens`)."""
     if isinstance(value, dict):
-        return {k: substitute(v, ids) for k, v in value.items()}
+        return {k: substitute(v, ids, tokens) for k, v in value.items()}
     if isinstance(value, list):
-        return [substitute(v, ids) for v in value]
+        return [substitute(v, ids, tokens) for v in value]
+    if isinstance(value, str) and value.startswith("$token:") and tokens is not None:
+        return tokens(value.removeprefix("$token:"))
     return ids.get(value, value) if isinstance(value, str) else value
 
 
@@ -108,15 +121,20 @@ def docs_server(start_server, tmp_path_factory) -> Iterator[LiveServer]:
 
 
 class Run:
-    def __init__(self, live: LiveServer) -> None:
+    def __init__(self, live: LiveServer, claims: dict[str, dict[str, Any]]) -> None:
         self.live = live
+        self.claims = claims
         self.clients: dict[str, Client] = {}
         self.ids: dict[str, str] = {}
 
+    def token(self, user: str) -> str:
+        """The token of the page's cast for `user`, exactly (an `exp` an hour ahead)."""
+        claims = dict(self.claims[user])
+        return make_token(claims.pop("sub"), claims.pop("org"), secret=self.live.secret, **claims)
+
     async def connect(self, user: str) -> None:
-        self.clients[user] = await self.live.connect(
-            user, ORG, name=CAST[user], customers=CUSTOMERS
-        )
+        client = self.live.client()
+        self.clients[user] = await client.connect(self.token(user))
 
     def drain(self) -> None:
         for client in self.clients.values():
@@ -132,9 +150,7 @@ class Run:
             await self.clients.pop(step["disconnect"]).close()
         elif "http" in step:
             method, path = step["http"].split(" ", 1)
-            token = self.live.token(
-                step["as"], ORG, name=step["as"].title(), customers=CUSTOMERS, roles=["service"]
-            )
+            token = self.token(step["as"])
             status, body = await self.live.http(
                 method,
                 substitute(path, self.ids),
@@ -147,7 +163,7 @@ class Run:
                 problems += compare(step["response"], body, self.ids, f"{where} response")
         else:
             client = self.clients[step["as"]]
-            data = substitute(step.get("data"), self.ids)
+            data = substitute(step.get("data"), self.ids, self.token)
             ack = await client.call(step["emit"], data)
             if "ack" in step:
                 problems += compare(step["ack"], ack, self.ids, f"{where} ack")
@@ -160,7 +176,7 @@ class Run:
 
 @pytest.mark.parametrize("page", PAGES)
 async def test_every_example_of_the_page_runs_as_documented(docs_server, page):
-    run = Run(docs_server)
+    run = Run(docs_server, cast(page))
     for user in ("alice", "bob"):
         await run.connect(user)
     try:

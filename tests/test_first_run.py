@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
+import shutil
 import stat
+import subprocess
+import time
 import tomllib
 from importlib.metadata import metadata
+from pathlib import Path
 
 import pytest
 import socketio
@@ -15,6 +20,7 @@ import socketio
 from core.plugins import BUILTIN_EVENTS, BUILTIN_PLUGINS, PluginHost, PluginSource
 from core.registry import EventRegistry
 from tests.live import PROBE_PLUGIN, REPO, SECRET, Client, LiveServer, sample_value
+from tests.services import IN_CI
 from tests.test_cli import run_lvng
 from tests.test_js_client import node_ready
 
@@ -76,7 +82,8 @@ async def test_dev_token_survives_a_restart_and_lvng_token_mints_more_users(tmp_
         assert [line.split(" INFO ")[1] for line in lines if "Starting worker" in line] == [
             f"sanic.server: Starting worker [{live.proc.pid}]"
         ]
-        token = lines[lines.index("lvng dev token (user dev, org dev, admin, 24 h):") + 1]
+        heading = "lvng dev token (user dev, org dev, admin and operator, 24 h):"
+        token = lines[lines.index(heading) + 1]
         assert (
             "more tokens: lvng token --dev --sub USER --org dev [--name NAME] (same "
             "directory and settings; the secret is in lvng-dev-secret)"
@@ -218,11 +225,81 @@ async def test_metrics_have_process_figures_and_no_created_series(server):
 
 def test_readme_makes_a_virtual_environment_before_pip_install():
     readme = (REPO / "README.md").read_text()
-    first_block = readme.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
-    venv = next(i for i, line in enumerate(first_block) if "-m venv" in line)
-    activate = next(i for i, line in enumerate(first_block) if "bin/activate" in line)
-    pip = next(i for i, line in enumerate(first_block) if line.startswith("pip install"))
+    blocks = [b.split("```", 1)[0].splitlines() for b in readme.split("```sh\n")[1:]]
+    assert [line.split("#")[0].strip() for line in blocks[0]] == ["make serve", "", "make test", ""]
+    by_hand = next(block for block in blocks if any("-m venv" in line for line in block))
+    venv = next(i for i, line in enumerate(by_hand) if "-m venv" in line)
+    activate = next(i for i, line in enumerate(by_hand) if "bin/activate" in line)
+    pip = next(i for i, line in enumerate(by_hand) if line.startswith("pip install"))
     assert venv < activate < pip
+
+
+def _make(folder: Path, target: str) -> list[str]:
+    """The commands `make -n TARGET` would run in `folder` (nothing is run)."""
+    make = shutil.which("make")
+    if make is None:
+        (pytest.fail if IN_CI else pytest.skip)("make is not installed")
+    # As a user runs it, in a plain environment: the suite may itself run under `make
+    # test`, whose MAKEFLAGS and command-line variables (ARGS) a sub-make would inherit.
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(folder)}
+    done = subprocess.run(
+        [make, "--no-print-directory", "-n", target],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_the_two_commands_set_up_what_is_missing_and_nothing_more(tmp_path):
+    """`make serve` and `make test` in a fresh clone set everything up; once set up, they
+    serve and test at once (the gates, then the suite); a changed lock file installs again.
+    `.ci/run` is `make test`."""
+    clone = tmp_path / "clone"
+    locks = [f"{d}/package-lock.json" for d in ("tests/js", "tests/e2e", "bench")]
+    for name in ["Makefile", "pyproject.toml", "scripts/test-machine.sh", *locks]:
+        (clone / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, clone / name)
+    fresh = _make(clone, "serve")
+    assert fresh[0] == "test -x .venv/bin/python || python3 -m venv .venv"
+    assert ".venv/bin/python -m pip install --quiet -e '.[test]'" in fresh
+    assert any(line.startswith("npm ci") and line.endswith("tests/js") for line in fresh)
+    assert fresh[-1].strip() == ".venv/bin/lvng serve --dev"
+    fresh = _make(clone, "test")
+    installs = [line for line in fresh if line.startswith("npm ci")]
+    assert sorted(line.rsplit(" ", 1)[1] for line in installs) == ["bench", "tests/e2e", "tests/js"]
+    assert "bash scripts/test-machine.sh" in fresh
+    assert fresh[-1].strip() == ".venv/bin/python -m pytest"
+
+    # Set up (what the steps leave behind), then each command only serves or tests.
+    later = time.time() + 5
+    for stamp in [
+        ".venv/.lvng-installed",
+        *(f"{d}/node_modules/.package-lock.json" for d in ("tests/js", "tests/e2e", "bench")),
+    ]:
+        (clone / stamp).parent.mkdir(parents=True, exist_ok=True)
+        (clone / stamp).write_text("")
+        os.utime(clone / stamp, (later, later))
+    assert [line.strip() for line in _make(clone, "serve")] == [".venv/bin/lvng serve --dev"]
+    # The gates (ruff check, ruff format --check, mypy) run before the suite, as in CI.
+    assert [line.strip() for line in _make(clone, "test")] == [
+        "bash scripts/test-machine.sh",
+        ".venv/bin/ruff check .",
+        ".venv/bin/ruff format --check .",
+        ".venv/bin/mypy",
+        ".venv/bin/python -m pytest",
+    ]
+    # A newer lock file (a pulled change) installs that package again, and only it.
+    newer = later + 5
+    os.utime(clone / "tests/e2e/package-lock.json", (newer, newer))
+    again = [line for line in _make(clone, "test") if line.startswith("npm ci")]
+    assert len(again) == 1 and again[0].endswith("tests/e2e")
+
+    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    assert ci[-1] == "make test"
 
 
 def test_the_extras_pyproject_asks_for_exist_under_that_name():

@@ -95,6 +95,30 @@ def local_plugins(tmp_path_factory: pytest.TempPathFactory) -> Path:
             events.add("typo:ping", None, None)
     """)
     )
+    (site / "lvng_misfit.py").write_text(
+        textwrap.dedent("""
+        from pydantic import BaseModel
+
+        from core.api import Outbound, hookimpl
+
+
+        class Told(Outbound):
+            \"\"\"To the sender: what it asked for, by number.\"\"\"
+
+            id: int
+
+
+        async def tell(ctx, payload):
+            await ctx.reply("misfit:told", {"id": "grt_1"})  # declared an integer
+            return {}
+
+
+        @hookimpl
+        def lvng_register_events(events):
+            events.add("misfit:tell", None, tell)
+            events.emits("misfit:told", Told)
+    """)
+    )
     (site / "lvng_witness.py").write_text(
         textwrap.dedent("""
         from core.hookspecs import hookimpl
@@ -220,6 +244,13 @@ async def test_hello_plugin_answers_its_event_from_its_entry_point(hello_server)
     assert ("hello", "0001_initial") in applied
     assert "tables created directly" not in hello_server.log()
 
+    # The AsyncAPI document publishes what the server sends (the server, strict here,
+    # checked every `hello:greeted` above against this model).
+    status, document = await hello_server.http("GET", "/asyncapi.json")
+    greeted = document["components"]["schemas"]["Greeted"]
+    assert greeted["properties"]["id"]["type"] == "string"
+    assert greeted["properties"]["count"]["type"] == "integer"
+
 
 def test_lvng_plugins_lists_the_installed_plugin(hello_site, tmp_path):
     env = {"LVNG_ENTRY_POINTS": "true", "PYTHONPATH": str(hello_site)}
@@ -309,15 +340,25 @@ def test_a_broken_plugin_stops_the_start_with_one_line(broken_site, tmp_path):
     ]
     assert "lvng serving" not in served.stdout
 
-    # `lvng plugins` still lists everything, the broken one with its error.
+    # `lvng plugins` still lists everything, the broken one with its error, then fails
+    # naming it (so a script or CI notices); left out by name, it is only listed.
     listed = run_lvng("plugins", env=env, cwd=tmp_path)
-    assert listed.returncode == 0, listed.stderr
+    error = (
+        "plugin broken (entry-point lvng_broken) failed to load: "
+        "RuntimeError: lvng_broken cannot start; leave it out with LVNG_DISABLED_PLUGINS=broken"
+    )
+    assert listed.returncode == 2
+    assert listed.stderr.splitlines() == [f"lvng: error: {error}"]
     lines = listed.stdout.splitlines()
     start = lines.index("broken 1.0 [entry-point: lvng_broken] enabled")
-    assert lines[start + 1].startswith(
-        "  error: plugin broken (entry-point lvng_broken) "
-        "failed to load: RuntimeError: lvng_broken cannot start"
-    )
+    assert lines[start + 1] == f"  error: {error}"
+    assert "messages [builtin: plugins.messages] enabled" in lines  # the others are listed
+    as_json = run_lvng("plugins", "--json", env=env, cwd=tmp_path)
+    assert as_json.returncode == 2 and as_json.stderr.splitlines() == [f"lvng: error: {error}"]
+    assert next(i for i in json.loads(as_json.stdout) if i["name"] == "broken")["error"] == error
+    left_out = run_lvng("plugins", env={**env, "LVNG_DISABLED_PLUGINS": "broken"}, cwd=tmp_path)
+    assert left_out.returncode == 0 and left_out.stderr == ""
+    assert "broken 1.0 [entry-point: lvng_broken] disabled" in left_out.stdout.splitlines()
 
 
 async def test_a_broken_plugin_left_out_by_name_lets_the_others_start(
@@ -350,6 +391,37 @@ def test_a_misspelt_hook_stops_the_start_naming_it(local_plugins, tmp_path):
         "lvng: error: plugin typo implements unknown hook lvng_regster_events (misspelt?); "
         "leave it out with LVNG_DISABLED_PLUGINS=typo"
     ]
+
+
+# --- outbound payloads against their declared models ----------------------------------
+
+
+@pytest.mark.parametrize("strict", ["true", "false"])
+async def test_an_outbound_payload_that_misfits_its_model_raises_when_strict(
+    start_server, local_plugins, strict
+):
+    live = start_server(
+        env={
+            "PYTHONPATH": str(local_plugins),
+            "LVNG_PLUGIN_MODULES": "misfit=lvng_misfit",
+            "LVNG_STRICT_DOMAIN_EVENTS": strict,
+        }
+    )
+    client = await live.connect("mia")
+    ack = await client.call("misfit:tell", {})
+    if strict == "false":  # production: not checked, sent as the plugin made it
+        assert ack == {"ok": True}
+        assert await client.next("misfit:told") == {"id": "grt_1"}
+        return
+    assert ack == {
+        "ok": False,
+        "error": {"code": "INTERNAL_ERROR", "message": "internal error; it has been logged"},
+    }
+    await client.nothing("misfit:told", within=0.1)
+    assert (
+        "OutboundPayloadError: plugin misfit emitted 'misfit:told' with a payload its "
+        "declared model Told refuses: id: Input should be a valid integer (got 'grt_1')"
+    ) in live.log()
 
 
 # --- fan-out isolation and the authorization veto -------------------------------------
@@ -426,3 +498,26 @@ async def test_a_plugin_vetoes_a_join(witnessed_server):
     assert await frank.call("probe:join", {"name": "ok"}) == {"ok": True, "room": "probe:ok"}
     assert await erin.call("probe:shout", {"name": "ok"}) == {"ok": True}
     assert await frank.next("probe:shout") == {"name": "ok", "from": "erin"}
+
+
+# --- the plugin guide -------------------------------------------------------------------
+
+
+def test_the_plugin_guide_lists_every_hook_with_its_arguments():
+    """examples/hello-plugin/README.md's hook table and core/hookspecs.py, in step: the
+    same hooks, in the same order, each with the spec's arguments."""
+    import inspect
+
+    from core import hookspecs
+
+    specs = [
+        (name, list(inspect.signature(function).parameters))
+        for name, function in vars(hookspecs).items()
+        if name.startswith("lvng_") and callable(function)
+    ]
+    guide = (HELLO_SOURCE / "README.md").read_text()
+    table = guide.split("## Hooks", 1)[1].split("\n\n| hook |", 1)[1].split("\n\n", 1)[0]
+    rows = re.findall(r"^\| `(lvng_\w+)\(([^)]*)\)`", table, re.M)
+    listed = [(name, [a.strip() for a in args.split(",") if a.strip()]) for name, args in rows]
+    assert listed == specs
+    assert len(specs) == 16

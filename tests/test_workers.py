@@ -25,7 +25,7 @@ async def test_two_workers_share_rooms_through_redis(start_server):
     for client in clients[1:]:
         assert await client.next("probe:shout") == {"name": "fleet", "from": "w0"}
     await clients[0].nothing("probe:shout")
-    assert "(workers: 2)" in live.log()
+    assert "(workers: 2; database sqlite lvng.sqlite3; redis 127.0.0.1:6379/0;" in live.log()
     await live.close_clients()
 
 

@@ -192,6 +192,11 @@ class Delivery:
 class FastManager(socketio.AsyncManager):
     """`AsyncManager` with one-encode, no-task delivery (see the module docstring)."""
 
+    # Told, after each emit this node delivered, its target (a room key or a socket id) and
+    # how many of this node's sockets it went to: the inspection page's figures
+    # (core/figures.py). Counted once per emit from the room's size, not per recipient.
+    on_delivered: Callable[[str, int], None] | None = None
+
     async def emit(
         self,
         event: str,
@@ -236,6 +241,10 @@ class FastManager(socketio.AsyncManager):
             return
         out = Outgoing(encoded)
         deliver = delivery.deliver
+        if self.on_delivered is not None and isinstance(room, str):
+            # The recipients get_participants yields below (a copy of the room, which no
+            # deliver changes: none awaits), counted once for the emit.
+            self.on_delivered(room, _recipients(self.rooms[namespace].get(room), skip_sid))
         if skip_sid is None:
             for _sid, eio_sid in self.get_participants(namespace, room):
                 deliver(eio_sid, out)
@@ -244,6 +253,17 @@ class FastManager(socketio.AsyncManager):
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid not in skip:
                 deliver(eio_sid, out)
+
+
+def _recipients(members: Any, skip_sid: Any) -> int:
+    """How many of a room's `members` (sid → Engine.IO sid, or None for no such room) an
+    emit skipping `skip_sid` (a sid, a list of them, or None) goes to."""
+    if not members:
+        return 0
+    if skip_sid is None:
+        return len(members)
+    skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
+    return len(members) - sum(1 for sid in skip if sid in members)
 
 
 class FastRedisManager(socketio.AsyncRedisManager, FastManager):

@@ -76,8 +76,10 @@ def lvng_domain_event(event: DomainEvent, platform: Platform) -> None:
 
 
 @hookimpl
-def lvng_client_left_room(room: Room, member: Member, reason: str, platform: Platform) -> None:
-    platform.state_of(PLUGIN, ActivityState).feed.left_room(room, member, reason)
+async def lvng_client_left_room(
+    room: Room, member: Member, reason: str, platform: Platform
+) -> None:
+    await platform.state_of(PLUGIN, ActivityState).feed.left_room(room, member, reason)
 
 
 @hookimpl

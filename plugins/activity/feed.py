@@ -233,8 +233,15 @@ class Feed:
             )
         return {"customerId": customer_id, "wasSubscribed": bool(left)}
 
-    def left_room(self, room: Room, member: Member, reason: str) -> None:
+    async def left_room(self, room: Room, member: Member, reason: str) -> None:
         """A socket left without asking: a subscriber of this node is gone (a dead
-        node's sockets were never counted here)."""
-        if is_feed_room(room) and reason != "node_lost":
+        node's sockets were never counted here). One an admin removed hears
+        `activity:unsubscribed`."""
+        if not is_feed_room(room):
+            return
+        if reason != "node_lost":
             self.metrics.subscribers.dec()
+        if reason == "removed":
+            await self.platform.emit(
+                "activity:unsubscribed", payloads.unsubscribed(room.parts[1]), to=member.sid
+            )

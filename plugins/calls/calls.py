@@ -203,11 +203,31 @@ class Calls:
     async def left_room(self, room: Room, member: Member, last: bool, reason: str) -> None:
         """A socket left a call room without asking (`lvng_client_left_room`; the core
         holds the room's turn): its user's last socket leaves the call, reason
-        `disconnected` (also for a dead node's users, `node_lost`)."""
-        if not last or room_name_of(room) is None:
+        `disconnected` (also for a dead node's users, `node_lost`), else `left`. A socket an
+        admin removed (`removed`) also hears its own `call:participant_left`, reason
+        `removed`."""
+        room_name = room_name_of(room)
+        if room_name is None or not (last or reason == "removed"):
             return
         after = self.platform.after_ack()
-        await self._depart(room, member.user_id, member.user_name, told_reason(reason), after)
+        if last:
+            call, _ = await self._depart(
+                room, member.user_id, member.user_name, told_reason(reason), after
+            )
+        else:
+            call = await self.in_progress(room.organization_id, room_name)
+        if reason == "removed":  # an admin took the user out: its sockets hear it too
+            after.emit(
+                "call:participant_left",
+                payloads.participant_left(
+                    room_name,
+                    call.call_id if call is not None else None,
+                    member.user_id,
+                    member.user_name,
+                    "removed",
+                ),
+                to=member.sid,
+            )
         await after.run()
 
     async def _depart(

@@ -96,7 +96,7 @@ async def lvng_client_left_room(
         return
     state = platform.state_of(PLUGIN, MessagesState)
     if target.kind == "conversation":
-        await state.conversations.left_room(target, member, last)
+        await state.conversations.left_room(target, member, last, reason)
     else:
         await state.channels.left_room(target, member, reason, last)
 

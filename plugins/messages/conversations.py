@@ -151,9 +151,16 @@ class Conversations:
             "hasMore": has_more,
         }
 
-    async def left_room(self, target: Target, member: Member, last: bool) -> None:
-        """A socket left without asking (disconnect, refresh, dead node); the room's turn
-        is held by the core, so the domain event goes out after it, as a tracked task."""
+    async def left_room(self, target: Target, member: Member, last: bool, reason: str) -> None:
+        """A socket left without asking (disconnect, refresh, an admin's removal, dead
+        node); the room's turn is held by the core, so the domain event goes out after it,
+        as a tracked task. A removed socket hears its own `member:left`."""
+        if reason == "removed":
+            await self.platform.emit(
+                "member:left",
+                payloads.member(target, member.user_id, member.user_name),
+                to=member.sid,
+            )
         if last:
             await self.platform.emit(
                 "member:left",

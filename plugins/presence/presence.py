@@ -186,7 +186,9 @@ class Presence:
                 record = PresenceRecord(user_name)
             shown = (record.status, record.custom_status, record.status_text)
             record.seen(now)  # going invisible: seen until now, then no more
-            record.user_name, record.chosen = user_name, choice.status
+            record.user_name = user_name
+            if "status" in choice.model_fields_set:
+                record.chosen = choice.status
             if "customStatus" in choice.model_fields_set:
                 record.custom_status = choice.customStatus
             if "statusText" in choice.model_fields_set:

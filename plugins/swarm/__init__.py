@@ -82,9 +82,10 @@ def lvng_routes() -> Blueprint:
 async def lvng_client_left_room(
     room: Room, member: Member, last: bool, reason: str, platform: Platform
 ) -> None:
-    """A subscriber's socket went (the room is told nothing: a subscription is private)."""
+    """A subscriber's socket went (the room is told nothing: a subscription is private);
+    one an admin removed hears `swarm:unsubscribed`."""
     if room.kind == "swarm":
-        platform.state_of(PLUGIN, SwarmState).subscriptions.left_room(room, reason)
+        await platform.state_of(PLUGIN, SwarmState).subscriptions.left_room(room, member, reason)
 
 
 @hookimpl

@@ -15,7 +15,7 @@ from plugins.swarm.schemas import STATE_LIMIT
 from plugins.swarm.sessions import Sessions, room_of
 
 if TYPE_CHECKING:
-    from core.api import Caller, Platform, Room
+    from core.api import Caller, Member, Platform, Room
     from plugins.swarm.metrics import SwarmMetrics
 
 
@@ -63,8 +63,13 @@ class Subscriptions:
             caller.after.emit("swarm:unsubscribed", payloads.session_ref(session_id), to=caller.sid)
         return {"sessionId": session_id, "unsubscribed": bool(left)}
 
-    def left_room(self, room: Room, reason: str) -> None:
-        """A socket left a session's room without asking (disconnect, refresh). A dead
-        node's subscriptions were counted on that node, which is gone."""
+    async def left_room(self, room: Room, member: Member, reason: str) -> None:
+        """A socket left a session's room without asking (disconnect, refresh, an admin's
+        removal). A dead node's subscriptions were counted on that node, which is gone. A
+        removed socket is told it no longer follows the session."""
         if reason != "node_lost":
             self.metrics.subscribers.dec()
+        if reason == "removed":
+            await self.platform.emit(
+                "swarm:unsubscribed", payloads.session_ref(room.parts[1]), to=member.sid
+            )

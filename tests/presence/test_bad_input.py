@@ -12,7 +12,7 @@ from tests.presence.support import connect, heard, update
     "payload, message",
     [
         ({"status": "on-fire"}, "status: Input should be 'online', 'away', 'busy' or 'offline'"),
-        ({}, "status: Field required"),
+        ({"customStatus": 5}, "customStatus: Input should be a valid string"),
         ({"status": None}, "status: Input should be 'online', 'away', 'busy' or 'offline'"),
         (
             {"status": "busy", "customStatus": "x" * 257},

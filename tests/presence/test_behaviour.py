@@ -134,3 +134,17 @@ async def test_metrics_count_users_by_status_and_broadcasts(quick_grace):
     assert await live.metric("lvng_presence_updates_total", status="busy") == before + 1
     assert await live.metric("lvng_presence_users", status="busy") == busy_before + 1
     await alice.close()
+
+
+async def test_custom_status_alone_keeps_the_chosen_status(server):
+    org = uid("org")
+    alice = await connect(server, "alice", org, "Alice")
+    assert await heard(alice) == update("alice", "Alice", "online")
+    await alice.call("presence:update", {"status": "busy"})
+    assert await heard(alice) == update("alice", "Alice", "busy")
+    ack = await alice.call("presence:update", {"customStatus": "Lunch"})
+    assert ack["ok"] is True and ack["status"] == "busy", ack
+    assert await heard(alice) == update("alice", "Alice", "busy", "Lunch")
+    # A key left out keeps its value: the status here, the custom status next.
+    await alice.call("presence:update", {"statusText": "Back at 3pm"})
+    assert await heard(alice) == update("alice", "Alice", "busy", "Lunch", "Back at 3pm")

@@ -18,7 +18,7 @@ class Greet(BaseModel):
 class Greeted(Outbound):
     """To the greeting socket: the greeting, and how many its user has made."""
 
-    id: int
+    id: str = Field(description="the stored greeting's id: grt_ and a UUIDv7")
     name: str
     greeting: str
     count: int
