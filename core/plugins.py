@@ -43,6 +43,7 @@ BUILTIN_EVENTS: dict[str, frozenset[str]] = {
         {
             "channel:join",
             "channel:leave",
+            "channel:list",
             "channel:history",
             "channel:update",
             "message:send",
