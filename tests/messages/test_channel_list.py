@@ -222,3 +222,59 @@ async def test_a_mention_reaches_a_listed_user_with_no_socket_in_the_room(server
     await send(bob, {"channelId": channel}, "hey @carol", mentions=["carol"])
     await carol.nothing("channel:unread")
     await elsewhere.nothing("channel:unread", within=0)  # only the mention of her
+
+
+async def test_two_devices_on_two_nodes_stay_in_step(cluster):
+    """alice has a phone on node A and a laptop on node B (one PostgreSQL, one Redis): a read
+    on one is `channel:unread` on the other, and both list the same counts after sends,
+    an edit, a delete and reads from either node."""
+    nodes = cluster()
+    a, b = nodes.start_node(), nodes.start_node()
+    org, channel = uid("org"), uid("ch")
+    target = {"channelId": channel}
+    phone = await in_channel(a, org, channel, "alice", name="Alice")
+    laptop = await in_channel(b, org, channel, "alice", name="Alice")
+    bob = await in_channel(b, org, channel, "bob", name="Bob")
+    carol = await in_channel(a, org, channel, "carol", name="Carol")
+    m1 = await send(bob, target, "one", mentions=["alice"])
+    m2 = await send(carol, target, "two")
+    m3 = await send(bob, target, "three")
+    mine = await send(laptop, target, "mine")
+    for device in (phone, laptop):  # every message heard on both nodes before reading
+        assert [(await device.next("message:new"))["id"] for _ in range(4)] == [
+            m1["id"],
+            m2["id"],
+            m3["id"],
+            mine["id"],
+        ]
+    newest = last(mine, "mine", "alice", "Alice")
+    expected = {"ok": True, "channels": [item(channel, 3, 1, newest)], "nextCursor": None}
+    assert await listed(phone) == await listed(laptop) == expected
+
+    # A read on the phone (node A): the laptop (node B) hears the new counts, the phone not.
+    ack = await phone.call("message:read", {**target, "messageId": m1["id"]})
+    assert ack["lastReadMessageId"] == m1["id"]
+    unread = {"channelId": channel, "unreadCount": 2, "mentionCount": 0}
+    assert await laptop.next("channel:unread") == {**unread, "lastReadMessageId": m1["id"]}
+    await phone.nothing("channel:unread", within=0.2)
+    # An edit on node A mentions alice again; a delete on node B takes one unread away.
+    edit = {**target, "messageId": m2["id"], "content": "two, @alice", "mentions": ["alice"]}
+    assert (await carol.call("message:update", edit))["ok"] is True
+    assert (await bob.call("message:delete", {**target, "messageId": m3["id"]}))["ok"] is True
+    for device in (phone, laptop):
+        assert (await device.next("message:delete"))["messageId"] == m3["id"]
+    expected["channels"] = [item(channel, 1, 1, newest, m1["id"])]
+    assert await listed(phone) == await listed(laptop) == expected
+    # The laptop reads everything: the phone hears it.
+    assert (await laptop.call("message:read", {**target, "messageId": mine["id"]}))["ok"]
+    assert await phone.next("channel:unread") == {
+        "channelId": channel,
+        "unreadCount": 0,
+        "mentionCount": 0,
+        "lastReadMessageId": mine["id"],
+    }
+    expected["channels"] = [item(channel, 0, 0, newest, mine["id"])]
+    assert await listed(phone) == await listed(laptop) == expected
+    # Bob, on node B: carol's and alice's messages; over HTTP from node A.
+    status, body = await a.http("GET", "/api/v1/channels", token=a.token("bob", org))
+    assert status == 200 and body["channels"][0]["unreadCount"] == 2, body
