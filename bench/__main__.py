@@ -777,9 +777,13 @@ async def channels_section(
         stores.append(("postgres", pg[0]))
     try:
         for store, url in stores:
-            server = start_server("lvng", root / f"lvng-channels-{store}", database_url=url)
+            workdir = root / f"lvng-channels-{store}"
+            server = start_server("lvng", workdir, database_url=url)
+            database = url or str(workdir / "lvng.sqlite3")
             try:
-                result = await channels_run(server.url, token, channels, messages, calls=calls)
+                result = await channels_run(
+                    server.url, token, database, channels, messages, calls=calls
+                )
             finally:
                 server.stop()
             result["load"] = load_average()
@@ -917,7 +921,7 @@ def table(report: dict[str, Any]) -> str:
         lines.append(
             f"  {store:<9} {c['channels']} × {c['messages_per_channel']}: p50 {c['p50_ms']} / "
             f"p99 {c['p99_ms']} ms over {c['calls']} calls, {c['wrong_counts']} wrong counts "
-            f"(filled in {c['fill_seconds']} s)"
+            f"(seeded in {c['seed_seconds']} s)"
         )
     return "\n".join(lines)
 
