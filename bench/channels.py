@@ -34,7 +34,7 @@ COLUMNS = (
 # Migration 0004's backfill, for one organization's channels (and the reader's entries).
 LIVE = (
     "FROM messages_message m WHERE m.organization_id = {t}.organization_id "
-    "AND m.channel_id = {t}.channel_id AND m.deleted_at IS NULL"
+    "AND m.room = 'channel:' || REPLACE({t}.channel_id, ':', '%3A') AND m.deleted_at IS NULL"
 )
 COUNTS = [
     "INSERT INTO messages_mention (message_seq, organization_id, channel_id, user_id) "

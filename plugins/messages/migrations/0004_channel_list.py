@@ -14,7 +14,7 @@ from tortoise.migrations import operations as ops
 
 LIVE = (
     "FROM messages_message m WHERE m.organization_id = {t}.organization_id "
-    "AND m.channel_id = {t}.channel_id AND m.customer_id IS NULL AND m.deleted_at IS NULL"
+    "AND m.room = 'channel:' || REPLACE({t}.channel_id, ':', '%3A') AND m.deleted_at IS NULL"
 )
 
 
