@@ -31,7 +31,6 @@ from core.api import (
 )
 from plugins.messages import domain_events
 from plugins.messages import events as events_module
-from plugins.messages.channel_list import user_room
 from plugins.messages.metrics import MessagesMetrics
 from plugins.messages.routes import routes
 from plugins.messages.settings import MessagesSettings
@@ -78,14 +77,6 @@ def lvng_models() -> list[str]:
 @hookimpl
 def lvng_routes() -> Blueprint:
     return routes
-
-
-@hookimpl
-async def lvng_client_connected(session: Session, platform: Platform) -> None:
-    """Every socket is in its user's own room, `user:{userId}`, where `channel:unread`
-    reaches all of the user's devices on any node (channel_list.py)."""
-    room = user_room(session.identity.organization_id, session.user_id)
-    await platform.rooms.join(session, room, authorize=False)
 
 
 @hookimpl

@@ -4,10 +4,10 @@ and the private channels the user is a member of, newest activity first, each wi
 unread and mention counts (`channel_counts.py` keeps them), and the `channel:unread`
 that keeps a user's devices in step.
 
-`channel:unread` goes to the user's own room, `user:{userId}`, which every socket joins
-at connect (on any node): when the user's read position moves (to the other sockets;
-the reader has the position in its ack), and when a new message mentions a user who has
-the channel on the list but no socket in its room.
+`channel:unread` goes to the user's own room, `user:{userId}`, which the core puts every
+socket in at connect (core/gateway.py; on any node): when the user's read position moves
+(to the other sockets; the reader has the position in its ack), and when a new message
+mentions a user who has the channel on the list but no socket in its room.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def user_room(organization_id: str, user_id: str) -> Room:
-    """The user's own room: every socket of the user, on any node."""
+    """The user's own room (the core's): every socket of the user, on any node."""
     return Room.of(organization_id, "user", user_id)
 
 

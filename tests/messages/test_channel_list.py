@@ -278,3 +278,32 @@ async def test_two_devices_on_two_nodes_stay_in_step(cluster):
     # Bob, on node B: carol's and alice's messages; over HTTP from node A.
     status, body = await a.http("GET", "/api/v1/channels", token=a.token("bob", org))
     assert status == 200 and body["channels"][0]["unreadCount"] == 2, body
+
+
+async def test_a_private_channel_is_listed_for_its_members_only(server: LiveServer):
+    org, channel = uid("org"), uid("ch")
+    alice = await in_channel(server, org, channel, "alice", name="Alice")
+    update = {"channelId": channel, "updates": {"private": True}}
+    assert (await alice.call("channel:update", update))["ok"] is True
+    said = await send(alice, {"channelId": channel}, "members only", mentions=["dave"])
+    dave = await server.connect("dave", org, name="Dave")
+    assert (await listed(dave))["channels"] == []
+    # Added by the creator: listed, its counts from the start of the channel.
+    members = f"/api/v1/channels/{channel}/members/dave"
+    creator = server.token("alice", org, name="Alice")
+    status, _ = await server.http("PUT", members, token=creator)
+    assert status == 201
+    newest = last(said, "members only", "alice", "Alice")
+    assert (await listed(dave))["channels"] == [item(channel, 1, 1, newest, private=True)]
+    # A member's forget does not take it off: membership lists it.
+    assert await dave.call("channel:leave", {"channelId": channel, "forget": True}) == {
+        "ok": True,
+        "channelId": channel,
+        "left": False,
+        "forgotten": False,
+    }
+    assert len((await listed(dave))["channels"]) == 1
+    # Removed: off the list.
+    status, _ = await server.http("DELETE", members, token=creator)
+    assert status == 200
+    assert (await listed(dave))["channels"] == []
