@@ -94,6 +94,7 @@ class Migration(migrations.Migration):
                 "app": "messages",
                 "unique_together": (("organization_id", "channel_id"),),
                 "pk_attr": "id",
+                "table_description": "A channel's kept counts (issue 28): its live (not deleted) messages and the newest",
             },
             bases=["Model"],
         ),
@@ -117,6 +118,7 @@ class Migration(migrations.Migration):
                 "unique_together": (("organization_id", "channel_id", "user_id"),),
                 "indexes": [Index(fields=["organization_id", "user_id"])],
                 "pk_attr": "id",
+                "table_description": "A channel on a user's list (issue 28), with the user's read position and the counts",
             },
             bases=["Model"],
         ),
@@ -137,6 +139,7 @@ class Migration(migrations.Migration):
                     Index(fields=["organization_id", "channel_id", "user_id", "message_seq"])
                 ],
                 "pk_attr": "id",
+                "table_description": "A live channel message mentioning a user who is not its author (issue 28).",
             },
             bases=["Model"],
         ),
