@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
-from core.api import now_utc
+from core.api import BatchedThen, now_utc
 from plugins.messages import payloads
 from plugins.messages.models import ChannelEntry, ChannelTally, Mention, Message, ReadPosition
 
@@ -38,6 +38,11 @@ def _sql(connection: BaseDBAsyncClient, text: str) -> str:
     return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
 
 
+def counted_send(row: Message) -> BatchedThen:
+    """The `then` of a channel message's insert: its counts, batched."""
+    return BatchedThen(on_sent, row)
+
+
 def mentioned(row: Message, mentions: list[Any] | None = None) -> list[str]:
     """The users a channel message mentions, its author left out."""
     named = row.mentions if mentions is None else mentions
@@ -51,30 +56,41 @@ async def ensure_tally(organization_id: str, channel_id: str) -> None:
         pass
 
 
-async def on_sent(connection: BaseDBAsyncClient, row: Message) -> None:
-    """The counts of a new channel message, in its insert's transaction (its seq is read
-    back by its unique message id: the group commit sets keys after the batch)."""
-    org, channel = row.organization_id, row.channel_id
-    seq = "(SELECT seq FROM messages_message WHERE message_id = ?)"
-    await connection.execute_query(
-        _sql(
-            connection,
-            f"UPDATE messages_channel_tally SET live = live + 1, last_seq = {seq} "
-            "WHERE organization_id = ? AND channel_id = ?",
-        ),
-        [row.message_id, org, channel],
-    )
-    await connection.execute_query(
-        _sql(
-            connection,
-            "UPDATE messages_channel_entry SET own_after = own_after + 1 "
-            "WHERE organization_id = ? AND channel_id = ? AND user_id = ?",
-        ),
-        [org, channel, row.user_id],
-    )
-    users = mentioned(row)
-    if not users:
+async def on_sent(connection: BaseDBAsyncClient, rows: list[Message]) -> None:
+    """The counts of new channel messages, in their inserts' transaction: one statement
+    per table for a whole group-commit batch (`BatchedThen`; a batch holds at most one
+    write per room, so each channel at most once: the newest seq of its room is the new
+    message's, read back there as the group commit sets keys only after the batch)."""
+    if not rows:
         return
+    channels = " OR ".join("(organization_id = ? AND channel_id = ?)" for _ in rows)
+    await connection.execute_query(
+        _sql(
+            connection,
+            "UPDATE messages_channel_tally SET live = live + 1, last_seq = ("
+            "SELECT MAX(m.seq) FROM messages_message m "
+            "WHERE m.organization_id = messages_channel_tally.organization_id "
+            "AND m.room = 'channel:' || REPLACE(messages_channel_tally.channel_id, ':', '%3A')"
+            f") WHERE {channels}",
+        ),
+        [v for row in rows for v in (row.organization_id, row.channel_id)],
+    )
+    authors = " OR ".join("(organization_id = ? AND channel_id = ? AND user_id = ?)" for _ in rows)
+    await connection.execute_query(
+        _sql(
+            connection,
+            f"UPDATE messages_channel_entry SET own_after = own_after + 1 WHERE {authors}",
+        ),
+        [v for row in rows for v in (row.organization_id, row.channel_id, row.user_id)],
+    )
+    for row in rows:
+        users = mentioned(row)
+        if users:
+            await _mentions_sent(connection, row, users)
+
+
+async def _mentions_sent(connection: BaseDBAsyncClient, row: Message, users: list[str]) -> None:
+    org, channel = row.organization_id, row.channel_id
     await connection.execute_many(
         _sql(
             connection,

@@ -145,9 +145,7 @@ class Messages:
         async with self.platform.turn(target.room, caller.after) as turn:
             started = time.perf_counter()
             # With other rooms' sends, in one transaction; a channel's counts with it.
-            await turn.insert(
-                row, then=(lambda c: channel_counts.on_sent(c, row)) if counted else None
-            )
+            await turn.insert(row, then=channel_counts.counted_send(row) if counted else None)
             # Committed: only now may anyone hear of it.
             self.metrics.persist_seconds.observe(time.perf_counter() - started)
             if caller.sid is not None:
