@@ -134,7 +134,7 @@ class Soak:
         for n, (offset, kind, down) in enumerate(schedule(self.seconds)):
             await asyncio.sleep(max(0.0, offset - (time.monotonic() - self.traffic_start)))
             node = self.nodes[n // 4 % 2] if kind == "sigkill" else self.nodes[(n // 4 + 1) % 2]
-            fault: dict[str, Any] = {"kind": kind, "at_s": self.at()}
+            fault: dict[str, Any] = {"kind": kind, "at_s": self.at(), "at": clock()}
             if kind in ("sigkill", "sigterm"):
                 fault["node"] = node.name
                 sig = signal.SIGKILL if kind == "sigkill" else signal.SIGTERM
@@ -150,7 +150,7 @@ class Soak:
                 await asyncio.to_thread(self.pg.stop)
                 await asyncio.sleep(down)
                 await asyncio.to_thread(self.pg.start)
-            fault["back_s"] = self.at()
+            fault["back_s"], fault["back"] = self.at(), clock()
             self.faults.append(fault)
             self.progress(f"soak fault {kind} {fault.get('node', '')} at {fault['at_s']} s")
 
@@ -253,8 +253,9 @@ class Soak:
                 heard = set(user.live.get(room, [])) | user.recovered.get(room, set())
                 missing = [m for m in rooms.get(room, []) if m not in heard]
                 if missing:
-                    not_delivered.append({"user": user.name, "room": room, "missing": missing[:5]})
-                    not_delivered[-1]["count"] = len(missing)
+                    when = sorted(sent_at(m) for m in missing)
+                    not_delivered.append({"user": user.name, "room": room, "count": len(missing)})
+                    not_delivered[-1].update(first=when[0], last=when[-1], missing=missing[:5])
         seg_rows = Counter_of((r["user_id"], r["segment_id"]) for r in segments)
         seqs = [int(r["seq"]) for r in swarm]
         top = max(seqs, default=0)
@@ -329,6 +330,17 @@ class Soak:
             node.signal(signal.SIGINT)
         self.redis.stop()
         self.pg.remove()
+
+
+def clock(at: float | None = None) -> str:
+    """Wall-clock time of day with milliseconds (UTC), to set losses beside faults."""
+    at = time.time() if at is None else at
+    return time.strftime("%H:%M:%S", time.gmtime(at)) + f".{int(at % 1 * 1000):03d}"
+
+
+def sent_at(message_id: str) -> str:
+    """When a message was made: its id is `msg_<uuid7>`, milliseconds in the first 48 bits."""
+    return clock(int(message_id[4:].replace("-", "")[:12], 16) / 1000)
 
 
 def Counter_of(items: Any) -> dict[Any, int]:  # noqa: N802

@@ -211,3 +211,18 @@ def store_unavailable(exc: BaseException) -> bool:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
+
+
+class OneLineOutages(logging.Filter):
+    """For a library's logger (asyncpg's pool retrying its connections while PostgreSQL is
+    down): a record whose exception is an outage keeps one line, the exception's name and
+    words, instead of a traceback per retry. Other records pass as they are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and store_unavailable(exc):
+            record.msg = f"{record.getMessage()}: {one_line(exc)}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
