@@ -49,11 +49,13 @@ def schedule(seconds: float) -> list[tuple[float, str, float]]:
     plan: list[tuple[float, str, float]] = []
     for k in range(max(1, int(seconds // cycle))):
         base = k * cycle
+        # The SIGKILL last: its ghosts are checked after the run, and a Redis that restarts
+        # empty would have forgotten them (hiding a ghost) had it come after.
         plan += [
-            (base + 0.08 * cycle, "sigkill", 2.0),
-            (base + 0.28 * cycle, "sigterm", 0.0),
-            (base + 0.48 * cycle, "redis", down),
-            (base + 0.70 * cycle, "postgres", down),
+            (base + 0.08 * cycle, "redis", down),
+            (base + 0.30 * cycle, "postgres", down),
+            (base + 0.52 * cycle, "sigterm", 0.0),
+            (base + 0.72 * cycle, "sigkill", 2.0),
         ]
     return plan
 
@@ -70,6 +72,7 @@ class Soak:
         self.nodes: list[services.Node] = []
         self.nginx: services.Nginx | None = None
         self.users: list[User] = []
+        self.leavers: list[User] = []  # gone for good before a SIGKILL (bench/soak.py)
 
     def at(self) -> float:
         return round(time.monotonic() - self.started, 1)
@@ -134,6 +137,8 @@ class Soak:
         for n, (offset, kind, down) in enumerate(schedule(self.seconds)):
             await asyncio.sleep(max(0.0, offset - (time.monotonic() - self.traffic_start)))
             node = self.nodes[n // 4 % 2] if kind == "sigkill" else self.nodes[(n // 4 + 1) % 2]
+            if kind == "sigkill":
+                await self.leave_before_kill(node, n, offset)
             fault: dict[str, Any] = {"kind": kind, "at_s": self.at(), "at": clock()}
             if kind in ("sigkill", "sigterm"):
                 fault["node"] = node.name
@@ -153,6 +158,22 @@ class Soak:
             fault["back_s"], fault["back"] = self.at(), clock()
             self.faults.append(fault)
             self.progress(f"soak fault {kind} {fault.get('node', '')} at {fault['at_s']} s")
+
+    async def leave_before_kill(self, node: services.Node, n: int, offset: float) -> None:
+        """Two users of the node about to be SIGKILLed who never come back: one in a call
+        whose socket dies with the node, one who closed its socket just before, so the
+        node dies during its offline grace. Neither may be shown afterwards (ghosts)."""
+        await asyncio.sleep(max(0.0, offset - 3 - (time.monotonic() - self.traffic_start)))
+        gone = User(node.url, 200, f"gone{n}", ORG, self.books, call="standup")
+        grace = User(node.url, 200, f"grace{n}", ORG, self.books)
+        for user in (gone, grace):
+            user.reconnect = False  # gone for good
+            with contextlib.suppress(Exception):
+                await user.start()
+            self.leavers.append(user)
+        await asyncio.sleep(max(0.0, offset - 0.3 - (time.monotonic() - self.traffic_start)))
+        await grace.close()
+        await asyncio.sleep(max(0.0, offset - (time.monotonic() - self.traffic_start)))
 
     async def sample(self) -> None:
         while True:
@@ -285,10 +306,10 @@ class Soak:
 
     async def check_ghosts(self) -> dict[str, Any]:
         """Everyone gone; after the node TTL and the grace, nobody of the soak is shown."""
-        for user in self.users:
-            await user.close()
+        await asyncio.gather(*(user.close() for user in self.users + self.leavers))
+        self.progress("soak: everyone gone; the ghost check follows the node TTL and grace")
         await asyncio.sleep(NODE_TTL + GRACE + 3)
-        names = {u.name for u in self.users}
+        names = {u.name for u in self.users + self.leavers}
         ghosts: list[dict[str, Any]] = []
         for node in self.nodes:
             sio = socketio.AsyncClient(reconnection=False)
@@ -363,6 +384,7 @@ async def run(
         try:
             await soak.traffic()
             unrecovered = await soak.settle()
+            progress(f"soak: traffic over, {len(unrecovered)} users not back; checking the store")
             store = await soak.check_store(unrecovered)
             ghosts = await soak.check_ghosts()
         finally:
@@ -387,6 +409,7 @@ async def run(
             "swarm_refused": dict(books.swarm_refused),
             "other_errors": dict(books.errors),
             "unrecovered_users": unrecovered,
+            "gone_for_good": [u.name for u in soak.leavers],
             **store,
             **ghosts,
             "rss_kib": soak.rss,

@@ -76,6 +76,7 @@ class User:
         swarm: str | None = None,
         feeds: list[str] = (),  # type: ignore[assignment]
         customers: list[str] = (),  # type: ignore[assignment]
+        reconnect: bool = True,
     ) -> None:
         self.url, self.network, self.name, self.org, self.books = url, network, name, org, books
         self.channels, self.conversations = list(channels), list(conversations)
@@ -97,6 +98,7 @@ class User:
         self.http: aiohttp.ClientSession | None = None
         self.sio: socketio.AsyncClient | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        self.reconnect = reconnect
 
     # --- connection --------------------------------------------------------------------
 
@@ -104,7 +106,7 @@ class User:
         connector = aiohttp.TCPConnector(local_addr=(f"127.0.{self.network}.1", 0))
         self.http = aiohttp.ClientSession(connector=connector)
         sio = socketio.AsyncClient(
-            reconnection=True,
+            reconnection=self.reconnect,
             reconnection_attempts=0,
             reconnection_delay=0.5,
             reconnection_delay_max=2,

@@ -195,6 +195,16 @@ def _unavailable_types() -> tuple[type[BaseException], ...]:
 _UNAVAILABLE: tuple[type[BaseException], ...] | None = None
 
 
+def _broken_by_server(exc: BaseException) -> bool:
+    """asyncpg's "cannot switch to state N; another operation (M) is in progress": a
+    connection PostgreSQL broke under the driver (its FATAL of a shutdown arrived between
+    two queries), seen by the soak (bench/soak.py) when PostgreSQL stops. Its other
+    internal errors stay bugs."""
+    return type(exc).__name__ == "InternalClientError" and str(exc).startswith(
+        "cannot switch to state"
+    )
+
+
 def store_unavailable(exc: BaseException) -> bool:
     """Whether `exc`, or an exception that caused it, means a backing store cannot be
     reached: the client is told UNAVAILABLE (503), not INTERNAL_ERROR."""
@@ -207,6 +217,8 @@ def store_unavailable(exc: BaseException) -> bool:
         # A bare OSError is asyncio's "Multiple exceptions" of a failed connect; its
         # subclasses other than the above (FileNotFoundError, ...) are bugs, not outages.
         if isinstance(current, _UNAVAILABLE) or type(current) is OSError:
+            return True
+        if _broken_by_server(current):
             return True
         seen.add(id(current))
         current = current.__cause__ or current.__context__

@@ -58,3 +58,13 @@ async def test_a_background_task_failing_in_an_outage_logs_one_line(caplog):
         "ConnectionError: Error 111 connecting to 127.0.0.1:1."
     )
     assert two.levelno == logging.ERROR and two.exc_info is not None
+
+
+def test_a_connection_postgres_broke_under_asyncpg_is_an_outage():
+    from asyncpg.exceptions import InternalClientError
+
+    from core.database import store_unavailable
+
+    broken = InternalClientError("cannot switch to state 12; another operation (2) is in progress")
+    assert store_unavailable(broken) is True
+    assert store_unavailable(InternalClientError("something else")) is False
