@@ -234,6 +234,13 @@ class Soak:
             swarm = await db.fetch(
                 "SELECT seq, event_id FROM swarm_update WHERE session_id = $1 ORDER BY seq", SWARM
             )
+            # Every stored message of a customer conversation makes a feed item.
+            no_item = await db.fetchval(
+                "SELECT count(*) FROM messages_message m WHERE m.organization_id = $1 AND "
+                "m.conversation_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM activity_item i "
+                "WHERE i.subject_type = 'message' AND i.subject_id = m.message_id)",
+                ORG,
+            )
             unread_checks: list[dict[str, Any]] = []
             for customer, members in FEEDS.items():
                 for i in members:
@@ -300,6 +307,7 @@ class Soak:
             "swarm_lost": len(self.books.swarm_acked - swarm_events),
             "swarm_stored_gaps": sorted(set(range(1, top + 1)) - set(seqs))[:10],
             "swarm_subscriber_gaps": {k: v for k, v in subscriber_gaps.items() if v},
+            "activity_items_missing": no_item,
             "unread": unread_checks,
             "unread_mismatches": sum(1 for c in unread_checks if c["said"] != c["stored"]),
         }
@@ -402,6 +410,10 @@ async def run(
             "unanswered": books.unanswered,
             "deduplicated_retries": books.deduplicated,
             "reconnects": books.reconnects,
+            "reconnect_s_max": max(books.back_after, default=None),
+            "reconnect_s_p50": sorted(books.back_after)[len(books.back_after) // 2]
+            if books.back_after
+            else None,
             "segments_acked": len(books.segments_acked),
             "segments_refused": dict(books.segments_refused),
             "segments_unanswered": books.segments_unanswered,

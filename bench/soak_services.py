@@ -203,13 +203,15 @@ class Nginx:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         site = (REPO / "deploy" / "nginx" / "lvng.conf").read_text()
-        site, count = re.subn(r"(?m)^    server 10\.0\.0\.\d+:8000[^\n]*\n", "", site)
-        if count != 2:
-            raise RuntimeError("deploy/nginx/lvng.conf's upstream servers moved")
-        upstream = "".join(
-            f"    server 127.0.0.1:{n.port} max_fails=3 fail_timeout=10s;\n" for n in nodes
+        # The deploy file's upstream servers, addresses swapped, parameters kept.
+        ports = iter(n.port for n in nodes)
+        site, count = re.subn(
+            r"(?m)^(    server )10\.0\.0\.\d+:8000",
+            lambda m: f"{m[1]}127.0.0.1:{next(ports)}",
+            site,
         )
-        site = site.replace("    ip_hash;\n", "    ip_hash;\n" + upstream, 1)
+        if count != len(nodes):
+            raise RuntimeError("deploy/nginx/lvng.conf's upstream servers moved")
         site = site.replace("listen 80;", f"listen 127.0.0.1:{self.port};", 1)
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "lvng.conf").write_text(site)

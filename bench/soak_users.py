@@ -56,6 +56,7 @@ class Books:
     swarm_refused: Counter[str] = field(default_factory=Counter)
     swarm_unanswered: int = 0
     reconnects: int = 0
+    back_after: list[float] = field(default_factory=list)  # s from a drop to rejoined
     errors: Counter[str] = field(default_factory=Counter)  # other events' error codes
 
 
@@ -99,6 +100,7 @@ class User:
         self.sio: socketio.AsyncClient | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         self.reconnect = reconnect
+        self.dropped_at: float | None = None
 
     # --- connection --------------------------------------------------------------------
 
@@ -134,6 +136,7 @@ class User:
 
     async def _on_disconnect(self, *_: Any) -> None:
         self.ready.clear()
+        self.dropped_at = time.monotonic()
 
     async def _enter(self) -> None:
         """Join everything (again) and recover what was missed while away."""
@@ -167,6 +170,9 @@ class User:
                 await self._call("activity:subscribe", {"customerId": customer})
         except Exception:  # noqa: BLE001 - the socket went away meanwhile: the next connect retries
             return
+        if again and self.dropped_at is not None:
+            self.books.back_after.append(round(time.monotonic() - self.dropped_at, 2))
+        self.dropped_at = None
         self.connected_once = True
         self.ready.set()
 

@@ -25,7 +25,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from core.api import is_valid_id
+from core.api import is_valid_id, store_unavailable
 from plugins.activity.feed import Draft
 from plugins.activity.metrics import type_label
 
@@ -144,13 +144,15 @@ class Sources:
         async with self._writers:
             try:
                 row = await self.feed.add(organization_id, customer_id, draft, claim=claim)
-            except Exception:
+            except Exception as exc:
                 self.metrics.failed.labels(type=type_label(draft.type)).inc()
-                log.exception(
-                    "activity item %s for customer %s of %s could not be made",
+                log.error(
+                    "activity item %s for customer %s of %s could not be made%s",
                     draft.type,
                     customer_id,
                     organization_id,
+                    f", a backing store is unavailable: {exc}" if store_unavailable(exc) else "",
+                    exc_info=None if store_unavailable(exc) else exc,
                 )
                 return
         if row is None:
