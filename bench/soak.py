@@ -235,8 +235,8 @@ class Soak:
                 "SELECT seq, event_id FROM swarm_update WHERE session_id = $1 ORDER BY seq", SWARM
             )
             # Every stored message of a customer conversation makes a feed item.
-            no_item = await db.fetchval(
-                "SELECT count(*) FROM messages_message m WHERE m.organization_id = $1 AND "
+            no_item = await db.fetch(
+                "SELECT m.message_id FROM messages_message m WHERE m.organization_id = $1 AND "
                 "m.conversation_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM activity_item i "
                 "WHERE i.subject_type = 'message' AND i.subject_id = m.message_id)",
                 ORG,
@@ -307,7 +307,8 @@ class Soak:
             "swarm_lost": len(self.books.swarm_acked - swarm_events),
             "swarm_stored_gaps": sorted(set(range(1, top + 1)) - set(seqs))[:10],
             "swarm_subscriber_gaps": {k: v for k, v in subscriber_gaps.items() if v},
-            "activity_items_missing": no_item,
+            "activity_items_missing": len(no_item),
+            "activity_items_missing_at": [sent_at(r["message_id"]) for r in no_item][:20],
             "unread": unread_checks,
             "unread_mismatches": sum(1 for c in unread_checks if c["said"] != c["stored"]),
         }
@@ -416,6 +417,7 @@ async def run(
             else None,
             "segments_acked": len(books.segments_acked),
             "segments_refused": dict(books.segments_refused),
+            "refused_when": books.refused_when,
             "segments_unanswered": books.segments_unanswered,
             "swarm_acked": len(books.swarm_acked),
             "swarm_refused": dict(books.swarm_refused),

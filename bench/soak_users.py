@@ -55,7 +55,17 @@ class Books:
     swarm_acked: set[str] = field(default_factory=set)  # eventId
     swarm_refused: Counter[str] = field(default_factory=Counter)
     swarm_unanswered: int = 0
+
+    def refusal(self, what: str) -> None:
+        """When refusals of one kind (`segment:NOT_IN_ROOM`) came: the seconds (UTC) that
+        had one, the first 100, to set beside the faults' times."""
+        now = time.strftime("%H:%M:%S", time.gmtime())
+        seconds = self.refused_when.setdefault(what, [])
+        if (not seconds or seconds[-1] != now) and len(seconds) < 100:
+            seconds.append(now)
+
     reconnects: int = 0
+    refused_when: dict[str, list[str]] = field(default_factory=dict)  # what: seconds
     back_after: list[float] = field(default_factory=list)  # s from a drop to rejoined
     errors: Counter[str] = field(default_factory=Counter)  # other events' error codes
 
@@ -256,7 +266,9 @@ class User:
                 self.books.acked[oid] = ack["id"]
                 self.books.deduplicated += bool(ack.get("duplicate"))
             else:
-                self.books.refused[(ack.get("error") or {}).get("code", "?")] += 1
+                code = (ack.get("error") or {}).get("code", "?")
+                self.books.refused[code] += 1
+                self.books.refusal(f"message:{code}")
             return
         self.books.unanswered += 1
 
@@ -275,7 +287,9 @@ class User:
         if ack.get("ok"):
             self.books.segments_acked.add((self.name, segment_id))
         else:
-            self.books.segments_refused[(ack.get("error") or {}).get("code", "?")] += 1
+            code = (ack.get("error") or {}).get("code", "?")
+            self.books.segments_refused[code] += 1
+            self.books.refusal(f"segment:{code}")
 
     async def chatter(self) -> None:
         """Typing, a presence change, a read of a feed: the events around the sends."""
