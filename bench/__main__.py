@@ -903,7 +903,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sections",
         default="fanout,sustained,connections,rooms,persistence",
-        help="which sections to run (default: all)",
+        help="which sections to run (default: all but soak; soak: bench/soak.py)",
     )
     parser.add_argument(
         "--rooms-connections",
