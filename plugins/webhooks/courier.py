@@ -43,6 +43,7 @@ log = logging.getLogger("lvng.webhooks")
 
 LEASE_MARGIN_SECONDS = 2.0
 ROUND_LIMIT = 500  # due rows looked at per round
+GAUGES_EVERY_SECONDS = 1.0  # pending and oldest age, read at most this often
 Group = tuple[str, str]  # (endpoint, ordering key)
 
 
@@ -64,6 +65,7 @@ class Courier:
         self._loop: asyncio.Task[Any] | None = None
         self._groups: dict[Group, asyncio.Task[Any]] = {}
         self._session: aiohttp.ClientSession | None = None
+        self._gauges_read_at = 0.0
 
     # --- life ------------------------------------------------------------------------
 
@@ -113,7 +115,8 @@ class Courier:
             self._wake.clear()
             try:
                 await self._round()
-                await self._read_gauges()
+                if time.monotonic() - self._gauges_read_at >= GAUGES_EVERY_SECONDS:
+                    await self._read_gauges()
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - the next round tries again
@@ -124,6 +127,7 @@ class Courier:
                 pass
 
     async def _read_gauges(self) -> None:
+        self._gauges_read_at = time.monotonic()
         found = (
             await WebhookDelivery.filter(state=PENDING)
             .annotate(n=Count("id"), oldest=Min("pending_since"))
