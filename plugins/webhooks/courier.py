@@ -44,6 +44,7 @@ log = logging.getLogger("lvng.webhooks")
 LEASE_MARGIN_SECONDS = 2.0
 ROUND_LIMIT = 500  # due rows looked at per round
 GAUGES_EVERY_SECONDS = 1.0  # pending and oldest age, read at most this often
+PRUNE_EVERY_SECONDS = 60.0  # delivered rows past keep_delivered_seconds, deleted
 Group = tuple[str, str]  # (endpoint, ordering key)
 
 
@@ -66,6 +67,7 @@ class Courier:
         self._groups: dict[Group, asyncio.Task[Any]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._gauges_read_at = 0.0
+        self._pruned_at = time.monotonic()
 
     # --- life ------------------------------------------------------------------------
 
@@ -117,6 +119,8 @@ class Courier:
                 await self._round()
                 if time.monotonic() - self._gauges_read_at >= GAUGES_EVERY_SECONDS:
                     await self._read_gauges()
+                if time.monotonic() - self._pruned_at >= self.prune_every:
+                    await self.prune()
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - the next round tries again
@@ -125,6 +129,20 @@ class Courier:
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
             except TimeoutError:
                 pass
+
+    @property
+    def prune_every(self) -> float:
+        return min(PRUNE_EVERY_SECONDS, max(self.settings.keep_delivered_seconds, 1.0))
+
+    async def prune(self) -> int:
+        """Delete delivered rows older than `keep_delivered_seconds` (every node may: the
+        same statement, harmless twice)."""
+        self._pruned_at = time.monotonic()
+        keep = self.settings.keep_delivered_seconds
+        if not keep:
+            return 0
+        cutoff = now_utc() - timedelta(seconds=keep)
+        return int(await WebhookDelivery.filter(state=DELIVERED, finished_at__lt=cutoff).delete())
 
     async def _read_gauges(self) -> None:
         self._gauges_read_at = time.monotonic()

@@ -87,6 +87,9 @@ class WebhooksSettings(BaseModel):
     timeout_seconds: float = Field(10.0, gt=0, le=300)
     # How often a node looks for due deliveries written by other nodes (its own wake it).
     poll_seconds: float = Field(1.0, gt=0, le=60)
+    # Delivered rows are deleted this long after they were accepted (failed ones are kept
+    # until resent); 0 keeps them.
+    keep_delivered_seconds: float = Field(7 * 86400.0, ge=0)
     # POSTs in flight at once to one endpoint (one per room at most, for order).
     concurrency_per_endpoint: int = Field(8, ge=1, le=256)
 

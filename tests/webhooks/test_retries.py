@@ -28,6 +28,7 @@ SETTINGS = {
     "give_up_after_seconds": 3,
     "timeout_seconds": 1,
     "poll_seconds": 0.2,
+    "keep_delivered_seconds": 2,
 }
 
 
@@ -153,3 +154,18 @@ async def test_a_slow_endpoint_delays_no_ack_and_no_other_endpoint(
     await receiver.until(lambda: len(receiver.accepted("fast")) == 5)
     assert contents(receiver.accepted("fast")) == [f"s{n}" for n in range(5)]
     assert not receiver.at("slow")  # the other endpoint did not wait for it either
+
+
+async def test_delivered_rows_are_deleted_after_keep_delivered_seconds(
+    live: LiveServer, receiver: Receiver
+) -> None:
+    alice = await live.connect("alice", "flaky")
+    await send_messages(alice, "flaky-prune", 1, prefix="p")
+    await receiver.until(lambda: "p0" in contents(receiver.accepted("flaky")))
+    (p0,) = [r for r in receiver.accepted("flaky") if contents([r]) == ["p0"]]
+    kept = (await listing(live, "flaky", "delivered"))["deliveries"]
+    assert p0.webhook_id in {d["eventId"] for d in kept}  # kept at first (under 2 s)
+    deadline = time.monotonic() + 15
+    while (await listing(live, "flaky", "delivered"))["deliveries"]:
+        assert time.monotonic() < deadline, "delivered rows were not deleted"
+        await asyncio.sleep(0.2)  # polls the state: rows go 2 s after their delivery
