@@ -232,6 +232,7 @@ class Courier:
         attempts = row.attempts + 1
         now = now_utc()
         if status is not None and 200 <= status < 300:
+            self.metrics.deliveries.labels(result="delivered").inc()  # before the record
             await WebhookDelivery.filter(id=row.id).update(
                 state=DELIVERED,
                 attempts=attempts,
@@ -241,11 +242,11 @@ class Courier:
                 lease_owner=None,
                 lease_until=None,
             )
-            self.metrics.deliveries.labels(result="delivered").inc()
             return True
         give_up_at = row.pending_since + timedelta(seconds=self.settings.give_up_after_seconds)
         mine = WebhookDelivery.filter(id=row.id, lease_owner=self.owner, state=PENDING)
         if now >= give_up_at:
+            self.metrics.deliveries.labels(result="failed").inc()
             await mine.update(
                 state=FAILED,
                 attempts=attempts,
@@ -255,7 +256,6 @@ class Courier:
                 lease_owner=None,
                 lease_until=None,
             )
-            self.metrics.deliveries.labels(result="failed").inc()
             log.warning(
                 "webhook %s to %s failed for good after %d attempts: %s",
                 row.event_id,
@@ -264,6 +264,7 @@ class Courier:
                 error,
             )
             return True
+        self.metrics.deliveries.labels(result="retried").inc()
         await mine.update(
             attempts=attempts,
             next_at=min(now + timedelta(seconds=self.backoff(attempts)), give_up_at),
@@ -272,7 +273,6 @@ class Courier:
             lease_owner=None,
             lease_until=None,
         )
-        self.metrics.deliveries.labels(result="retried").inc()
         return False
 
     def backoff(self, attempts: int) -> float:

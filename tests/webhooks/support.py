@@ -7,7 +7,7 @@ import asyncio
 import base64
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,3 +143,13 @@ async def send_messages(client: Any, channel: str, count: int, prefix: str = "m"
 
 def contents(received: list[Received]) -> list[str]:
     return [r.verified()["data"]["message"]["content"] for r in received]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 15) -> None:
+    """Poll `check` until it holds: the courier records a delivery (the row's state, the
+    counters) just after the receiver answered, so a test that saw the POST asks until the
+    record is there too."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        await asyncio.sleep(0.05)
