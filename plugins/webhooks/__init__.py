@@ -15,6 +15,7 @@ Settings, `[plugins.webhooks]` in the config file (settings.py):
     timeout_seconds = 10           # one POST
     poll_seconds = 1               # how often other nodes' deliveries are looked for
     concurrency_per_endpoint = 8
+    keep_delivered_seconds = 604800  # delivered rows deleted after; 0 keeps them
 
     [[plugins.webhooks.endpoints]]
     url = "https://app.example.com/hooks"
