@@ -108,7 +108,12 @@ class Courier:
 
     async def _gauges_only(self) -> None:
         while True:
-            await self._read_gauges()
+            try:
+                await self._read_gauges()  # rows left by endpoints since removed
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the next read tries again
+                log.exception("webhooks: the outbox's gauges could not be read")
             await asyncio.sleep(max(self.settings.poll_seconds, 5.0))
 
     async def _run(self) -> None:
