@@ -33,6 +33,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "calls": "plugins.calls",
     "presence": "plugins.presence",
     "activity": "plugins.activity",
+    "webhooks": "plugins.webhooks",
 }
 
 # The client events of each built-in, so that an event of a disabled one (never imported)
@@ -61,6 +62,7 @@ BUILTIN_EVENTS: dict[str, frozenset[str]] = {
     "calls": frozenset({"call:join", "call:leave", "call:transcription", "call:transcript"}),
     "presence": frozenset({"presence:update", "presence:heartbeat", "presence:list"}),
     "activity": frozenset({"activity:subscribe", "activity:unsubscribe", "activity:read"}),
+    "webhooks": frozenset(),
 }
 
 
