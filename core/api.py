@@ -20,6 +20,7 @@ from core.commits import BatchedThen
 from core.customers.owners import CustomerOwners
 from core.customers.reconcile import reconcile as reconcile_customer_owners
 from core.data import DomainEvent, Member, Session
+from core.database import store_unavailable
 from core.errors import ConfigError, ErrorCode, LvngError, not_yours
 from core.hookspecs import hookimpl
 from core.http import authenticate, parse_body, platform_of
@@ -78,6 +79,7 @@ __all__ = [
     "platform_of",
     "reconcile_customer_owners",
     "require_id",
+    "store_unavailable",
     "validate_object",
     "within_budget",
 ]
