@@ -34,6 +34,7 @@ from typing import Any
 import jwt
 
 from bench import ceiling as bench_ceiling
+from bench.channels import channels_run
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -64,6 +65,8 @@ class Sizes:
     rooms_duration: float
     rooms_procs: int
     settle: float = 3.0  # seconds idle sockets sit before the server's memory is read
+    # The channels section: (channels, messages in each, timed channel:list calls).
+    channel_list: tuple[int, int, int] = (200, 1000, 100)
 
 
 FULL = Sizes(
@@ -106,6 +109,7 @@ QUICK = Sizes(
     rooms_duration=1,
     rooms_procs=1,
     settle=1.0,
+    channel_list=(20, 30, 20),
 )
 QUICK_SOAK_SECONDS = 50.0  # the soak's traffic under --quick: one round of every fault
 ROOM_SIZE = 10  # the many-small-rooms section: rooms of 10, each user in 2 of them
@@ -655,6 +659,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "connections": {},
         "rooms": {},
         "persistence": {},
+        "channels": {},
     }
     if "soak" in sections:  # bench/soak.py: two nodes behind nginx, faults on a schedule
         from bench import soak
@@ -753,6 +758,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     report["persistence"]["postgres"] = await persistence_store(root, sizes, url)
                 finally:
                     await drop()
+        if "lvng" in servers and "channels" in sections:
+            await channels_section(report, root, sizes, args)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
@@ -760,6 +767,37 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     report["ratios"] = ratios(report)
     report["comparable"], report["warning"] = comparable(report)
     return report
+
+
+async def channels_section(
+    report: dict[str, Any], root: Path, sizes: Sizes, args: argparse.Namespace
+) -> None:
+    """channel:list p50/p99 for a user with N channels of M messages (bench/channels.py),
+    on SQLite then PostgreSQL."""
+    channels, messages, calls = sizes.channel_list
+    pg = None if args.no_postgres else await scratch_postgres(args.pg_host, args.pg_port)
+    stores: list[tuple[str, str | None]] = [("sqlite", None)]
+    if pg is None:
+        report["channels"]["postgres"] = {"skipped": "PostgreSQL not reachable or --no-postgres"}
+    else:
+        stores.append(("postgres", pg[0]))
+    try:
+        for store, url in stores:
+            workdir = root / f"lvng-channels-{store}"
+            server = start_server("lvng", workdir, database_url=url)
+            database = url or str(workdir / "lvng.sqlite3")
+            try:
+                result = await channels_run(
+                    server.url, token, database, channels, messages, calls=calls
+                )
+            finally:
+                server.stop()
+            result["load"] = load_average()
+            report["channels"][store] = result
+            _progress(f"channels {store}: {result}")
+    finally:
+        if pg is not None:
+            await pg[1]()
 
 
 def comparable(report: dict[str, Any]) -> tuple[bool, str | None]:
@@ -878,6 +916,19 @@ def table(report: dict[str, Any]) -> str:
                 f"failed {r['failed']}  = {r['vs_one_row_commits']}x one-row commits, "
                 f"{r['vs_batched_rows']}x batched rows"
             )
+    lines += [
+        "",
+        "channels: channel:list of N channels × M messages (p50 / p99 ms, counts checked)",
+    ]
+    for store, c in report.get("channels", {}).items():
+        if "p50_ms" not in c:
+            lines.append(f"  {store:<9} {c.get('skipped', '')}")
+            continue
+        lines.append(
+            f"  {store:<9} {c['channels']} × {c['messages_per_channel']}: p50 {c['p50_ms']} / "
+            f"p99 {c['p99_ms']} ms over {c['calls']} calls, {c['wrong_counts']} wrong counts "
+            f"(seeded in {c['seed_seconds']} s)"
+        )
     k = report.get("soak")
     if k:
         rss = [max(v for n, v in row.items() if n != "t_s") for row in k["rss_kib"]] or [0]
@@ -902,7 +953,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--sections",
-        default="fanout,sustained,connections,rooms,persistence",
+        default="fanout,sustained,connections,rooms,persistence,channels",
         help="which sections to run (default: all but soak; soak: bench/soak.py)",
     )
     parser.add_argument(

@@ -16,6 +16,7 @@ from core.asyncapi import Outbound, Timestamp
 from core.caller import Caller
 from core.clock import iso, iso_from_epoch, new_id, now_iso, now_utc
 from core.cluster.state import ClusterState
+from core.commits import BatchedThen
 from core.customers.owners import CustomerOwners
 from core.customers.reconcile import reconcile as reconcile_customer_owners
 from core.data import DomainEvent, Member, Session
@@ -42,6 +43,7 @@ __all__ = [
     "Outbound",
     "Timestamp",
     "AfterAck",
+    "BatchedThen",
     "Caller",
     "ClusterState",
     "ConfigError",

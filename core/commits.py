@@ -28,6 +28,11 @@ What holds:
   write of the batch is tried again alone, in order, so only the writes that fail alone
   fail, each with its own error, and the others are stored. A write fails whole: its
   rows and its `then` are one transaction.
+- **Batched thens.** A `then` made with `BatchedThen(run, item)` is run once per batch
+  for all its batch's writes with the same `run`: `await run(connection, [item, …])`,
+  in the writes' order, where the first of them would have run (a counter kept with
+  one statement per batch instead of one per write); a write tried alone runs it with
+  its one item.
 - **Several batches in flight** (PostgreSQL: `in_flight`, on the pool's connections) never
   hold two writes of one turn: a turn's next write is asked after its previous one
   committed.
@@ -56,6 +61,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("lvng.commits")
 
 Then = Callable[["BaseDBAsyncClient"], Awaitable[Any]]
+BatchRun = Callable[["BaseDBAsyncClient", list[Any]], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchedThen:
+    """A write's `then` whose work is done for the whole batch at once: the group commit
+    calls `run(connection, items)` once with the items of every write of the batch that
+    carries the same `run` (see the module docstring)."""
+
+    run: BatchRun
+    item: Any
+
+    async def __call__(self, connection: BaseDBAsyncClient) -> Any:
+        return await self.run(connection, [self.item])
+
 
 MAX_BATCH = 1000  # writes per transaction; more wait for the next batch
 MAX_PARAMETERS = 30_000  # per statement: SQLite allows 32,766, PostgreSQL 32,767
@@ -217,9 +237,7 @@ class GroupCommit:
                 per_model.setdefault(type(row), []).append((write, row))
         for model, pairs in per_model.items():
             await self._insert(connection, dialect, _shape_of(model), pairs)
-        for write in batch:
-            if write.then is not None:
-                await write.then(connection)
+        await _run_thens(connection, [w.then for w in batch if w.then is not None])
 
     async def _insert(
         self,
@@ -247,6 +265,25 @@ class GroupCommit:
                 raise RuntimeError(f"{shape.table}: {len(chunk)} rows inserted, {len(keys)} back")
             for (write, row), key in zip(chunk, keys, strict=True):
                 write.keys.append((row, key))
+
+
+async def _run_thens(connection: BaseDBAsyncClient, thens: list[Then]) -> None:
+    """Each write's `then` in order; the `BatchedThen`s of one `run` together, once."""
+    grouped: dict[BatchRun, list[Any]] = {}
+    steps: list[tuple[Then | None, BatchRun | None]] = []
+    for then in thens:
+        if isinstance(then, BatchedThen):
+            if then.run not in grouped:
+                grouped[then.run] = []
+                steps.append((None, then.run))
+            grouped[then.run].append(then.item)
+        else:
+            steps.append((then, None))
+    for one, run in steps:
+        if run is not None:
+            await run(connection, grouped[run])
+        elif one is not None:
+            await one(connection)
 
 
 _STOPPING = "not stored: the server is stopping; send it again once reconnected"

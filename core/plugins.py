@@ -44,6 +44,7 @@ BUILTIN_EVENTS: dict[str, frozenset[str]] = {
         {
             "channel:join",
             "channel:leave",
+            "channel:list",
             "channel:history",
             "channel:update",
             "message:send",

@@ -22,7 +22,7 @@ from tortoise import Tortoise
 
 from core.clock import new_id, now_utc
 from core.cluster.local import LocalCluster
-from core.commits import GroupCommit
+from core.commits import BatchedThen, GroupCommit
 from core.database import migrate, tortoise_config
 from core.errors import ErrorCode, LvngError
 from core.metrics import CoreMetrics
@@ -235,3 +235,31 @@ async def test_a_write_of_several_models_and_its_then_are_one_transaction(store:
     assert row.seq is not None and reaction.id is not None
     assert seen and seen[0][0]["n"] == 1
     assert await store.read("SELECT emoji FROM messages_reaction") == [("+1",)]
+
+
+async def test_batched_thens_run_once_per_batch_with_every_item(store: Store) -> None:
+    commits, _ = kit()
+    calls: list[list[str]] = []
+    singles: list[str] = []
+
+    async def run(connection: Any, items: list[str]) -> None:
+        calls.append(list(items))
+
+    async def single(connection: Any) -> None:
+        singles.append("plain")
+
+    hold = Hold(commits)
+    await hold.start()
+    waiting = [
+        asyncio.create_task(commits.insert(message(f"room-{i}", f"m{i}"), then=then))
+        for i, then in enumerate(
+            [BatchedThen(run, "a"), single, BatchedThen(run, "b"), BatchedThen(run, "c")]
+        )
+    ]
+    await asyncio.sleep(0)
+    await hold.release()
+    await asyncio.gather(*waiting)
+    assert calls == [["a", "b", "c"]] and singles == ["plain"]  # one call for the batch
+    # A write alone (as when a refused batch is retried write by write): its one item.
+    await commits.insert(message("room-9", "alone"), then=BatchedThen(run, "d"))
+    assert calls[-1] == ["d"]

@@ -29,6 +29,7 @@ NEWEST = [
     ("core", "0001_customers"),
     ("messages", "0002_channel_id_owned"),
     ("messages", "0003_customer_owners_in_core"),
+    ("messages", "0004_channel_list"),
     ("webhooks", "0001_initial"),
 ]
 PREVIOUS = [m for m in HEAD if m not in NEWEST]
@@ -60,7 +61,7 @@ AT_PREVIOUS_HEAD = textwrap.dedent("""
             if target.split(".")[0] in config["apps"]:
                 await migrate(config=config, target=target)
                 await Tortoise.close_connections()
-        from plugins.messages.models import Channel, ChannelMember, Message
+        from plugins.messages.models import Channel, ChannelMember, Message, ReadPosition
         from plugins.messages.target import Target
         await Tortoise.init(config=config)
         moment = datetime.now(UTC)
@@ -68,11 +69,16 @@ AT_PREVIOUS_HEAD = textwrap.dedent("""
                              created_by="old", created_at=moment, updated_at=moment)
         await ChannelMember.create(organization_id=org, channel_id=channel, user_id="old",
                                    added_by="old", created_at=moment)
-        for text in ("written before the upgrade", "and a second one"):
-            await Message.create(message_id=new_id("msg"),
-                                 **Target.channel(org, channel).rows(), channel_id=channel,
-                                 user_id="old", user_name="Old Timer", content=text,
-                                 created_at=moment, updated_at=moment)
+        rows = Target.channel(org, channel).rows()
+        made = []
+        for text in ("written before the upgrade", "and a second one", "hi @pat"):
+            made.append(await Message.create(
+                message_id=new_id("msg"), **rows, channel_id=channel, user_id="old",
+                user_name="Old Timer", content=text, created_at=moment, updated_at=moment,
+                mentions=["pat"] if "@pat" in text else []))
+        # pat read the first (so pat has joined): two unread, one of them a mention.
+        await ReadPosition.create(**rows, user_id="pat", message_seq=made[0].seq,
+                                  message_id=made[0].message_id, updated_at=moment)
         await Tortoise.close_connections()
 
     asyncio.run(main(*sys.argv[1:]))
@@ -158,6 +164,24 @@ async def _read_back(live: LiveServer, org: str, channel: str) -> list[tuple[str
     return [(m["userName"], m["content"]) for m in body["messages"]]
 
 
+async def _backfilled(live: LiveServer, org: str, channel: str) -> None:
+    """The channel lists of the old data (issue 28's backfill): its member and author
+    "old" (own messages are never unread) and "pat", who had read the first message."""
+    counts = {}
+    for user in ("old", "pat", "stranger"):
+        status, body = await live.http("GET", "/api/v1/channels", token=make_token(user, org))
+        assert status == 200, body
+        counts[user] = [
+            (c["channelId"], c["unreadCount"], c["mentionCount"], c["lastMessage"]["content"])
+            for c in body["channels"]
+        ]
+    assert counts == {
+        "old": [(channel, 0, 0, "hi @pat")],
+        "pat": [(channel, 2, 1, "hi @pat")],
+        "stranger": [],
+    }
+
+
 async def test_rows_of_the_previous_head_survive_the_upgrade_on_postgres(empty_postgres, tmp_path):
     env = _env(empty_postgres.url)
     org, channel = uid("org"), uid("ch")
@@ -168,8 +192,8 @@ async def test_rows_of_the_previous_head_survive_the_upgrade_on_postgres(empty_p
     assert (refused.returncode, refused.stderr.splitlines()) == (
         2,
         [
-            "lvng: error: the database has 6 pending migration(s) (core.0001_customers, "
-            "activity.0002_customer_owners_in_core, calls.0002_one_call_in_progress and 3 "
+            "lvng: error: the database has 7 pending migration(s) (core.0001_customers, "
+            "activity.0002_customer_owners_in_core, calls.0002_one_call_in_progress and 4 "
             "more): run lvng migrate with the same settings, then start again"
         ],
     )
@@ -180,7 +204,7 @@ async def test_rows_of_the_previous_head_survive_the_upgrade_on_postgres(empty_p
             "lvng: applied webhooks.0001_initial, core.0001_customers, "
             "activity.0002_customer_owners_in_core, "
             "calls.0002_one_call_in_progress, messages.0002_channel_id_owned, "
-            "messages.0003_customer_owners_in_core; "
+            "messages.0003_customer_owners_in_core, messages.0004_channel_list; "
             "schema up to date for core, webhooks, activity, calls, swarm, messages\n"
         ),
     ), migrated.stderr
@@ -191,7 +215,9 @@ async def test_rows_of_the_previous_head_survive_the_upgrade_on_postgres(empty_p
         assert await _read_back(live, org, channel) == [
             ("Old Timer", "written before the upgrade"),
             ("Old Timer", "and a second one"),
+            ("Old Timer", "hi @pat"),
         ]
+        await _backfilled(live, org, channel)
         # The new unique index holds: the old channel id stays the old organization's.
         other = await live.connect("eve", uid("other-org"))
         assert (await other.call("channel:join", {"channelId": channel}))["error"][
@@ -214,6 +240,8 @@ async def test_rows_of_the_previous_head_survive_serve_upgrading_sqlite(tmp_path
         assert await _read_back(live, org, channel) == [
             ("Old Timer", "written before the upgrade"),
             ("Old Timer", "and a second one"),
+            ("Old Timer", "hi @pat"),
         ]
+        await _backfilled(live, org, channel)
     finally:
         live.stop()

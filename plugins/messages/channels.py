@@ -14,12 +14,13 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from core.api import Caller, ErrorCode, LvngError, Member, iso, not_yours, now_utc
-from plugins.messages import payloads
+from plugins.messages import channel_counts, payloads
 from plugins.messages.models import Channel, ChannelMember
 from plugins.messages.target import Target
 
 if TYPE_CHECKING:
-    from core.api import Identity, Platform
+    from core.api import AfterAck, Identity, Platform
+    from plugins.messages.channel_list import ChannelList
     from plugins.messages.messages import Messages
     from plugins.messages.schemas import ChannelChanges
     from plugins.messages.settings import MessagesSettings
@@ -30,12 +31,18 @@ class Channels:
     """The channel rules of one platform."""
 
     def __init__(
-        self, platform: Platform, settings: MessagesSettings, messages: Messages, typing: Typing
+        self,
+        platform: Platform,
+        settings: MessagesSettings,
+        messages: Messages,
+        typing: Typing,
+        lists: ChannelList,
     ) -> None:
         self.platform = platform
         self.settings = settings
         self.messages = messages
         self.typing = typing
+        self.lists = lists
 
     # --- finding and checking --------------------------------------------------------------
 
@@ -83,6 +90,8 @@ class Channels:
                 )
         except IntegrityError:  # someone (of any organization) created it first
             channel = await Channel.get(channel_id=channel_id)
+        else:
+            await channel_counts.ensure_tally(org, channel_id)
         return channel
 
     async def is_member(self, channel: Channel, user_id: str) -> bool:
@@ -139,6 +148,7 @@ class Channels:
         announcement = payloads.channel_joined(channel_id, caller.user_id, caller.user_name)
         async with self.platform.turn(target.room, caller.after):
             joined = await self.platform.rooms.join(caller.session, target.room)
+            await self.lists.record(target, caller.user_id, caller.after)  # the first join
             page = await self.messages.history(target)
             # Users, not sockets (contract section 4): the room hears of the user's first
             # socket in it; a repeated join, or another device of a user already there,
@@ -156,19 +166,36 @@ class Channels:
             "lastReadMessageId": await self.messages.last_read(caller.identity, target),
         }
 
-    async def leave(self, caller: Caller, channel_id: str) -> dict[str, Any]:
+    async def leave(
+        self, caller: Caller, channel_id: str, *, forget: bool = False
+    ) -> dict[str, Any]:
+        """Leave the room; with `forget`, also take the channel off the user's list (a
+        private channel the user is a member of stays listed: membership lists it)."""
         assert caller.session is not None
         target = Target.channel(caller.org, channel_id)
         async with self.platform.turn(target.room, caller.after):
+            forgotten = forget and await self._forget(caller, target)
             if target.room not in caller.session.rooms:
-                return {"channelId": channel_id, "left": False}
+                return {"channelId": channel_id, "left": False, **forgotten_key(forget, forgotten)}
             await self.typing.socket_left(caller.session.sid, target, caller.after)
             gone = await self.platform.rooms.leave(caller.session, target.room)
             left = payloads.channel_left(channel_id, caller.user_id, caller.user_name)
             if gone.last:  # users, not sockets: the room hears of the user's last socket
                 caller.after.emit("channel:leave", left, room=target.room)
             caller.after.emit("channel:leave", left, to=caller.sid)  # out of the room now
-        return {"channelId": channel_id, "left": True}
+        return {"channelId": channel_id, "left": True, **forgotten_key(forget, forgotten)}
+
+    async def _forget(self, caller: Caller, target: Target) -> bool:
+        channel = await Channel.get_or_none(
+            organization_id=caller.org, channel_id=target.channel_id or ""
+        )
+        if (
+            channel is not None
+            and channel.private
+            and await self.is_member(channel, caller.user_id)
+        ):
+            return False
+        return await self.lists.forget(target, caller.user_id)
 
     async def update(
         self, caller: Caller, channel_id: str, changes: ChannelChanges
@@ -189,14 +216,20 @@ class Channels:
             if becomes_private:
                 users = set(await self.platform.rooms.users(target.room)) | {caller.user_id}
                 for user_id in sorted(users):
-                    await self.add_member(channel, user_id, added_by=caller.user_id)
+                    await self.add_member(
+                        channel, user_id, added_by=caller.user_id, after=caller.after
+                    )
             data = payloads.channel_updated(channel, updates, caller.user_id, caller.user_name)
             caller.after.emit("channel:update", data, room=target.room)
         return {"channelId": channel_id, "channel": data["channel"], "updates": updates}
 
     # --- membership ------------------------------------------------------------------------
 
-    async def add_member(self, channel: Channel, user_id: str, *, added_by: str) -> bool:
+    async def add_member(
+        self, channel: Channel, user_id: str, *, added_by: str, after: AfterAck | None = None
+    ) -> bool:
+        """Admit the user; the channel goes on the user's list (contract of issue 28:
+        a private channel is listed for its members)."""
         if await self.is_member(channel, user_id):
             return False
         try:
@@ -209,6 +242,8 @@ class Channels:
             )
         except IntegrityError:
             return False
+        target = Target.channel(channel.organization_id, channel.channel_id)
+        await self.lists.record(target, user_id, after)
         return True
 
     async def remove_member(self, channel: Channel, user_id: str) -> bool:
@@ -218,8 +253,9 @@ class Channels:
             organization_id=channel.organization_id, channel_id=channel.channel_id, user_id=user_id
         ).delete()
         if removed and channel.private:
-            room = Target.channel(channel.organization_id, channel.channel_id).room
-            await self.platform.recheck_room(room, user_id, "removed")
+            target = Target.channel(channel.organization_id, channel.channel_id)
+            await self.lists.forget(target, user_id)
+            await self.platform.recheck_room(target.room, user_id, "removed")
         return bool(removed)
 
     async def members(self, channel: Channel) -> list[dict[str, Any]]:
@@ -247,3 +283,8 @@ class Channels:
         if last:
             await self.platform.emit("channel:leave", left, room=target.room)
         await self.platform.emit("channel:leave", left, to=member.sid)
+
+
+def forgotten_key(forget: bool, forgotten: bool) -> dict[str, bool]:
+    """The leave ack's `forgotten`, present when `forget` was asked."""
+    return {"forgotten": forgotten} if forget else {}

@@ -27,8 +27,19 @@ async def join_channel(ctx: EventContext, payload: schemas.ChannelRef) -> dict[s
     return await ctx.state_as(MessagesState).channels.join(ctx.caller, payload.channelId)
 
 
-async def leave_channel(ctx: EventContext, payload: schemas.ChannelRef) -> dict[str, Any]:
-    return await ctx.state_as(MessagesState).channels.leave(ctx.caller, payload.channelId)
+async def leave_channel(ctx: EventContext, payload: schemas.LeaveChannel) -> dict[str, Any]:
+    """Leave the channel's room; `forget: true` also takes it off the user's list
+    (the ack's `forgotten` says whether it was on it)."""
+    return await ctx.state_as(MessagesState).channels.leave(
+        ctx.caller, payload.channelId, forget=payload.forget
+    )
+
+
+async def list_channels(ctx: EventContext, payload: schemas.ChannelListPage) -> dict[str, Any]:
+    """The user's channels, newest activity first, with unread and mention counts:
+    `{channels: [{channelId, name, private, unreadCount, mentionCount, lastMessage,
+    lastReadMessageId}], nextCursor}`."""
+    return await ctx.state_as(MessagesState).lists.page(ctx.identity, payload.limit, payload.cursor)
 
 
 async def channel_history(ctx: EventContext, payload: schemas.ChannelHistory) -> dict[str, Any]:
@@ -59,7 +70,7 @@ async def send_message(ctx: EventContext, payload: schemas.SendMessage) -> dict[
 async def update_message(ctx: EventContext, payload: schemas.UpdateMessage) -> dict[str, Any]:
     m, caller, target = _joined(ctx, payload)
     row = await m.messages.update(
-        caller, target, payload.messageId, payload.content, payload.metadata
+        caller, target, payload.messageId, payload.content, payload.metadata, payload.mentions
     )
     return {"messageId": row.message_id, "updatedAt": iso(row.updated_at)}
 
@@ -125,7 +136,8 @@ async def rejoin_conversation(ctx: EventContext, payload: schemas.Rejoin) -> dic
 
 def register(events: EventRegistrar) -> None:
     events.add("channel:join", schemas.ChannelRef, join_channel)
-    events.add("channel:leave", schemas.ChannelRef, leave_channel)
+    events.add("channel:leave", schemas.LeaveChannel, leave_channel)
+    events.add("channel:list", schemas.ChannelListPage, list_channels)
     events.add("channel:history", schemas.ChannelHistory, channel_history)
     events.add("channel:update", schemas.UpdateChannel, update_channel)
     events.add("message:send", schemas.SendMessage, send_message)

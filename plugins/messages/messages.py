@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 
 from core.api import Caller, ErrorCode, LvngError, json_size, new_id, now_utc, within_budget
-from plugins.messages import payloads
+from plugins.messages import channel_counts, payloads
 from plugins.messages.models import Message, Reaction, ReadPosition
 from plugins.messages.target import Target
 
 if TYPE_CHECKING:
     from core.api import Identity, Platform
+    from plugins.messages.channel_list import ChannelList
     from plugins.messages.metrics import MessagesMetrics
     from plugins.messages.schemas import MessageBody
     from plugins.messages.settings import MessagesSettings
@@ -66,6 +67,7 @@ class Messages:
         self.platform = platform
         self.settings = settings
         self.metrics = metrics
+        self.lists: ChannelList | None = None  # set by MessagesState
 
     async def publish(self, name: str, organization_id: str, data: dict[str, Any]) -> None:
         await self.platform.publish("messages", name, organization_id, data)
@@ -139,14 +141,18 @@ class Messages:
             created_at=moment,
             updated_at=moment,
         )
+        counted = target.kind == "channel"
         async with self.platform.turn(target.room, caller.after) as turn:
             started = time.perf_counter()
-            await turn.insert(row)  # with other rooms' sends, in one transaction
+            # With other rooms' sends, in one transaction; a channel's counts with it.
+            await turn.insert(row, then=channel_counts.counted_send(row) if counted else None)
             # Committed: only now may anyone hear of it.
             self.metrics.persist_seconds.observe(time.perf_counter() - started)
             if caller.sid is not None:
                 caller.after.emit("message:sent", payloads.sent(row), to=caller.sid)
             caller.after.emit("message:new", payloads.message(row), room=target.room)
+            if counted and self.lists is not None:
+                await self.lists.tell_absent(caller.after, target, channel_counts.mentioned(row))
         self.metrics.sent.labels(target=target.kind).inc()
         event = payloads.message_event(row, target, row.user_id, row.user_name)
         caller.after.then(lambda: self.publish("message.created", target.organization_id, event))
@@ -161,32 +167,49 @@ class Messages:
         message_id: str,
         content: str,
         metadata: dict[str, Any] | None,
+        mentions: list[str] | None = None,
     ) -> Message:
-        async with self.platform.turn(target.room, caller.after):
+        async with self.platform.turn(target.room, caller.after) as turn:
             row = await self.find(target, message_id)
             self._check_author(caller.identity, row, "edit")
             check_size(content, row.attachments, row.metadata if metadata is None else metadata)
+            before = channel_counts.mentioned(row)
             row.content = content
             if metadata is not None:
                 row.metadata = metadata
+            if mentions is not None:
+                row.mentions = mentions
             row.updated_at = now_utc()
-            await row.save(update_fields=["content", "metadata", "updated_at"])
+            added: list[str] = []
+            async with turn.transaction() as connection:
+                await row.save(
+                    using_db=connection,
+                    update_fields=["content", "metadata", "mentions", "updated_at"],
+                )
+                if target.kind == "channel" and mentions is not None:
+                    after = channel_counts.mentioned(row)
+                    added = await channel_counts.on_edited(connection, row, before, after)
             caller.after.emit(
                 "message:update",
                 payloads.message_updated(row, target, caller.user_id, caller.user_name),
                 room=target.room,
             )
+            if added and self.lists is not None:
+                await self.lists.tell_absent(caller.after, target, added)
         event = payloads.message_event(row, target, caller.user_id, caller.user_name)
         caller.after.then(lambda: self.publish("message.updated", target.organization_id, event))
         return row
 
     async def delete(self, caller: Caller, target: Target, message_id: str) -> Message:
-        async with self.platform.turn(target.room, caller.after):
+        async with self.platform.turn(target.room, caller.after) as turn:
             row = await self.find(target, message_id)
             self._check_author(caller.identity, row, "delete")
             row.deleted_at = now_utc()
             row.deleted_by = caller.user_id
-            await row.save(update_fields=["deleted_at", "deleted_by"])
+            async with turn.transaction() as connection:
+                await row.save(using_db=connection, update_fields=["deleted_at", "deleted_by"])
+                if target.kind == "channel":
+                    await channel_counts.on_deleted(connection, row)
             caller.after.emit(
                 "message:delete",
                 payloads.message_deleted(row, target, caller.user_id, caller.user_name),
@@ -241,24 +264,36 @@ class Messages:
     # --- reading -----------------------------------------------------------------------
 
     async def mark_read(self, caller: Caller, target: Target, message_id: str) -> str:
-        """Store the read position (it only moves forward) and queue the read receipt.
+        """Store the read position (it only moves forward) and queue the read receipt,
+        under the room's turn like a send, so a channel's counts and `channel:unread`
+        (to the reader's other sockets) agree with the messages heard before it.
         Returns the id of the newest message the user has now read."""
-        row = await self.find(target, message_id)
         where: dict[str, Any] = {**target.rows(), "user_id": caller.user_id}
-        moved = await ReadPosition.filter(**where, message_seq__lt=row.seq).update(
-            message_seq=row.seq, message_id=row.message_id, updated_at=now_utc()
-        )
-        if not moved and not await ReadPosition.exists(**where):
-            try:
-                await ReadPosition.create(
-                    **where, message_seq=row.seq, message_id=row.message_id, updated_at=now_utc()
+        async with self.platform.turn(target.room, caller.after) as turn:
+            row = await self.find(target, message_id)
+            async with turn.transaction() as connection:
+                position = await ReadPosition.filter(**where).using_db(connection).first()
+                if position is None:
+                    position = await ReadPosition.create(
+                        **where,
+                        message_seq=row.seq,
+                        message_id=row.message_id,
+                        updated_at=now_utc(),
+                        using_db=connection,
+                    )
+                elif position.message_seq < row.seq:
+                    position.message_seq, position.message_id = row.seq, row.message_id
+                    position.updated_at = now_utc()
+                    await position.save(
+                        using_db=connection,
+                        update_fields=["message_seq", "message_id", "updated_at"],
+                    )
+                moved = target.kind == "channel" and await channel_counts.on_read(
+                    connection, target, caller.user_id, row
                 )
-            except IntegrityError:  # another device of the user stored one just now
-                await ReadPosition.filter(**where, message_seq__lt=row.seq).update(
-                    message_seq=row.seq, message_id=row.message_id, updated_at=now_utc()
-                )
+            if moved and self.lists is not None:
+                await self.lists.tell(caller.after, target, caller.user_id, skip_sid=caller.sid)
         await self._coalesce_read(target, caller.user_id, caller.user_name, row.message_id)
-        position = await ReadPosition.get(**where)
         return position.message_id
 
     async def _coalesce_read(

@@ -131,3 +131,58 @@ class ReadPosition(Model):
     class Meta:
         table = "messages_read_position"
         unique_together = (("organization_id", "room", "user_id"),)
+
+
+class ChannelTally(Model):
+    """A channel's kept counts (issue 28): its live (not deleted) messages and the newest
+    of them, updated in the transaction of each send and delete under the room's turn."""
+
+    id = fields.IntField(primary_key=True)
+    organization_id = fields.CharField(max_length=ID_LENGTH)
+    channel_id = fields.CharField(max_length=ID_LENGTH)
+    live = fields.IntField(default=0)
+    last_seq = fields.BigIntField(default=0)  # the newest live message's seq, 0 for none
+
+    class Meta:
+        table = "messages_channel_tally"
+        unique_together = (("organization_id", "channel_id"),)
+
+
+class ChannelEntry(Model):
+    """A channel on a user's list (issue 28), with the user's read position and the counts
+    that make its badge without a scan: `unread = tally.live - read_live - own_after`.
+
+    `read_live`: live messages at or before the read position (anyone's); `own_after`: the
+    user's own live messages after it; `mentions`: live messages of others after it whose
+    mentions hold the user."""
+
+    id = fields.IntField(primary_key=True)
+    organization_id = fields.CharField(max_length=ID_LENGTH)
+    channel_id = fields.CharField(max_length=ID_LENGTH)
+    user_id = fields.CharField(max_length=ID_LENGTH)
+    read_seq = fields.BigIntField(default=0)
+    read_message_id = fields.CharField(max_length=64, null=True)
+    read_live = fields.IntField(default=0)
+    own_after = fields.IntField(default=0)
+    mentions = fields.IntField(default=0)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "messages_channel_entry"
+        unique_together = (("organization_id", "channel_id", "user_id"),)
+        indexes = (("organization_id", "user_id"),)
+
+
+class Mention(Model):
+    """A live channel message mentioning a user who is not its author (issue 28)."""
+
+    id = fields.IntField(primary_key=True)
+    message_seq = fields.BigIntField()  # Message.seq
+    organization_id = fields.CharField(max_length=ID_LENGTH)
+    channel_id = fields.CharField(max_length=ID_LENGTH)
+    user_id = fields.CharField(max_length=ID_LENGTH)
+
+    class Meta:
+        table = "messages_mention"
+        unique_together = (("message_seq", "user_id"),)
+        indexes = (("organization_id", "channel_id", "user_id", "message_seq"),)

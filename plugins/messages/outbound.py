@@ -147,6 +147,17 @@ class Read(Target, Person):
     timestamp: Timestamp
 
 
+class ChannelUnread(Outbound):
+    """A channel's counts for one user, to that user's sockets (`user:{userId}`, any
+    node): when the user's read position moved (not to the reading socket), and when a
+    new message mentions a user who has the channel on the list but no socket in it."""
+
+    channelId: str
+    unreadCount: int
+    mentionCount: int
+    lastReadMessageId: str | None
+
+
 class ReadBatch(Target, Person):
     """Several reads of a user in a room within 500 ms, as one event: to the room."""
 
@@ -203,6 +214,7 @@ def register(events: EventRegistrar) -> None:
     events.emits("message:reaction", Reaction)
     events.emits("message:read", Read)
     events.emits("message:read:batch", ReadBatch)
+    events.emits("channel:unread", ChannelUnread)
     events.emits("typing:start", Typing)
     events.emits(
         "typing:stop",

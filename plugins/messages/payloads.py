@@ -235,3 +235,15 @@ def _deleted_at(row: Message) -> datetime:
     if row.deleted_at is None:
         raise ValueError(f"message {row.message_id} is not deleted")
     return row.deleted_at
+
+
+def channel_unread(
+    channel_id: str, unread: int, mentions: int, last_read: str | None
+) -> dict[str, Any]:
+    """`channel:unread`, and the counts of a `channel:list` item."""
+    return {
+        "channelId": channel_id,
+        "unreadCount": unread,
+        "mentionCount": mentions,
+        "lastReadMessageId": last_read,
+    }

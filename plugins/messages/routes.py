@@ -1,5 +1,6 @@
 """HTTP routes of the messages plugin (contract sections 5 and 10), one Blueprint.
 
+GET    /api/v1/channels?limit=&cursor=                the caller's channel list (issue 28)
 GET    /api/v1/channels/{channelId}/messages?before=|after=&limit= (also below)
 POST   /api/v1/channels/{channelId}/messages          a member, or a `service` token
 GET    /api/v1/channels/{channelId}/members
@@ -24,7 +25,7 @@ from core.api import (
 )
 from plugins.messages import payloads
 from plugins.messages.models import Channel
-from plugins.messages.schemas import HistoryQuery, MessageBody
+from plugins.messages.schemas import ChannelListPage, HistoryQuery, MessageBody
 from plugins.messages.state import MessagesState
 from plugins.messages.target import Target
 
@@ -46,6 +47,16 @@ async def _channel(request: Request, channel_id: str) -> tuple[Identity, Message
     channel = await m.channels.find(identity, channel_id)
     await m.channels.check_access(identity, channel, service=True)
     return identity, m, channel
+
+
+@routes.get("/channels")
+async def channel_list(request: Request) -> HTTPResponse:
+    """What `channel:list` acks (without `ok`): the caller's channels with their counts."""
+    identity = authenticate(request)
+    raw = {key: request.args.get(key) for key in ("limit", "cursor") if key in request.args}
+    query = validate_object(ChannelListPage, raw)
+    m = platform_of(request).state_of("messages", MessagesState)
+    return json(await m.lists.page(identity, query.limit, query.cursor))
 
 
 @routes.get("/channels/<channel_id:str>/messages")

@@ -30,6 +30,8 @@ MAX_ATTACHMENTS = 20
 MAX_JSON_BYTES = 16_384  # metadata, and each attachment
 HISTORY_PAGE = 50
 MAX_HISTORY_PAGE = 100
+CHANNEL_LIST_PAGE = 100
+MAX_CHANNEL_LIST_PAGE = 200
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 # A target key a client may leave out, send as null, or send as "" (not used).
@@ -135,11 +137,17 @@ class UpdateMessage(TargetRef):
     messageId: Id
     content: Content
     metadata: dict[str, Any] | None = None
+    mentions: list[Id] | None = Field(None, max_length=MAX_MENTIONS)
 
     @field_validator("metadata")
     @classmethod
     def _small_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         return value if value is None else _small_json(value, "metadata")
+
+    @field_validator("mentions")
+    @classmethod
+    def _distinct_mentions(cls, value: list[str] | None) -> list[str] | None:
+        return value if value is None else list(dict.fromkeys(value))
 
 
 class MessageRef(TargetRef):
@@ -164,6 +172,20 @@ class ChannelRef(Payload):
     """`channel:join`, `channel:leave`."""
 
     channelId: Id
+
+
+class LeaveChannel(ChannelRef):
+    """`channel:leave`; `forget: true` also takes the channel off the user's list."""
+
+    forget: bool = False
+
+
+class ChannelListPage(Payload):
+    """`channel:list` and `GET /api/v1/channels?limit=&cursor=`: a page of the user's
+    channels, newest activity first; `cursor` is the `nextCursor` of the page before."""
+
+    limit: int = Field(CHANNEL_LIST_PAGE, ge=1, le=MAX_CHANNEL_LIST_PAGE)
+    cursor: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
 
 
 class Page(Payload):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from plugins.messages.channel_list import ChannelList
 from plugins.messages.channels import Channels
 from plugins.messages.conversations import Conversations
 from plugins.messages.messages import Messages
@@ -26,5 +27,7 @@ class MessagesState:
         self.settings = settings
         self.typing = Typing(platform, settings.typing_timeout_seconds)
         self.messages = Messages(platform, settings, metrics)
-        self.channels = Channels(platform, settings, self.messages, self.typing)
+        self.lists = ChannelList(platform)
+        self.messages.lists = self.lists
+        self.channels = Channels(platform, settings, self.messages, self.typing, self.lists)
         self.conversations = Conversations(platform, self.messages, self.typing)
