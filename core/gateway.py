@@ -283,8 +283,12 @@ class Gateway:
                     retryAfterMs=verdict.retry_after_ms,
                 )
             windows = self.platform.user_windows
-            shared = windows.is_shared(session.organization_id, session.user_id)
-            if not shared:
+            if windows.is_shared(session.organization_id, session.user_id):
+                # Counted in Redis (a user on several nodes), under the socket's lock: its
+                # events reach their handlers in order all the same (the lock is FIFO).
+                async with session.lock:
+                    await windows.charge_shared(session.identity)
+            else:
                 self._charge_user(session)
             if self.platform.stopping:
                 raise LvngError(
@@ -307,8 +311,6 @@ class Gateway:
             context = EventContext(self.platform, session, spec.name, spec.plugin)
             # One event at a time per socket, in arrival order: a client's sends stay ordered.
             async with session.lock:
-                if shared:  # in Redis, under the lock: the socket's events stay in order
-                    await windows.charge_shared(session.identity)
                 result = await spec.handler(context, payload)
             return {"ok": True, **(result or {})}
         except LvngError as exc:

@@ -125,7 +125,12 @@ class Platform:
         if shared is not None:
             self.user_windows.shared = shared.hit_window
         self.slots = ConnectionSlots(
-            settings.max_connections_per_user, self.cluster, self.user_windows, self.owed, shared
+            settings.max_connections_per_user,
+            self.cluster,
+            self.user_windows,
+            self.owed,
+            shared,
+            spread_gauge=metrics.users_spread,
         )
         # Declared server→client payloads are checked against their models as they are
         # emitted (`events.emits`): while developing, and with LVNG_STRICT_DOMAIN_EVENTS.

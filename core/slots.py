@@ -16,7 +16,7 @@ mark when the user's last socket on it goes.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.errors import ErrorCode, LvngError
 
@@ -42,6 +42,7 @@ class ConnectionSlots:
         windows: UserWindows,
         owed: OwedWrites,
         shared: RedisCluster | None = None,
+        spread_gauge: Any = None,
     ) -> None:
         self.cap = cap
         self._cluster = cluster
@@ -51,6 +52,7 @@ class ConnectionSlots:
         self._local: dict[UserKey, set[str]] = {}
         self._in_redis: set[str] = set()  # sids whose slot is in Redis
         self.per_node = False
+        self._gauge = spread_gauge  # a Gauge: how many users are spread (None in tests)
 
     def local(self, organization_id: str, user_id: str) -> int:
         """The user's sockets on this node."""
@@ -76,7 +78,7 @@ class ConnectionSlots:
                 self._local.setdefault(user, set()).add(sid)
                 self._in_redis.add(sid)
                 if got == 2 and user not in self._windows.spread:
-                    self._windows.spread.add(user)
+                    self._mark(user)
                     await self._tell_spread(user)
                 return
         sockets = self._local.setdefault(user, set())
@@ -101,7 +103,15 @@ class ConnectionSlots:
         """Another node holds sockets of the user too (node message `spread`)."""
         user = (organization_id, user_id)
         if user in self._local:
-            self._windows.spread.add(user)
+            self._mark(user)
+
+    def _mark(self, user: UserKey) -> None:
+        self._windows.spread.add(user)
+        self._count()
+
+    def _count(self) -> None:
+        if self._gauge is not None:
+            self._gauge.set(len(self._windows.spread))
 
     async def release(self, organization_id: str, user_id: str, sid: str) -> None:
         """The socket is gone: its slot is free (owed to the cluster if Redis is away)."""
@@ -111,7 +121,9 @@ class ConnectionSlots:
             sockets.discard(sid)
             if not sockets:
                 del self._local[user]
-                self._windows.spread.discard(user)
+                if user in self._windows.spread:
+                    self._windows.spread.discard(user)
+                    self._count()
         if sid not in self._in_redis or self._shared is None:
             return
         self._in_redis.discard(sid)

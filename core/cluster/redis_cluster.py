@@ -130,7 +130,8 @@ class RedisCluster(ClusterState):
     async def _let_go(self, node: str) -> None:
         """The node's locks, slots and node-set entry go; its deadlines become orphans."""
         await self._free_locks(keys=[self._node_locks(node)], args=[f"{node}/"])
-        await self._orphan(keys=[self._deadlines(node), f"{self._p}:orphans"])
+        orphaned = f"{self._p}:dlo:{node}"
+        await self._orphan(keys=[self._deadlines(node), f"{self._p}:orphans", orphaned])
         await self.redis.srem(f"{self._p}:nodes", node)
         await self.redis.delete(self._alive(node))
 

@@ -127,8 +127,12 @@ redis.call('DEL', src)
 return items
 """
 
-# A node's deadlines handed to the survivors. KEYS: its hash, the orphans set.
+# A node's deadlines handed to the survivors. KEYS: its hash, the orphans set, the name the
+# hash takes as an orphan (the node's own name is free at once).
 ORPHAN = """
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SADD', KEYS[2], KEYS[1]) end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('RENAME', KEYS[1], KEYS[3])
+  redis.call('SADD', KEYS[2], KEYS[3])
+end
 return 0
 """
