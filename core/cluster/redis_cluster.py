@@ -165,14 +165,13 @@ class RedisCluster(ClusterState):
                 await asyncio.sleep(0.5)
 
     async def settled(self) -> bool:
-        """Redis answers and every live node listens on the Socket.IO channel again (a
-        message published to a node that is not subscribed is lost to it)."""
-        nodes = await self.redis.smembers(f"{self._p}:nodes")
-        alive = 0
-        for node in nodes:
-            alive += int(await self.redis.exists(self._alive(node)))
+        """Redis answers and every node of the node set listens on the Socket.IO channel
+        again (a message published to a node that is not subscribed is lost to it). The
+        node set, not the live heartbeats: after an outage the heartbeat keys may all have
+        expired; a node that really died leaves the set when it is reaped."""
+        nodes = await self.redis.scard(f"{self._p}:nodes")
         [(_, listening)] = await self.redis.pubsub_numsub(self._p)
-        return bool(int(listening) >= alive)
+        return bool(int(listening) >= int(nodes))
 
     async def _beat(self) -> None:
         await self.redis.set(self._alive(self.node_id), "1", px=int(self.node_ttl * 1000))
