@@ -93,8 +93,9 @@ class Deadlines:
             return  # scheduled again meanwhile: that one stays recorded
         try:
             await self._cluster.deadline_delete(field)
-        except Exception:  # noqa: BLE001 - Redis away
-            self._owed.owe(f"deadline {field} done", lambda: self._forget(field))
+        except Exception:  # noqa: BLE001 - Redis away: the delete itself is owed (not
+            # `_forget`, which would owe itself again while the settle loop runs)
+            self._owed.owe(f"deadline {field} done", lambda: self._cluster.deadline_delete(field))
 
     # --- adoption ---------------------------------------------------------------------
 
