@@ -20,6 +20,7 @@ from core.cluster.state import ClusterState
 from core.customers.owners import CustomerOwners
 from core.customers.reconcile import reconcile as reconcile_customer_owners
 from core.data import DomainEvent, Member, Session
+from core.database import store_unavailable
 from core.deadlines import Deadlines
 from core.errors import ConfigError, ErrorCode, LvngError, not_yours
 from core.hookspecs import hookimpl
@@ -79,6 +80,7 @@ __all__ = [
     "platform_of",
     "reconcile_customer_owners",
     "require_id",
+    "store_unavailable",
     "validate_object",
     "within_budget",
 ]

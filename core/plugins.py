@@ -302,14 +302,25 @@ class PluginHost:
         return await result if inspect.isawaitable(result) else result
 
     def _failed(self, plugin: str, hook_name: str, exc: BaseException) -> None:
-        log.error(
-            "plugin %s failed in %s: %s: %s",
-            plugin,
-            hook_name,
-            type(exc).__name__,
-            exc,
-            exc_info=exc,
-        )
+        from core.database import store_unavailable  # tortoise: imported late
+
+        if store_unavailable(exc):  # an outage, not a bug: one line (the soak's faults)
+            log.warning(
+                "plugin %s failed in %s, a backing store is unavailable: %s: %s",
+                plugin,
+                hook_name,
+                type(exc).__name__,
+                exc,
+            )
+        else:
+            log.error(
+                "plugin %s failed in %s: %s: %s",
+                plugin,
+                hook_name,
+                type(exc).__name__,
+                exc,
+                exc_info=exc,
+            )
         if self._on_error is not None:
             self._on_error(plugin, hook_name, exc)
 
