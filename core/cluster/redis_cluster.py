@@ -16,6 +16,7 @@ from typing import Any
 
 from core.cluster import scripts
 from core.cluster.state import ClusterState, MemberLost, NodeMessage, new_node_id
+from core.errors import ErrorCode, LvngError
 
 log = logging.getLogger("lvng.cluster")
 
@@ -69,6 +70,8 @@ class RedisCluster(ClusterState):
         # until a whole TTL has passed with Redis back (monotonic time).
         self._reap_after = 0.0
         self._beat_failing = False
+        # Redis failed since the cluster was last seen settled (`_check_settled`).
+        self._unsettled = False
 
     # key names
     def _members(self, room_key: str, user_id: str) -> str:
@@ -192,6 +195,7 @@ class RedisCluster(ClusterState):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - Redis blips must not end the heartbeat
+                self._unsettled = True
                 if not self._beat_failing:
                     self._beat_failing = True
                     log.warning("cluster heartbeat failed: %r", exc)
@@ -270,19 +274,41 @@ class RedisCluster(ClusterState):
     # --- locks ------------------------------------------------------------------------
 
     async def lock(self, key: str) -> str | None:
+        if self._unsettled:
+            await self._check_settled()
         token = f"{self.node_id}/{uuid.uuid4().hex}"
         keys = [f"{self._p}:lock:{key}", self._node_locks(self.node_id)]
         lease = int(self.LOCK_LEASE * 1000)
         deadline = time.monotonic() + self.LOCK_WAIT
         pause = 0.0005
-        while not await self._lock(keys=keys, args=[token, lease]):
-            if time.monotonic() > deadline:
-                from core.errors import ErrorCode, LvngError
-
-                raise LvngError(ErrorCode.UNAVAILABLE, "the room is busy; try again")
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.02)
+        try:
+            while not await self._lock(keys=keys, args=[token, lease]):
+                if time.monotonic() > deadline:
+                    raise LvngError(ErrorCode.UNAVAILABLE, "the room is busy; try again")
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.02)
+        except LvngError:
+            raise
+        except Exception:
+            self._unsettled = True  # Redis failed: settle before the next turn
+            raise
         return token
+
+    async def _check_settled(self) -> None:
+        """After this node saw Redis fail, no room turn (so no broadcast) until every node
+        listens on the Socket.IO channel again: what is published before a node has
+        subscribed again is lost to its clients. The sender is told UNAVAILABLE and sends
+        again, as during the outage."""
+        try:
+            settled = await self.settled()
+        except Exception:  # noqa: BLE001 - Redis still away: the lock itself will say so
+            return
+        if not settled:
+            raise LvngError(
+                ErrorCode.UNAVAILABLE, "the cluster is reconnecting after a Redis outage; try again"
+            )
+        self._unsettled = False
+        log.warning("every node listens again: room turns are taken again")
 
     async def unlock(self, key: str, token: str) -> None:
         await self._unlock(
