@@ -72,6 +72,7 @@ class RedisCluster(ClusterState):
         self._beat_failing = False
         # Redis failed since the cluster was last seen settled (`_check_settled`).
         self._unsettled = False
+        self._known_nodes = 0  # the node set's size at the last reap, before any outage
 
     # key names
     def _members(self, room_key: str, user_id: str) -> str:
@@ -168,13 +169,17 @@ class RedisCluster(ClusterState):
                 await asyncio.sleep(0.5)
 
     async def settled(self) -> bool:
-        """Redis answers and every node of the node set listens on the Socket.IO channel
-        again (a message published to a node that is not subscribed is lost to it). The
-        node set, not the live heartbeats: after an outage the heartbeat keys may all have
-        expired; a node that really died leaves the set when it is reaped."""
-        nodes = await self.redis.scard(f"{self._p}:nodes")
+        """Redis answers and every node listens on the Socket.IO channel again (a message
+        published to a node that is not subscribed is lost to it). Every node of the node
+        set; and while recovering from an outage (until a TTL after this node's heartbeat
+        came back) as many as were known before it: a Redis that restarted empty has no
+        node set until the heartbeats rebuild it, and heartbeat keys may all have expired."""
+        nodes = int(await self.redis.scard(f"{self._p}:nodes"))
         [(_, listening)] = await self.redis.pubsub_numsub(self._p)
-        return bool(int(listening) >= int(nodes))
+        recovering = self._beat_failing or time.monotonic() < self._reap_after
+        if recovering:
+            nodes = max(nodes, self._known_nodes)
+        return bool(int(listening) >= nodes)
 
     async def _beat(self) -> None:
         await self.redis.set(self._alive(self.node_id), "1", px=int(self.node_ttl * 1000))
@@ -203,7 +208,9 @@ class RedisCluster(ClusterState):
     async def reap(self) -> list[str]:
         """Remove the memberships of every node whose heartbeat expired; the dead nodes."""
         dead = []
-        for node in await self.redis.smembers(f"{self._p}:nodes"):
+        members = await self.redis.smembers(f"{self._p}:nodes")
+        self._known_nodes = len(members)
+        for node in members:
             if node == self.node_id or await self.redis.exists(self._alive(node)):
                 continue
             # One survivor reaps each dead node.
