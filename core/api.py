@@ -6,8 +6,9 @@ Everything a plugin needs is here: the hook marker, what handlers receive, who c
 service (`Caller`), rooms, errors, validation (with `INT64_MAX` / `INT32_MAX`, the upper
 bound of every integer field that reaches a BIGINT / INTEGER column), HTTP helpers, ids and
 timestamps, pages under the size budget, metrics, the realtime kit (after-ack work, room
-turns, keyed timers, cluster state) and the owner registry of customer ids
-(`platform.customers`, a `CustomerOwners`). Modules behind it may move; these names stay.
+turns, keyed timers, deadlines a survivor adopts, cluster state) and the owner registry of
+customer ids (`platform.customers`, a `CustomerOwners`). Modules behind it may move; these
+names stay.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from core.customers.owners import CustomerOwners
 from core.customers.reconcile import reconcile as reconcile_customer_owners
 from core.data import DomainEvent, Member, Session
 from core.database import store_unavailable
+from core.deadlines import Deadlines
 from core.errors import ConfigError, ErrorCode, LvngError, not_yours
 from core.hookspecs import hookimpl
 from core.http import authenticate, parse_body, platform_of
@@ -48,6 +50,7 @@ __all__ = [
     "ClusterState",
     "ConfigError",
     "CustomerOwners",
+    "Deadlines",
     "DomainEvent",
     "DomainEventRegistrar",
     "ErrorCode",

@@ -22,7 +22,7 @@ from core.config import Settings
 from core.database import close_database, open_database, tortoise_config
 from core.errors import ConfigError, ErrorCode, PluginError
 from core.gateway import Gateway
-from core.http import JSONErrorHandler, core_routes, error_response
+from core.http import JSONErrorHandler, charge_shared_write, core_routes, error_response
 from core.identity import TokenVerifier
 from core.metrics import CoreMetrics, app_registry, mark_worker_dead
 from core.platform import Platform
@@ -39,6 +39,9 @@ log = logging.getLogger("lvng")
 PING_INTERVAL = 25
 PING_TIMEOUT = 60
 MAX_HTTP_BUFFER_SIZE = 1_000_000
+
+# How long a stopping node waits for Redis to make the cluster writes it owes.
+OWED_AT_STOP = 3.0
 
 _app_numbers = itertools.count(1)
 
@@ -184,6 +187,7 @@ def create_app(
             on_member_lost=gateway.departures.member_lost,
             on_message=gateway.departures.on_node_message,
         )
+        platform.deadlines.start()
         await plugins.fan_out("lvng_startup", platform=platform)
         tune_gc()
 
@@ -199,6 +203,9 @@ def create_app(
             return error_response(ErrorCode.UNAVAILABLE, "the server is stopping", 503)
         return None
 
+    # With Redis, an HTTP write counts in the per-user window every node shares.
+    app.on_request(charge_shared_write)
+
     @app.before_server_stop
     async def stop(app: Sanic[Any, Any]) -> None:
         # Finish in-flight events, then drop every client's transport as a restart would
@@ -207,6 +214,9 @@ def create_app(
         await gateway.stop(timeout=settings.stop_drain_seconds)
         await sio.shutdown()
         await plugins.fan_out("lvng_shutdown", platform=platform)
+        # What the cluster is owed since an outage gets one more chance (leaves told).
+        await platform.owed.settle_now(timeout=OWED_AT_STOP)
+        await platform.deadlines.stop()
         # Background work and timers end before the database closes.
         platform.timers.cancel_all()
         await platform.tasks.cancel_all()

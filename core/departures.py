@@ -54,6 +54,30 @@ class Departures:
         await after.run()
         return True
 
+    def owe_leave(self, session: Session, room: Room, reason: str) -> None:
+        """A gone socket's leave of `room` failed (Redis away): owe it to the cluster, so
+        the room is told once Redis is back (core/cluster/owed.py)."""
+        member = Member.of(session)
+        session.rooms.discard(room)
+        self.platform.owed.owe(
+            f"{session.sid} leaving {room.name}",
+            lambda: self._owed_leave(room, member, reason),
+        )
+
+    async def _owed_leave(self, room: Room, member: Member, reason: str) -> None:
+        after = self.platform.after_ack()
+        async with self.platform.turn(room, after):
+            last = await self.platform.cluster.exit(room.key, member.user_id, member.sid)
+            await self.platform.plugins.fan_out(
+                "lvng_client_left_room",
+                room=room,
+                member=member,
+                last=last,
+                reason=reason,
+                platform=self.platform,
+            )
+        await after.run()
+
     async def on_node_message(self, message: dict[str, Any]) -> None:
         """A message of `cluster.tell_nodes`, on every node (see `Platform.recheck_room`,
         `Platform.remove_from_room`, `Platform.disconnect_user`)."""
@@ -62,6 +86,9 @@ class Departures:
             await self._remove(
                 Room.from_key(message["room"]), message["user"], message["reason"], message["by"]
             )
+            return
+        if op == "spread":
+            self.platform.slots.spread_told(message["organization"], message["user"])
             return
         if op == "disconnect":
             await self._disconnect_user(message["organization"], message["user"], message["by"])

@@ -59,9 +59,8 @@ class Gateway:
         self.platform = platform
         self.sio: socketio.AsyncServer = platform.sio
         self.metrics = platform.metrics
-        # Per user (organization, user id) on this node: its sockets. The rate-limit
-        # window they share with the user's HTTP writes is `platform.user_windows`.
-        self._user_sockets: dict[tuple[str, str], set[str]] = {}
+        # Per user: its sockets' slots are `platform.slots`; the rate-limit window they
+        # share with the user's HTTP writes is `platform.user_windows`.
         self.clock: Callable[[], float] = time.time  # the wall clock tokens' exp is on
         self.departures = Departures(platform)
         self.sio.on("connect", self.on_connect)
@@ -77,13 +76,8 @@ class Gateway:
         try:
             identity = self.platform.verifier.verify(_token_from(environ, auth))
             settings = self.platform.settings
-            user = (identity.organization_id, identity.user_id)
-            sockets = self._user_sockets.setdefault(user, set())
-            if len(sockets) >= settings.max_connections_per_user:
-                raise LvngError(
-                    ErrorCode.RATE_LIMITED,
-                    f"at most {settings.max_connections_per_user} connections per user",
-                )
+            # A slot of LVNG_MAX_CONNECTIONS_PER_USER, counted on every node (core/slots.py).
+            await self.platform.slots.claim(identity, sid)
         except LvngError as exc:
             self.metrics.connection_rejects.labels(reason=exc.code.value.lower()).inc()
             # The reason only: never the token, which may be a live credential.
@@ -91,7 +85,6 @@ class Gateway:
             raise socketio.exceptions.ConnectionRefusedError(
                 exc.message, {"code": exc.code.value, "message": exc.message}
             ) from None
-        sockets.add(sid)  # no await since the count: concurrent handshakes cannot overshoot
         session = Session(
             sid=sid,
             identity=identity,
@@ -115,7 +108,7 @@ class Gateway:
                 raise
             log.warning("handshake of %s refused: a backing store is unavailable: %r", sid, exc)
             self.platform.sessions.pop(sid, None)
-            self._forget_socket(session)  # a refused handshake holds no connection slot
+            await self._forget_socket(session)  # a refused handshake holds no slot
             self.metrics.connection_rejects.labels(reason="unavailable").inc()
             raise socketio.exceptions.ConnectionRefusedError(
                 "a backing store is unavailable; try again",
@@ -151,7 +144,7 @@ class Gateway:
         session = self.platform.sessions.pop(sid, None)
         if session is None:
             return
-        self._forget_socket(session)
+        await self._forget_socket(session)
         self._release_long_poll(sid)
         self.metrics.connections_active.dec()
         if session.expiry is not None:
@@ -170,23 +163,19 @@ class Gateway:
                 if not store_unavailable(exc):
                     raise
                 # Redis is down: the other rooms are still left (and told) where they can
-                # be; this one's cluster entry stays until this node stops or is reaped.
+                # be; this one's leave is owed to the cluster, made (and told) once Redis
+                # is back (core/cluster/owed.py).
                 log.warning(
-                    "%s left %s while a store is unavailable; its membership "
-                    "stays until this node stops: %s: %s",
+                    "%s left %s while a store is unavailable; its leave is owed: %s: %s",
                     sid,
                     room.name,
                     type(exc).__name__,
                     exc,
                 )
+                self.departures.owe_leave(session, room, "disconnected")
 
-    def _forget_socket(self, session: Session) -> None:
-        user = (session.organization_id, session.user_id)
-        sockets = self._user_sockets.get(user)
-        if sockets is not None:
-            sockets.discard(session.sid)
-            if not sockets:
-                del self._user_sockets[user]
+    async def _forget_socket(self, session: Session) -> None:
+        await self.platform.slots.release(session.organization_id, session.user_id, session.sid)
 
     def _release_long_poll(self, sid: str) -> None:
         """Answer a polling client's pending GET now instead of after the ping timeout.
@@ -293,7 +282,14 @@ class Gateway:
                     f"{session.limiter.window:g} s exceeded",
                     retryAfterMs=verdict.retry_after_ms,
                 )
-            self._charge_user(session)
+            windows = self.platform.user_windows
+            if windows.is_shared(session.organization_id, session.user_id):
+                # Counted in Redis (a user on several nodes), under the socket's lock: its
+                # events reach their handlers in order all the same (the lock is FIFO).
+                async with session.lock:
+                    await windows.charge_shared(session.identity)
+            else:
+                self._charge_user(session)
             if self.platform.stopping:
                 raise LvngError(
                     ErrorCode.UNAVAILABLE, "the server is stopping; send again once reconnected"

@@ -48,9 +48,33 @@ def authenticate(request: Request) -> Identity:
         raise LvngError(ErrorCode.AUTH_REQUIRED, "send Authorization: Bearer <JWT>")
     platform = platform_of(request)
     identity = platform.verifier.verify(token.strip())
-    if request.method in WRITE_METHODS:
+    if request.method in WRITE_METHODS and not getattr(request.ctx, "lvng_charged", False):
         platform.user_windows.charge(identity)
     return identity
+
+
+async def charge_shared_write(request: Request) -> None:
+    """With Redis: a write's charge in the window every node shares (issue 26), made before
+    the route (`authenticate` is synchronous). A request without a valid token is left to
+    the route's `authenticate`."""
+    platform = platform_of(request)
+    windows = platform.user_windows
+    if windows.shared is None or request.method not in WRITE_METHODS:
+        return
+    if request.path.startswith("/socket.io"):
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return
+    try:
+        identity = platform.verifier.verify(token.strip())
+    except LvngError:
+        return
+    request.ctx.lvng_charged = True
+    await windows.charge_shared(identity)
+    if not windows.is_shared(identity.organization_id, identity.user_id):
+        # Its events count on this node: the write does too, so this node sees them all.
+        windows.charge(identity)
 
 
 def parse_body(request: Request, schema: type[Model]) -> Model:
@@ -120,6 +144,10 @@ async def readyz(request: Request) -> HTTPResponse:
     failed = await check_stores(platform_of(request))
     for store, why in failed.items():
         log.warning("readyz: %s: %s", store, why)
+    if "redis" in failed:
+        # Connection caps and event limits count on each node meanwhile (issue 26).
+        body = {"status": "unavailable", "failed": list(failed), "limits": "per-node"}
+        return json(body, status=503)
     if failed:
         return json({"status": "unavailable", "failed": list(failed)}, status=503)
     return json({"status": "ready"})

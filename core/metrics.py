@@ -190,6 +190,14 @@ class CoreMetrics:
             registry=registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
+        # Issue 26: users with sockets here and on another node, whose events count in the
+        # window every node shares (Redis); the others' count on their node.
+        self.users_spread = Gauge(
+            "lvng_users_spread",
+            "Users with sockets on this node and another (event limits counted in Redis)",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
         # 1 when the store answered the last check (each /readyz and each /metrics scrape),
         # 0 when not; the newest check of any live worker wins.
         self.ready = Gauge(

@@ -9,16 +9,20 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from core.caller import Caller
 from core.cluster.local import LocalCluster
+from core.cluster.owed import OwedWrites
+from core.cluster.redis_cluster import RedisCluster
 from core.cluster.state import ClusterState
 from core.commits import GroupCommit
 from core.customers.owners import CustomerOwners
 from core.data import DomainEvent, Session
+from core.deadlines import Deadlines
 from core.errors import ErrorCode, LvngError, not_yours
 from core.figures import FigureBook
 from core.ratelimit import UserWindows
 from core.registry import DomainEventError, OutboundPayloadError
 from core.room_service import RoomService
 from core.rooms import Joined, Left, Room
+from core.slots import ConnectionSlots
 from core.tasks import Tasks, Timers
 from core.turns import AfterAck, RoomTurn, RoomTurns
 
@@ -112,6 +116,21 @@ class Platform:
             settings.rate_limit_service_events,
             settings.rate_limit_window,
             on_refused=metrics.rate_limited.inc,
+        )
+        # Issue 26: cluster writes owed while Redis is away, deadlines a survivor adopts,
+        # connection caps and (for users on several nodes) event limits over every node.
+        shared = self.cluster if isinstance(self.cluster, RedisCluster) else None
+        self.owed = OwedWrites(self.cluster.settled)
+        self.deadlines = Deadlines(self.cluster, self.timers, self.tasks, self.owed)
+        if shared is not None:
+            self.user_windows.shared = shared.hit_window
+        self.slots = ConnectionSlots(
+            settings.max_connections_per_user,
+            self.cluster,
+            self.user_windows,
+            self.owed,
+            shared,
+            spread_gauge=metrics.users_spread,
         )
         # Declared server→client payloads are checked against their models as they are
         # emitted (`events.emits`): while developing, and with LVNG_STRICT_DOMAIN_EVENTS.

@@ -254,3 +254,66 @@ class OwnPostgres:
 
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class TcpCut:
+    """An asyncio TCP proxy in front of a service (a test's own Redis): `cut()` drops every
+    connection and refuses new ones, as if the service were gone, while the service keeps
+    its data; `restore()` lets connections through again. Runs on the test's event loop:
+    stop servers off it (`asyncio.to_thread`) so the proxy keeps serving meanwhile."""
+
+    def __init__(self, port: int) -> None:
+        from tests.live import free_port
+
+        self.upstream = port
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.open = True
+        self._server: Any = None
+        self._writers: set[Any] = set()
+
+    async def start(self) -> TcpCut:
+        import asyncio
+
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        return self
+
+    async def _accept(self, reader: Any, writer: Any) -> None:
+        import asyncio
+
+        if not self.open:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream)
+        except OSError:
+            writer.close()
+            return
+        self._writers.update((writer, up_writer))
+        await asyncio.gather(
+            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+        )
+
+    async def _pipe(self, reader: Any, writer: Any) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    def cut(self) -> None:
+        self.open = False
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    def restore(self) -> None:
+        self.open = True
+
+    async def close(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()

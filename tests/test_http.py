@@ -82,7 +82,8 @@ async def test_readyz_with_redis(tmp_path):
         assert await here.call("probe:shout", {"name": "bridge"}) == {"ok": True}
         assert await there.next("probe:shout") == {"name": "bridge", "from": "here"}
         status, body = await down.http("GET", "/readyz")
-        assert status == 503 and body == {"status": "unavailable", "failed": ["redis"]}
+        assert status == 503
+        assert body == {"status": "unavailable", "failed": ["redis"], "limits": "per-node"}
         # Each scrape checks too: Prometheus sees which store is down.
         assert await down.metric("lvng_ready", store="redis") == 0
         assert await down.metric("lvng_ready", store="database") == 1

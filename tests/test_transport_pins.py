@@ -119,3 +119,17 @@ def test_the_packet_binary_check_overridden_is_socketios_with_its_parameters() -
     assert list(ours.parameters) == list(theirs.parameters)
     for data in ({"a": [1, {"b": b"x"}]}, ["x", None, 1.5], {"a": "b"}, b"", (1, bytearray())):
         assert StrictPacket.data_is_binary(data) == socketio.packet.Packet.data_is_binary(data)
+
+
+def test_the_redis_listener_overridden_is_socketios_with_its_parameters() -> None:
+    """`FastRedisManager._redis_listen_with_retries` (a shorter backoff, issue 26) replaces
+    python-socketio's: same parameters, and what it calls is still there."""
+    from core.transport.delivery import FastRedisManager
+
+    theirs = socketio.AsyncRedisManager._redis_listen_with_retries
+    ours = FastRedisManager._redis_listen_with_retries
+    assert list(inspect.signature(ours).parameters) == list(inspect.signature(theirs).parameters)
+    source = inspect.getsource(theirs)
+    for used in ("self._redis_connect()", "self.pubsub.subscribe(self.channel)", "pubsub.listen()"):
+        assert used in source
+    assert "_redis_listen_with_retries()" in inspect.getsource(socketio.AsyncRedisManager._listen)

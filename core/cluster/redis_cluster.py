@@ -1,6 +1,9 @@
 """`RedisCluster`: the cluster state of every node sharing one Redis (`LVNG_REDIS_URL`);
 the contract is in `core.cluster.state`. Each transition is one Lua script, so it is atomic
-for the whole cluster; keys are prefixed with the cluster's name (`LVNG_CLUSTER_NAME`)."""
+for the whole cluster (`core.cluster.scripts`); keys are prefixed with the cluster's name
+(`LVNG_CLUSTER_NAME`). Beyond the contract: connection slots and sliding windows counted
+for every node (`core.slots`, `core.ratelimit`), the nodes' deadline hashes
+(`core.deadlines`), and whether every node listens again after an outage (`settled`)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,9 @@ import time
 import uuid
 from typing import Any
 
+from core.cluster import scripts
 from core.cluster.state import ClusterState, MemberLost, NodeMessage, new_node_id
+from core.errors import ErrorCode, LvngError
 
 log = logging.getLogger("lvng.cluster")
 
@@ -26,86 +31,6 @@ def redis_client(url: str, **options: Any) -> Any:
 
     return aioredis.from_url(url, retry_on_error=[RedisConnectionError], **options)
 
-
-# KEYS: members hash of (room, user), users set of the room, node index set
-# ARGV: field "{node}|{sid}", user name, user id, index entry
-_ENTER = """
-local had = redis.call('HLEN', KEYS[1])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[3])
-redis.call('SADD', KEYS[3], ARGV[4])
-if had == 0 then return 1 else return 0 end
-"""
-
-# Returns {last (0/1), user name or false}
-_EXIT = """
-local name = redis.call('HGET', KEYS[1], ARGV[1])
-redis.call('SREM', KEYS[3], ARGV[3])
-if not name then return {0, false} end
-redis.call('HDEL', KEYS[1], ARGV[1])
-if redis.call('HLEN', KEYS[1]) == 0 then
-  redis.call('SREM', KEYS[2], ARGV[2])
-  return {1, name}
-end
-return {0, name}
-"""
-
-_USERS = """
-local out = {}
-for _, user in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local names = redis.call('HVALS', ARGV[1] .. user)
-  if #names > 0 then
-    table.insert(out, user)
-    table.insert(out, names[1])
-  end
-end
-return out
-"""
-
-_DELETE_IF = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-_PUSH = """
-local n = redis.call('RPUSH', KEYS[1], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return n
-"""
-
-_TAKE = """
-local items = redis.call('LRANGE', KEYS[1], 0, -1)
-redis.call('DEL', KEYS[1])
-return items
-"""
-
-# KEYS: the lock, the node's set of locks; ARGV: token, lease ms
-_LOCK = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  redis.call('SADD', KEYS[2], KEYS[1])
-  return 1
-end
-return 0
-"""
-
-_UNLOCK = """
-redis.call('SREM', KEYS[2], KEYS[1])
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-# A dead node's locks, freed by its reaper: KEYS[1] the node's set; ARGV[1] token prefix
-_FREE_LOCKS = """
-local freed = 0
-for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local token = redis.call('GET', key)
-  if token and string.sub(token, 1, string.len(ARGV[1])) == ARGV[1] then
-    freed = freed + redis.call('DEL', key)
-  end
-end
-redis.call('DEL', KEYS[1])
-return freed
-"""
 
 _SEP = "\t"  # ids never hold a tab
 
@@ -122,19 +47,32 @@ class RedisCluster(ClusterState):
         self.node_ttl = node_ttl
         self.redis = redis_client(url, decode_responses=True)
         self._p = prefix
-        self._enter = self.redis.register_script(_ENTER)
-        self._exit = self.redis.register_script(_EXIT)
-        self._users = self.redis.register_script(_USERS)
-        self._delete_if = self.redis.register_script(_DELETE_IF)
-        self._push = self.redis.register_script(_PUSH)
-        self._take = self.redis.register_script(_TAKE)
-        self._lock = self.redis.register_script(_LOCK)
-        self._unlock = self.redis.register_script(_UNLOCK)
-        self._free_locks = self.redis.register_script(_FREE_LOCKS)
+        script = self.redis.register_script
+        self._enter = script(scripts.ENTER)
+        self._exit = script(scripts.EXIT)
+        self._users = script(scripts.USERS)
+        self._delete_if = script(scripts.DELETE_IF)
+        self._push = script(scripts.PUSH)
+        self._take = script(scripts.TAKE)
+        self._lock = script(scripts.LOCK)
+        self._unlock = script(scripts.UNLOCK)
+        self._free_locks = script(scripts.FREE_LOCKS)
+        self._claim = script(scripts.CLAIM)
+        self._release = script(scripts.RELEASE)
+        self._window = script(scripts.WINDOW)
+        self._adopt = script(scripts.ADOPT)
+        self._orphan = script(scripts.ORPHAN)
         self._heartbeat: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._on_member_lost: MemberLost | None = None
         self._on_message: NodeMessage | None = None
+        # After this node's heartbeat failed, the others' could not beat either: no reaping
+        # until a whole TTL has passed with Redis back (monotonic time).
+        self._reap_after = 0.0
+        self._beat_failing = False
+        # Redis failed since the cluster was last seen settled (`_check_settled`).
+        self._unsettled = False
+        self._known_nodes = 0  # the node set's size at the last reap, before any outage
 
     # key names
     def _members(self, room_key: str, user_id: str) -> str:
@@ -149,11 +87,20 @@ class RedisCluster(ClusterState):
     def _node_locks(self, node: str) -> str:
         return f"{self._p}:nl:{node}"
 
+    def _node_slots(self, node: str) -> str:
+        return f"{self._p}:ns:{node}"
+
+    def _deadlines(self, node: str) -> str:
+        return f"{self._p}:dl:{node}"
+
     def _alive(self, node: str) -> str:
         return f"{self._p}:alive:{node}"
 
     def _kv(self, key: str) -> str:
         return f"{self._p}:kv:{key}"
+
+    def _slots(self, organization_id: str, user_id: str) -> str:
+        return f"{self._p}:conn:{organization_id}{_SEP}{user_id}"
 
     # --- heartbeat and dead nodes ------------------------------------------------------
 
@@ -171,16 +118,26 @@ class RedisCluster(ClusterState):
         self._heartbeat = asyncio.ensure_future(self._keep_alive())
 
     async def stop(self) -> None:
+        """A clean stop: this node leaves the node set, its memberships, slots and locks
+        go, and its unfinished deadlines are handed to the survivors."""
         for task in (self._heartbeat, self._listener):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         try:
             await self._forget(self.node_id, announce=False)
-            await self.redis.delete(self._alive(self.node_id))
+            await self._let_go(self.node_id)
         except Exception as exc:  # noqa: BLE001 - Redis gone: entries expire with the node
             log.warning("could not remove this node's cluster entries: %r", exc)
         await self.redis.aclose()
+
+    async def _let_go(self, node: str) -> None:
+        """The node's locks, slots and node-set entry go; its deadlines become orphans."""
+        await self._free_locks(keys=[self._node_locks(node)], args=[f"{node}/"])
+        orphaned = f"{self._p}:dlo:{node}"
+        await self._orphan(keys=[self._deadlines(node), f"{self._p}:orphans", orphaned])
+        await self.redis.srem(f"{self._p}:nodes", node)
+        await self.redis.delete(self._alive(node))
 
     async def tell_nodes(self, message: dict[str, Any]) -> None:
         await self.redis.publish(f"{self._p}:nodes-channel", json.dumps(message))
@@ -190,10 +147,14 @@ class RedisCluster(ClusterState):
         on_message = self._on_message
         if on_message is None:
             return
+        down = False
         while True:
             try:
                 async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(f"{self._p}:nodes-channel")
+                    if down:
+                        down = False
+                        log.warning("node messages: listening again")
                     async for item in pubsub.listen():
                         try:
                             await on_message(json.loads(item["data"]))
@@ -202,8 +163,23 @@ class RedisCluster(ClusterState):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - Redis away: listen again soon
-                log.warning("node messages: %r; listening again in 1 s", exc)
-                await asyncio.sleep(1)
+                if not down:
+                    down = True
+                    log.warning("node messages: %r; listening again every 0.5 s", exc)
+                await asyncio.sleep(0.5)
+
+    async def settled(self) -> bool:
+        """Redis answers and every node listens on the Socket.IO channel again (a message
+        published to a node that is not subscribed is lost to it). Every node of the node
+        set; and while recovering from an outage (until a TTL after this node's heartbeat
+        came back) as many as were known before it: a Redis that restarted empty has no
+        node set until the heartbeats rebuild it, and heartbeat keys may all have expired."""
+        nodes = int(await self.redis.scard(f"{self._p}:nodes"))
+        [(_, listening)] = await self.redis.pubsub_numsub(self._p)
+        recovering = self._beat_failing or time.monotonic() < self._reap_after
+        if recovering:
+            nodes = max(nodes, self._known_nodes)
+        return bool(int(listening) >= nodes)
 
     async def _beat(self) -> None:
         await self.redis.set(self._alive(self.node_id), "1", px=int(self.node_ttl * 1000))
@@ -215,16 +191,26 @@ class RedisCluster(ClusterState):
             await asyncio.sleep(interval)
             try:
                 await self._beat()
-                await self.reap()
+                if self._beat_failing:
+                    self._beat_failing = False
+                    self._reap_after = time.monotonic() + self.node_ttl
+                    log.warning("cluster heartbeat back; reaping again in %g s", self.node_ttl)
+                if time.monotonic() >= self._reap_after:
+                    await self.reap()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - Redis blips must not end the heartbeat
-                log.warning("cluster heartbeat failed: %r", exc)
+                self._unsettled = True
+                if not self._beat_failing:
+                    self._beat_failing = True
+                    log.warning("cluster heartbeat failed: %r", exc)
 
     async def reap(self) -> list[str]:
         """Remove the memberships of every node whose heartbeat expired; the dead nodes."""
         dead = []
-        for node in await self.redis.smembers(f"{self._p}:nodes"):
+        members = await self.redis.smembers(f"{self._p}:nodes")
+        self._known_nodes = len(members)
+        for node in members:
             if node == self.node_id or await self.redis.exists(self._alive(node)):
                 continue
             # One survivor reaps each dead node.
@@ -234,11 +220,18 @@ class RedisCluster(ClusterState):
             # Its room turns first: announcing its users' departures needs those rooms.
             await self._free_locks(keys=[self._node_locks(node)], args=[f"{node}/"])
             await self._forget(node, announce=True)
-            await self.redis.srem(f"{self._p}:nodes", node)
+            await self._let_go(node)
             dead.append(node)
         return dead
 
     async def _forget(self, node: str, *, announce: bool) -> None:
+        slots = self._node_slots(node)
+        for entry in await self.redis.smembers(slots):
+            organization_id, user_id, sid = entry.split(_SEP)
+            await self._release(
+                keys=[self._slots(organization_id, user_id), slots], args=[sid, entry]
+            )
+        await self.redis.delete(slots)
         index = self._node_index(node)
         for entry in await self.redis.smembers(index):
             room_key, user_id, sid = entry.split(_SEP)
@@ -253,22 +246,76 @@ class RedisCluster(ClusterState):
                     log.exception("announcing the loss of %s in %s failed", user_id, room_key)
         await self.redis.delete(index)
 
+    # --- connection slots, windows, deadlines (beyond the contract) ----------------------
+
+    async def claim_slot(self, organization_id: str, user_id: str, sid: str, cap: int) -> int:
+        """0: the user holds `cap` sockets already; 1: claimed; 2: claimed, and another
+        node holds some of the user's sockets."""
+        entry = _SEP.join((organization_id, user_id, sid))
+        keys = [self._slots(organization_id, user_id), self._node_slots(self.node_id)]
+        return int(await self._claim(keys=keys, args=[sid, self.node_id, cap, entry]))
+
+    async def release_slot(self, organization_id: str, user_id: str, sid: str) -> None:
+        entry = _SEP.join((organization_id, user_id, sid))
+        keys = [self._slots(organization_id, user_id), self._node_slots(self.node_id)]
+        await self._release(keys=keys, args=[sid, entry])
+
+    async def hit_window(self, key: str, limit: int, window: float) -> int:
+        """Count one hit in the sliding window `key` (Redis's clock, every node): 0, or
+        the milliseconds until the window has room again."""
+        member = uuid.uuid4().hex
+        ms = max(1, int(window * 1000))
+        return int(await self._window(keys=[f"{self._p}:win:{key}"], args=[limit, ms, member]))
+
+    async def deadline_put(self, field: str, value: str) -> None:
+        await self.redis.hset(self._deadlines(self.node_id), field, value)
+
+    async def deadline_delete(self, field: str) -> None:
+        await self.redis.hdel(self._deadlines(self.node_id), field)
+
+    async def adopt_deadlines(self) -> dict[str, str]:
+        keys = [f"{self._p}:orphans", self._deadlines(self.node_id)]
+        flat = await self._adopt(keys=keys)
+        return dict(zip(flat[::2], flat[1::2], strict=True))
+
     # --- locks ------------------------------------------------------------------------
 
     async def lock(self, key: str) -> str | None:
+        if self._unsettled:
+            await self._check_settled()
         token = f"{self.node_id}/{uuid.uuid4().hex}"
         keys = [f"{self._p}:lock:{key}", self._node_locks(self.node_id)]
         lease = int(self.LOCK_LEASE * 1000)
         deadline = time.monotonic() + self.LOCK_WAIT
         pause = 0.0005
-        while not await self._lock(keys=keys, args=[token, lease]):
-            if time.monotonic() > deadline:
-                from core.errors import ErrorCode, LvngError
-
-                raise LvngError(ErrorCode.UNAVAILABLE, "the room is busy; try again")
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.02)
+        try:
+            while not await self._lock(keys=keys, args=[token, lease]):
+                if time.monotonic() > deadline:
+                    raise LvngError(ErrorCode.UNAVAILABLE, "the room is busy; try again")
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.02)
+        except LvngError:
+            raise
+        except Exception:
+            self._unsettled = True  # Redis failed: settle before the next turn
+            raise
         return token
+
+    async def _check_settled(self) -> None:
+        """After this node saw Redis fail, no room turn (so no broadcast) until every node
+        listens on the Socket.IO channel again: what is published before a node has
+        subscribed again is lost to its clients. The sender is told UNAVAILABLE and sends
+        again, as during the outage."""
+        try:
+            settled = await self.settled()
+        except Exception:  # noqa: BLE001 - Redis still away: the lock itself will say so
+            return
+        if not settled:
+            raise LvngError(
+                ErrorCode.UNAVAILABLE, "the cluster is reconnecting after a Redis outage; try again"
+            )
+        self._unsettled = False
+        log.warning("every node listens again: room turns are taken again")
 
     async def unlock(self, key: str, token: str) -> None:
         await self._unlock(

@@ -44,7 +44,9 @@ then removes that node's memberships, calling `on_member_lost(room_key, user_id,
 user_name)` for each user whose last socket in a room was there, so plugins can tell the
 room (`member:left`, presence offline, a call's participant left). A crash leaves no
 ghosts once `node_ttl` and a third of it have passed. `stop` forgets this node's
-memberships at once, without announcing them (the server told its clients already).
+memberships at once, without announcing them (the server told its clients already),
+leaves the node set and hands its deadlines (`core.deadlines`) to the survivors, as a
+reaped node's are.
 """
 
 from __future__ import annotations
@@ -85,6 +87,23 @@ class ClusterState(ABC):
 
     async def stop(self) -> None:  # noqa: B027
         """Stop heartbeats and forget this node's memberships."""
+
+    async def settled(self) -> bool:
+        """Whether writes owed since an outage may be made now (`core.cluster.owed`)."""
+        return True
+
+    # --- deadlines (`core.deadlines`): one process keeps them in its timers alone ------
+
+    async def deadline_put(self, field: str, value: str) -> None:  # noqa: B027
+        """Record one of this node's deadlines, for a survivor to adopt if it dies."""
+
+    async def deadline_delete(self, field: str) -> None:  # noqa: B027
+        """Forget one of this node's deadlines (done or cancelled)."""
+
+    async def adopt_deadlines(self) -> dict[str, str]:
+        """Take over a dead or stopped node's deadlines: `{field: value}`, now this
+        node's (empty when there are none)."""
+        return {}
 
     # --- locks ------------------------------------------------------------------------
 

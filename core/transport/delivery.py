@@ -268,3 +268,38 @@ def _recipients(members: Any, skip_sid: Any) -> int:
 
 class FastRedisManager(socketio.AsyncRedisManager, FastManager):
     """`AsyncRedisManager` whose local delivery is `FastManager.emit`."""
+
+    # python-socketio's listener waits 1, 2, 4... up to 60 s between attempts while Redis
+    # is away, so after a long outage a node heard nothing from the others for up to a
+    # minute after Redis returned (issue 26). Here: 0.25 s doubling to 1 s, one log line
+    # per outage. Adapted from `AsyncRedisManager._redis_listen_with_retries` (5.18.1).
+    LISTEN_RETRY_FIRST = 0.25
+    LISTEN_RETRY_MAX = 1.0
+
+    async def _redis_listen_with_retries(self) -> Any:  # pragma: no cover - live tests
+        retry_sleep = self.LISTEN_RETRY_FIRST
+        subscribed = False
+        down = False
+        while True:
+            try:
+                if not subscribed:
+                    self._redis_connect()
+                    await self.pubsub.subscribe(self.channel)
+                    subscribed = True
+                    retry_sleep = self.LISTEN_RETRY_FIRST
+                    if down:
+                        down = False
+                        log.warning("Socket.IO's Redis listener is subscribed again")
+                async for message in self.pubsub.listen():
+                    yield message
+            except Exception as exc:  # noqa: BLE001 - Redis away: listen again soon
+                if not down:
+                    down = True
+                    log.warning(
+                        "Socket.IO's Redis listener lost Redis (%s); retrying every %g s",
+                        exc,
+                        self.LISTEN_RETRY_MAX,
+                    )
+                subscribed = False
+                await asyncio.sleep(retry_sleep)
+                retry_sleep = min(retry_sleep * 2, self.LISTEN_RETRY_MAX)

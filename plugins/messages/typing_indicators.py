@@ -5,19 +5,24 @@ that set it; the node that took the start also keeps a timer. Whoever removes th
 tells the room `typing:stop`: any device of the user on any node (`typing:stop`), the
 socket leaving or going, or the timer after `typing_timeout_seconds` (a compare-and-delete
 on its own token, so a newer start or an explicit stop wins and the room hears one stop).
+The timer is a deadline (`platform.deadlines`): if that node dies, a survivor adopts it
+and says `typing:stop` (`timeout`) when it is due.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from core.api import Room
 from plugins.messages import payloads
+from plugins.messages.target import Target
 
 if TYPE_CHECKING:
     from core.api import AfterAck, Caller, Platform
-    from plugins.messages.target import Target
+
+EXPIRY = "messages.typing"  # the kind of a typist's deadline (core.deadlines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +39,7 @@ class Typing:
         self.platform = platform
         self.timeout = timeout
         self._by_socket: dict[str, dict[str, _Typist]] = {}  # this node's starts
+        platform.deadlines.handle(EXPIRY, self._due)
 
     @staticmethod
     def _key(target: Target, user_id: str) -> str:
@@ -46,7 +52,19 @@ class Typing:
         # The key outlives the timer a little, so a stop racing the timer still finds it.
         await self.platform.cluster.put(key, typist.token, ttl=self.timeout + 5)
         self._by_socket.setdefault(sid, {})[key] = typist
-        self.platform.timers.schedule(key, self.timeout, lambda: self._expire(sid, typist))
+        await self.platform.deadlines.schedule(
+            EXPIRY,
+            key,
+            self.timeout,
+            {
+                "sid": sid,
+                "key": key,
+                "token": typist.token,
+                "room": target.room.key,
+                "user": caller.user_id,
+                "name": caller.user_name,
+            },
+        )
         caller.after.emit(
             "typing:start",
             payloads.typing(target, caller.user_id, caller.user_name),
@@ -58,7 +76,7 @@ class Typing:
         """End the user's typing in the room, whichever device started it; False if it
         was not typing there."""
         key = self._key(target, caller.user_id)
-        self.platform.timers.cancel(key)
+        await self.platform.deadlines.cancel(EXPIRY, key)
         self._by_socket.get(caller.sid or "", {}).pop(key, None)
         if not await self.platform.cluster.delete(key):
             return False
@@ -69,6 +87,17 @@ class Typing:
             skip_sid=caller.sid,
         )
         return True
+
+    async def _due(self, args: dict[str, Any]) -> None:
+        """A typist's deadline, on the node that took the start or a survivor."""
+        sid = args["sid"]
+        typist = self._by_socket.get(sid, {}).get(args["key"])
+        if typist is None or typist.token != args["token"]:
+            target = Target.from_room(Room.from_key(args["room"]))
+            if target is None:
+                return
+            typist = _Typist(args["key"], args["token"], target, args["user"], args["name"])
+        await self._expire(sid, typist)
 
     async def _expire(self, sid: str, typist: _Typist) -> None:
         self._forget(sid, typist)
@@ -94,7 +123,8 @@ class Typing:
                 continue
             self._forget(sid, typist)
             if await self.platform.cluster.delete(typist.key, only_if=typist.token):
-                self.platform.timers.cancel(typist.key)  # still ours: no newer start
+                # still ours: no newer start
+                await self.platform.deadlines.cancel(EXPIRY, typist.key)
                 after.emit(
                     "typing:stop",
                     payloads.typing(typist.target, typist.user_id, typist.user_name, "left"),

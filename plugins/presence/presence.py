@@ -7,7 +7,8 @@ user's turn (`presence/{org}/{user}`, a cross-node lock with Redis), so one user
 `presence:update`s leave in order and a transition is made once, whichever node's timer
 or event finds it first.
 
-Timers are this node's (`platform.timers`) and re-check the cluster state when they fire:
+Timers are this node's (`platform.timers`; the grace a deadline, `platform.deadlines`, that
+a survivor adopts if this node dies) and re-check the cluster state when they fire:
 
 - **Grace**: the last socket of a user gone (on any node) sets `leftAt` and starts
   `offline_grace_seconds`; when it ends with no socket back, the user is `offline`. A
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 UserKey = tuple[str, str]  # (organizationId, userId)
 EARLY = 0.005  # a timer may fire this much before its deadline and still count
+GRACE = "presence.grace"  # the kind of the offline grace's deadline (core.deadlines)
 
 
 def org_room(org: str) -> Room:
@@ -59,6 +61,8 @@ class Presence:
         self._local: dict[UserKey, set[str]] = {}  # this node's sockets of each user
         self._status: dict[UserKey, str] = {}  # their status as this node last knew it
         metrics.watch(self._local_statuses)
+        # The grace is a deadline: a survivor runs it if this node dies meanwhile.
+        platform.deadlines.handle(GRACE, self._grace_due)
 
     def _local_statuses(self) -> Iterator[str]:
         return (self._status.get(key, "online") for key in list(self._local))
@@ -149,7 +153,7 @@ class Presence:
             record.left_at = now
             record.seen(now)
             await self.store.save(org, user, record)
-        self._schedule_grace(org, user, self.grace)
+        await self._schedule_grace(org, user, self.grace)
 
     # --- activity -----------------------------------------------------------------------
 
@@ -215,10 +219,13 @@ class Presence:
             self._idle_key(org, user), max(delay, 0.01), lambda: self._idle_check(org, user)
         )
 
-    def _schedule_grace(self, org: str, user: str, delay: float) -> None:
-        self.platform.timers.schedule(
-            f"presence/grace/{org}/{user}", max(delay, 0.0), lambda: self._grace_over(org, user)
+    async def _schedule_grace(self, org: str, user: str, delay: float) -> None:
+        await self.platform.deadlines.schedule(
+            GRACE, f"{org}/{user}", max(delay, 0.0), {"org": org, "user": user}
         )
+
+    async def _grace_due(self, args: dict[str, Any]) -> None:
+        await self._grace_over(args["org"], args["user"])
 
     def _local_activity(self, key: UserKey) -> float:
         """The newest event of the user's sockets on this node (epoch seconds), even one
@@ -283,7 +290,7 @@ class Presence:
             now = time.time()
             if record.left_at is not None and now < record.left_at + self.grace - EARLY:
                 # Left again since this timer was set: wait for that grace to end.
-                self._schedule_grace(org, user, record.left_at + self.grace - now)
+                await self._schedule_grace(org, user, record.left_at + self.grace - now)
                 return
             await self._went_offline(after, org, user, record)
 

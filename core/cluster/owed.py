@@ -1,0 +1,95 @@
+"""`OwedWrites`: cluster writes that failed while Redis was away, made once it is back.
+
+A socket that leaves while Redis is down cannot leave its rooms in the cluster state, so
+the other nodes would never hear `member:left` (nor presence offline, nor a call's
+participant left) until this node stops. Such writes are owed: kept in order and retried by
+one settle loop (0.1 s doubling to 1 s between attempts) once the cluster is settled again
+(`ClusterState.settled`: Redis answers and every live node listens on the Socket.IO channel
+again, since a broadcast to a node that is not subscribed is lost to it). The first owed
+write of an outage is logged, and so is the last one made; at stop the owed writes get one
+more chance (`settle_now`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+log = logging.getLogger("lvng.cluster")
+
+Write = Callable[[], Awaitable[Any]]
+
+FIRST_PAUSE = 0.1
+LONGEST_PAUSE = 1.0
+
+
+class OwedWrites:
+    """Writes owed to the cluster state, made in order once it is settled."""
+
+    def __init__(self, settled: Callable[[], Awaitable[bool]]) -> None:
+        self._settled = settled
+        self._owed: deque[tuple[str, Write]] = deque()
+        self._loop: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def __len__(self) -> int:
+        return len(self._owed)
+
+    def owe(self, what: str, write: Write) -> None:
+        """Make `write` (described by `what`, for the log) once the cluster is back."""
+        if not self._owed:
+            log.warning("cluster write owed until Redis is back: %s", what)
+        self._owed.append((what, write))
+        if not self._closed and (self._loop is None or self._loop.done()):
+            self._loop = asyncio.ensure_future(self._settle_loop())
+
+    async def _settle_loop(self) -> None:
+        pause = FIRST_PAUSE
+        while self._owed:
+            await asyncio.sleep(pause)
+            if await self._settle():
+                pause = FIRST_PAUSE
+            else:
+                pause = min(LONGEST_PAUSE, pause * 2)
+
+    async def _settle(self) -> bool:
+        """Make owed writes in order while they succeed; True when none is left."""
+        try:
+            if not await self._settled():
+                return False
+        except Exception:  # noqa: BLE001 - Redis still away
+            return False
+        made = 0
+        while self._owed:
+            what, write = self._owed[0]
+            try:
+                await write()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - away again: keep it for the next try
+                log.info("owed cluster write still failing (%s): %r", what, exc)
+                return False
+            self._owed.popleft()
+            made += 1
+        if made:
+            log.warning("made %d owed cluster write(s) now that Redis is back", made)
+        return True
+
+    async def settle_now(self, timeout: float) -> None:
+        """At stop: make what is owed if the cluster comes back within `timeout` s."""
+        self._closed = True
+        if self._loop is not None:
+            self._loop.cancel()
+            await asyncio.gather(self._loop, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        pause = FIRST_PAUSE
+        while self._owed and not await self._settle():
+            if loop.time() + pause > deadline:
+                log.warning("stopping with %d cluster write(s) still owed", len(self._owed))
+                return
+            await asyncio.sleep(pause)
+            pause = min(LONGEST_PAUSE, pause * 2)
