@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from tests.messages.support import uid
-from tests.presence.support import config, connect, heard, listed, update
+from tests.presence.support import config, connect, heard, listed, update, without_last_seen
 
 
 async def test_two_nodes_agree_on_who_is_online(cluster):
@@ -23,16 +23,25 @@ async def test_two_nodes_agree_on_who_is_online(cluster):
     await alice.call("presence:update", {"status": "busy", "customStatus": "Deep work"})
     assert await heard(bob) == update("alice", "Alice", "busy", "Deep work")
 
-    on_a, on_b = await listed(bob), await listed(alice)
-    assert on_a == on_b
-    assert [(u["userId"], u["status"], u["customStatus"]) for u in on_a] == [
+    # Both nodes read one store: the same users, statuses and texts. lastSeen is the last
+    # activity, and it may still move between two reads: carol's second device is handled
+    # by presence after its `connected` event went out (core/gateway.py, `_welcome`), and
+    # a socket's first event (bob's list) reports activity in the background. So the
+    # second read's lastSeen is the first's or later (it was 6 ms later once in 10 runs).
+    reads = [await listed(bob), await listed(alice)]
+    token = a.token("reader", org)
+    for node in (a, b):
+        status, body = await node.http("GET", "/api/v1/presence", token=token)
+        assert status == 200 and set(body) == {"users"}, body
+        reads.append(body["users"])
+    assert [(u["userId"], u["status"], u["customStatus"]) for u in reads[0]] == [
         ("alice", "busy", "Deep work"),
         ("bob", "online", None),
         ("carol", "online", None),
     ]
-    token = a.token("reader", org)
-    assert await a.http("GET", "/api/v1/presence", token=token) == (200, {"users": on_a})
-    assert await b.http("GET", "/api/v1/presence", token=token) == (200, {"users": on_a})
+    for earlier, later in zip(reads, reads[1:], strict=False):
+        assert without_last_seen(later) == without_last_seen(earlier)
+        assert all(x["lastSeen"] <= y["lastSeen"] for x, y in zip(earlier, later, strict=True))
 
     # Carol's device on node A goes: her device on node B keeps her online.
     await carol_a.close()
