@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from tests.messages.support import uid
@@ -132,3 +133,24 @@ async def test_last_seen_survives_a_restart_with_redis(cluster):
     after = {u["userId"]: u for u in await listed(carol)}
     assert after["alice"] == before
     assert after["bob"]["status"] == "offline"  # the restart disconnected him
+
+
+async def test_a_user_whose_grace_ran_out_unannounced_is_announced_online_again(cluster):
+    """The node holding a user's grace timer stops before it fires: no node says
+    `offline`, and the stored record still reads `online`. When the user comes back after
+    the grace period, the connect takes the lapsed grace for `offline` and announces
+    `online` (others listed the user as offline meanwhile)."""
+    nodes = cluster(config=config(away=60, grace=0.3))
+    a, b = nodes.start_node(), nodes.start_node()
+    org = uid("org")
+    bob = await connect(b, "bob", org, "Bob")
+    await heard(bob)
+    alice = await connect(a, "alice", org, "Alice")
+    assert await heard(bob) == update("alice", "Alice", "online")
+    await alice.close()
+    a.stop()  # its grace timer goes with it
+    await asyncio.sleep(0.3)  # time under test: past the grace period
+    assert {u["userId"]: u["status"] for u in await listed(bob)}["alice"] == "offline"
+    assert bob.unread("presence:update") == []  # nobody said so
+    await connect(b, "alice", org, "Alice")
+    assert await heard(bob) == update("alice", "Alice", "online")
