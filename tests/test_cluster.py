@@ -7,6 +7,11 @@ same room is awaited; the room is heard in order, so a duplicate would have come
 
 from __future__ import annotations
 
+import asyncio
+import time
+
+import redis.asyncio as aioredis
+
 from tests.messages.support import in_channel, in_conversation, send, uid
 
 
@@ -176,3 +181,38 @@ async def test_a_member_removed_on_one_node_leaves_on_every_node(cluster):
         assert device.received["message:new"] == []
         ack = await device.call("message:send", {**target, "content": "x"})
         assert ack["error"]["code"] == "NOT_IN_ROOM"
+
+
+async def test_a_live_node_is_never_reaped(cluster):
+    """Each node renews its heartbeat key every third of LVNG_NODE_TTL, so the key never
+    comes near lapsing and no survivor ever takes a live node for dead. Watched for more
+    than twice the TTL: every node's key keeps most of its TTL, no node is reaped, and
+    the users on both nodes are still members."""
+    nodes = cluster()  # node TTL 1.5 s
+    a, b = nodes.start_node(), nodes.start_node()
+    org, customer, conversation = uid("org"), uid("cust"), uid("conv")
+    target = {"conversationId": conversation, "customerId": customer}
+    carol = await in_conversation(a, org, customer, conversation, "carol", name="Carol")
+    alice = await in_conversation(b, org, customer, conversation, "alice", name="Alice")
+    await carol.next("member:joined")
+
+    prefix, ttl_ms = nodes.env["LVNG_CLUSTER_NAME"], 1500
+    redis = aioredis.from_url(nodes.env["LVNG_REDIS_URL"], decode_responses=True)
+    try:
+        ids = await redis.smembers(f"{prefix}:nodes")
+        assert len(ids) == 2, ids
+        lowest = {node: ttl_ms for node in ids}
+        deadline = time.monotonic() + 2.4 * ttl_ms / 1000
+        while time.monotonic() < deadline:  # time under test: the keys over 2 TTLs
+            for node in ids:
+                lowest[node] = min(lowest[node], await redis.pttl(f"{prefix}:alive:{node}"))
+            await asyncio.sleep(0.02)
+    finally:
+        await redis.aclose()
+    # Renewed every 500 ms, a key keeps about 1000 ms; with a beat every TTL it lapses
+    # (PTTL falls to 0, then -2 for a missing key) once a round.
+    assert all(left > ttl_ms // 5 for left in lowest.values()), lowest
+    assert "stopped answering" not in a.log() + b.log()
+    await send(alice, target, "still here")
+    assert (await carol.next("message:new"))["content"] == "still here"
+    assert carol.received["member:left"] == []

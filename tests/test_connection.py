@@ -207,6 +207,27 @@ async def test_auth_refresh_keeps_the_connection(server):
     assert (await client.call("probe:echo", {"text": "still"}))["ok"] is True
 
 
+async def test_auth_refresh_to_a_sooner_expiry_disconnects_at_the_new_expiry(server):
+    """The expiry timer follows the refreshed token, also when it expires sooner."""
+    client = Client(server.url)
+    server.clients.append(client)
+    await client.connect(make_token("shortened", ttl=3600))
+    sooner = make_token("shortened", ttl=1.5, exact=True)
+    expires = jwt.decode(sooner, options={"verify_signature": False})["exp"]
+    ack = await client.call("auth:refresh", {"token": sooner})
+    assert ack["ok"] is True and ack["left"] == [], ack
+    error = await client.next("error", timeout=4)
+    at = time.time()
+    assert error == {
+        "code": "TOKEN_EXPIRED",
+        "message": "the token has expired; reconnect with a new one",
+        "event": None,
+    }
+    await asyncio.wait_for(client.disconnected.wait(), 5)
+    # At the new exp (not the first token's hour), give or take a loaded machine's tick.
+    assert expires - 0.05 <= at < expires + 1.0, (at, expires)
+
+
 async def test_auth_refresh_rejects_other_user_and_bad_tokens(server):
     client = await server.connect("owner", "acme")
     other = await client.call("auth:refresh", {"token": server.token("intruder", "acme")})

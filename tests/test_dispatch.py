@@ -182,3 +182,18 @@ async def test_core_metrics_move(start_server):
         await asyncio.sleep(0.01)
     assert await server.metric("lvng_connections_total") == 2
     await server.close_clients()
+
+
+async def test_a_failing_after_ack_item_neither_stops_the_rest_nor_keeps_the_turn(server):
+    """`AfterAck.run` logs a failing item and runs the later ones: the emit queued after
+    it goes out, and the turn's release (queued last) runs, so the room is not locked."""
+    client = await server.connect("after-fails", "acme")
+    logged = server.log().count("after-ack work failed")
+    for attempt in range(2):  # the second waits for the first's turn: it must be free
+        ack = await client.call("probe:after-fails", {"name": "turn-1"}, timeout=3)
+        assert ack == {"ok": True, "queued": 3}, attempt
+        assert await client.next("probe:after") == {"n": 0, "name": "turn-1"}
+        assert await client.next("probe:after") == {"n": 2, "name": "turn-1"}
+    # Each failure was logged once (the round trip: both handlers' work has run).
+    assert (await client.call("probe:echo", {"text": "barrier"}))["ok"] is True
+    assert server.log().count("after-ack work failed") == logged + 2

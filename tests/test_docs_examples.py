@@ -111,13 +111,17 @@ def substitute(value: Any, ids: dict[str, str], tokens: Any = None) -> Any:
     return ids.get(value, value) if isinstance(value, str) else value
 
 
-@pytest.fixture(scope="module")
-def docs_server(start_server, tmp_path_factory) -> Iterator[LiveServer]:
-    """A server of its own (the pages claim ids such as `general` for `acme`), with the
+@pytest.fixture
+def docs_server(tmp_path) -> Iterator[LiveServer]:
+    """A server of each page's own (the pages claim ids such as `general` for `acme`, and
+    the presence page's first connect must be announced: on a server shared with the
+    page before, alice came back within the grace period, in shuffled order), with the
     presence grace the presence page documents for its test server."""
-    config = tmp_path_factory.mktemp("docs") / "lvng.toml"
+    config = tmp_path / "lvng.toml"
     config.write_text("[plugins.presence]\noffline_grace_seconds = 0.5\n")
-    yield start_server(args=["--config", str(config)])
+    live = LiveServer(tmp_path / "server", args=["--config", str(config)]).start()
+    yield live
+    live.stop()
 
 
 class Run:

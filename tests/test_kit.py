@@ -185,19 +185,26 @@ async def test_a_turn_statement_is_its_own_transaction_on_sqlite_never_anothers(
     and never run inside another turn's open transaction (which then rolls back)."""
     import sqlite3
 
-    from tortoise import Tortoise, connections
+    from tortoise import connections
+    from tortoise.context import TortoiseContext
     from tortoise.transactions import in_transaction
 
     path = tmp_path / "kit.sqlite3"
-    await Tortoise.init(
-        config={
-            "connections": {"default": f"sqlite://{path}"},
-            "apps": {
-                "kit": {"models": ["plugins.messages.models"], "default_connection": "default"}
-            },
-        }
-    )
-    try:
+    # A context of its own, closed at the end, and the models under their own app label:
+    # a global `Tortoise.init` with another label left the messages models relabelled for
+    # every later test of the process (test_migrations_match_the_models saw a migration).
+    async with TortoiseContext() as ctx:
+        await ctx.init(
+            config={
+                "connections": {"default": f"sqlite://{path}"},
+                "apps": {
+                    "messages": {
+                        "models": ["plugins.messages.models"],
+                        "default_connection": "default",
+                    }
+                },
+            }
+        )
         db = connections.get("default")
         await db.execute_script("CREATE TABLE t (x INTEGER)")
         opened, roll_back = asyncio.Event(), asyncio.Event()
@@ -226,8 +233,6 @@ async def test_a_turn_statement_is_its_own_transaction_on_sqlite_never_anothers(
         await other
         rows = sqlite3.connect(path).execute("SELECT x FROM t").fetchall()
         assert rows == [(1,)]  # committed, and not rolled back with the other one
-    finally:
-        await Tortoise.close_connections()
 
 
 async def test_redis_turns_exclude_each_other_across_nodes():

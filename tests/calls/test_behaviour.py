@@ -227,3 +227,31 @@ async def test_a_late_joiner_gets_at_most_500_segments(start_server):
         "GET", f"/api/v1/calls/{room}/transcript?after=500", token=busy.token("reader", org)
     )
     assert [s["text"] for s in rest["segments"]] == ["s500", "s501"] and rest["hasMore"] is False
+
+
+async def test_a_second_device_that_disconnects_leaves_the_user_in_the_call(server):
+    """Only the user's last socket leaving takes the user out of the call: a disconnect of
+    one of two devices is told to no one and leaves the participant row as it was."""
+    org, room = uid("org"), uid("call")
+    bob, _ = await in_call(server, org, room, "bob", name="Bob")
+    phone, _ = await in_call(server, org, room, "alice", name="Alice")
+    assert (await bob.next("call:participant_joined"))["userId"] == "alice"
+    laptop, laptop_joined = await in_call(server, org, room, "alice", name="Alice")
+    await phone.close()  # a disconnect, not call:leave
+    # The probe plugin's word that the phone's socket is leaving the call room: the core
+    # holds the room's turn while the plugins hear of it, so a segment said after this
+    # reaches bob after anything the calls plugin sent for that leave.
+    while (gone := await bob.next("probe:gone"))["room"] != f"call:{room}":
+        pass
+    assert (gone["userId"], gone["last"], gone["reason"]) == ("alice", False, "disconnected")
+    await say(laptop, room, "marker")
+    assert (await bob.next("transcription:segment"))["text"] == "marker"
+    assert bob.received["call:participant_left"] == []
+    # Her participant row is untouched: a late joiner sees her as the laptop did (a row
+    # marked left would show the call's start as her joinedAt).
+    _, carol_joined = await in_call(server, org, room, "carol", name="Carol")
+    assert carol_joined["participants"][:2] == laptop_joined["participants"]
+    await laptop.close()  # her last device: now she leaves
+    left = await bob.next("call:participant_left")
+    assert (left["userId"], left["reason"]) == ("alice", "disconnected")
+    assert len(bob.received["call:participant_left"]) == 1

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from tests.calls.support import expect_error, in_call, parse_vtt, say, uid
-from tests.live import LiveServer
+from tests.live import Client, LiveServer
 
 PAGE_BUDGET = 1_000_000  # core/pages.py
 SEGMENTS = 60
@@ -34,13 +34,20 @@ def busy(start_server) -> LiveServer:
 @pytest.fixture(scope="module")
 async def long_call(busy):
     """A call whose transcript is 60 segments of 40 KB (2.4 MB): its org, room and the
-    texts said, in order (its client is closed after the first test)."""
+    texts said, in order. Its client stays in the call for the whole module, whatever
+    the order of the tests (it is not one of `busy.clients`, which are closed after each
+    test: the call would end with it, and the next joiner would start an empty one)."""
     org, room = uid("org"), uid("call")
-    alice, _ = await in_call(busy, org, room, "alice")
+    alice = Client(busy.url)
+    await alice.connect(busy.token("alice", org))
+    ack = await alice.call("call:join", {"roomName": room})
+    assert ack["ok"] is True, ack
+    await alice.next("call:joined")
     said = [f"{i:03d}{LONG[3:]}" for i in range(SEGMENTS)]
     for text in said:
         await say(alice, room, text)
-    return org, room, said, alice
+    yield org, room, said, alice
+    await alice.close()
 
 
 async def test_a_late_joiner_gets_a_page_and_reads_the_rest(busy, long_call):

@@ -3,6 +3,9 @@ an invisible user, metrics. Timers are shortened through `[plugins.presence]`.""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from tests.messages.support import uid
@@ -21,6 +24,15 @@ def quick_grace(start_server, tmp_path_factory):
 def quick_idle(start_server, tmp_path_factory):
     """Away after 0.8 s without an event."""
     return start_with(start_server, tmp_path_factory, away=0.8, grace=0.3)
+
+
+AWAY = 1.5
+
+
+@pytest.fixture(scope="module")
+def timed_idle(start_server, tmp_path_factory):
+    """Away after 1.5 s without an event: long enough to tell one wait from two."""
+    return start_with(start_server, tmp_path_factory, away=AWAY, grace=0.3)
 
 
 async def watched(server, org):
@@ -148,3 +160,21 @@ async def test_custom_status_alone_keeps_the_chosen_status(server):
     # A key left out keeps its value: the status here, the custom status next.
     await alice.call("presence:update", {"statusText": "Back at 3pm"})
     assert await heard(alice) == update("alice", "Alice", "busy", "Lunch", "Back at 3pm")
+
+
+async def test_away_comes_away_after_seconds_after_the_last_activity_not_later(timed_idle):
+    """The idle check scheduled at connect finds recent activity and looks again when
+    `away_after` has passed since that activity, not a full `away_after` later (which
+    made `away` up to twice late)."""
+    org = uid("org")
+    alice = await connect(timed_idle, "alice", org, "Alice")
+    assert await heard(alice) == update("alice", "Alice", "online")
+    # Time under test: the activity lands a third into the idle window opened at connect.
+    await asyncio.sleep(AWAY / 3)
+    active = time.monotonic()  # the server sees the heartbeat at this moment or later
+    await alice.call("presence:heartbeat")
+    assert await heard(alice) == update("alice", "Alice", "away")
+    waited = time.monotonic() - active
+    # Not before away_after; within it plus a tick (a round trip, a timer's lateness).
+    # Waiting a full away_after again from that first check would make it 2.5 s.
+    assert AWAY - 0.05 <= waited < AWAY + 0.6, waited

@@ -80,9 +80,24 @@ async def after(ctx: EventContext, payload: dict | None) -> dict:
     return {"queued": 3}
 
 
+async def _fails() -> None:
+    raise RuntimeError("probe's after-ack item fails on purpose")
+
+
+async def after_fails(ctx: EventContext, payload: RoomRef) -> dict:
+    """Under the turn of `probe/{name}`: queues an emit, an item that fails, another emit.
+    The second emit and the turn's release (queued last) must still run."""
+    async with ctx.platform.turn(f"probe/{payload.name}", ctx.after_ack):
+        ctx.after_ack.emit("probe:after", {"n": 0, "name": payload.name}, to=ctx.sid)
+        ctx.after_ack.then(_fails)
+        ctx.after_ack.emit("probe:after", {"n": 2, "name": payload.name}, to=ctx.sid)
+    return {"queued": 3}
+
+
 @hookimpl
 def lvng_register_events(events):
     events.add("probe:after", None, after)
+    events.add("probe:after-fails", RoomRef, after_fails)
     events.add("probe:echo", Echo, echo)
     events.add("probe:boom", None, boom)
     events.add("probe:refuse", None, refuse)
