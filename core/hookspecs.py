@@ -113,6 +113,14 @@ def lvng_client_connected(session: Session, platform: Platform) -> None:
 
 
 @hookspec
+def lvng_client_recovered(session: Session, platform: Platform) -> None:
+    """Called after `lvng_client_connected` when the socket recovered a dropped session
+    (contract section 12): the same sid, its rooms (`session.rooms`, each authorized
+    again) set back and the missed events sent. Rooms were set back without a join
+    announcement; a plugin that keeps its own record of members refreshes it here."""
+
+
+@hookspec
 def lvng_client_disconnected(session: Session, platform: Platform, reason: str) -> None:
     """Called when a client goes, while `session.rooms` still lists the rooms it was in;
     then the core takes it out of each room (`lvng_client_left_room`).
