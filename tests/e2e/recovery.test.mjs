@@ -83,6 +83,35 @@ for (const transport of TRANSPORTS) {
       writer.close();
     });
 
+    it("a room the user may no longer join is neither set back nor replayed", async () => {
+      const kept = { conversationId: `conv-${RUN}-kept-${transport}`, customerId };
+      const otherCustomer = `cust-${RUN}-taken-${transport}`;
+      const taken = { conversationId: `conv-${RUN}-taken-${transport}`,
+        customerId: otherCustomer };
+      const both = { customers: [customerId, otherCustomer] };
+      const watcher = await connect("watcher", org, { transport, claims: both,
+        reconnection: true });
+      assert.equal((await watcher.call("conversation:join", kept)).ok, true);
+      assert.equal((await watcher.call("conversation:join", taken)).ok, true);
+      const writer = await connect("writer", org, { transport, claims: both });
+      assert.equal((await writer.call("conversation:join", kept)).ok, true);
+      assert.equal((await writer.call("conversation:join", taken)).ok, true);
+      // The next handshake carries a token without the second customer.
+      watcher.socket.auth = { token: token("watcher", org, claims) };
+      await drop(watcher);
+      await writer.call("message:send", { ...taken, content: "not for you any more" });
+      await writer.call("message:send", { ...kept, content: "still yours" });
+      await once(watcher.socket, "connect", 10000);
+      assert.equal(watcher.socket.recovered, true);
+      await watcher.next("connected");
+      assert.equal((await watcher.next("message:new")).content, "still yours");
+      assert.equal(watcher.has("message:new"), false);
+      const refused = await watcher.call("message:send", { ...taken, content: "x" });
+      assert.equal(refused.ok, false);
+      watcher.close();
+      writer.close();
+    });
+
     it("an unknown pid or a lost offset is a fresh connection", async () => {
       const client = await connect("fresh", org, { transport, claims, reconnection: true });
       const sid = client.socket.id;
