@@ -102,6 +102,7 @@ class Recovery:
         self.logs: dict[str, deque[Entry]] = {}
         self.trimmed: dict[str, tuple[int, float]] = {}  # key -> (highest dropped, when)
         self.saved: dict[str, Saved] = {}  # pid -> session
+        self.expired: dict[str, float] = {}  # pid -> when swept (told `expired`, a window)
         self.ephemeral: frozenset[str] = frozenset()
         self.pending: dict[str, Saved] = {}  # sid -> claimed, the handler not done yet
         self.claimed_at: dict[str, tuple[int, int]] = {}  # sid -> (offset, seq at claim)
@@ -155,7 +156,7 @@ class Recovery:
             return None
         saved = self.saved.pop(auth["pid"], None)
         if saved is None:
-            self.on_result("unknown")
+            self.on_result("expired" if self.expired.pop(auth["pid"], None) else "unknown")
             return None
         offset = _offset(auth.get("offset"))
         result = None
@@ -163,11 +164,12 @@ class Recovery:
             result = "expired"
         elif offset is None or offset > self.seq:
             result = "unknown"
-        elif any(
-            self.trimmed.get(key, (0, 0.0))[0] > max(offset, since)
-            for key, since in [*saved.rooms.items(), (saved.sid, 0)]
-        ):
-            result = "expired"  # a log lost part of the gap: never a silent one
+        else:
+            for key, since in [*saved.rooms.items(), (saved.sid, 0)]:
+                if self.trimmed.get(key, (0, 0.0))[0] > max(offset, since):
+                    result = "expired"  # a log lost part of the gap: never a silent one
+                    log.info("%s not recovered: the log of %s lost part of the gap", saved.sid, key)
+                    break
         if result is not None:
             self._forget(saved)
             self.on_result(result)
@@ -231,6 +233,10 @@ class Recovery:
             if now - saved.at > self.window:
                 del self.saved[pid]
                 self._forget(saved)
+                self.expired[pid] = now
+        for pid, when in list(self.expired.items()):
+            if now - when > self.window:
+                del self.expired[pid]
         for key, entries in list(self.logs.items()):
             self._trim(key, entries, now)
             if not entries:
