@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
 from tests.live import LiveServer
 from tests.raw import RawSocket
 from tests.services import ScratchDatabase
