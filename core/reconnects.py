@@ -56,6 +56,7 @@ class Reconnects:
             return
         session.pid = saved.pid if saved is not None else new_pid()
         self.recovery.pids[session.sid] = session.pid
+        self.recovery.live[session.pid] = session.sid
 
     async def restore(self, session: Session, saved: Saved) -> list[Room]:
         """Join the saved rooms the user may still join; plan their replay."""
@@ -80,13 +81,16 @@ class Reconnects:
     def refuse(self, sid: str) -> None:
         if self.recovery is not None:
             self.recovery.refuse(sid)
-            self.recovery.pids.pop(sid, None)
+            pid = self.recovery.pids.pop(sid, None)
+            if pid is not None and self.recovery.live.get(pid) == sid:
+                del self.recovery.live[pid]
 
     def save(self, session: Session, reason: Any) -> None:
         """Keep a dropped socket for a reconnect; a socket gone for good loses its log."""
         recovery = self.recovery
         if recovery is None or session.pid is None:
             return
+        recovery.live.pop(session.pid, None)
         if str(reason) in RECOVERABLE:
             since = floors([r.key for r in session.rooms], session.since, recovery.seq)
             recovery.save(session.sid, session.pid, session.organization_id, session.user_id, since)

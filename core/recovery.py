@@ -108,6 +108,7 @@ class Recovery:
         self.claimed_at: dict[str, tuple[int, int]] = {}  # sid -> (offset, seq at claim)
         self.plans: dict[str, Plan] = {}  # sid -> what finish sets back
         self.pids: dict[str, str] = {}  # sid -> pid of the CONNECT reply
+        self.live: dict[str, str] = {}  # pid -> sid of a connected socket
         self.on_result: Callable[[str], None] = lambda result: None
         self.on_replayed: Callable[[int], None] = lambda count: None
 
@@ -148,6 +149,12 @@ class Recovery:
 
     def save(self, sid: str, pid: str, org: str, user: str, rooms: dict[str, int]) -> None:
         self.saved[pid] = Saved(pid, sid, org, user, dict(rooms), self.clock())
+
+    def still_connected(self, auth: Any) -> str | None:
+        """The sid of the connected socket whose pid a CONNECT names, if any."""
+        if not self.enabled or not isinstance(auth, dict) or not isinstance(auth.get("pid"), str):
+            return None
+        return self.live.get(auth["pid"])
 
     def claim(self, auth: Any) -> Saved | None:
         """The saved session a CONNECT's `{pid, offset}` may recover, taken out; None (and

@@ -202,3 +202,24 @@ async def test_the_pid_is_private_and_only_its_user_recovers(tmp_path: Path) -> 
         await again.close()
     finally:
         live.stop()
+
+
+async def test_a_reconnect_before_the_node_saw_the_drop_still_recovers(tmp_path: Path) -> None:
+    """The client saw its transport die first (a network change): the node still holds
+    the old socket when the reconnect comes. The old one goes, the new one recovers."""
+    live = serve(tmp_path)
+    try:
+        old, reply = await connect_raw(live, {"token": live.token("alice", "acme")})
+        session = json.loads(reply[1:])
+        welcome = await old.next_packet(lambda p: p.startswith('2["connected"'))
+        offset = json.loads(welcome[1:])[-1]
+        again, reply = await connect_raw(
+            live, {"token": live.token("alice", "acme"), "pid": session["pid"], "offset": offset}
+        )
+        assert json.loads(reply[1:]) == session
+        await again.next_packet(lambda p: '"recovered"' in p)
+        assert recoveries(live)["recovered"] == 1
+        await again.close()
+        await old.close()
+    finally:
+        live.stop()

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import socketio
 from socketio import packet
 
-from core.transport.closing import end_writer
+from core.transport.closing import close_transport, end_writer
 from core.transport.delivery import FLUSH_WINDOW, SEND_BUFFER_LIMIT, Delivery, FastManager
 from core.transport.engine import adopt
 from core.transport.frames import Outgoing
@@ -265,6 +265,12 @@ class LvngServer(socketio.AsyncServer):
         (core/recovery.py): a `{pid, offset}` it can recover keeps its sid; the CONNECT
         reply carries the session's `pid`; the missed packets follow it, before any other."""
         recovery = self.recovery
+        if recovery is not None:
+            old = recovery.still_connected(data)
+            if old is not None:
+                # The client saw its transport drop before this node did: the old socket
+                # goes now, as a lost connection, and is saved (then claimed below).
+                await close_transport(self, old, self.reason.TRANSPORT_CLOSE)
         saved = recovery.claim(data) if recovery is not None else None
         manager = self.manager
         sid = None
