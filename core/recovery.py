@@ -71,6 +71,7 @@ class Plan:
     offset: int
     until: int  # the socket's own log: what was sent to the old one only
     rooms: dict[str, int] = field(default_factory=dict)  # key -> from which offset
+    saved: Saved | None = None  # what was claimed (its rooms are watched until finish)
 
 
 def new_pid() -> str:
@@ -109,6 +110,9 @@ class Recovery:
         self.plans: dict[str, Plan] = {}  # sid -> what finish sets back
         self.pids: dict[str, str] = {}  # sid -> pid of the CONNECT reply
         self.live: dict[str, str] = {}  # pid -> sid of a connected socket
+        # Rooms with no socket here that a saved session was in: still logged (an emit to
+        # a room with neither is not: with Redis every node sees every room's emits).
+        self.watched: dict[str, int] = {}
         self.on_result: Callable[[str], None] = lambda result: None
         self.on_replayed: Callable[[int], None] = lambda count: None
 
@@ -118,8 +122,9 @@ class Recovery:
         self.seq += 1
         return str(self.seq)
 
-    def record(self, event: str, room: Any, packet: str, skip_sid: Any) -> None:
-        """Keep `packet` (offset `self.seq`) in the log of each room it went to."""
+    def record(self, event: str, room: Any, packet: str, skip_sid: Any, local: Any = None) -> None:
+        """Keep `packet` (offset `self.seq`) in the log of each room it went to that has
+        a socket here (`local`: the manager's rooms, None: every room) or is watched."""
         if event in self.ephemeral:
             return
         if skip_sid is None:
@@ -128,7 +133,10 @@ class Recovery:
             skip = tuple(skip_sid) if isinstance(skip_sid, list) else (skip_sid,)
         now = self.clock()
         entry = Entry(self.seq, now, packet, skip)
+        watched = self.watched
         for key in (room,) if isinstance(room, str) else room:
+            if local is not None and key not in local and key not in watched:
+                continue
             entries = self.logs.get(key)
             if entries is None:
                 self.logs[key] = deque((entry,))
@@ -148,7 +156,20 @@ class Recovery:
     # --- saving and claiming -----------------------------------------------------------
 
     def save(self, sid: str, pid: str, org: str, user: str, rooms: dict[str, int]) -> None:
-        self.saved[pid] = Saved(pid, sid, org, user, dict(rooms), self.clock())
+        old = self.saved.get(pid)
+        if old is not None:
+            self._watch(old, -1)
+        saved = self.saved[pid] = Saved(pid, sid, org, user, dict(rooms), self.clock())
+        self._watch(saved, 1)
+
+    def _watch(self, saved: Saved, step: int) -> None:
+        watched = self.watched
+        for key in (*saved.rooms, saved.sid):
+            count = watched.get(key, 0) + step
+            if count > 0:
+                watched[key] = count
+            else:
+                watched.pop(key, None)
 
     def still_connected(self, auth: Any) -> str | None:
         """The sid of the connected socket whose pid a CONNECT names, if any."""
@@ -190,16 +211,18 @@ class Recovery:
         """The handshake of a claimed socket was refused: keep it saved for a retry."""
         saved = self.pending.pop(sid, None)
         self.claimed_at.pop(sid, None)
-        self.plans.pop(sid, None)
+        plan = self.plans.pop(sid, None)
+        if plan is not None and plan.saved is not None:
+            saved = plan.saved
         if saved is not None:
             self.saved[saved.pid] = saved
             self.on_result("refused")
 
     def plan(self, sid: str, rooms: dict[str, int]) -> Plan | None:
         """What `finish` sets back for claimed `sid`: `rooms` (key -> since)."""
-        self.pending.pop(sid, None)
+        saved = self.pending.pop(sid, None)
         offset, until = self.claimed_at.pop(sid)
-        plan = self.plans[sid] = Plan(offset, until, rooms)
+        plan = self.plans[sid] = Plan(offset, until, rooms, saved)
         return plan
 
     def finish(
@@ -222,11 +245,14 @@ class Recovery:
                 missed[entry.seq] = entry.packet
         for seq in sorted(missed):
             deliver(missed[seq])
+        if plan.saved is not None:  # its rooms have a socket here again
+            self._watch(plan.saved, -1)
         self.on_result("recovered")
         self.on_replayed(len(missed))
         return True
 
     def _forget(self, saved: Saved) -> None:
+        self._watch(saved, -1)
         self.logs.pop(saved.sid, None)
         self.trimmed.pop(saved.sid, None)
 
@@ -298,7 +324,8 @@ class Recovery:
             for key, (seq, when) in state["trimmed"].items():
                 self.trimmed[key] = (int(seq), float(when))
             for pid, sid, org, user, rooms, at in state["saved"]:
-                self.saved[pid] = Saved(pid, sid, org, user, dict(rooms), float(at))
+                saved = self.saved[pid] = Saved(pid, sid, org, user, dict(rooms), float(at))
+                self._watch(saved, 1)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("recovery state %s not used: %s", self.path, exc)
         finally:

@@ -260,7 +260,7 @@ class FastManager(socketio.AsyncManager):
             )
             return
         if recovery is not None:
-            recovery.record(event, room, encoded, skip_sid)
+            recovery.record(event, room, encoded, skip_sid, self.rooms[namespace])
         out = Outgoing(encoded)
         deliver = delivery.deliver
         if self.on_delivered is not None and isinstance(room, str):
