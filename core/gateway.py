@@ -117,8 +117,7 @@ class Gateway:
                 authorize=False,
                 enter=saved is None,
             )
-            if saved is not None:
-                await self.reconnects.restore(session, saved)
+            back = None if saved is None else await self.reconnects.restore(session, saved)
         except Exception as exc:
             if not store_unavailable(exc):
                 raise
@@ -138,10 +137,11 @@ class Gateway:
         self.metrics.connections_total.inc()
         self.metrics.connections_active.inc()
         # The CONNECT packet goes out when this handler returns; `connected` must follow it.
-        welcome = self._welcome(session, recovered=saved is not None)
+        welcome = self._welcome(session, back)
         self.platform.tasks.spawn(welcome, name=f"welcome {sid}")
 
-    async def _welcome(self, session: Session, *, recovered: bool = False) -> None:
+    async def _welcome(self, session: Session, back: list[Room] | None = None) -> None:
+        """`connected`, then the hooks; `back`: a recovery's rooms (see Reconnects)."""
         identity = session.identity
         payload: dict[str, Any] = {
             "socketId": session.sid,
@@ -149,16 +149,16 @@ class Gateway:
             "organizationId": identity.organization_id,
             "timestamp": now_iso(),
         }
-        if recovered:
+        if back is not None:
             payload["recovered"] = True
         await self.sio.emit("connected", payload, to=session.sid)
         if session.sid in self.platform.sessions:
             await self.platform.plugins.fan_out(
                 "lvng_client_connected", session=session, platform=self.platform
             )
-        if recovered and session.sid in self.platform.sessions:
+        if back is not None and session.sid in self.platform.sessions:
             await self.platform.plugins.fan_out(
-                "lvng_client_recovered", session=session, platform=self.platform
+                "lvng_client_recovered", session=session, rooms=back, platform=self.platform
             )
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:

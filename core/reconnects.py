@@ -59,10 +59,11 @@ class Reconnects:
         self.recovery.live[session.pid] = session.sid
 
     async def restore(self, session: Session, saved: Saved) -> list[Room]:
-        """Join the saved rooms the user may still join; plan their replay."""
+        """Join the saved rooms the user may still join; plan their replay. Returns those
+        where the user had no other socket (`lvng_client_recovered`'s `rooms`)."""
         assert self.recovery is not None
         rooms = self.platform.rooms
-        restored: list[Room] = []
+        restored: list[Room] = []  # the user's first socket there again
         for key in saved.rooms:
             room = Room.from_key(key)
             if room.kind in ALWAYS or room.organization_id != session.organization_id:
@@ -70,8 +71,9 @@ class Reconnects:
             if not await rooms.may_join(session.identity, room):
                 log.info("recovery of %s: %s not set back (no longer allowed)", session.sid, key)
                 continue
-            await rooms.join(session, room, authorize=False, enter=False)
-            restored.append(room)
+            joined = await rooms.join(session, room, authorize=False, enter=False)
+            if joined.first:
+                restored.append(room)
         # Each room replays from the offset it was the socket's (the old session's).
         since = floors([r.key for r in session.rooms], saved.rooms, self.recovery.seq)
         session.since = dict(since)
