@@ -112,6 +112,29 @@ for (const transport of TRANSPORTS) {
       writer.close();
     });
 
+    it("a recovered call participant is back in the call as the same participant", async () => {
+      const roomName = `call-${RUN}-rec-${transport}`;
+      const alice = await connect("alice", org, { transport, reconnection: true });
+      const bob = await connect("bob", org, { transport });
+      const started = await alice.call("call:join", { roomName });
+      assert.equal(started.ok, true);
+      await alice.next("call:joined");
+      assert.equal((await bob.call("call:join", { roomName })).ok, true);
+      await alice.next("call:participant_joined", { where: (p) => p.userId === "bob" });
+      await drop(alice);
+      const left = await bob.next("call:participant_left", { where: (p) => p.userId === "alice" });
+      assert.equal(left.reason, "disconnected");
+      await once(alice.socket, "connect", 10000);
+      assert.equal(alice.socket.recovered, true);
+      const back = await bob.next("call:participant_joined",
+        { where: (p) => p.userId === "alice" });
+      assert.equal(back.callId, started.callId);
+      const joined = await alice.next("call:joined", { where: (j) => j.callId === started.callId });
+      assert.deepEqual(joined.participants.map((p) => p.userId).sort(), ["alice", "bob"]);
+      alice.close();
+      bob.close();
+    });
+
     it("an unknown pid or a lost offset is a fresh connection", async () => {
       const client = await connect("fresh", org, { transport, claims, reconnection: true });
       const sid = client.socket.id;
