@@ -153,7 +153,9 @@ def create_app(
     recovery = Recovery(
         settings.recovery_window,
         settings.recovery_log_size,
-        recovery_path(settings.database_url, settings.recovery_file, settings.redis_url),
+        recovery_path(
+            settings.database_url, settings.recovery_file, settings.redis_url, settings.workers
+        ),
     )
     recovery.on_result = lambda result: core_metrics.recoveries.labels(result=result).inc()
     recovery.on_replayed = core_metrics.replayed_events.inc

@@ -42,6 +42,10 @@ log = logging.getLogger("lvng.recovery")
 # never one the client or the server asked for).
 RECOVERABLE = frozenset({"transport close", "transport error", "ping timeout", SHUTDOWN_REASON})
 LOG_SIZE = 1000
+# At most this much is replayed to one socket (below the slow-consumer bounds: 1,024
+# queued packets, 1 MB unsent): a longer gap is a fresh connection.
+MAX_REPLAY = 512
+MAX_REPLAY_BYTES = 512 * 1024
 FORMAT = 1
 
 
@@ -198,6 +202,9 @@ class Recovery:
                     result = "expired"  # a log lost part of the gap: never a silent one
                     log.info("%s not recovered: the log of %s lost part of the gap", saved.sid, key)
                     break
+            else:
+                if self._too_much(saved, offset):
+                    result = "expired"
         if result is not None:
             self._forget(saved)
             self.on_result(result)
@@ -206,6 +213,22 @@ class Recovery:
         self.pending[saved.sid] = saved
         self.claimed_at[saved.sid] = (offset, self.seq)
         return saved
+
+    def _too_much(self, saved: Saved, offset: int) -> bool:
+        """Whether the replay would pass the slow-consumer bounds of one socket
+        (core/transport/delivery.py): then it is a fresh connection, never a drop."""
+        count = size = 0
+        for key, since in [*saved.rooms.items(), (saved.sid, 0)]:
+            floor = max(offset, since)
+            for entry in reversed(self.logs.get(key, ())):
+                if entry.seq <= floor:
+                    break
+                count += 1
+                size += len(entry.packet)
+        if count > MAX_REPLAY or size > MAX_REPLAY_BYTES:
+            log.info("%s not recovered: %d events (%d bytes) missed", saved.sid, count, size)
+            return True
+        return False
 
     def refuse(self, sid: str) -> None:
         """The handshake of a claimed socket was refused: keep it saved for a retry."""
@@ -333,10 +356,14 @@ class Recovery:
         self.sweep()
 
 
-def recovery_path(database_url: str, explicit: str | None, redis_url: str | None) -> Path | None:
+def recovery_path(
+    database_url: str, explicit: str | None, redis_url: str | None, workers: int = 1
+) -> Path | None:
     """Where a graceful stop keeps the recovery state: `explicit` (LVNG_RECOVERY_FILE), else
     beside the SQLite file, else `lvng.recovery.json` for one node without Redis. With
-    Redis and no file given: none (each node's offsets are its own)."""
+    Redis and no file given, or several workers (each its own offsets, and one file): none."""
+    if workers > 1:
+        return None
     if explicit:
         return Path(explicit)
     if database_url.startswith("sqlite://"):

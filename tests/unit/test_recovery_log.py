@@ -106,3 +106,14 @@ def test_the_state_survives_a_restart_once(tmp_path: Path) -> None:
     assert not path.exists()
     assert again.seq == 1 and "p1" in again.saved and len(again.logs["o/r"]) == 1
     assert again.next_offset() == "2"
+
+
+def test_a_gap_past_the_slow_consumer_bounds_is_a_fresh_connection() -> None:
+    from core.recovery import MAX_REPLAY
+
+    recovery, _, results = made()
+    recovery.save("s1", "p1", "o", "u", {"o/r": 0})
+    for _ in range(MAX_REPLAY + 1):
+        emit(recovery, "o/r")
+    assert recovery.claim({"pid": "p1", "offset": "0"}) is None
+    assert results == ["expired"]
