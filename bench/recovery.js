@@ -12,19 +12,20 @@ const rooms = Number(ROOMS);
 const rate = Number(RATE); // messages per second, all rooms together
 const say = (value) => console.log(JSON.stringify(value));
 const b64 = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
-function token(sub) {
-  const body = { sub, org: "bench", name: sub, exp: Math.floor(Date.now() / 1000) + 3600 };
+function token(sub, org) {
+  const body = { sub, org, name: sub, exp: Math.floor(Date.now() / 1000) + 3600 };
   const unsigned = `${b64({ alg: "HS256", typ: "JWT" })}.${b64(body)}`;
   const signature = crypto.createHmac("sha256", SECRET).update(unsigned).digest("base64url");
   return `${unsigned}.${signature}`;
 }
-const open = (sub) => io(URL, { auth: { token: token(sub) }, transports: ["websocket"],
+// One organization per room: presence tells a whole organization of every connect.
+const open = (sub, room) => io(URL, { auth: { token: token(sub, `org-${room}`) }, transports: ["websocket"],
   reconnectionDelay: 200, reconnectionDelayMax: 2000 });
 
 const members = [];
 for (let i = 0; i < clients; i++) {
   const room = `rec-${i % rooms}`;
-  const member = { socket: open(`m${i}`), room, got: new Map(), recoveredAt: null,
+  const member = { socket: open(`m${i}`, room), room, got: new Map(), recoveredAt: null,
     fresh: false, dropped: false };
   member.socket.on("message:new", (m) => {
     const k = Number(m.content.split(":")[1]);
@@ -40,7 +41,7 @@ for (let i = 0; i < clients; i++) {
 }
 const senders = [];
 for (let r = 0; r < rooms; r++) {
-  senders.push({ socket: open(`s${r}`), room: `rec-${r}`, next: 0, acked: new Set() });
+  senders.push({ socket: open(`s${r}`, `rec-${r}`), room: `rec-${r}`, next: 0, acked: new Set() });
 }
 const joined = (socket, channelId) => new Promise((resolve, reject) => {
   const go = () => socket.timeout(30000).emit("channel:join", { channelId },

@@ -98,7 +98,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if node.returncode is None:
             node.kill()
         server.send_signal(signal.SIGINT)
-        server.wait(30)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
 
 
 def main() -> int:
