@@ -107,6 +107,7 @@ QUICK = Sizes(
     rooms_procs=1,
     settle=1.0,
 )
+QUICK_SOAK_SECONDS = 50.0  # the soak's traffic under --quick: one round of every fault
 ROOM_SIZE = 10  # the many-small-rooms section: rooms of 10, each user in 2 of them
 # A run is not comparable with another when the machine was already busy as it started
 # (other work's load average above this share of its CPUs): its ratios, taken within the
@@ -655,6 +656,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "rooms": {},
         "persistence": {},
     }
+    if "soak" in sections:  # bench/soak.py: two nodes behind nginx, faults on a schedule
+        from bench import soak
+
+        seconds = args.soak_seconds or (QUICK_SOAK_SECONDS if args.quick else 600)
+        report["soak"] = await soak.run(seconds, _progress, keep=args.keep)
     try:
         # Fan-out: each server, each size; the ratios are taken within this run.
         for kind in servers if "fanout" in sections else ():
@@ -872,6 +878,18 @@ def table(report: dict[str, Any]) -> str:
                 f"failed {r['failed']}  = {r['vs_one_row_commits']}x one-row commits, "
                 f"{r['vs_batched_rows']}x batched rows"
             )
+    k = report.get("soak")
+    if k:
+        rss = [max(v for n, v in row.items() if n != "t_s") for row in k["rss_kib"]] or [0]
+        lines += [
+            "",
+            f"soak: {k['seconds']:g} s, faults {', '.join(k['fault_kinds'])} "
+            f"({len(k['faults'])}): acked {k['acked']}, refused {sum(k['refused'].values())}, "
+            f"unanswered {k['unanswered']}, lost {k['lost']}, duplicates {k['duplicates']}, "
+            f"ghosts {k['ghosts']}, swarm seq gaps {k['swarm_seq_gaps']}, unread mismatches "
+            f"{k['unread_mismatches']}, node RSS max {max(rss) / 1024:.0f} MiB, tracebacks "
+            f"{len(k['tracebacks'])}",
+        ]
     return "\n".join(lines)
 
 
@@ -885,7 +903,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sections",
         default="fanout,sustained,connections,rooms,persistence",
-        help="which sections to run (default: all)",
+        help="which sections to run (default: all but soak; soak: bench/soak.py)",
     )
     parser.add_argument(
         "--rooms-connections",
@@ -894,6 +912,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--rooms-rate", type=float, help="messages/s in all, open loop (default 3000)"
+    )
+    parser.add_argument(
+        "--soak-seconds",
+        type=float,
+        help="seconds of traffic and faults of the soak "
+        f"(default 600; --quick {QUICK_SOAK_SECONDS:g})",
     )
     parser.add_argument("--fanout", help="channel sizes instead of the mode's, e.g. 500")
     parser.add_argument("--duration", type=float, help="seconds per fan-out run")

@@ -19,6 +19,7 @@ from core.cluster.state import ClusterState
 from core.customers.owners import CustomerOwners
 from core.customers.reconcile import reconcile as reconcile_customer_owners
 from core.data import DomainEvent, Member, Session
+from core.database import store_unavailable
 from core.errors import ConfigError, ErrorCode, LvngError, not_yours
 from core.hookspecs import hookimpl
 from core.http import authenticate, parse_body, platform_of
@@ -76,6 +77,7 @@ __all__ = [
     "platform_of",
     "reconcile_customer_owners",
     "require_id",
+    "store_unavailable",
     "validate_object",
     "within_budget",
 ]

@@ -49,6 +49,11 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("tortoise").setLevel(
         numeric if numeric == logging.DEBUG else max(numeric, logging.WARNING)
     )
+    # asyncpg's pool logs a traceback each time it fails to reconnect while PostgreSQL is
+    # down: one line each instead (core/database.py).
+    from core.database import OneLineOutages
+
+    logging.getLogger("asyncpg.pool").addFilter(OneLineOutages())
 
 
 def _app_with_logging(settings: Settings) -> Any:

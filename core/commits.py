@@ -282,8 +282,11 @@ def _not_stored(exc: BaseException) -> LvngError:
     if isinstance(exc, LvngError):
         return exc
     if store_unavailable(exc):
-        # The words every UNAVAILABLE of the gateway has (core/gateway.py).
-        return LvngError(ErrorCode.UNAVAILABLE, "a backing store is unavailable; try again")
+        # The words every UNAVAILABLE of the gateway has (core/gateway.py); the cause kept,
+        # so whoever awaited the write can tell an outage (store_unavailable) from a bug.
+        error = LvngError(ErrorCode.UNAVAILABLE, "a backing store is unavailable; try again")
+        error.__cause__ = exc
+        return error
     return LvngError(
         ErrorCode.INTERNAL_ERROR,
         "not stored: the database refused this write (it has been logged); nothing of it was kept",

@@ -195,6 +195,16 @@ def _unavailable_types() -> tuple[type[BaseException], ...]:
 _UNAVAILABLE: tuple[type[BaseException], ...] | None = None
 
 
+def _broken_by_server(exc: BaseException) -> bool:
+    """asyncpg's "cannot switch to state N; another operation (M) is in progress": a
+    connection PostgreSQL broke under the driver (its FATAL of a shutdown arrived between
+    two queries), seen by the soak (bench/soak.py) when PostgreSQL stops. Its other
+    internal errors stay bugs."""
+    return type(exc).__name__ == "InternalClientError" and str(exc).startswith(
+        "cannot switch to state"
+    )
+
+
 def store_unavailable(exc: BaseException) -> bool:
     """Whether `exc`, or an exception that caused it, means a backing store cannot be
     reached: the client is told UNAVAILABLE (503), not INTERNAL_ERROR."""
@@ -208,6 +218,23 @@ def store_unavailable(exc: BaseException) -> bool:
         # subclasses other than the above (FileNotFoundError, ...) are bugs, not outages.
         if isinstance(current, _UNAVAILABLE) or type(current) is OSError:
             return True
+        if _broken_by_server(current):
+            return True
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
+
+
+class OneLineOutages(logging.Filter):
+    """For a library's logger (asyncpg's pool retrying its connections while PostgreSQL is
+    down): a record whose exception is an outage keeps one line, the exception's name and
+    words, instead of a traceback per retry. Other records pass as they are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and store_unavailable(exc):
+            record.msg = f"{record.getMessage()}: {one_line(exc)}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True

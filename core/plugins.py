@@ -33,6 +33,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "calls": "plugins.calls",
     "presence": "plugins.presence",
     "activity": "plugins.activity",
+    "webhooks": "plugins.webhooks",
 }
 
 # The client events of each built-in, so that an event of a disabled one (never imported)
@@ -61,6 +62,7 @@ BUILTIN_EVENTS: dict[str, frozenset[str]] = {
     "calls": frozenset({"call:join", "call:leave", "call:transcription", "call:transcript"}),
     "presence": frozenset({"presence:update", "presence:heartbeat", "presence:list"}),
     "activity": frozenset({"activity:subscribe", "activity:unsubscribe", "activity:read"}),
+    "webhooks": frozenset(),
 }
 
 
@@ -302,14 +304,25 @@ class PluginHost:
         return await result if inspect.isawaitable(result) else result
 
     def _failed(self, plugin: str, hook_name: str, exc: BaseException) -> None:
-        log.error(
-            "plugin %s failed in %s: %s: %s",
-            plugin,
-            hook_name,
-            type(exc).__name__,
-            exc,
-            exc_info=exc,
-        )
+        from core.database import store_unavailable  # tortoise: imported late
+
+        if store_unavailable(exc):  # an outage, not a bug: one line (the soak's faults)
+            log.warning(
+                "plugin %s failed in %s, a backing store is unavailable: %s: %s",
+                plugin,
+                hook_name,
+                type(exc).__name__,
+                exc,
+            )
+        else:
+            log.error(
+                "plugin %s failed in %s: %s: %s",
+                plugin,
+                hook_name,
+                type(exc).__name__,
+                exc,
+                exc_info=exc,
+            )
         if self._on_error is not None:
             self._on_error(plugin, hook_name, exc)
 

@@ -39,8 +39,19 @@ class Tasks:
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+        if task.cancelled() or (exc := task.exception()) is None:
+            return
+        from core.database import store_unavailable  # tortoise: imported late
+
+        if store_unavailable(exc):  # an outage, not a bug: one line
+            log.warning(
+                "background task %s failed, a backing store is unavailable: %s: %s",
+                task.get_name(),
+                type(exc).__name__,
+                exc,
+            )
+        else:
+            log.error("background task %s failed", task.get_name(), exc_info=exc)
 
     def __len__(self) -> int:
         return len(self._tasks)

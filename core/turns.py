@@ -103,8 +103,13 @@ class AfterAck:
             for work in items:
                 try:
                     await work()
-                except Exception:
-                    log.exception("after-ack work failed")
+                except Exception as exc:
+                    from core.database import store_unavailable  # tortoise: imported late
+
+                    if store_unavailable(exc):  # an outage (a turn's lock left to expire)
+                        log.warning("after-ack work failed, a store is unavailable: %r", exc)
+                    else:
+                        log.exception("after-ack work failed")
 
 
 class _RoomLock:

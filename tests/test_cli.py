@@ -301,7 +301,7 @@ def test_the_start_line_names_the_stores_and_plugins_and_a_short_secret_warns(tm
     assert (
         f"lvng serving on {live.url} (workers: 1; database sqlite lvng.sqlite3; "
         "redis 127.0.0.1:6379/0; cluster start-line-test; "
-        "plugins: messages, calls, presence, activity, probe)"
+        "plugins: messages, calls, presence, activity, webhooks, probe)"
     ) in lines, [line for line in lines if "serving" in line]
     warnings = [line for line in lines if "WARNING" in line]
     assert len(warnings) == 1 and "LVNG_JWT_SECRET is 12 bytes" in warnings[0], warnings

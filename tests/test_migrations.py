@@ -17,7 +17,7 @@ from tests.test_cli import run_lvng
 HEAD = sorted(
     [
         (path.parent.parent.name, path.stem)
-        for name in ("messages", "presence", "calls", "swarm", "activity")
+        for name in ("messages", "presence", "calls", "swarm", "activity", "webhooks")
         for path in (REPO / "plugins" / name / "migrations").glob("0*.py")
     ]
     + [("core", path.stem) for path in (REPO / "core" / "customers" / "migrations").glob("0*.py")]
@@ -29,6 +29,7 @@ NEWEST = [
     ("core", "0001_customers"),
     ("messages", "0002_channel_id_owned"),
     ("messages", "0003_customer_owners_in_core"),
+    ("webhooks", "0001_initial"),
 ]
 PREVIOUS = [m for m in HEAD if m not in NEWEST]
 
@@ -120,7 +121,9 @@ async def test_serve_refuses_pending_migrations_on_postgres_until_lvng_migrate(
 
     migrated = run_lvng("migrate", env=env, cwd=tmp_path)
     assert migrated.returncode == 0, migrated.stderr
-    assert migrated.stdout.startswith("lvng: applied core.0001_customers, activity.0001_initial, ")
+    assert migrated.stdout.startswith(
+        "lvng: applied webhooks.0001_initial, core.0001_customers, activity.0001_initial, "
+    )
     assert await _applied_postgres(empty_postgres) == HEAD
     live = LiveServer(tmp_path, env).start()
     try:
@@ -165,8 +168,8 @@ async def test_rows_of_the_previous_head_survive_the_upgrade_on_postgres(empty_p
     assert (refused.returncode, refused.stderr.splitlines()) == (
         2,
         [
-            "lvng: error: the database has 5 pending migration(s) (core.0001_customers, "
-            "activity.0002_customer_owners_in_core, calls.0002_one_call_in_progress and 2 "
+            "lvng: error: the database has 6 pending migration(s) (core.0001_customers, "
+            "activity.0002_customer_owners_in_core, calls.0002_one_call_in_progress and 3 "
             "more): run lvng migrate with the same settings, then start again"
         ],
     )
@@ -174,10 +177,11 @@ async def test_rows_of_the_previous_head_survive_the_upgrade_on_postgres(empty_p
     assert (migrated.returncode, migrated.stdout) == (
         0,
         (
-            "lvng: applied core.0001_customers, activity.0002_customer_owners_in_core, "
+            "lvng: applied webhooks.0001_initial, core.0001_customers, "
+            "activity.0002_customer_owners_in_core, "
             "calls.0002_one_call_in_progress, messages.0002_channel_id_owned, "
             "messages.0003_customer_owners_in_core; "
-            "schema up to date for core, activity, calls, swarm, messages\n"
+            "schema up to date for core, webhooks, activity, calls, swarm, messages\n"
         ),
     ), migrated.stderr
     assert await _applied_postgres(empty_postgres) == HEAD

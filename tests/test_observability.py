@@ -30,6 +30,8 @@ import yaml
 from tests.live import LiveServer, make_token
 from tests.prometheus import DEPLOY, Prometheus, promtool, require_tool, returns_data
 from tests.services import require_redis
+from tests.webhooks.support import Receiver, endpoint_toml, write_config
+from tests.webhooks.support import config as config_toml
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -203,6 +205,21 @@ async def _activity_round(live: LiveServer, n: int) -> None:
     assert (await reader.next("activity:new"))["id"] == answer["id"]
 
 
+# The observed server's one webhook endpoint: a receiver in this process (tests/webhooks/).
+WEBHOOKS = Receiver()
+
+
+async def _webhooks_round(live: LiveServer, n: int) -> None:
+    """A message its endpoint is sent (delivered), the round's other events too."""
+    sender = await live.connect("hooked", "obs")
+    assert (await sender.call("channel:join", {"channelId": "obs-hooks"}))["ok"] is True
+    ack = await sender.call("message:send", {"channelId": "obs-hooks", "content": f"hook {n}"})
+    assert ack["ok"] is True, ack
+    await WEBHOOKS.until(
+        lambda: any(r.verified()["data"]["messageId"] == ack["id"] for r in WEBHOOKS.received)
+    )
+
+
 # Each plugin's traffic for its dashboard row. Add one with each plugin's row.
 TRAFFIC: dict[str, Callable[[LiveServer, int], Awaitable[None]]] = {
     "messages": _messages_round,
@@ -210,6 +227,7 @@ TRAFFIC: dict[str, Callable[[LiveServer, int], Awaitable[None]]] = {
     "calls": _calls_round,
     "swarm": _swarm_round,
     "activity": _activity_round,
+    "webhooks": _webhooks_round,
 }
 
 
@@ -238,9 +256,14 @@ async def _round(live: LiveServer, enabled: list[str], n: int) -> None:
 @pytest.fixture(scope="module")
 async def observed(tmp_path_factory: pytest.TempPathFactory):
     require_tool("prometheus")
+    await WEBHOOKS.start()
+    workdir = tmp_path_factory.mktemp("observed")
+    hooks = endpoint_toml(WEBHOOKS, "obs", events=("message.created",), organizations=("obs",))
+    config = write_config(workdir, config_toml({}, [hooks]))
     live = LiveServer(
-        tmp_path_factory.mktemp("observed"),
+        workdir,
         {
+            "LVNG_CONFIG": str(config),
             "LVNG_REDIS_URL": require_redis(),
             "LVNG_CLUSTER_NAME": f"test-{uuid.uuid4().hex[:10]}",
             "LVNG_RATE_LIMIT_EVENTS": str(RATE_LIMIT),
@@ -279,6 +302,7 @@ async def observed(tmp_path_factory: pytest.TempPathFactory):
         prometheus.stop()
         await live.close_clients()
         live.stop()
+        await WEBHOOKS.stop()
 
 
 async def test_promtool_checks_a_live_metrics_page(observed):

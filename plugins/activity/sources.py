@@ -25,7 +25,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from core.api import is_valid_id
+from core.api import is_valid_id, store_unavailable
 from plugins.activity.feed import Draft
 from plugins.activity.metrics import type_label
 
@@ -112,6 +112,10 @@ def draft_of(event: DomainEvent) -> tuple[str, Draft, bool] | None:
     return None
 
 
+# Seconds between tries of an item whose store is unavailable (about 30 s in all).
+OUTAGE_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+
+
 class Sources:
     """Turns domain events into items, off the publisher's path."""
 
@@ -141,18 +145,38 @@ class Sources:
     async def _make(
         self, organization_id: str, customer_id: str, draft: Draft, claim: bool
     ) -> None:
-        async with self._writers:
-            try:
-                row = await self.feed.add(organization_id, customer_id, draft, claim=claim)
-            except Exception:
-                self.metrics.failed.labels(type=type_label(draft.type)).inc()
-                log.exception(
-                    "activity item %s for customer %s of %s could not be made",
-                    draft.type,
-                    customer_id,
-                    organization_id,
-                )
-                return
+        """Make the item; through a store outage it is tried again (OUTAGE_RETRIES, about
+        half a minute in all) instead of being dropped: the event it comes from is stored."""
+        for wait in (*OUTAGE_RETRIES, None):
+            async with self._writers:
+                try:
+                    row = await self.feed.add(organization_id, customer_id, draft, claim=claim)
+                except Exception as exc:
+                    outage = store_unavailable(exc)
+                    if outage and wait is not None:
+                        failed = exc
+                    else:
+                        self.metrics.failed.labels(type=type_label(draft.type)).inc()
+                        log.error(
+                            "activity item %s for customer %s of %s could not be made%s",
+                            draft.type,
+                            customer_id,
+                            organization_id,
+                            f", a backing store is unavailable: {exc}" if outage else "",
+                            exc_info=None if outage else exc,
+                        )
+                        return
+                else:
+                    break
+            log.warning(
+                "activity item %s for customer %s: a backing store is unavailable (%s); "
+                "trying again in %g s",
+                draft.type,
+                customer_id,
+                failed,
+                wait,
+            )
+            await asyncio.sleep(wait)
         if row is None:
             log.info(
                 "activity item %s for customer %s not made: not a customer of %s",
