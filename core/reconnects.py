@@ -85,14 +85,14 @@ class Reconnects:
             self.recovery.refuse(sid)
             pid = self.recovery.pids.pop(sid, None)
             if pid is not None and self.recovery.live.get(pid) == sid:
-                del self.recovery.live[pid]
+                self.recovery.ended(pid)
 
     def save(self, session: Session, reason: Any) -> None:
         """Keep a dropped socket for a reconnect; a socket gone for good loses its log."""
         recovery = self.recovery
         if recovery is None or session.pid is None:
             return
-        recovery.live.pop(session.pid, None)
+        recovery.ended(session.pid)
         if str(reason) in RECOVERABLE:
             since = floors([r.key for r in session.rooms], session.since, recovery.seq)
             recovery.save(session.sid, session.pid, session.organization_id, session.user_id, since)

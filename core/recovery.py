@@ -114,6 +114,7 @@ class Recovery:
         self.plans: dict[str, Plan] = {}  # sid -> what finish sets back
         self.pids: dict[str, str] = {}  # sid -> pid of the CONNECT reply
         self.live: dict[str, str] = {}  # pid -> sid of a connected socket
+        self._gone: dict[str, asyncio.Future[None]] = {}  # pid -> its disconnect handled
         # Rooms with no socket here that a saved session was in: still logged (an emit to
         # a room with neither is not: with Redis every node sees every room's emits).
         self.watched: dict[str, int] = {}
@@ -180,6 +181,25 @@ class Recovery:
         if not self.enabled or not isinstance(auth, dict) or not isinstance(auth.get("pid"), str):
             return None
         return self.live.get(auth["pid"])
+
+    async def gone(self, pid: str, timeout: float = 5.0) -> None:
+        """Wait until the connected socket of `pid` has been handled as gone (`ended`)."""
+        if pid not in self.live:
+            return
+        future = self._gone.get(pid)
+        if future is None:
+            future = self._gone[pid] = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            log.warning("the socket of a reconnecting session was not gone within %g s", timeout)
+
+    def ended(self, pid: str) -> None:
+        """The connected socket of `pid` is gone (saved or not)."""
+        self.live.pop(pid, None)
+        future = self._gone.pop(pid, None)
+        if future is not None and not future.done():
+            future.set_result(None)
 
     def claim(self, auth: Any) -> Saved | None:
         """The saved session a CONNECT's `{pid, offset}` may recover, taken out; None (and

@@ -271,6 +271,8 @@ class LvngServer(socketio.AsyncServer):
                 # The client saw its transport drop before this node did: the old socket
                 # goes now, as a lost connection, and is saved (then claimed below).
                 await close_transport(self, old, self.reason.TRANSPORT_CLOSE)
+                # Its disconnect may be under way in another task already: wait for it.
+                await recovery.gone(data["pid"])
         saved = recovery.claim(data) if recovery is not None else None
         manager = self.manager
         sid = None
