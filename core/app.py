@@ -27,8 +27,10 @@ from core.identity import TokenVerifier
 from core.metrics import CoreMetrics, app_registry, mark_worker_dead
 from core.platform import Platform
 from core.plugins import PluginHost
+from core.recovery import Recovery, recovery_path, upkeep
 from core.registration import register_plugins
 from core.registry import EventRegistry
+from core.transport.closing import SHUTDOWN_REASON
 from core.transport.delivery import FastManager, FastRedisManager
 from core.transport.socketserver import LvngServer
 from core.wire import dumps as strict_dumps
@@ -151,6 +153,16 @@ def create_app(
         cluster=_cluster(settings),
     )
     app.ctx.platform = platform
+    recovery = Recovery(
+        settings.recovery_window,
+        settings.recovery_log_size,
+        recovery_path(
+            settings.database_url, settings.recovery_file, settings.redis_url, settings.workers
+        ),
+    )
+    recovery.on_result = lambda result: core_metrics.recoveries.labels(result=result).inc()
+    recovery.on_replayed = core_metrics.replayed_events.inc
+    sio.recovery = recovery
     if isinstance(manager, FastManager):
         manager.on_delivered = platform.figures.delivered
     gateway = Gateway(platform)
@@ -160,6 +172,7 @@ def create_app(
         plugins, events=platform.events, metrics_registry=metrics_registry
     )
     declare_core(platform.events)
+    recovery.ephemeral = platform.events.ephemeral_events()
     for plugin, result in registered.metrics.items():
         platform.keep_metrics(plugin, result)
     for plugin, result in plugins.collect("lvng_state", platform=platform):
@@ -189,6 +202,9 @@ def create_app(
         )
         platform.deadlines.start()
         await plugins.fan_out("lvng_startup", platform=platform)
+        if recovery.enabled:
+            recovery.load()
+            platform.tasks.spawn(upkeep(recovery), name="recovery upkeep")
         tune_gc()
 
     @app.on_request
@@ -213,6 +229,9 @@ def create_app(
         # background work, then let plugins finish.
         await gateway.stop(timeout=settings.stop_drain_seconds)
         await sio.shutdown()
+        for session in list(platform.sessions.values()):  # disconnects not handled yet
+            gateway.reconnects.save(session, SHUTDOWN_REASON)
+        recovery.dump()
         await plugins.fan_out("lvng_shutdown", platform=platform)
         # What the cluster is owed since an outage gets one more chance (leaves told).
         await platform.owed.settle_now(timeout=OWED_AT_STOP)

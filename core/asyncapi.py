@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 ASYNCAPI_VERSION = "3.0.0"
 CHANNEL = "socketio"
 REF = "#/components/schemas/{model}"
+OFFSET_REF = "#/components/schemas/RecoveryOffset"
 # ISO 8601 UTC with milliseconds and Z (contract section 3).
 TIMESTAMP_PATTERN = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
 
@@ -47,6 +48,11 @@ class Connected(Outbound):
     userId: str
     organizationId: str
     timestamp: Timestamp
+    recovered: Literal[True] | None = Field(
+        None,
+        description="present when the socket recovered a dropped session (contract section "
+        "12): the same socketId, its rooms set back, the missed events sent before this",
+    )
 
 
 ErrorCodeLiteral = Literal[
@@ -177,6 +183,7 @@ def document(
         received: bool,
         operation: str,
         reply: bool = False,
+        ephemeral: bool = False,
     ) -> None:
         """One event's message and its operation (the client sends it, or receives it)."""
         key = _key(name, "received" if received else "sent")
@@ -188,6 +195,11 @@ def document(
             "x-lvng-plugin": plugin,
             "x-lvng-direction": "client→server" if received else "server→client",
         }
+        if not received:
+            # Socket.IO arguments: the payload, then the recovery offset (contract 12).
+            messages[key]["x-lvng-arguments"] = [payload, {"$ref": OFFSET_REF}]
+            if ephemeral:
+                messages[key]["x-lvng-ephemeral"] = True
         action = "receive" if received else "send"
         operations[_key(name, action)] = {
             "action": action,
@@ -216,8 +228,17 @@ def document(
             payload,
             received=False,
             operation=out.description,
+            ephemeral=out.ephemeral,
         )
     enabled = ", ".join(plugins) if plugins is not None else "all loaded"
+    schemas["RecoveryOffset"] = {
+        "type": "string",
+        "pattern": "^[0-9]{1,20}$",
+        "title": "RecoveryOffset",
+        "description": "The last Socket.IO argument of a server→client event sent to a room "
+        "(recovery on): where the event stands in this node's log; clients ignore it, "
+        "socket.io-client keeps the last one for a reconnect.",
+    }
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "info": {
@@ -228,7 +249,12 @@ def document(
                 "(`/`), each event a message named after it. Client events are answered by "
                 "an ack (`{ok: true, ...}` or `{ok: false, error: {code, message}}`), and "
                 "a failure also sends `error` to the socket. Payloads may carry keys beyond "
-                f"those listed. Enabled plugins: {enabled}."
+                f"those listed. Enabled plugins: {enabled}. With recovery on (contract "
+                "section 12, `LVNG_RECOVERY_WINDOW`), every server→client event sent to a "
+                "room carries one more, last argument: its offset (`RecoveryOffset`, "
+                "`x-lvng-arguments`), which socket.io-client 4.x keeps and sends back with "
+                "the CONNECT's `pid` to recover; events marked `x-lvng-ephemeral` are not "
+                "sent again by a recovery."
             ),
             "x-lvng-plugins": plugins or [],
         },

@@ -96,6 +96,12 @@ class Settings(BaseModel):
     strict_domain_events: bool = False  # raise on a bad domain event (as with --dev)
     # A stop (SIGTERM/SIGINT) waits this long for in-flight events before it drops clients.
     stop_drain_seconds: float = Field(10, ge=0, le=3600)
+    # Connection-state recovery (contract section 12, core/recovery.py): how long a dropped
+    # socket may come back (0: off), at most how many events a room's log keeps, and where
+    # a graceful stop keeps what a restart needs (default: beside the SQLite database).
+    recovery_window: float = Field(120, ge=0, le=86_400)
+    recovery_log_size: int = Field(1000, ge=1, le=1_000_000)
+    recovery_file: str | None = None
 
     _split = field_validator(
         "jwt_algorithms",
@@ -107,7 +113,13 @@ class Settings(BaseModel):
     )(_split_list)
 
     @field_validator(
-        "jwt_secret", "jwt_public_key", "jwt_audience", "jwt_issuer", "redis_url", mode="before"
+        "jwt_secret",
+        "jwt_public_key",
+        "jwt_audience",
+        "jwt_issuer",
+        "redis_url",
+        "recovery_file",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:

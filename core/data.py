@@ -35,6 +35,10 @@ class Session:
     # socket sends; `activity_told_at` is when `lvng_client_active` was last called for it.
     last_event_at: float = field(default_factory=time.monotonic)
     activity_told_at: float = float("-inf")
+    # Recovery (core/recovery.py), when on: the private id of the CONNECT reply, and for
+    # each room the offset from which its events are this socket's.
+    pid: str | None = None
+    since: dict[str, int] | None = None
 
     @property
     def user_id(self) -> str:

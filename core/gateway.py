@@ -24,6 +24,7 @@ from core.errors import ErrorCode, LvngError
 from core.metrics import UNKNOWN_EVENT_LABEL
 from core.platform import EventContext
 from core.ratelimit import SlidingWindow
+from core.reconnects import Reconnects
 from core.rooms import Room
 from core.transport.closing import SHUTDOWN_REASON, close_transport, release_long_poll
 from core.validation import validate_payload
@@ -63,6 +64,7 @@ class Gateway:
         # share with the user's HTTP writes is `platform.user_windows`.
         self.clock: Callable[[], float] = time.time  # the wall clock tokens' exp is on
         self.departures = Departures(platform)
+        self.reconnects = Reconnects(platform, getattr(self.sio, "recovery", None))
         self.sio.on("connect", self.on_connect)
         self.sio.on("disconnect", self.on_disconnect)
         self.sio.on("*", self.on_event)
@@ -76,12 +78,14 @@ class Gateway:
         try:
             identity = self.platform.verifier.verify(_token_from(environ, auth))
             settings = self.platform.settings
+            saved = self.reconnects.claimed(sid, identity)
             # A slot of LVNG_MAX_CONNECTIONS_PER_USER, counted on every node (core/slots.py).
             await self.platform.slots.claim(identity, sid)
         except LvngError as exc:
             self.metrics.connection_rejects.labels(reason=exc.code.value.lower()).inc()
             # The reason only: never the token, which may be a live credential.
             log.info("handshake refused (%s): %s", exc.code.value, exc.message)
+            self.reconnects.refuse(sid)
             raise socketio.exceptions.ConnectionRefusedError(
                 exc.message, {"code": exc.code.value, "message": exc.message}
             ) from None
@@ -91,21 +95,26 @@ class Gateway:
             limiter=SlidingWindow(settings.rate_limit_events, settings.rate_limit_window),
         )
         self.platform.sessions[sid] = session
+        self.reconnects.start(session, saved)
         rooms = self.platform.rooms
         try:
             await rooms.join(
                 session,
                 Room.of(identity.organization_id, "org", identity.organization_id),
                 authorize=False,
+                enter=saved is None,
             )
             await rooms.join(
                 session,
                 Room.of(identity.organization_id, "user", identity.user_id),
                 authorize=False,
+                enter=saved is None,
             )
+            back = None if saved is None else await self.reconnects.restore(session, saved)
         except Exception as exc:
             if not store_unavailable(exc):
                 raise
+            self.reconnects.refuse(sid)
             log.warning("handshake of %s refused: a backing store is unavailable: %r", sid, exc)
             self.platform.sessions.pop(sid, None)
             await self._forget_socket(session)  # a refused handshake holds no slot
@@ -121,23 +130,28 @@ class Gateway:
         self.metrics.connections_total.inc()
         self.metrics.connections_active.inc()
         # The CONNECT packet goes out when this handler returns; `connected` must follow it.
-        self.platform.tasks.spawn(self._welcome(session), name=f"welcome {sid}")
+        welcome = self._welcome(session, back)
+        self.platform.tasks.spawn(welcome, name=f"welcome {sid}")
 
-    async def _welcome(self, session: Session) -> None:
+    async def _welcome(self, session: Session, back: list[Room] | None = None) -> None:
+        """`connected`, then the hooks; `back`: a recovery's rooms (see Reconnects)."""
         identity = session.identity
-        await self.sio.emit(
-            "connected",
-            {
-                "socketId": session.sid,
-                "userId": identity.user_id,
-                "organizationId": identity.organization_id,
-                "timestamp": now_iso(),
-            },
-            to=session.sid,
-        )
+        payload: dict[str, Any] = {
+            "socketId": session.sid,
+            "userId": identity.user_id,
+            "organizationId": identity.organization_id,
+            "timestamp": now_iso(),
+        }
+        if back is not None:
+            payload["recovered"] = True
+        await self.sio.emit("connected", payload, to=session.sid)
         if session.sid in self.platform.sessions:
             await self.platform.plugins.fan_out(
                 "lvng_client_connected", session=session, platform=self.platform
+            )
+        if back is not None and session.sid in self.platform.sessions:
+            await self.platform.plugins.fan_out(
+                "lvng_client_recovered", session=session, rooms=back, platform=self.platform
             )
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
@@ -149,6 +163,7 @@ class Gateway:
         self.metrics.connections_active.dec()
         if session.expiry is not None:
             session.expiry.cancel()
+        self.reconnects.save(session, reason)
         await self.platform.plugins.fan_out(
             "lvng_client_disconnected",
             session=session,

@@ -113,6 +113,15 @@ def lvng_client_connected(session: Session, platform: Platform) -> None:
 
 
 @hookspec
+def lvng_client_recovered(session: Session, rooms: list[Room], platform: Platform) -> None:
+    """Called after `lvng_client_connected` when the socket recovered a dropped session
+    (contract section 12): the same sid, its rooms (`session.rooms`, each authorized
+    again) set back and the missed events sent. `rooms`: those set back where the user
+    had no other socket, on any node (as a join's `first`): a plugin that told the
+    others of the leave at the drop tells them of the return here."""
+
+
+@hookspec
 def lvng_client_disconnected(session: Session, platform: Platform, reason: str) -> None:
     """Called when a client goes, while `session.rooms` still lists the rooms it was in;
     then the core takes it out of each room (`lvng_client_left_room`).

@@ -150,6 +150,20 @@ class CoreMetrics:
             "Sockets disconnected for sending at three times the rate limit",
             registry=registry,
         )
+        self.recoveries = Counter(
+            "lvng_recoveries_total",
+            "Reconnects that asked to recover a dropped session (contract section 12), by "
+            "result: recovered, expired (past the window or a log trimmed), unknown, refused",
+            ["result"],
+            registry=registry,
+        )
+        for result in ("recovered", "expired", "unknown", "refused"):
+            self.recoveries.labels(result=result)
+        self.replayed_events = Counter(
+            "lvng_recovery_replayed_events_total",
+            "Events sent again to recovered sockets (what they missed)",
+            registry=registry,
+        )
         self.slow_consumers = Counter(
             "lvng_slow_consumer_disconnects_total",
             "Sockets dropped for not reading what was sent to them (send buffer limit)",

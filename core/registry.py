@@ -46,6 +46,8 @@ class OutboundSpec:
     schema: type[BaseModel]
     description: str
     plugin: str
+    # Not kept for a reconnecting client (contract section 12): typing, say.
+    ephemeral: bool = False
 
     def check(self, data: Any) -> str | None:
         """None when `data` fits the declared model (strictly: no "1" for an integer),
@@ -155,6 +157,10 @@ class EventRegistry:
         spec = self._outbound.get(name)
         return None if spec is None else spec.check(data)
 
+    def ephemeral_events(self) -> frozenset[str]:
+        """The declared events a reconnecting client does not get again (core/recovery.py)."""
+        return frozenset(n for n, spec in self._outbound.items() if spec.ephemeral)
+
     def outbound_of(self, plugin: str) -> list[str]:
         return sorted(n for n, spec in self._outbound.items() if spec.plugin == plugin)
 
@@ -236,7 +242,14 @@ class EventRegistrar:
         """
         self._registry._add(EventSpec(name, schema, handler, self.plugin))
 
-    def emits(self, name: str, schema: type[BaseModel], description: str | None = None) -> None:
+    def emits(
+        self,
+        name: str,
+        schema: type[BaseModel],
+        description: str | None = None,
+        *,
+        ephemeral: bool = False,
+    ) -> None:
         """Declare that this plugin sends server→client event `name` with payloads valid
         for `schema` (a pydantic model: the reference's keys required, extra keys allowed).
 
@@ -245,11 +258,15 @@ class EventRegistrar:
         checked against `schema` as it is emitted (strictly: an id declared `int` and sent
         as a string fails), and a misfit raises `OutboundPayloadError` in the emitter.
         `description` defaults to the model's docstring; one of the two is required.
+        `ephemeral`: not logged for a reconnecting client (typing): a recovery does not
+        replay it (contract section 12).
         """
         if description is None:
             doc = schema.__doc__ if isinstance(schema, type) else None
             description = " ".join((doc or "").split()) if doc != BaseModel.__doc__ else ""
-        self._registry._add_outbound(OutboundSpec(name, schema, description, self.plugin))
+        self._registry._add_outbound(
+            OutboundSpec(name, schema, description, self.plugin, ephemeral)
+        )
 
 
 class DomainEventRegistrar:

@@ -34,8 +34,11 @@ class RoomService:
         self._authorize = authorize
         self._cluster = cluster
 
-    async def join(self, session: Session, room: Room, *, authorize: bool = True) -> Joined:
-        """Put the socket in the room.
+    async def join(
+        self, session: Session, room: Room, *, authorize: bool = True, enter: bool = True
+    ) -> Joined:
+        """Put the socket in the room (`enter=False`: in every record but the Socket.IO
+        room, which a recovery enters itself once the missed events are out).
 
         Raises LvngError(FORBIDDEN) when the room belongs to another organization or a
         plugin's `lvng_authorize_join` vetoes it.
@@ -46,7 +49,13 @@ class RoomService:
             return Joined(False)
         if authorize:
             await self._authorize(session.identity, room)
-        await self._sio.enter_room(session.sid, room.key)
+        if enter:
+            await self._sio.enter_room(session.sid, room.key)
+        recovery = getattr(self._sio, "recovery", None)
+        if recovery is not None and recovery.enabled:
+            if session.since is None:
+                session.since = {}
+            session.since[room.key] = recovery.seq
         session.rooms.add(room)
         first = await self._cluster.enter(
             room.key, session.user_id, session.sid, session.identity.user_name
@@ -68,6 +77,8 @@ class RoomService:
         if room not in session.rooms:
             return Left(False)
         session.rooms.discard(room)
+        if session.since is not None:
+            session.since.pop(room.key, None)
         await self._sio.leave_room(session.sid, room.key)
         last = await self._cluster.exit(room.key, session.user_id, session.sid)
         return Left(True, last)

@@ -201,11 +201,17 @@ def declarations(registry: EventRegistry, *, plugins: list[str] | None = None) -
         else:
             out.append(f"export type {name} = {writer.type_of(schema)};")
         out.append("")
-    out.append("/** Every event the server sends, with its payload. */")
+    out.append(
+        "/** Every event the server sends, with its payload; then, recovery on, the event's "
+        "offset (contract section 12: socket.io-client keeps it for a reconnect). */"
+    )
     out.append("export interface ServerToClientEvents {")
     for spec, payload in made.sent:
         out.extend(_comment(spec.description, "  "))
-        out.append(f"  {json.dumps(spec.name)}: (payload: {writer.type_of(payload)}) => void;")
+        out.append(
+            f"  {json.dumps(spec.name)}: (payload: {writer.type_of(payload)}, "
+            "offset?: string) => void;"
+        )
     out.append("}")
     out.append("")
     out.extend(

@@ -69,8 +69,13 @@ class Client:
         self.disconnected = asyncio.Event()
         self.disconnect_reason: str | None = None
 
+        self.offsets: list[str] = []  # the recovery offsets (contract section 12), in order
+
         @self.sio.on("*")
         async def record(event: str, *args: Any) -> None:
+            if len(args) > 1 and isinstance(args[-1], str):
+                self.offsets.append(args[-1])
+                args = args[:-1]
             self.received[event].append(args[0] if len(args) == 1 else list(args))
             self.arrivals.append(event)
             self._arrived.set()

@@ -520,4 +520,4 @@ def test_the_plugin_guide_lists_every_hook_with_its_arguments():
     rows = re.findall(r"^\| `(lvng_\w+)\(([^)]*)\)`", table, re.M)
     listed = [(name, [a.strip() for a in args.split(",") if a.strip()]) for name, args in rows]
     assert listed == specs
-    assert len(specs) == 16
+    assert len(specs) == 17

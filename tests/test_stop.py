@@ -66,7 +66,9 @@ async def test_socket_io_client_reconnects_by_itself_after_sigterm_and_restart(
         assert await _next_line(proc) == {"event": "reconnect"}
         again = await _next_line(proc)
         assert again["event"] == "connected" and again["userId"] == "js-returner"
-        assert again["socketId"] != first["socketId"]
+        # Recovered (contract section 12, issue 23): the graceful stop kept the session
+        # beside the SQLite file, so the socket comes back as itself.
+        assert again["socketId"] == first["socketId"] and again["recovered"] is True
     finally:
         proc.stdin.close()
         await asyncio.wait_for(proc.wait(), 10)

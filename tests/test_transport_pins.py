@@ -62,6 +62,7 @@ def test_the_socketio_server_methods_overridden_are_socketios_with_its_parameter
     assert added == [
         "_arm_handshake_timer",
         "_close_unauthenticated",
+        "_connect",
         "_dispatch",
         "_handle_client_event",
         "_handshake_overdue",
@@ -75,6 +76,17 @@ def test_the_socketio_server_methods_overridden_are_socketios_with_its_parameter
     for call in ("_handle_connect(", "_handle_disconnect(", "_handle_event(", "_handle_ack("):
         assert f"self.{call}" in source, call
     assert "pkt.packet_type == packet.BINARY_EVENT" in source.replace("self.packet_class", "")
+    # `_connect` is python-socketio's `_handle_connect` with recovery (core/recovery.py):
+    # the steps it copies are still those.
+    source = inspect.getsource(socketio.AsyncServer._handle_connect)
+    for step in (
+        "await self.manager.pre_connect(eio_sid, namespace)",
+        "packet.CONNECT, {'sid': sid}, namespace=namespace",
+        "await self.manager.connect(sid, namespace)",
+        "await self.manager.disconnect(sid, namespace, ignore_queue=True)",
+        "'connect', namespace, sid, self.environ[eio_sid], data",
+    ):
+        assert step in source, step
 
 
 def test_the_engineio_socket_methods_overridden_are_engineios_with_its_parameters() -> None:
@@ -105,10 +117,21 @@ def test_the_engineio_socket_methods_overridden_are_engineios_with_its_parameter
 
 def test_the_client_manager_emit_is_socketios_with_its_parameters() -> None:
     overridden, added = _overrides(FastManager, socketio.AsyncManager)
-    assert overridden == ["emit"] and added == []
+    assert overridden == ["emit", "pre_connect"] and added == []
     ours = list(inspect.signature(FastManager.emit).parameters)
     theirs = list(inspect.signature(socketio.AsyncManager.emit).parameters)
     assert ours == theirs
+    # pre_connect takes a recovered socket's `sid` too, and does then what the base does.
+    ours = list(inspect.signature(FastManager.pre_connect).parameters)
+    theirs = list(inspect.signature(socketio.AsyncManager.pre_connect).parameters)
+    assert ours == [*theirs, "sid"]
+    source = inspect.getsource(socketio.base_manager.BaseManager.pre_connect)
+    for step in (
+        "self.basic_enter_room(sid, namespace, None, eio_sid=eio_sid)",
+        "self.basic_enter_room(sid, namespace, sid, eio_sid=eio_sid)",
+        "self.pending_connect[namespace].append(sid)",
+    ):
+        assert step in source, step
 
 
 def test_the_packet_binary_check_overridden_is_socketios_with_its_parameters() -> None:

@@ -47,6 +47,7 @@ from collections.abc import Callable
 from typing import Any
 
 import socketio
+from bidict import ValueDuplicationError
 from socketio import packet
 
 from core.transport.frames import Outgoing
@@ -197,6 +198,18 @@ class FastManager(socketio.AsyncManager):
     # (core/figures.py). Counted once per emit from the room's size, not per recipient.
     on_delivered: Callable[[str, int], None] | None = None
 
+    async def pre_connect(self, eio_sid: str, namespace: str, sid: str | None = None) -> Any:
+        """python-socketio's, or with a given `sid` (a recovered socket keeps its id)."""
+        if sid is None:
+            return await super().pre_connect(eio_sid, namespace)
+        try:
+            self.basic_enter_room(sid, namespace, None, eio_sid=eio_sid)
+        except ValueDuplicationError:
+            return None
+        self.basic_enter_room(sid, namespace, sid, eio_sid=eio_sid)
+        self.pending_connect.setdefault(namespace, []).append(sid)
+        return sid
+
     async def emit(
         self,
         event: str,
@@ -231,6 +244,13 @@ class FastManager(socketio.AsyncManager):
             data = [data]
         else:
             data = []
+        # Recovery (core/recovery.py): an emit to a room carries the node's next offset as
+        # its last argument, encoded once with the packet, which its rooms' logs keep.
+        recovery = getattr(server, "recovery", None)
+        if recovery is not None and recovery.enabled and room is not None:
+            data.append(recovery.next_offset())
+        else:
+            recovery = None
         encoded = server.packet_class(
             packet.EVENT, namespace=namespace, data=[event, *data]
         ).encode()
@@ -239,6 +259,8 @@ class FastManager(socketio.AsyncManager):
                 event, tuple(data), namespace, room=room, skip_sid=skip_sid, **kwargs
             )
             return
+        if recovery is not None:
+            recovery.record(event, room, encoded, skip_sid, self.rooms[namespace])
         out = Outgoing(encoded)
         deliver = delivery.deliver
         if self.on_delivered is not None and isinstance(room, str):

@@ -30,16 +30,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import socketio
 from socketio import packet
 
-from core.transport.closing import end_writer
+from core.transport.closing import close_transport, end_writer
 from core.transport.delivery import FLUSH_WINDOW, SEND_BUFFER_LIMIT, Delivery, FastManager
 from core.transport.engine import adopt
 from core.transport.frames import Outgoing
 from core.wire import Refused, StrictJSON
+
+if TYPE_CHECKING:
+    from core.recovery import Recovery
 
 log = logging.getLogger("lvng.socketio")
 
@@ -129,6 +132,7 @@ class LvngServer(socketio.AsyncServer):
             flush_window=flush_window,
         )
         self.handshake_timeout = handshake_timeout
+        self.recovery: Recovery | None = None  # core/recovery.py, set by the app
         self._handshake_timers: dict[str, asyncio.TimerHandle] = {}
         self._attachments_to_skip: dict[str, int] = {}
         self._finishing: set[asyncio.Task[Any]] = set()  # disconnects being handled
@@ -153,6 +157,11 @@ class LvngServer(socketio.AsyncServer):
         return result
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
+        if reason == self.reason.CLIENT_DISCONNECT:
+            # Engine.IO's CLOSE with no Socket.IO DISCONNECT before it (which would have
+            # ended the socket already): the transport was closed, not the socket; as
+            # Node's engine.io says, and a reconnect may recover (core/recovery.py).
+            reason = self.reason.TRANSPORT_CLOSE
         await self._to_the_end(super()._handle_eio_disconnect(eio_sid, reason))
         timer = self._handshake_timers.pop(eio_sid, None)
         if timer is not None:
@@ -246,10 +255,75 @@ class LvngServer(socketio.AsyncServer):
         if self.manager.sid_from_eio_sid(eio_sid, namespace) is not None:
             await self._refuse(eio_sid, None, "this socket is already connected")
             return
-        await super()._handle_connect(eio_sid, namespace, data)
+        await self._connect(eio_sid, namespace, data)
         environ = self.environ.get(eio_sid)
         if environ is not None and self.manager.sid_from_eio_sid(eio_sid, namespace):
             slim_environ(environ)
+
+    async def _connect(self, eio_sid: str, namespace: str, data: Any) -> None:
+        """python-socketio's `_handle_connect` (5.18, `always_connect` off), with recovery
+        (core/recovery.py): a `{pid, offset}` it can recover keeps its sid; the CONNECT
+        reply carries the session's `pid`; the missed packets follow it, before any other."""
+        recovery = self.recovery
+        if recovery is not None:
+            old = recovery.still_connected(data)
+            if old is not None:
+                # The client saw its transport drop before this node did: the old socket
+                # goes now, as a lost connection, and is saved (then claimed below).
+                await close_transport(self, old, self.reason.TRANSPORT_CLOSE)
+                # Its disconnect may be under way in another task already: wait for it.
+                await recovery.gone(data["pid"])
+        saved = recovery.claim(data) if recovery is not None else None
+        manager = self.manager
+        sid = None
+        if namespace in self.handlers:
+            if saved is not None and not manager.is_connected(saved.sid, namespace):
+                sid = await manager.pre_connect(eio_sid, namespace, sid=saved.sid)
+            else:
+                sid = await manager.pre_connect(eio_sid, namespace)
+        if sid is None:
+            if saved is not None and recovery is not None:
+                recovery.refuse(saved.sid)
+            await self._send_packet(
+                eio_sid,
+                self.packet_class(
+                    packet.CONNECT_ERROR, data="Unable to connect", namespace=namespace
+                ),
+            )
+            return
+        fail_reason: Any = socketio.exceptions.ConnectionRefusedError().error_args
+        try:
+            success = await self._trigger_event(
+                "connect", namespace, sid, self.environ[eio_sid], data or None
+            )
+        except socketio.exceptions.ConnectionRefusedError as exc:
+            fail_reason = exc.error_args
+            success = False
+        if success is False:
+            if recovery is not None:
+                recovery.refuse(sid)
+                recovery.pids.pop(sid, None)
+            await self._send_packet(
+                eio_sid,
+                self.packet_class(packet.CONNECT_ERROR, data=fail_reason, namespace=namespace),
+            )
+            await manager.disconnect(sid, namespace, ignore_queue=True)
+            return
+        reply = {"sid": sid}
+        pid = recovery.pids.pop(sid, None) if recovery is not None else None
+        if pid is not None:
+            reply["pid"] = pid
+        await self._send_packet(
+            eio_sid, self.packet_class(packet.CONNECT, reply, namespace=namespace)
+        )
+        await manager.connect(sid, namespace)
+        if recovery is not None:
+            deliver = self.delivery.deliver
+            recovery.finish(
+                sid,
+                lambda key: manager.basic_enter_room(sid, namespace, key),
+                lambda encoded: deliver(eio_sid, Outgoing(encoded)),
+            )
 
     async def _handle_disconnect(
         self, eio_sid: str, namespace: str | None, reason: Any = None

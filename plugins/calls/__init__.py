@@ -24,6 +24,7 @@ from core.api import (
     Platform,
     PluginMetrics,
     Room,
+    Session,
     hookimpl,
 )
 from plugins.calls import admin, domain_events
@@ -78,6 +79,15 @@ def lvng_routes() -> Blueprint:
 @hookimpl
 async def lvng_startup(platform: Platform) -> None:
     await platform.state_of(PLUGIN, CallsState).start()
+
+
+@hookimpl
+async def lvng_client_recovered(session: Session, rooms: list[Room], platform: Platform) -> None:
+    """A recovered socket whose user had left its calls at the drop is back in them, as
+    the same participant, while the call goes on."""
+    calls = platform.state_of(PLUGIN, CallsState).calls
+    for room in rooms:
+        await calls.came_back(session, room)
 
 
 @hookimpl

@@ -22,7 +22,7 @@ from plugins.calls.models import Call, Participant, Segment
 from plugins.calls.rooms import call_room, room_name_of
 
 if TYPE_CHECKING:
-    from core.api import AfterAck, Caller, Member, Platform, RoomTurn
+    from core.api import AfterAck, Caller, Member, Platform, RoomTurn, Session
     from plugins.calls.metrics import CallsMetrics
     from plugins.calls.transcripts import Transcripts
 
@@ -176,6 +176,36 @@ class Calls:
         if entered:
             self.metrics.participants.inc()
         return call, started
+
+    async def came_back(self, session: Session, room: Room) -> None:
+        """A recovered socket (contract section 12), its user's first in the call room
+        again: back in the call in progress as the same participant (a new stint of its
+        row), told as a join: `call:joined` to it, `call:participant_joined` to the
+        others. A call that ended meanwhile is not started again."""
+        room_name = room_name_of(room)
+        if room_name is None:
+            return
+        after = self.platform.after_ack()
+        org, user_id, user_name = room.organization_id, session.user_id, session.identity.user_name
+        async with self.platform.turn(room, after) as turn:
+            if await self.in_progress(org, room_name) is not None:
+                call, _ = await self._enter(turn, room, room_name, user_id, user_name, first=True)
+                participants = await self.participants(room, call)
+                joined_payload = payloads.joined(call, participants, [], False)
+                transcript, more = await self.transcripts.for_joiner(
+                    call, budget=MAX_PAGE_JSON - json_size(joined_payload)
+                )
+                joined_payload.update(transcript=transcript, transcriptHasMore=more)
+                after.emit("call:joined", joined_payload, to=session.sid)
+                after.emit(
+                    "call:participant_joined",
+                    payloads.participant_joined(room_name, call.call_id, user_id, user_name),
+                    room=room,
+                    skip_sid=session.sid,
+                )
+                data = payloads.call_event(call, user_id, user_name)
+                after.then(lambda: self.publish("call.participant_joined", org, data))
+        await after.run()
 
     # --- leaving -----------------------------------------------------------------------
 

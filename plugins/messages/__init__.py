@@ -88,6 +88,17 @@ async def lvng_client_disconnected(session: Session, platform: Platform) -> None
 
 
 @hookimpl
+async def lvng_client_recovered(session: Session, rooms: list[Room], platform: Platform) -> None:
+    """A recovered socket is back in its conversations: `member:joined` to the others
+    where the drop told them `member:left` (channels told nothing)."""
+    state = platform.state_of(PLUGIN, MessagesState)
+    for room in rooms:
+        target = Target.from_room(room)
+        if target is not None and target.kind == "conversation":
+            await state.conversations.came_back(session, target)
+
+
+@hookimpl
 async def lvng_client_left_room(
     room: Room, member: Member, last: bool, reason: str, platform: Platform
 ) -> None:

@@ -20,7 +20,7 @@ from plugins.messages.models import Conversation
 from plugins.messages.target import Target
 
 if TYPE_CHECKING:
-    from core.api import Identity, Platform
+    from core.api import Identity, Platform, Session
     from plugins.messages.messages import Messages
     from plugins.messages.schemas import Rejoin
     from plugins.messages.typing_indicators import Typing
@@ -150,6 +150,21 @@ class Conversations:
             "missed": len(missed),
             "hasMore": has_more,
         }
+
+    async def came_back(self, session: Session, target: Target) -> None:
+        """A recovered socket, the user's first in the room again: told as a join."""
+        after = self.platform.after_ack()
+        async with self.platform.turn(target.room, after):
+            after.emit(
+                "member:joined",
+                payloads.member(target, session.user_id, session.identity.user_name),
+                room=target.room,
+                skip_sid=session.sid,
+            )
+        self._publish(
+            after, "conversation.member_joined", target, session.user_id, session.identity.user_name
+        )
+        await after.run()
 
     async def left_room(self, target: Target, member: Member, last: bool, reason: str) -> None:
         """A socket left without asking (disconnect, refresh, an admin's removal, dead

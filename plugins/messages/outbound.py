@@ -215,13 +215,15 @@ def register(events: EventRegistrar) -> None:
     events.emits("message:read", Read)
     events.emits("message:read:batch", ReadBatch)
     events.emits("channel:unread", ChannelUnread)
-    events.emits("typing:start", Typing)
+    # Typing is ephemeral: a recovered socket does not get it again (contract section 12).
+    events.emits("typing:start", Typing, ephemeral=True)
     events.emits(
         "typing:stop",
         Typing,
         "Typing stopped: to the room without the typist, "
         "also when the server ends a typing:start not stopped within 10 s "
         "(`reason` `timeout`, or `left`).",
+        ephemeral=True,
     )
     events.emits("room:joined", RoomJoined)
     events.emits(

@@ -1,6 +1,7 @@
 // The reference's reconnection note: after a server restart the client reconnects by
-// itself (exponential backoff), re-joins its channel and conversation, and recovers what
-// it missed with `conversation:rejoin`. Runs last: it restarts the server.
+// itself (exponential backoff) and, recovery on (contract section 12), comes back with
+// its socket id, rooms and the messages it missed; re-joining and `conversation:rejoin`
+// keep working as before. Runs last: it restarts the server.
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 
@@ -16,7 +17,7 @@ for (const transport of TRANSPORTS) {
     const ref = { conversationId: `conv-${RUN}-restart-${transport}`, customerId };
     const claims = { customers: [customerId] };
 
-    it("the client reconnects by itself, rejoins and recovers the missed messages", async () => {
+    it("the client reconnects by itself, is recovered, and rejoining still works", async () => {
       const watcher = await connect("watcher", org, { transport, claims, reconnection: true });
       assert.equal((await watcher.call("conversation:join", ref)).ok, true);
       assert.equal((await watcher.call("channel:join", { channelId })).ok, true);
@@ -40,10 +41,18 @@ for (const transport of TRANSPORTS) {
         assert.equal((await other.call("message:send", { ...ref, content })).ok, true);
       }
 
+      // Recovered (contract section 12): the same socket, its rooms, what it missed.
       const welcome = await watcher.next("connected", { timeout: 15000 });
       assert.equal(welcome.userId, "watcher");
-      assert.notEqual(welcome.socketId, watcher.welcome.socketId);
+      assert.equal(welcome.socketId, watcher.welcome.socketId);
+      assert.equal(welcome.recovered, true);
+      assert.equal(watcher.socket.recovered, true);
       assert.equal(watcher.socket.io.engine.transport.name, transport);
+      for (const content of missed) {
+        assert.equal((await watcher.next("message:new")).content, content);
+      }
+
+      // The manual path of the reference keeps working on top of it.
 
       assert.equal((await watcher.call("channel:join", { channelId })).ok, true);
       const ack = await watcher.call("conversation:rejoin", { ...ref, lastMessageId: last.id });

@@ -12,6 +12,7 @@ const say = (value) => console.log(JSON.stringify(value));
 
 socket.on("connected", (payload) => say({
   event: "connected", userId: payload.userId, socketId: payload.socketId,
+  recovered: socket.recovered && payload.recovered === true,
 }));
 socket.on("disconnect", (reason) => say({
   event: "disconnect", reason, active: socket.active,
