@@ -48,7 +48,8 @@ async def connect(server: LiveServer, user: str, org: str, name: str | None = No
 async def listed(client: Client) -> list[dict[str, Any]]:
     """`presence:list`, each user's lastSeen checked and kept."""
     ack = await client.call("presence:list")
-    assert ack["ok"] is True and set(ack) == {"ok", "users"}, ack
+    assert ack["ok"] is True and set(ack) == {"ok", "users", "nextCursor"}, ack
+    assert ack["nextCursor"] is None, ack  # one page: fewer than 500 users
     for user in ack["users"]:
         assert set(user) == {
             "userId",
