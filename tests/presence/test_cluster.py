@@ -29,8 +29,14 @@ async def test_two_nodes_agree_on_who_is_online(cluster):
         ("carol", "online", None),
     ]
     token = a.token("reader", org)
-    assert await a.http("GET", "/api/v1/presence", token=token) == (200, {"users": on_a, "nextCursor": None})
-    assert await b.http("GET", "/api/v1/presence", token=token) == (200, {"users": on_a, "nextCursor": None})
+    assert await a.http("GET", "/api/v1/presence", token=token) == (
+        200,
+        {"users": on_a, "nextCursor": None},
+    )
+    assert await b.http("GET", "/api/v1/presence", token=token) == (
+        200,
+        {"users": on_a, "nextCursor": None},
+    )
 
     # Carol's device on node A goes: her device on node B keeps her online.
     await carol_a.close()
