@@ -26,14 +26,21 @@ def serve(start_server, tmp_path, text: str) -> LiveServer:
     return start_server(args=["--config", str(path)])
 
 
-async def crowd(server: LiveServer, org: str, names: list[str]) -> list[Client]:
-    """Users connected one after the other; every presence:update they caused is read."""
+async def crowd(server: LiveServer, org: str, names: list[str], limit: int) -> list[Client]:
+    """Users connected one after the other, each hearing the onlines it should: while the
+    organization is at most `limit` online, everyone's that came after it (itself
+    included), and maybe an earlier one's (announced in a burst's window, so after this
+    one joined); past the limit, only its own (its own device)."""
     clients: list[Client] = []
     for name in names:
         clients.append(await connect(server, name, org))
-    for client in clients:  # wait for each one's own online, then drop what remains
-        await heard(client)
-        client.unread("presence:update")
+    for i, client in enumerate(clients):
+        needed = set(names[i:limit] if i < limit else [names[i]])
+        allowed = needed | set(names[: min(i, limit)])
+        while needed:
+            user = (await heard(client))["userId"]
+            assert user in allowed, (names[i], user)
+            needed.discard(user)
     return clients
 
 
@@ -61,7 +68,7 @@ async def test_a_small_organization_hears_every_change_as_before(start_server, t
 async def test_past_the_limit_only_subscribers_and_own_devices_hear(start_server, tmp_path):
     server = serve(start_server, tmp_path, large_config(limit=2, grace=0.3))
     org = uid("org")
-    alice, bob, carol = await crowd(server, org, ["alice", "bob", "carol"])  # 3 > 2: large
+    alice, bob, carol = await crowd(server, org, ["alice", "bob", "carol"], 2)  # 3 > 2: large
     ack = await alice.call("presence:subscribe", {"userIds": ["dave", "bob"]})
     assert ack["ok"] is True and set(ack) == {"ok", "users"}
     assert ack["users"][0] == unknown("dave")  # never seen yet
@@ -95,7 +102,7 @@ async def test_the_organization_hears_again_under_the_hysteresis(start_server, t
     server = serve(start_server, tmp_path, large_config(limit=4, grace=0))
     org = uid("org")
     names = ["u1", "u2", "u3", "u4", "u5"]
-    clients = dict(zip(names, await crowd(server, org, names), strict=True))
+    clients = dict(zip(names, await crowd(server, org, names, 4), strict=True))
     watcher = clients["u1"]
     await clients["u5"].close()  # 4 left: still large (4 is not under 3.6)
     await drained([watcher])
@@ -114,12 +121,21 @@ async def test_subscribe_acks_presence_and_tells_nothing_of_other_organizations(
     org, other = uid("org"), uid("org")
     alice = await connect(server, "alice", org)
     bob = await connect(server, "bob", org)
+    assert await heard(bob) == update("bob", "Bob", "online")  # his connect is done
     await bob.call("presence:update", {"status": "busy", "customStatus": "Deep work"})
     carol = await connect(server, "carol", org)
+    # (bob's busy may reach her too: a change in a burst's window leaves after it)
+    while (await heard(carol)) != update("carol", "Carol", "online"):
+        pass
     await carol.close()  # seen, now offline
     stranger = await connect(server, "stranger", other)  # online, elsewhere
-    await heard(alice)  # her own online
-    alice.unread("presence:update")
+    assert [await heard(alice) for _ in range(5)] == [
+        update("alice", "Alice", "online"),
+        update("bob", "Bob", "online"),
+        update("bob", "Bob", "busy", "Deep work"),
+        update("carol", "Carol", "online"),
+        update("carol", "Carol", "offline"),
+    ]
 
     ack = await alice.call(
         "presence:subscribe", {"userIds": ["bob", "carol", "stranger", "bob", "ghost"]}
@@ -173,7 +189,7 @@ async def test_subscription_limits_are_clear_errors(start_server, tmp_path):
 async def test_changes_of_one_user_in_a_window_leave_as_the_last(start_server, tmp_path):
     server = serve(start_server, tmp_path, large_config(limit=1, coalesce_ms=1500))
     org = uid("org")
-    alice, bob = await crowd(server, org, ["alice", "bob"])  # 2 > 1: large
+    alice, bob = await crowd(server, org, ["alice", "bob"], 1)  # 2 > 1: large
     await alice.call("presence:subscribe", {"userIds": ["bob"]})
     before = await server.metric("lvng_presence_superseded_total")
     for status in ("busy", "away", "online", "busy"):
