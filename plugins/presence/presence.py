@@ -147,6 +147,12 @@ class Presence:
             record.left_at = now
             record.seen(now)
             await self.store.save(org, user, record)
+        if self.platform.stopping:
+            # This node is stopping: its timers end with it (whatever its stop takes, so
+            # a slow stop of many sockets does not announce them offline meanwhile). The
+            # record's `leftAt` makes the list say offline once the grace is over, and a
+            # reconnect within it, on any node, announces nothing.
+            return
         self._schedule_grace(org, user, self.grace)
 
     # --- activity -----------------------------------------------------------------------
