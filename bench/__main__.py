@@ -35,6 +35,7 @@ import jwt
 
 from bench import ceiling as bench_ceiling
 from bench.channels import channels_run
+from bench.large_org import large_org_run
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -175,8 +176,10 @@ class Server:
                 self.proc.wait(5)
 
 
-def start_server(kind: str, workdir: Path, database_url: str | None = None) -> Server:
-    port = free_port()
+def start_server(
+    kind: str, workdir: Path, database_url: str | None = None, port: int | None = None
+) -> Server:
+    port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LVNG_")}
     env["BENCH_MAX_SECONDS"] = str(MAX_SECONDS)
@@ -660,6 +663,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "rooms": {},
         "persistence": {},
         "channels": {},
+        "large_org": [],
     }
     if "soak" in sections:  # bench/soak.py: two nodes behind nginx, faults on a schedule
         from bench import soak
@@ -741,6 +745,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"rooms {kind}: {result['deliveries_per_s']}/s p50 {result['p50_ms']} "
                 f"p99 {result['p99_ms']} lost {result['lost']} failed {result['failed']}"
             )
+        # One large organization (opt-in: --sections large-org): connects/s, restart storm.
+        if "lvng" in servers and "large-org" in sections:
+            counts = [
+                int(n)
+                for n in (args.large_org or ("300" if args.quick else "5000,10000")).split(",")
+            ]
+            for count in counts:
+                result = await large_org_run(
+                    BENCH, root, count, sizes.idle_procs, start_server, token
+                )
+                result["load"] = load_average()
+                report["large_org"].append(result)
+                _progress(
+                    f"large org {count}: {result['connects_per_s']}/s, back after a restart "
+                    f"in {result['storm']['all_back_seconds']} s, presence right in "
+                    f"{result['storm']['presence_right_seconds']} s"
+                )
         # Persistence: acked message:send per second, SQLite then PostgreSQL, beside the
         # database's own ceiling measured now.
         if "lvng" in servers and "persistence" in sections:
@@ -895,6 +916,19 @@ def table(report: dict[str, Any]) -> str:
             f"{r['deliveries_per_s']:>8,}/s {r['p50_ms']}/{r['p99_ms']} ms lost {r['lost']} "
             f"ooo {r['out_of_order']} failed {r['failed']} {r['bytes_per_connection']:,} B"
         )
+    if report.get("large_org"):
+        lines += [
+            "",
+            "one large organization (every plugin): connects/s | after SIGTERM and a restart: "
+            "all back | presence right | presence:update frames heard in the storm",
+        ]
+        for r in report["large_org"]:
+            st = r["storm"]
+            lines.append(
+                f"  {r['sockets']:>6} sockets  {r['connects_per_s']:>8}/s  "
+                f"{st['all_back_seconds']} s  {st['presence_right_seconds']} s  "
+                f"{st['updates_heard']}"
+            )
     lines += [
         "",
         "persistence: acked message:send/s (ack p50/p99 ms), and the database's own ceiling "
@@ -971,6 +1005,11 @@ def main(argv: list[str] | None = None) -> int:
         f"(default 600; --quick {QUICK_SOAK_SECONDS:g})",
     )
     parser.add_argument("--fanout", help="channel sizes instead of the mode's, e.g. 500")
+    parser.add_argument(
+        "--large-org",
+        help="sockets of the one organization of the large-org section (opt-in: "
+        "--sections large-org), e.g. 5000 (default 5000,10000; --quick 300)",
+    )
     parser.add_argument("--duration", type=float, help="seconds per fan-out run")
     parser.add_argument("--pg-host", default="127.0.0.1")
     parser.add_argument("--pg-port", type=int, default=5432)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from core.caller import Caller
@@ -237,11 +238,12 @@ class Platform:
         event: str,
         data: Any,
         *,
-        room: Room | None = None,
+        room: Room | Sequence[Room] | None = None,
         to: str | None = None,
         skip_sid: str | None = None,
     ) -> None:
-        """Send `event` to one socket (`to`) or to everyone in `room` (less `skip_sid`).
+        """Send `event` to one socket (`to`) or to everyone in `room` (less `skip_sid`);
+        `room` may be several rooms: a socket in more than one gets the event once.
 
         With `--dev` or LVNG_STRICT_DOMAIN_EVENTS, a payload that does not fit the model
         `event` was declared with raises OutboundPayloadError here, and nothing is sent."""
@@ -251,7 +253,13 @@ class Platform:
             problem = self.events.check_outbound(event, data)
             if problem is not None:
                 raise OutboundPayloadError(problem)
-        target = room.key if room is not None else to
+        target: str | list[str] | None
+        if room is None:
+            target = to
+        elif isinstance(room, Room):
+            target = room.key
+        else:
+            target = [r.key for r in room]
         await self.sio.emit(event, data, to=target, skip_sid=skip_sid)
 
     async def publish(

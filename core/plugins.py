@@ -61,7 +61,15 @@ BUILTIN_EVENTS: dict[str, frozenset[str]] = {
     ),
     "swarm": frozenset({"swarm:subscribe", "swarm:unsubscribe"}),
     "calls": frozenset({"call:join", "call:leave", "call:transcription", "call:transcript"}),
-    "presence": frozenset({"presence:update", "presence:heartbeat", "presence:list"}),
+    "presence": frozenset(
+        {
+            "presence:update",
+            "presence:heartbeat",
+            "presence:list",
+            "presence:subscribe",
+            "presence:unsubscribe",
+        }
+    ),
     "activity": frozenset({"activity:subscribe", "activity:unsubscribe", "activity:read"}),
     "webhooks": frozenset(),
 }

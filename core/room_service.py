@@ -87,6 +87,25 @@ class RoomService:
         """Every user with a socket in the room, on any node: `{userId: userName}`."""
         return await self._cluster.users(room.key)
 
+    async def count(self, room: Room) -> int:
+        """How many users have a socket in the room, on any node (one step, any size)."""
+        return await self._cluster.count(room.key)
+
+    async def listen(self, session: Session, room: Room) -> bool:
+        """Put the socket in the room for delivery only: what is emitted to the room
+        reaches it (on any node, through the Socket.IO adapter), but it is no member (no
+        `first`/`last`, not in `users`, not in `session.rooms`) and no plugin is asked:
+        the caller decided it may hear the room (a presence subscription). It ends with
+        the socket. False when the room belongs to another organization."""
+        if room.organization_id != session.identity.organization_id:
+            return False
+        await self._sio.enter_room(session.sid, room.key)
+        return True
+
+    async def unlisten(self, session: Session, room: Room) -> None:
+        """Undo `listen` (nothing if the socket was not listening)."""
+        await self._sio.leave_room(session.sid, room.key)
+
     def require_member(self, session: Session, room: Room) -> None:
         """Raise NOT_IN_ROOM unless the socket has joined the room."""
         if room not in session.rooms:

@@ -78,3 +78,39 @@ def test_the_quick_benchmark_runs_and_loses_nothing(tmp_path):
     assert report["comparable"] is (load <= 0.5 * cpus)
     warned = done.stdout.startswith("WARNING: the machine was loaded when this run started")
     assert warned is (not report["comparable"])
+
+
+@pytest.mark.timeout(300)
+def test_the_large_org_section_runs_and_every_socket_comes_back(tmp_path):
+    """`--sections large-org --quick`: 300 sockets of one organization connect, subscribe,
+    and after a SIGTERM and a restart are all back and listed online (no timing asserted)."""
+    if not (shutil.which("node") and (BENCH / "node_modules" / "socket.io-client").is_dir()):
+        message = "node or bench/node_modules missing (run: npm ci --prefix bench)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--servers",
+            "lvng",
+            "--sections",
+            "large-org",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    [run] = json.loads(out.read_text())["large_org"]
+    assert run["sockets"] == 300 and run["subscribed"] == 300 * 20, run
+    assert run["online_before_storm"] == 300 and run["storm"]["online_after"] == 300, run
+    assert run["storm"]["presence_right_seconds"] is not None, run
+    assert "one large organization" in done.stdout

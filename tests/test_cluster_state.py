@@ -53,6 +53,19 @@ async def test_first_and_last_are_about_the_user_on_every_node(nodes: Nodes) -> 
     assert await a.sockets("acme/r", "alice") == 0 and await b.users("acme/r") == {}
 
 
+async def test_count_is_the_users_of_a_room_on_every_node(nodes: Nodes) -> None:
+    a, b = nodes
+    assert await a.count("acme/big") == 0
+    await a.enter("acme/big", "alice", "s1", "Alice")
+    await b.enter("acme/big", "alice", "s2", "Alice")  # her second device: one user
+    await b.enter("acme/big", "bob", "s3", "Bob")
+    assert await a.count("acme/big") == await b.count("acme/big") == 2
+    await a.exit("acme/big", "alice", "s1")
+    assert await b.count("acme/big") == 2
+    await b.exit("acme/big", "alice", "s2")
+    assert await a.count("acme/big") == 1 == len(await a.users("acme/big"))
+
+
 async def test_entering_again_is_not_first_and_a_stranger_leaving_changes_nothing(
     nodes: Nodes,
 ) -> None:

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import inspect
 from importlib.metadata import version
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -108,6 +109,39 @@ def test_socketio_manager_extension_points():
 
     assert "def get_participants(self, namespace, room)" in inspect.getsource(BaseManager)
     assert "async def _send_packet(self, eio_sid, pkt)" in inspect.getsource(socketio.AsyncServer)
+    # FastManager.basic_disconnect is BaseManager's less its scan of every room: the rest
+    # (callbacks, pending connects and disconnects) must be all there is.
+    source = inspect.getsource(BaseManager.basic_disconnect)
+    assert source.count("self.") == 15, source
+    for piece in ("self.callbacks", "self.pending_connect", "self.pending_disconnect"):
+        assert piece in source
+    assert "self.rooms[namespace].copy().items()" in source
+
+
+async def test_a_disconnect_leaves_only_the_sockets_own_rooms():
+    """FastManager keeps each socket's rooms: a disconnect leaves those (python-socketio
+    scans every room), and the rooms and the index agree afterwards."""
+    from core.transport.delivery import FastManager
+
+    manager = FastManager()
+    ids = iter(["s0", "s1", "s2"])
+    eio = SimpleNamespace(generate_id=lambda: next(ids))
+    manager.set_server(SimpleNamespace(eio=eio, packet_class=SimpleNamespace(json=None)))
+    for n in range(3):
+        sid = await manager.connect(f"eio{n}", "/")
+        manager.basic_enter_room(sid, "/", "org")
+        manager.basic_enter_room(sid, "/", f"user:{n}")
+    first, second, third = (manager.sid_from_eio_sid(f"eio{n}", "/") for n in range(3))
+    assert sorted(manager.get_rooms(first, "/")) == sorted(["org", "user:0", first])
+    manager.basic_disconnect(first, "/")
+    assert "user:0" not in manager.rooms["/"] and first not in manager.rooms["/"]
+    assert set(manager.rooms["/"]["org"]) == {second, third}
+    assert ("/", first) not in manager.rooms_of
+    manager.basic_leave_room(second, "/", "org")
+    assert sorted(manager.get_rooms(second, "/")) == sorted(["user:1", second])
+    manager.basic_disconnect(second, "/")
+    manager.basic_disconnect(third, "/")
+    assert manager.rooms_of == {} and manager.rooms.get("/", {}) == {}
 
 
 @pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 70_000])

@@ -149,7 +149,9 @@ async def _presence_round(live: LiveServer, n: int) -> None:
     """A user comes online (heard by another) and turns busy: updates by status."""
     watcher = await live.connect(f"watcher{n}", "obs")
     busy = await live.connect(f"busy{n}", "obs")
-    assert (await watcher.next("presence:update"))["userId"] in {f"watcher{n}", f"busy{n}"}
+    # (Others' onlines of a burst's window may come first: they leave after it, issue 25.)
+    while (await watcher.next("presence:update"))["userId"] not in {f"watcher{n}", f"busy{n}"}:
+        pass
     assert (await busy.call("presence:update", {"status": "busy"}))["ok"] is True
     while (await watcher.next("presence:update"))["status"] != "busy":
         pass

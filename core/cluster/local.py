@@ -45,6 +45,9 @@ class LocalCluster(ClusterState):
             for user, sockets in self._rooms.get(room_key, {}).items()
         }
 
+    async def count(self, room_key: str) -> int:
+        return len(self._rooms.get(room_key, ()))
+
     def _live(self, key: str) -> Any:
         found = self._values.get(key)
         if found is None:

@@ -357,6 +357,9 @@ class RedisCluster(ClusterState):
         )
         return dict(zip(flat[::2], flat[1::2], strict=True))
 
+    async def count(self, room_key: str) -> int:
+        return int(await self.redis.scard(self._room_users(room_key)))
+
     # --- key-value ---------------------------------------------------------------------
 
     async def get(self, key: str) -> str | None:

@@ -15,7 +15,9 @@ interface): `core.cluster.local.LocalCluster`, in-process, the default, and
   room changes nothing and answers False; `enter` of a socket already there is not
   `first` again.
 - `users(room)` is every user with a socket in the room, on any node, with the name
-  given at its first entering socket's `enter`; `sockets(room, user)` counts them.
+  given at its first entering socket's `enter`; `count(room)` is how many (without
+  reading them: a large organization's size, asked at each presence change);
+  `sockets(room, user)` counts a user's sockets.
 - Telling a room is not part of `enter`/`exit`: callers that announce a transition hold
   the room's turn (`core.turns`) around the call and the emit, so announcements are in
   the order of the transitions.
@@ -133,6 +135,11 @@ class ClusterState(ABC):
     @abstractmethod
     async def users(self, room_key: str) -> dict[str, str]:
         """Every user with a socket in the room, on any node: `{userId: userName}`."""
+
+    @abstractmethod
+    async def count(self, room_key: str) -> int:
+        """How many users have a socket in the room, on every node (`len(users(room))`,
+        in one step whatever the room's size)."""
 
     # --- key-value with TTL ------------------------------------------------------------
 

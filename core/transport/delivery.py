@@ -32,6 +32,13 @@ per packet. Here a packet is encoded once (`Outgoing`) and, for each recipient:
 one waits until `flush_window` after it (`LVNG_FLUSH_WINDOW_MS`): the frames of the
 messages emitted meanwhile go out in one write per socket. Small flushes go at once.
 
+**Leaving every room at a disconnect.** python-socketio's `basic_disconnect` looks for
+the socket in every room of the namespace: one disconnect costs the number of rooms, and
+a server with a room per user (`user:{userId}`, presence subscriptions) drops N sockets in
+N × rooms steps (a restart of 10,000 sockets: hundreds of millions). `FastManager` keeps
+each socket's rooms beside python-socketio's rooms (entered and left through
+`basic_enter_room`/`basic_leave_room`, which every other path uses) and leaves just those.
+
 **Slow consumers.** `transport.write` never blocks: a client that does not read makes the
 transport's buffer grow, and a stuck writer makes the queue grow. A socket with more than
 `buffer_limit` bytes in its transport's buffer, or more than `queue_limit` packets in its
@@ -209,6 +216,42 @@ class FastManager(socketio.AsyncManager):
         self.basic_enter_room(sid, namespace, sid, eio_sid=eio_sid)
         self.pending_connect.setdefault(namespace, []).append(sid)
         return sid
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # (namespace, sid) → the rooms the socket is in (the None and sid rooms included).
+        self.rooms_of: dict[tuple[str, str], set[Any]] = {}
+
+    def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: Any = None) -> None:
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        self.rooms_of.setdefault((namespace, sid), set()).add(room)
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        super().basic_leave_room(sid, namespace, room)
+        held = self.rooms_of.get((namespace, sid))
+        if held is not None:
+            held.discard(room)
+            if not held:
+                del self.rooms_of[(namespace, sid)]
+
+    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        """python-socketio's, less its scan of every room: the socket's own rooms only."""
+        if namespace not in self.rooms:
+            return
+        for room in list(self.rooms_of.get((namespace, sid), ())):
+            self.basic_leave_room(sid, namespace, room)
+        self.rooms_of.pop((namespace, sid), None)
+        # The rest of python-socketio's basic_disconnect (5.x), as it is there.
+        self.callbacks.pop(sid, None)
+        for pending in (self.pending_connect, self.pending_disconnect):
+            waiting = pending.get(namespace)
+            if waiting is not None and sid in waiting:
+                waiting.remove(sid)
+                if not waiting:
+                    del pending[namespace]
+
+    def get_rooms(self, sid: str, namespace: str) -> list[Any]:
+        return [r for r in self.rooms_of.get((namespace, sid), ()) if r is not None]
 
     async def emit(
         self,

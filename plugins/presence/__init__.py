@@ -5,6 +5,8 @@ Settings, `[plugins.presence]` in the config file (settings.py):
 
     away_after_seconds = 120        # no event for this long turns `online` into `away`
     offline_grace_seconds = 10      # the last socket gone this long → `offline`
+    org_broadcast_limit = 1000      # above this many online users, only subscribers hear
+    coalesce_ms = 50                # a large organization's changes wait this window
 
 Domain events it publishes: none.
 """
@@ -71,10 +73,14 @@ async def lvng_client_left_room(
     """Only `org:{organizationId}`: leaving it is leaving the organization (for `last`,
     the user's last socket anywhere)."""
     if room.kind == "org":
-        await platform.state_of(PLUGIN, PresenceState).presence.left(member, last, reason)
+        state = platform.state_of(PLUGIN, PresenceState)
+        state.subscriptions.gone(member.sid)
+        await state.presence.left(member, last, reason)
 
 
 @hookimpl
 async def lvng_admin_snapshot(platform: Platform, organization_id: str) -> dict[str, Any]:
     """The inspection page's presence: every user of the organization and their status."""
-    return {"users": await platform.state_of(PLUGIN, PresenceState).presence.users(organization_id)}
+    return {
+        "users": await platform.state_of(PLUGIN, PresenceState).listing.everyone(organization_id)
+    }

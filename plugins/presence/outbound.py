@@ -10,7 +10,9 @@ from core.api import EventRegistrar, Outbound, Timestamp
 
 class PresenceUpdate(Outbound):
     """A user's presence changed (first device online, a chosen status, away after no
-    activity, offline after the grace): to `org:{organizationId}`."""
+    activity, offline after the grace): to `org:{organizationId}`; in an organization past
+    `org_broadcast_limit` online users, to the sockets subscribed to the user
+    (`presence:subscribe`) and the user's own devices only."""
 
     userId: str
     userName: str

@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 
 def update(user_id: str, record: PresenceRecord) -> dict[str, Any]:
-    """`presence:update` to `org:{organizationId}`, and the `presence:update` ack."""
+    """`presence:update` to `org:{organizationId}` (or, in a large organization, to the
+    user's subscribers and own devices), and the `presence:update` ack."""
     return {
         "userId": user_id,
         "userName": record.user_name,
@@ -39,4 +40,17 @@ def listed(
         "customStatus": custom_status,
         "statusText": status_text,
         "lastSeen": iso_from_epoch(last_seen),
+    }
+
+
+def unknown(user_id: str) -> dict[str, Any]:
+    """A subscribed id presence has no record of in the caller's organization: a user
+    never seen, or no one (`presence:subscribe`'s ack). It tells nothing more."""
+    return {
+        "userId": user_id,
+        "userName": None,
+        "status": "offline",
+        "customStatus": None,
+        "statusText": None,
+        "lastSeen": None,
     }

@@ -24,14 +24,13 @@ longer than a reload, and a user who reconnected elsewhere meanwhile is not repo
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from core.api import Room
 from plugins.presence import payloads
+from plugins.presence.audience import Audience, org_room
 from plugins.presence.records import PresenceRecord, Store
 
 if TYPE_CHECKING:
@@ -45,10 +44,6 @@ EARLY = 0.005  # a timer may fire this much before its deadline and still count
 GRACE = "presence.grace"  # the kind of the offline grace's deadline (core.deadlines)
 
 
-def org_room(org: str) -> Room:
-    return Room.of(org, "org", org)
-
-
 class Presence:
     def __init__(
         self, platform: Platform, settings: PresenceSettings, metrics: PresenceMetrics
@@ -58,6 +53,7 @@ class Presence:
         self.grace = settings.offline_grace_seconds
         self.metrics = metrics
         self.store = Store(platform)
+        self.audience = Audience(platform, settings, metrics)
         self._local: dict[UserKey, set[str]] = {}  # this node's sockets of each user
         self._status: dict[UserKey, str] = {}  # their status as this node last knew it
         metrics.watch(self._local_statuses)
@@ -82,12 +78,14 @@ class Presence:
             if own:
                 await after.run()
 
-    def _announce(
+    async def _announce(
         self, after: AfterAck, org: str, user: str, record: PresenceRecord
     ) -> dict[str, Any]:
+        """Queue the change for those who hear it (`audience.py`: the organization, or
+        the user's subscribers and own devices)."""
         self._status[(org, user)] = record.status
         data = payloads.update(user, record)
-        after.emit("presence:update", data, room=org_room(org))
+        await self.audience.tell(after, org, user, data)
         self.metrics.updates.labels(status=record.status).inc()
         return data
 
@@ -124,7 +122,7 @@ class Presence:
             if created:
                 await self.store.enroll(org, user)
             if record.status != before:
-                self._announce(after, org, user, record)
+                await self._announce(after, org, user, record)
             self._status[(org, user)] = record.status
 
     async def left(self, member: Member, last: bool, reason: str) -> None:
@@ -176,7 +174,7 @@ class Presence:
         before, record.status = record.status, record.effective()
         await self.store.save(org, user, record)
         if record.status != before:
-            self._announce(after, org, user, record)
+            await self._announce(after, org, user, record)
         self._status[(org, user)] = record.status
 
     async def update(self, caller: Caller, choice: UpdatePresence) -> dict[str, Any]:
@@ -205,7 +203,7 @@ class Presence:
                 await self.store.enroll(org, user)
             self._status[(org, user)] = record.status
             if (record.status, record.custom_status, record.status_text) != shown:
-                return self._announce(after, org, user, record)
+                return await self._announce(after, org, user, record)
             return payloads.update(user, record)
 
     # --- timers -------------------------------------------------------------------------
@@ -310,42 +308,4 @@ class Presence:
         record.status, record.idle, record.left_at = "offline", False, None
         await self.store.save(org, user, record)
         if before != "offline":
-            self._announce(after, org, user, record)
-
-    # --- who is online ------------------------------------------------------------------
-
-    async def users(self, org: str) -> list[dict[str, Any]]:
-        """Every user of the organization presence knows, with what others may see."""
-        connected = await self.platform.rooms.users(org_room(org))
-        ids = sorted(set(await self.store.roster(org)) | set(connected))
-        found = await asyncio.gather(*(self._read(org, user) for user in ids))
-        now = time.time()
-        listed, expired = [], set()
-        for user, (record, active_at) in zip(ids, found, strict=True):
-            if record is None:
-                if user in connected:  # its connect is being handled right now
-                    listed.append(
-                        payloads.listed(
-                            user, connected[user], "online", None, None, active_at or now
-                        )
-                    )
-                else:
-                    expired.add(user)
-                continue
-            status = record.shown(user in connected, now, self.grace)
-            listed.append(
-                payloads.listed(
-                    user,
-                    record.user_name,
-                    status,
-                    record.custom_status,
-                    record.status_text,
-                    record.visible_last_seen(active_at),
-                )
-            )
-        if expired:
-            await self.store.forget(org, expired)
-        return listed
-
-    async def _read(self, org: str, user: str) -> tuple[PresenceRecord | None, float | None]:
-        return await self.store.load(org, user), await self.store.active_at(org, user)
+            await self._announce(after, org, user, record)

@@ -9,9 +9,12 @@ organizations is two users):
   `lastSeen` as others may see it.
 - `presence/active/{org}/{user}`: when the user was last active (epoch seconds), written
   without a lock on each activity report, so a busy user costs one write per interval.
-- `presence/roster/{org}`: the ids with a record, so `presence:list` can name users that
-  are offline (with their `lastSeen`); written under the org's roster turn, only when a
-  user is first seen (or forgotten).
+- `presence/roster/{org}/{shard}`: the ids with a record, so `presence:list` can name
+  users that are offline (with their `lastSeen`), in `ROSTER_SHARDS` lists by a hash of
+  the id; each written under its own turn, only when a user is first seen (or
+  forgotten). One list per organization (`presence/roster/{org}`, still read and pruned)
+  made each first connect rewrite every id under one lock: quadratic, and serial across
+  nodes, in a large organization's connect storm.
 
 Records and activity keep for `REMEMBER_SECONDS` after their last write (30 days), so
 `lastSeen` outlives a restart with Redis, and users who never come back are forgotten; the
@@ -20,7 +23,9 @@ roster drops them the next time it is listed.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import zlib
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -28,6 +33,11 @@ if TYPE_CHECKING:
     from core.api import Platform
 
 REMEMBER_SECONDS = 30 * 24 * 3600.0
+ROSTER_SHARDS = 64
+
+
+def roster_shard(org: str, user: str) -> str:
+    return f"presence/roster/{org}/{zlib.crc32(user.encode()) % ROSTER_SHARDS}"
 
 
 @dataclass
@@ -89,27 +99,40 @@ class Store:
         await self.cluster.put(f"presence/active/{org}/{user}", repr(at), ttl=REMEMBER_SECONDS)
 
     async def roster(self, org: str) -> list[str]:
-        raw = await self.cluster.get(f"presence/roster/{org}")
-        return [] if raw is None else json.loads(raw)
+        """Every id of the organization with a record (unordered)."""
+        keys = [f"presence/roster/{org}"]  # the one list of before the shards
+        keys += [f"presence/roster/{org}/{n}" for n in range(ROSTER_SHARDS)]
+        found = await asyncio.gather(*(self.cluster.get(key) for key in keys))
+        ids: set[str] = set()
+        for raw in found:
+            if raw is not None:
+                ids.update(json.loads(raw))
+        return list(ids)
 
     async def enroll(self, org: str, user: str) -> None:
         """Add the user to the organization's roster (a new record was made)."""
-        await self._change_roster(org, add=user)
+        await self._change_roster(roster_shard(org, user), add=user)
 
     async def forget(self, org: str, users: set[str]) -> None:
         """Drop users whose records expired from the roster."""
-        await self._change_roster(org, drop=users)
+        gone = {i for i in users if await self.load(org, i) is None}
+        by_shard: dict[str, set[str]] = {}
+        for user in gone:
+            by_shard.setdefault(roster_shard(org, user), set()).add(user)
+        for key, drop in by_shard.items():
+            await self._change_roster(key, org=org, drop=drop)
+        await self._change_roster(f"presence/roster/{org}", org=org, drop=gone)
 
     async def _change_roster(
-        self, org: str, add: str | None = None, drop: set[str] | None = None
+        self, key: str, add: str | None = None, org: str = "", drop: set[str] | None = None
     ) -> None:
-        key = f"presence/roster/{org}"
         after = self.platform.after_ack()
         async with self.platform.turn(key, after):
-            ids = await self.roster(org)
+            raw = await self.cluster.get(key)
+            ids: list[str] = [] if raw is None else json.loads(raw)
             if add is not None and add not in ids:
                 ids.append(add)
-            elif drop:
+            elif drop and raw is not None:
                 # Only those still without a record: one may have come back meanwhile.
                 gone = {i for i in drop if await self.load(org, i) is None}
                 ids = [i for i in ids if i not in gone]

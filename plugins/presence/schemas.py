@@ -6,9 +6,13 @@ comes from the token.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from core.api import ID_PATTERN
+
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
 Status = Literal["online", "away", "busy", "offline"]
 MAX_TEXT = 256
@@ -35,3 +39,25 @@ class Empty(BaseModel):
     """`presence:heartbeat` and `presence:list` take nothing (an object, if anything)."""
 
     model_config = ConfigDict(extra="ignore")
+
+
+MAX_IDS = 500  # per presence:subscribe / presence:unsubscribe call
+MAX_PAGE = 500  # users per presence:list page
+
+
+class UserIds(BaseModel):
+    """`presence:subscribe {userIds}` and `presence:unsubscribe {userIds}`: 1 to 500 ids of
+    the caller's organization (a socket holds at most 2,000 subscriptions)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    userIds: list[Id] = Field(min_length=1, max_length=MAX_IDS)
+
+
+class ListPresence(BaseModel):
+    """`presence:list {limit?, cursor?}` and `GET /api/v1/presence?limit=&cursor=`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(MAX_PAGE, ge=1, le=MAX_PAGE)
+    cursor: Id | None = Field(None, description="the nextCursor of the page before")

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from plugins.presence.listing import Listing
 from plugins.presence.presence import Presence
+from plugins.presence.subscriptions import Subscriptions
 
 if TYPE_CHECKING:
     from core.api import Platform
@@ -27,4 +29,6 @@ class PresenceState:
     ) -> None:
         self.settings = settings
         self.presence = Presence(platform, settings, metrics)
+        self.listing = Listing(platform, self.presence.store, settings.offline_grace_seconds)
+        self.subscriptions = Subscriptions(platform, self.listing, metrics)
         platform.want_activity(settings.away_after_seconds * ACTIVITY_SHARE)

@@ -48,7 +48,8 @@ async def connect(server: LiveServer, user: str, org: str, name: str | None = No
 async def listed(client: Client) -> list[dict[str, Any]]:
     """`presence:list`, each user's lastSeen checked and kept."""
     ack = await client.call("presence:list")
-    assert ack["ok"] is True and set(ack) == {"ok", "users"}, ack
+    assert ack["ok"] is True and set(ack) == {"ok", "users", "nextCursor"}, ack
+    assert ack["nextCursor"] is None, ack  # one page: fewer than 500 users
     for user in ack["users"]:
         assert set(user) == {
             "userId",
@@ -64,3 +65,20 @@ async def listed(client: Client) -> list[dict[str, Any]]:
 
 def without_last_seen(users: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in user.items() if k != "lastSeen"} for user in users]
+
+
+def large_config(limit: int, grace: float = 0.3, coalesce_ms: float = 50) -> str:
+    """Presence with a small `org_broadcast_limit`, so a handful of users is a large org."""
+    return config(60, grace) + f"org_broadcast_limit = {limit}\ncoalesce_ms = {coalesce_ms}\n"
+
+
+def unknown(user: str) -> dict[str, Any]:
+    """What `presence:subscribe` acks for an id with no presence in the caller's org."""
+    return {
+        "userId": user,
+        "userName": None,
+        "status": "offline",
+        "customStatus": None,
+        "statusText": None,
+        "lastSeen": None,
+    }

@@ -33,7 +33,8 @@ async def test_two_nodes_agree_on_who_is_online(cluster):
     token = a.token("reader", org)
     for node in (a, b):
         status, body = await node.http("GET", "/api/v1/presence", token=token)
-        assert status == 200 and set(body) == {"users"}, body
+        assert status == 200 and set(body) == {"users", "nextCursor"}, body
+        assert body["nextCursor"] is None  # one page
         reads.append(body["users"])
     assert [(u["userId"], u["status"], u["customStatus"]) for u in reads[0]] == [
         ("alice", "busy", "Deep work"),
