@@ -37,13 +37,6 @@ def _pg_tool(name: str) -> bool:
     return True
 
 
-LISTENER = (
-    "python-socketio's Redis listener comes back 1-4 s after Redis does (its backoff), and "
-    "what crosses nodes meanwhile is lost to members who stayed connected: issue 26's "
-    "core work (the listener back within seconds; what the cluster owes after an outage)"
-)
-
-
 @pytest.fixture(scope="module")
 def soak(tmp_path_factory):
     """One quick soak for every test of the module (about two minutes)."""
@@ -107,7 +100,6 @@ def test_no_tracebacks_in_the_nodes_logs(soak):
     assert soak["tracebacks"] == [], soak["summary"]
 
 
-@pytest.mark.xfail(reason=LISTENER, strict=False)
 def test_every_stored_message_reached_every_member(soak):
     assert soak["lost_not_delivered"] == 0, soak["not_delivered"]
     assert soak["swarm_subscriber_gaps"] == {}, soak["summary"]
