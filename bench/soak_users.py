@@ -127,6 +127,8 @@ class User:
         self.sio = sio
         sio.on("connect", self._on_connect)
         sio.on("disconnect", self._on_disconnect)
+        # A room event carries the recovery offset as its last argument (contract section
+        # 12); these clients rejoin by hand, as the reference's manual path does.
         sio.on("message:new", self._on_message)
         sio.on("swarm:update", self._on_swarm_update)
         sio.on("swarm:state", self._on_swarm_state)
@@ -211,7 +213,7 @@ class User:
 
     # --- what it hears -----------------------------------------------------------------
 
-    async def _on_message(self, message: dict[str, Any]) -> None:
+    async def _on_message(self, message: dict[str, Any], *_offset: str) -> None:
         room = (
             f"ch:{message['channelId']}"
             if message.get("channelId")
@@ -222,21 +224,21 @@ class User:
         self.epoch_seen.add(message["id"])
         self.live.setdefault(room, []).append(message["id"])
 
-    async def _on_rejoined(self, data: dict[str, Any]) -> None:
+    async def _on_rejoined(self, data: dict[str, Any], *_offset: str) -> None:
         room = f"conv:{data.get('conversationId')}"
         for message in data.get("missed_messages") or []:
             self.recovered.setdefault(room, set()).add(message["id"])
 
-    async def _on_swarm_update(self, update: dict[str, Any]) -> None:
+    async def _on_swarm_update(self, update: dict[str, Any], *_offset: str) -> None:
         self.swarm_seqs.append(int(update["seq"]))
 
-    async def _on_swarm_state(self, state: dict[str, Any]) -> None:
+    async def _on_swarm_state(self, state: dict[str, Any], *_offset: str) -> None:
         self.swarm_seqs.extend(int(u["seq"]) for u in state.get("updates") or [])
 
-    async def _on_activity(self, item: dict[str, Any]) -> None:
+    async def _on_activity(self, item: dict[str, Any], *_offset: str) -> None:
         self.feed_items.setdefault(item["customerId"], []).append(item["id"])
 
-    async def _on_activity_subscribed(self, data: dict[str, Any]) -> None:
+    async def _on_activity_subscribed(self, data: dict[str, Any], *_offset: str) -> None:
         self.unread[data["customerId"]] = int(data["unreadCount"])
         self.subscribed.set()
         items = self.feed_items.setdefault(data["customerId"], [])

@@ -266,6 +266,8 @@ async def test_after_ack_work_leaves_after_the_ack_through_python_socketio():
             "LVNG_PLUGINS": "probe",
             "LVNG_PLUGIN_MODULES": PROBE_PLUGIN,
             "LVNG_ENTRY_POINTS": "false",
+            # The packets as they were before recovery: no offset argument (section 12).
+            "LVNG_RECOVERY_WINDOW": "0",
         }
     )
     app = create_app(settings, f"kit_{uuid.uuid4().hex[:6]}")

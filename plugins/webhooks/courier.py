@@ -30,7 +30,7 @@ import aiohttp
 from tortoise.expressions import Q
 from tortoise.functions import Count, Min
 
-from core.api import new_id, now_utc
+from core.api import new_id, now_utc, store_unavailable
 from plugins.webhooks.models import DELIVERED, FAILED, PENDING, WebhookDelivery
 from plugins.webhooks.signing import headers
 
@@ -63,6 +63,7 @@ class Courier:
         self.endpoints: dict[str, Endpoint] = {e.key: e for e in settings.endpoints}
         self._wake = asyncio.Event()
         self._stopping = False
+        self._outage = False  # the database is unreachable: said once, not per round
         self._loop: asyncio.Task[Any] | None = None
         self._groups: dict[Group, asyncio.Task[Any]] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -112,8 +113,8 @@ class Courier:
                 await self._read_gauges()  # rows left by endpoints since removed
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - the next read tries again
-                log.exception("webhooks: the outbox's gauges could not be read")
+            except Exception as exc:  # noqa: BLE001 - the next read tries again
+                self._failed("the outbox's gauges could not be read", exc)
             await asyncio.sleep(max(self.settings.poll_seconds, 5.0))
 
     async def _run(self) -> None:
@@ -126,14 +127,31 @@ class Courier:
                     await self._read_gauges()
                 if time.monotonic() - self._pruned_at >= self.prune_every:
                     await self.prune()
+                if self._outage:
+                    self._outage = False
+                    log.warning("webhooks: the database answers again; deliveries resume")
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - the next round tries again
-                log.exception("webhooks: a courier round failed")
+            except Exception as exc:  # noqa: BLE001 - the next round tries again
+                self._failed("a courier round failed", exc)
             try:
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
             except TimeoutError:
                 pass
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        """A round that failed: an outage of the database is one line while it lasts (the
+        rows wait in the outbox); anything else is a bug, with its traceback."""
+        if not store_unavailable(exc):
+            log.exception("webhooks: %s", what)
+        elif not self._outage:
+            self._outage = True
+            log.warning(
+                "webhooks: %s: the database is unavailable (%s: %s); pending deliveries wait",
+                what,
+                type(exc).__name__,
+                exc,
+            )
 
     @property
     def prune_every(self) -> float:

@@ -1,5 +1,7 @@
 """Signed deliveries, verified as an app does (`standardwebhooks`), the organization filter,
-and the admin listing; one live server (SQLite) and a receiver in the test."""
+and the admin listing; one live server (SQLite) and a receiver in the test. The module's
+tests share both and run in any order (pytest-randomly): each sends to a channel of its
+own and reads only that channel's deliveries."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pytest
 from tests.live import LiveServer
 from tests.webhooks.support import (
     SECRET,
+    Received,
     Receiver,
     config,
     contents,
@@ -53,8 +56,8 @@ async def test_ten_messages_make_ten_signed_deliveries(
 ) -> None:
     alice = await live.connect("alice", "acme", name="Alice")
     ids = await send_messages(alice, "acme-hooks", 10)
-    await receiver.until(lambda: len(receiver.accepted("created")) == 10)
-    got = receiver.accepted("created")
+    await receiver.until(lambda: len(_in(receiver.accepted("created"), "acme-hooks")) == 10)
+    got = _in(receiver.accepted("created"), "acme-hooks")
     assert contents(got) == [f"m{n}" for n in range(10)]  # the room's order
     webhook_ids = set()
     for delivery, message_id in zip(got, ids, strict=True):
@@ -70,8 +73,13 @@ async def test_ten_messages_make_ten_signed_deliveries(
         webhook_ids.add(delivery.webhook_id)
     assert len(webhook_ids) == 10
     # "acme-only" takes every event of acme: the same ten (and the join, if any)
-    await receiver.until(lambda: len(receiver.accepted("acme-only")) >= 10)
+    await receiver.until(lambda: len(_in(receiver.accepted("acme-only"), "acme-hooks")) >= 10)
     await eventually(lambda: _delivered_at_least(live, 20), "20 deliveries counted as delivered")
+
+
+def _in(received: list[Received], channel: str) -> list[Received]:
+    """The deliveries of one channel's messages, in the order they arrived."""
+    return [r for r in received if r.verified()["data"].get("channelId") == channel]
 
 
 async def _delivered_at_least(live: LiveServer, n: int) -> bool:
@@ -81,24 +89,25 @@ async def _delivered_at_least(live: LiveServer, n: int) -> bool:
 async def test_a_wrong_secret_does_not_verify(live: LiveServer, receiver: Receiver) -> None:
     from standardwebhooks.webhooks import WebhookVerificationError
 
-    await receiver.until(lambda: bool(receiver.accepted("created")))
+    carol = await live.connect("carol", "acme", name="Carol")
+    await send_messages(carol, "acme-secret", 1, prefix="s")
+    await receiver.until(lambda: bool(_in(receiver.accepted("created"), "acme-secret")))
+    delivery = _in(receiver.accepted("created"), "acme-secret")[0]
     other = "whsec_" + "A" * 44
     with pytest.raises(WebhookVerificationError):
-        receiver.accepted("created")[0].verified(other)
-    assert receiver.accepted("created")[0].verified(SECRET)
+        delivery.verified(other)
+    assert delivery.verified(SECRET)
 
 
 async def test_an_endpoint_limited_to_an_organization_gets_none_of_another(
     live: LiveServer, receiver: Receiver
 ) -> None:
-    before = len(receiver.accepted("created"))
     bob = await live.connect("bob", "globex", name="Bob")
     await send_messages(bob, "globex-hooks", 3, prefix="g")
-    await receiver.until(lambda: len(receiver.accepted("created")) == before + 3)
-    assert contents(receiver.accepted("created")[before:]) == ["g0", "g1", "g2"]
-    assert all(
-        r.verified()["organizationId"] == "globex" for r in receiver.accepted("created")[before:]
-    )
+    await receiver.until(lambda: len(_in(receiver.accepted("created"), "globex-hooks")) == 3)
+    got = _in(receiver.accepted("created"), "globex-hooks")
+    assert contents(got) == ["g0", "g1", "g2"]
+    assert all(r.verified()["organizationId"] == "globex" for r in got)
     # the limited endpoint: acme's events only, ever
     assert all(r.verified()["organizationId"] == "acme" for r in receiver.at("acme-only"))
     status, listing = await live.http(
@@ -114,8 +123,9 @@ async def test_an_endpoint_limited_to_an_organization_gets_none_of_another(
 async def test_the_admin_listing_is_for_admins(live: LiveServer) -> None:
     status, body = await live.http("GET", "/api/v1/admin/webhooks", token=live.token("alice"))
     assert status == 403, body
+    # An organization of its own: the other tests' deliveries are acme's and globex's.
     status, body = await live.http(
-        "GET", "/api/v1/admin/webhooks", token=live.token("root", "acme", roles=["admin"])
+        "GET", "/api/v1/admin/webhooks", token=live.token("root", "initech", roles=["admin"])
     )
     assert status == 200, body
     assert (body["pending"], body["failed"]) == (0, 0)
