@@ -1,6 +1,7 @@
 """Retries with backoff (short settings), giving up and resending, and a slow endpoint that
 delays neither acks nor another endpoint. One live server (SQLite), a receiver in the
-test; each endpoint takes one organization's events, so the tests do not mix."""
+test; each endpoint takes one organization's events and each test has its own endpoint,
+so the tests do not mix in any order (pytest-randomly shuffles them)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ def live(
         endpoint_toml(receiver, "doomed", events=("message.created",), organizations=("doomed",)),
         endpoint_toml(receiver, "slow", events=("message.created",), organizations=("slow",)),
         endpoint_toml(receiver, "fast", events=("message.created",), organizations=("slow",)),
+        endpoint_toml(receiver, "kept", events=("message.created",), organizations=("kept",)),
     ]
     path = write_config(workdir, config(SETTINGS, endpoints))
     return start_server(args=["--config", str(path)], workdir=workdir)
@@ -164,13 +166,13 @@ async def test_a_slow_endpoint_delays_no_ack_and_no_other_endpoint(
 async def test_delivered_rows_are_deleted_after_keep_delivered_seconds(
     live: LiveServer, receiver: Receiver
 ) -> None:
-    alice = await live.connect("alice", "flaky")
-    await send_messages(alice, "flaky-prune", 1, prefix="p")
-    await receiver.until(lambda: "p0" in contents(receiver.accepted("flaky")))
-    (p0,) = [r for r in receiver.accepted("flaky") if contents([r]) == ["p0"]]
+    alice = await live.connect("alice", "kept")
+    await send_messages(alice, "kept-prune", 1, prefix="p")
+    await receiver.until(lambda: "p0" in contents(receiver.accepted("kept")))
+    (p0,) = [r for r in receiver.accepted("kept") if contents([r]) == ["p0"]]
 
     async def listed() -> bool:
-        kept = (await listing(live, "flaky", "delivered"))["deliveries"]
+        kept = (await listing(live, "kept", "delivered"))["deliveries"]
         return p0.webhook_id in {d["eventId"] for d in kept}
 
     deadline = time.monotonic() + 15
