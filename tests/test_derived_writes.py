@@ -1,0 +1,171 @@
+"""Derived writes in the cause's transaction (core/derived.py; docs/decisions.md, "Derived
+writes in the cause's transaction (issues 26, 29)"), through live servers: a SIGKILL right
+after acks, with sends still in flight, leaves every stored conversation message with its
+feed item and its webhook outbox row, and nothing derived from a message not stored; after
+the restart the feed and the outbox show them. A refused outbox row fails its message
+alone, with the error every refused write has."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.live import LiveServer, free_port
+from tests.messages.support import expect_error, in_conversation, send, uid
+from tests.webhooks.support import SECRET
+
+SENDERS = 4
+SENDS = 20  # per sender, all asked at once (80: one page of the feed)
+KILL_AFTER = 30  # acks seen before the SIGKILL
+
+
+def config(workdir: Path) -> Path:
+    """An endpoint that never answers (nothing listens on its port): every outbox row
+    stays pending, and the courier is quiet (one retry a minute)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "lvng.toml"
+    path.write_text(
+        "[plugins.webhooks]\n"
+        "retry_initial_seconds = 60\n"
+        "timeout_seconds = 1\n\n"
+        "[[plugins.webhooks.endpoints]]\n"
+        'name = "app"\n'
+        f'url = "http://127.0.0.1:{free_port()}/hooks"\n'
+        f'secret = "{SECRET}"\n'
+        'events = ["message.created"]\n'
+    )
+    return path
+
+
+def stored(database: Path, org: str) -> dict[str, set[str]]:
+    """Message ids: stored, with a feed item, with an outbox row (read from the file)."""
+    with sqlite3.connect(database) as conn:
+        messages = {
+            r[0]
+            for r in conn.execute(
+                "SELECT message_id FROM messages_message WHERE organization_id = ?", (org,)
+            )
+        }
+        items = [
+            r[0]
+            for r in conn.execute(
+                "SELECT subject_id FROM activity_item WHERE organization_id = ? AND type = ?",
+                (org, "message.created"),
+            )
+        ]
+        bodies = [
+            json.loads(r[0])
+            for r in conn.execute(
+                "SELECT body FROM webhooks_delivery WHERE organization_id = ?", (org,)
+            )
+        ]
+    outbox = [b["data"]["messageId"] for b in bodies]
+    assert len(items) == len(set(items)) and len(outbox) == len(set(outbox))  # one each
+    return {"messages": messages, "items": set(items), "outbox": set(outbox)}
+
+
+async def test_a_sigkill_right_after_acks_leaves_every_message_with_its_item_and_webhook(
+    tmp_path: Path,
+) -> None:
+    workdir = tmp_path / "server"
+    live = LiveServer(workdir, args=["--config", str(config(workdir))]).start()
+    try:
+        org, customer = uid("org"), uid("cust")
+        conversations = [uid("conv") for _ in range(SENDERS)]
+        senders = [
+            await in_conversation(live, org, customer, conversation, f"s{i}")
+            for i, conversation in enumerate(conversations)
+        ]
+        acked: list[str] = []
+        enough = asyncio.Event()
+
+        async def one(i: int, n: int) -> None:
+            target = {"customerId": customer, "conversationId": conversations[i]}
+            try:
+                ack = await senders[i].call("message:send", {**target, "content": f"{i}.{n}"})
+            except Exception:  # noqa: BLE001 - the server is gone: not acked
+                return
+            if ack.get("ok"):
+                acked.append(ack["id"])
+                if len(acked) >= KILL_AFTER:
+                    enough.set()
+
+        sends = [asyncio.ensure_future(one(i, n)) for n in range(SENDS) for i in range(SENDERS)]
+        await asyncio.wait_for(enough.wait(), 30)
+        live.kill()  # right after the 30th ack, with sends still in flight
+        seen = list(acked)
+        await asyncio.gather(*sends)
+        await live.close_clients()
+
+        found = stored(workdir / "lvng.sqlite3", org)
+        assert set(seen) <= found["messages"]  # acked means committed
+        assert found["items"] == found["messages"], {
+            "without item": found["messages"] - found["items"],
+            "item without message": found["items"] - found["messages"],
+        }
+        assert found["outbox"] == found["messages"], {
+            "without webhook": found["messages"] - found["outbox"],
+            "webhook without message": found["outbox"] - found["messages"],
+        }
+        print(f"{len(seen)} acked, {len(found['messages'])} stored at the SIGKILL")
+
+        # After the restart the feed and the outbox show them.
+        live.start()
+        reader = live.token("reader", org, customers=[customer])
+        status, page = await live.http(
+            "GET", f"/api/v1/customers/{customer}/activity?limit=100", token=reader
+        )
+        assert status == 200, page
+        feed = {i["subject"]["id"] for i in page["items"] if i["type"] == "message.created"}
+        assert set(seen) <= feed
+        admin = live.token("admin", org, roles=["admin"])
+        status, listing = await live.http(
+            "GET", "/api/v1/admin/webhooks?state=pending", token=admin
+        )
+        assert status == 200, listing
+        assert listing["pending"] == len(found["messages"])
+    finally:
+        await live.close_clients()
+        live.stop()
+
+
+SQLITE_REFUSE_OUTBOX = """
+CREATE TRIGGER lvng_test_refuse BEFORE INSERT ON webhooks_delivery
+WHEN NEW.body LIKE '%refuse my webhook%' BEGIN SELECT RAISE(ABORT, 'the test refuses it'); END;
+"""
+
+
+@pytest.fixture
+async def refusing(tmp_path: Path) -> Any:
+    workdir = tmp_path / "server"
+    live = LiveServer(workdir, args=["--config", str(config(workdir))]).start()
+    with sqlite3.connect(workdir / "lvng.sqlite3") as conn:
+        conn.executescript(SQLITE_REFUSE_OUTBOX)
+    try:
+        yield live
+    finally:
+        await live.close_clients()
+        live.stop()
+
+
+async def test_a_refused_outbox_row_fails_its_message_alone(refusing: LiveServer) -> None:
+    live = refusing
+    org, customer, conversation = uid("org"), uid("cust"), uid("conv")
+    target = {"customerId": customer, "conversationId": conversation}
+    alice = await in_conversation(live, org, customer, conversation, "alice")
+    error = await expect_error(
+        alice, "message:send", {**target, "content": "refuse my webhook"}, "INTERNAL_ERROR"
+    )
+    assert error["message"] == (
+        "not stored: the database refused this write (it has been logged); nothing of it was kept"
+    )
+    kept = await send(alice, target, "this one is fine")
+    assert (await alice.next("message:new"))["id"] == kept["id"]  # the refused one: never heard
+    found = stored(live.workdir / "lvng.sqlite3", org)
+    assert found == {"messages": {kept["id"]}, "items": {kept["id"]}, "outbox": {kept["id"]}}
+    assert "the test refuses it" in live.log()
