@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.live import LiveServer, free_port
-from tests.messages.support import expect_error, in_conversation, send, uid
+from tests.messages.support import in_conversation, uid
 from tests.webhooks.support import SECRET
 
 SENDERS = 4
@@ -154,18 +154,45 @@ async def refusing(tmp_path: Path) -> Any:
 
 
 async def test_a_refused_outbox_row_fails_its_message_alone(refusing: LiveServer) -> None:
+    """Six conversations, five sends each, all at once: they share group-commit batches
+    with the one whose outbox row the database refuses. That send fails, clearly; every
+    other is stored with its item and its outbox row; nothing of the refused one is kept."""
     live = refusing
-    org, customer, conversation = uid("org"), uid("cust"), uid("conv")
-    target = {"customerId": customer, "conversationId": conversation}
-    alice = await in_conversation(live, org, customer, conversation, "alice")
-    error = await expect_error(
-        alice, "message:send", {**target, "content": "refuse my webhook"}, "INTERNAL_ERROR"
-    )
-    assert error["message"] == (
-        "not stored: the database refused this write (it has been logged); nothing of it was kept"
-    )
-    kept = await send(alice, target, "this one is fine")
-    assert (await alice.next("message:new"))["id"] == kept["id"]  # the refused one: never heard
+    org, customer = uid("org"), uid("cust")
+    conversations = [uid("conv") for _ in range(6)]
+    senders = [
+        await in_conversation(live, org, customer, conversation, f"s{i}")
+        for i, conversation in enumerate(conversations)
+    ]
+
+    def content(i: int, n: int) -> str:
+        return "refuse my webhook" if (i, n) == (3, 2) else f"{i}.{n}"
+
+    calls = [
+        sender.call(
+            "message:send",
+            {"customerId": customer, "conversationId": conversations[i], "content": content(i, n)},
+        )
+        for n in range(5)
+        for i, sender in enumerate(senders)
+    ]
+    acks = await asyncio.gather(*calls)
+    refused = [a for a in acks if not a["ok"]]
+    assert refused == [
+        {
+            "ok": False,
+            "error": {
+                "code": "INTERNAL_ERROR",
+                "message": "not stored: the database refused this write (it has been logged); "
+                "nothing of it was kept",
+            },
+        }
+    ]
+    kept = {a["id"] for a in acks if a["ok"]}
+    assert len(kept) == 29
     found = stored(live.workdir / "lvng.sqlite3", org)
-    assert found == {"messages": {kept["id"]}, "items": {kept["id"]}, "outbox": {kept["id"]}}
+    assert found == {"messages": kept, "items": kept, "outbox": kept}
     assert "the test refuses it" in live.log()
+    # The refused send is never heard: the room hears its other four, in order.
+    heard = [(await senders[3].next("message:new"))["content"] for _ in range(4)]
+    assert heard == ["3.0", "3.1", "3.3", "3.4"]
