@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from tests.live import LiveServer, free_port
 from tests.messages.support import in_conversation, uid
+from tests.services import ScratchDatabase
 from tests.webhooks.support import SECRET
 
 SENDERS = 4
@@ -42,38 +45,55 @@ def config(workdir: Path) -> Path:
     return path
 
 
+QUERIES = (
+    "SELECT message_id FROM messages_message WHERE organization_id = {0}",
+    "SELECT subject_id FROM activity_item WHERE organization_id = {0} AND type = 'message.created'",
+    "SELECT body FROM webhooks_delivery WHERE organization_id = {0}",
+)
+
+
 def stored(database: Path, org: str) -> dict[str, set[str]]:
     """Message ids: stored, with a feed item, with an outbox row (read from the file)."""
     with sqlite3.connect(database) as conn:
-        messages = {
-            r[0]
-            for r in conn.execute(
-                "SELECT message_id FROM messages_message WHERE organization_id = ?", (org,)
-            )
-        }
-        items = [
-            r[0]
-            for r in conn.execute(
-                "SELECT subject_id FROM activity_item WHERE organization_id = ? AND type = ?",
-                (org, "message.created"),
-            )
-        ]
-        bodies = [
-            json.loads(r[0])
-            for r in conn.execute(
-                "SELECT body FROM webhooks_delivery WHERE organization_id = ?", (org,)
-            )
-        ]
-    outbox = [b["data"]["messageId"] for b in bodies]
+        found = [[r[0] for r in conn.execute(q.format("?"), (org,))] for q in QUERIES]
+    return _books(*found)
+
+
+async def stored_in(url: str, org: str) -> dict[str, set[str]]:
+    """`stored`, read from a PostgreSQL database."""
+    conn = await asyncpg.connect(url)
+    try:
+        found = [[r[0] for r in await conn.fetch(q.format("$1"), org)] for q in QUERIES]
+    finally:
+        await conn.close()
+    return _books(*found)
+
+
+def _books(messages: list[str], items: list[str], bodies: list[str]) -> dict[str, set[str]]:
+    outbox = [json.loads(b)["data"]["messageId"] for b in bodies]
     assert len(items) == len(set(items)) and len(outbox) == len(set(outbox))  # one each
-    return {"messages": messages, "items": set(items), "outbox": set(outbox)}
+    return {"messages": set(messages), "items": set(items), "outbox": set(outbox)}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[str | None]:
+    """None: the server's own SQLite file; else a migrated PostgreSQL database's url."""
+    if request.param == "sqlite":
+        yield None
+        return
+    scratch = await (await ScratchDatabase().create()).migrate()
+    try:
+        yield scratch.url
+    finally:
+        await scratch.drop()
 
 
 async def test_a_sigkill_right_after_acks_leaves_every_message_with_its_item_and_webhook(
-    tmp_path: Path,
+    tmp_path: Path, store: str | None
 ) -> None:
     workdir = tmp_path / "server"
-    live = LiveServer(workdir, args=["--config", str(config(workdir))]).start()
+    env = {} if store is None else {"LVNG_DATABASE_URL": store}
+    live = LiveServer(workdir, env, ["--config", str(config(workdir))]).start()
     try:
         org, customer = uid("org"), uid("cust")
         conversations = [uid("conv") for _ in range(SENDERS)]
@@ -102,7 +122,10 @@ async def test_a_sigkill_right_after_acks_leaves_every_message_with_its_item_and
         await asyncio.gather(*sends)
         await live.close_clients()
 
-        found = stored(workdir / "lvng.sqlite3", org)
+        if store is None:
+            found = stored(workdir / "lvng.sqlite3", org)
+        else:
+            found = await stored_in(store, org)
         assert set(seen) <= found["messages"]  # acked means committed
         assert found["items"] == found["messages"], {
             "without item": found["messages"] - found["items"],
