@@ -256,9 +256,11 @@ class RoomTurn:
         self._published.append(prepared)
 
     async def _prepare(self, events: Sequence[DomainEvent]) -> Prepared | None:
-        derived = self._turns.derived
-        if not events or derived is None:
+        if not events:
             return None
+        derived = self._turns.derived
+        if derived is None:
+            raise RuntimeError("a write's events need the platform's turns (`platform.turn`)")
         if self._lock.owner is not self._after:
             raise RuntimeError("a write's events need its turn held: `async with turn:` first")
         prepared = await derived.prepare(events)
