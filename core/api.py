@@ -6,7 +6,8 @@ Everything a plugin needs is here: the hook marker, what handlers receive, who c
 service (`Caller`), rooms, errors, validation (with `INT64_MAX` / `INT32_MAX`, the upper
 bound of every integer field that reaches a BIGINT / INTEGER column), HTTP helpers, ids and
 timestamps, pages under the size budget, metrics, the realtime kit (after-ack work, room
-turns, keyed timers, deadlines a survivor adopts, cluster state) and the owner registry of
+turns, keyed timers, deadlines a survivor adopts, cluster state, rows derived from domain
+events in their cause's transaction: `Derivation`, `platform.derived`) and the owner registry of
 customer ids (`platform.customers`, a `CustomerOwners`). Modules behind it may move; these
 names stay.
 """
@@ -23,6 +24,7 @@ from core.customers.reconcile import reconcile as reconcile_customer_owners
 from core.data import DomainEvent, Member, Session
 from core.database import store_unavailable
 from core.deadlines import Deadlines
+from core.derived import Derivation, DerivedWriters
 from core.errors import ConfigError, ErrorCode, LvngError, not_yours
 from core.hookspecs import hookimpl
 from core.http import authenticate, parse_body, platform_of
@@ -51,6 +53,8 @@ __all__ = [
     "ConfigError",
     "CustomerOwners",
     "Deadlines",
+    "Derivation",
+    "DerivedWriters",
     "DomainEvent",
     "DomainEventRegistrar",
     "ErrorCode",

@@ -85,7 +85,7 @@ MAX_PARAMETERS = 30_000  # per statement: SQLite allows 32,766, PostgreSQL 32,76
 class _Write:
     rows: tuple[Model, ...]
     then: Then | None
-    key: str | None
+    locks: tuple[str, ...]  # the turns ordering this write (advisory locks without Redis)
     future: asyncio.Future[None]
     keys: list[tuple[Model, Any]] = field(default_factory=list)  # (row, generated pk)
 
@@ -138,14 +138,22 @@ class GroupCommit:
         """Writes asked and not yet in a batch."""
         return len(self._queue)
 
-    async def insert(self, *rows: Model, then: Then | None = None, key: str | None = None) -> None:
+    async def insert(
+        self,
+        *rows: Model,
+        then: Then | None = None,
+        key: str | None = None,
+        also: tuple[str, ...] = (),
+    ) -> None:
         """Insert `rows` (unsaved model instances, in this order) in the next batch, then
         run `then(connection)` in the same transaction; return once committed (the rows'
         generated keys set). `key`: the turn that orders these writes (its advisory lock
-        on PostgreSQL without Redis). Raises LvngError (UNAVAILABLE, INTERNAL_ERROR) when
-        the write was not stored; nothing of it is kept then."""
+        on PostgreSQL without Redis), `also`: other turns it holds (derived writes' feeds,
+        core/derived.py). Raises LvngError (UNAVAILABLE, INTERNAL_ERROR) when the write
+        was not stored; nothing of it is kept then."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        write = _Write(rows, then, key, future)
+        locks = (key, *also) if key is not None else also
+        write = _Write(rows, then, locks, future)
         self._queue.append(write)
         self._start()
         await future
@@ -227,7 +235,7 @@ class GroupCommit:
     async def _write(self, connection: BaseDBAsyncClient, batch: list[_Write]) -> None:
         dialect = connection.capabilities.dialect
         if dialect == "postgres" and not self.cluster.cross_node:
-            keys = sorted({w.key for w in batch if w.key is not None})
+            keys = sorted({k for w in batch for k in w.locks})
             if keys:
                 await connection.execute_query(_ADVISORY_LOCKS, [keys])
         per_model: dict[type[Any], list[tuple[_Write, Model]]] = {}
@@ -236,35 +244,54 @@ class GroupCommit:
             for row in write.rows:
                 per_model.setdefault(type(row), []).append((write, row))
         for model, pairs in per_model.items():
-            await self._insert(connection, dialect, _shape_of(model), pairs)
+            await _insert(connection, dialect, _shape_of(model), pairs)
         await _run_thens(connection, [w.then for w in batch if w.then is not None])
 
-    async def _insert(
-        self,
-        connection: BaseDBAsyncClient,
-        dialect: str,
-        shape: _Shape,
-        pairs: list[tuple[_Write, Model]],
-    ) -> None:
-        per_statement = max(1, MAX_PARAMETERS // max(1, len(shape.fields)))
-        for start in range(0, len(pairs), per_statement):
-            chunk = pairs[start : start + per_statement]
-            values: list[Any] = []
-            for _, row in chunk:
-                fields_map = row._meta.fields_map
-                values.extend(fields_map[n].to_db_value(getattr(row, n), row) for n in shape.fields)
-            sql = _insert_sql(shape, len(chunk), dialect)
-            if shape.pk_column is None:
-                await connection.execute_query(sql, values)
-                continue
-            returned = await connection.execute_query_dict(sql, values)
-            # The keys of one statement increase in the order of its VALUES (SQLite's
-            # rowid, PostgreSQL's sequence): read them back sorted.
-            keys = sorted(r[shape.pk_column] for r in returned)
-            if len(keys) != len(chunk):
-                raise RuntimeError(f"{shape.table}: {len(chunk)} rows inserted, {len(keys)} back")
-            for (write, row), key in zip(chunk, keys, strict=True):
-                write.keys.append((row, key))
+
+async def insert_rows(connection: BaseDBAsyncClient, rows: tuple[Model, ...]) -> None:
+    """Insert unsaved `rows` in `connection`'s transaction as a batch does (one multi-row
+    `INSERT … RETURNING` per model, in this order) and set their generated keys (before
+    the COMMIT: the caller's transaction failing leaves them set on rows not stored)."""
+    if not rows:
+        return
+    holder = _Write(rows, None, (), asyncio.get_running_loop().create_future())
+    per_model: dict[type[Any], list[tuple[_Write, Model]]] = {}
+    for row in rows:
+        per_model.setdefault(type(row), []).append((holder, row))
+    dialect = connection.capabilities.dialect
+    for model, pairs in per_model.items():
+        await _insert(connection, dialect, _shape_of(model), pairs)
+    for row, pk in holder.keys:
+        row.pk = pk
+    for row in rows:
+        row._saved_in_db = True
+
+
+async def _insert(
+    connection: BaseDBAsyncClient,
+    dialect: str,
+    shape: _Shape,
+    pairs: list[tuple[_Write, Model]],
+) -> None:
+    per_statement = max(1, MAX_PARAMETERS // max(1, len(shape.fields)))
+    for start in range(0, len(pairs), per_statement):
+        chunk = pairs[start : start + per_statement]
+        values: list[Any] = []
+        for _, row in chunk:
+            fields_map = row._meta.fields_map
+            values.extend(fields_map[n].to_db_value(getattr(row, n), row) for n in shape.fields)
+        sql = _insert_sql(shape, len(chunk), dialect)
+        if shape.pk_column is None:
+            await connection.execute_query(sql, values)
+            continue
+        returned = await connection.execute_query_dict(sql, values)
+        # The keys of one statement increase in the order of its VALUES (SQLite's
+        # rowid, PostgreSQL's sequence): read them back sorted.
+        keys = sorted(r[shape.pk_column] for r in returned)
+        if len(keys) != len(chunk):
+            raise RuntimeError(f"{shape.table}: {len(chunk)} rows inserted, {len(keys)} back")
+        for (write, row), key in zip(chunk, keys, strict=True):
+            write.keys.append((row, key))
 
 
 async def _run_thens(connection: BaseDBAsyncClient, thens: list[Then]) -> None:

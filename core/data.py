@@ -75,3 +75,6 @@ class DomainEvent:
     data: dict[str, Any]
     source: str  # the publishing plugin's name
     timestamp: str = field(default_factory=now_iso)
+    # True when it was published with its cause's transaction and every derived writer
+    # (core/derived.py) already stored its rows there: a consumer skips what it wrote.
+    derived: bool = False

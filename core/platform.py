@@ -17,6 +17,7 @@ from core.commits import GroupCommit
 from core.customers.owners import CustomerOwners
 from core.data import DomainEvent, Session
 from core.deadlines import Deadlines
+from core.derived import DerivedWriters
 from core.errors import ErrorCode, LvngError, not_yours
 from core.figures import FigureBook
 from core.ratelimit import UserWindows
@@ -97,6 +98,11 @@ class Platform:
         self.timers = Timers(self.tasks)
         self.commits = GroupCommit(self.cluster, self.tasks, metrics)
         self.turns = RoomTurns(self.cluster, self.commits)
+        # Rows plugins derive from domain events, in their cause's transaction
+        # (core/derived.py): `platform.derived.add(NAME, derive)` at start-up.
+        self.derived = DerivedWriters()
+        self.derived.deliver = self.deliver
+        self.turns.derived = self.derived
         self.rooms = RoomService(sio, self.authorize_join, self.cluster)
         self._plugin_metrics: dict[str, Any] = {}
         self._plugin_settings: dict[str, Any] = {}
@@ -271,16 +277,33 @@ class Platform:
         must fit its schema. If not, that is the publisher's bug: with `--dev` or
         LVNG_STRICT_DOMAIN_EVENTS it raises DomainEventError; otherwise it is logged,
         counted in `lvng_domain_events_invalid_total` and not delivered.
+
+        An event with a cause in a transaction is made with `domain_event` and handed to
+        the write instead (`turn.insert(..., events=)`, core/derived.py).
         """
+        event = self.domain_event(plugin, name, organization_id, data)
+        if event is not None:
+            await self.deliver(event)
+
+    def domain_event(
+        self, plugin: str, name: str, organization_id: str, data: dict[str, Any]
+    ) -> DomainEvent | None:
+        """The checked event (as `publish` checks it), for a write to carry
+        (`turn.insert(row, events=[event])`): None when it does not fit and is not
+        delivered (logged and counted; with `--dev` or LVNG_STRICT_DOMAIN_EVENTS it
+        raises DomainEventError)."""
         problem = self.events.check_domain_event(plugin, name, data)
         if problem is not None:
             if self.settings.dev or self.settings.strict_domain_events:
                 raise DomainEventError(problem)
             log.error("%s; not delivered", problem)
             self.metrics.domain_events_invalid.labels(plugin=plugin, name=name).inc()
-            return
-        event = DomainEvent(name, organization_id, data, plugin)
-        self.metrics.domain_events.labels(plugin=plugin, name=name).inc()
+            return None
+        return DomainEvent(name, organization_id, data, plugin)
+
+    async def deliver(self, event: DomainEvent) -> None:
+        """Fan a checked event out to every plugin's `lvng_domain_event`."""
+        self.metrics.domain_events.labels(plugin=event.source, name=event.name).inc()
         await self.plugins.fan_out("lvng_domain_event", event=event, platform=self)
 
     # --- authorization -----------------------------------------------------------------

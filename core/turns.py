@@ -29,13 +29,18 @@ writes (SQLite, or Redis across nodes): one round trip to the database, not thre
 Rows stored on the hot path go through the group commit (`turn.insert(rows)`,
 core/commits.py): many rooms' writes share one transaction, and the batch takes the
 advisory locks of its turns (one statement, only where the turn alone does not order).
+
+A write may carry domain events (`turn.insert(rows, events=[...])`,
+`turn.transaction(events=[...])`): the rows other plugins derive from them are stored in
+the same transaction, and the events are delivered at the end of the turn
+(core/derived.py).
 """
 
 from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -44,6 +49,7 @@ if TYPE_CHECKING:
 
     from core.cluster.state import ClusterState
     from core.commits import GroupCommit, Then
+    from core.data import DomainEvent
     from core.rooms import Room
 
 log = logging.getLogger("lvng.turns")
@@ -112,6 +118,31 @@ class AfterAck:
                         log.exception("after-ack work failed")
 
 
+class Prepared(Protocol):
+    """One write's events and what plugins derive from them (`core.derived.Prepared`;
+    typed here by what a turn uses, so this module does not import that one)."""
+
+    @property
+    def rows(self) -> tuple[Model, ...]: ...
+
+    @property
+    def keys(self) -> tuple[str, ...]: ...
+
+    async def take_turns(self, turn: Callable[[str], RoomTurn]) -> None: ...
+
+    async def release(self) -> None: ...
+
+    async def finish(self, after: AfterAck) -> None: ...
+
+    def publish(self, after: AfterAck) -> None: ...
+
+
+class Derived(Protocol):
+    """The platform's derived writers (`core.derived.DerivedWriters`), as a turn uses them."""
+
+    async def prepare(self, events: Sequence[DomainEvent]) -> Prepared: ...
+
+
 class _RoomLock:
     """The in-process side of a room's turn, owned by one `AfterAck` at a time."""
 
@@ -137,6 +168,7 @@ class RoomTurns:
 
             commits = GroupCommit(cluster, Tasks())
         self.commits = commits
+        self.derived: Derived | None = None  # set by the platform (core/derived.py)
         self._locks: weakref.WeakValueDictionary[str, _RoomLock] = weakref.WeakValueDictionary()
 
     def turn(self, key: str, after: AfterAck) -> RoomTurn:
@@ -150,7 +182,7 @@ class RoomTurns:
 class RoomTurn:
     """`async with platform.turn(room, after):` see the module docstring."""
 
-    __slots__ = ("_turns", "key", "_lock", "_after", "_queued")
+    __slots__ = ("_turns", "key", "_lock", "_after", "_queued", "_published")
 
     def __init__(self, turns: RoomTurns, key: str, lock: _RoomLock, after: AfterAck) -> None:
         self._turns = turns
@@ -158,6 +190,7 @@ class RoomTurn:
         self._lock = lock
         self._after = after
         self._queued = 0
+        self._published: list[Prepared] = []
 
     async def __aenter__(self) -> RoomTurn:
         lock = self._lock
@@ -175,10 +208,18 @@ class RoomTurn:
         return self
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        published, self._published = self._published, []
+        for prepared in published:  # committed writes' events (core/derived.py)
+            if exc_type is None:
+                await prepared.finish(self._after)  # derived emits, their turns handed on
+            else:
+                await prepared.release()
         if exc_type is None and len(self._after) > self._queued:
             self._after.then(self._release)  # after the emits this turn queued
         else:
             await self._release()
+        for prepared in published:
+            prepared.publish(self._after)  # delivered once the room is handed on
 
     async def _release(self) -> None:
         lock = self._lock
@@ -192,12 +233,39 @@ class RoomTurn:
         finally:
             lock.lock.release()
 
-    async def insert(self, *rows: Model, then: Then | None = None) -> None:
+    async def insert(
+        self, *rows: Model, then: Then | None = None, events: Sequence[DomainEvent] = ()
+    ) -> None:
         """Store `rows` (unsaved model instances) in the room's order, in the next group
         commit (core/commits.py), with `then(connection)` run in the same transaction;
         return once committed. Many rooms' writes share one transaction: the way to store
-        a turn's rows on the hot path."""
-        await self._turns.commits.insert(*rows, then=then, key=self.key)
+        a turn's rows on the hot path. `events`: the domain events this write causes
+        (`platform.domain_event(...)`); the rows plugins derive from them go in the same
+        transaction, and they are delivered at the end of this turn (core/derived.py)."""
+        prepared = await self._prepare(events)
+        if prepared is None:
+            await self._turns.commits.insert(*rows, then=then, key=self.key)
+            return
+        try:
+            await self._turns.commits.insert(
+                *rows, *prepared.rows, then=then, key=self.key, also=prepared.keys
+            )
+        except BaseException:
+            await prepared.release()
+            raise
+        self._published.append(prepared)
+
+    async def _prepare(self, events: Sequence[DomainEvent]) -> Prepared | None:
+        if not events:
+            return None
+        derived = self._turns.derived
+        if derived is None:
+            raise RuntimeError("a write's events need the platform's turns (`platform.turn`)")
+        if self._lock.owner is not self._after:
+            raise RuntimeError("a write's events need its turn held: `async with turn:` first")
+        prepared = await derived.prepare(events)
+        await prepared.take_turns(lambda key: self._turns.turn(key, self._after))
+        return prepared
 
     @asynccontextmanager
     async def statement(self) -> AsyncIterator[Any]:
@@ -218,13 +286,32 @@ class RoomTurn:
             yield connection
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Any]:
-        """A database transaction for this turn's writes (see the module docstring)."""
+    async def transaction(self, events: Sequence[DomainEvent] = ()) -> AsyncIterator[Any]:
+        """A database transaction for this turn's writes (see the module docstring).
+        `events`: the domain events these writes cause; the rows plugins derive from them
+        are inserted at the end of the block, before COMMIT (core/derived.py)."""
         from tortoise.transactions import in_transaction
 
-        async with in_transaction() as connection:
-            if not self._turns.cluster.cross_node and connection.capabilities.dialect == "postgres":
-                await connection.execute_query(
-                    "SELECT pg_advisory_xact_lock(hashtext($1))", [self.key]
-                )
-            yield connection
+        from core.commits import insert_rows
+
+        prepared = await self._prepare(events)
+        try:
+            async with in_transaction() as connection:
+                if (
+                    not self._turns.cluster.cross_node
+                    and connection.capabilities.dialect == "postgres"
+                ):
+                    keys = [self.key, *(prepared.keys if prepared is not None else ())]
+                    for key in keys:
+                        await connection.execute_query(
+                            "SELECT pg_advisory_xact_lock(hashtext($1))", [key]
+                        )
+                yield connection
+                if prepared is not None:
+                    await insert_rows(connection, prepared.rows)
+        except BaseException:
+            if prepared is not None:
+                await prepared.release()
+            raise
+        if prepared is not None:
+            self._published.append(prepared)

@@ -47,11 +47,13 @@ def lvng_metrics(metrics: PluginMetrics) -> ActivityMetrics:
 
 @hookimpl
 def lvng_state(platform: Platform) -> ActivityState:
-    return ActivityState(
+    state = ActivityState(
         platform,
         platform.settings_of(PLUGIN, ActivitySettings),
         platform.metrics_of(PLUGIN, ActivityMetrics),
     )
+    platform.derived.add(PLUGIN, state.sources.derive)  # items in their cause's transaction
+    return state
 
 
 @hookimpl
@@ -71,7 +73,8 @@ def lvng_routes() -> Blueprint:
 
 @hookimpl
 def lvng_domain_event(event: DomainEvent, platform: Platform) -> None:
-    """Start making the event's item, off the publisher's path (sources.py)."""
+    """Start making the item of an event published without its cause's transaction, off
+    the publisher's path (the others were stored with their cause: sources.py)."""
     platform.state_of(PLUGIN, ActivityState).sources.take(event)
 
 

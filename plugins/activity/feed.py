@@ -91,19 +91,7 @@ class Feed:
                 if not await self.customers.accepts(organization_id, customer_id, claim=claim):
                     self.metrics.dropped.labels(type=type_label(draft.type)).inc()
                     return None
-                row = ActivityItem(
-                    item_id=new_id("act"),
-                    organization_id=organization_id,
-                    customer_id=customer_id,
-                    type=draft.type,
-                    actor_id=draft.actor_id,
-                    actor_name=draft.actor_name,
-                    summary=draft.summary,
-                    subject_type=draft.subject_type,
-                    subject_id=draft.subject_id,
-                    data=draft.data,
-                    created_at=now_utc(),
-                )
+                row = self.draft_row(organization_id, customer_id, draft)
                 await turn.insert(row)  # with other feeds' and rooms' writes, in one batch
                 # Committed: only now may anyone hear of it.
                 self.metrics.items.labels(type=type_label(draft.type)).inc()
@@ -111,6 +99,23 @@ class Feed:
         finally:
             await after.run()
         return row
+
+    @staticmethod
+    def draft_row(organization_id: str, customer_id: str, draft: Draft) -> ActivityItem:
+        """The unsaved item of a draft."""
+        return ActivityItem(
+            item_id=new_id("act"),
+            organization_id=organization_id,
+            customer_id=customer_id,
+            type=draft.type,
+            actor_id=draft.actor_id,
+            actor_name=draft.actor_name,
+            summary=draft.summary,
+            subject_type=draft.subject_type,
+            subject_id=draft.subject_id,
+            data=draft.data,
+            created_at=now_utc(),
+        )
 
     def _items(self, organization_id: str, customer_id: str) -> Any:
         return ActivityItem.filter(organization_id=organization_id, customer_id=customer_id)

@@ -2,7 +2,18 @@
 imported): a message in a customer conversation, a user joining one, a swarm session
 ending with a `customerId` in its data.
 
-The domain-event hook only reads the event and hands the item to a tracked background task
+**With the cause.** An event its publisher hands to its write (a message in a customer
+conversation: `turn.insert(row, events=[...])`) reaches `derive` (a derived writer,
+core/derived.py) before the write: the item is stored in the message's transaction (one
+multi-row INSERT per group-commit batch), so a stored message always has its item, even
+through a SIGKILL. The feed's turn is taken for the publisher before the write and handed
+on after `activity:new`, so one write per feed is in flight and a feed is heard in commit
+order; a refused item fails its message with it (docs/decisions.md). Such an event
+reaches `lvng_domain_event` marked `derived` and is skipped there.
+
+**After the cause.** For an event published without a transaction (a join, a swarm
+session ending), the domain-event hook only reads the event and hands the item to a
+tracked background task
 (`platform.tasks`), so nothing the feed does (a slow or failing database, a busy feed)
 ever holds up the publisher: its ack, its room's turn or its HTTP answer. Tasks start in
 the order the events were published and take the feed's turn first, so one node's items
@@ -25,12 +36,13 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from core.api import is_valid_id, store_unavailable
-from plugins.activity.feed import Draft
+from core.api import Derivation, is_valid_id, store_unavailable
+from plugins.activity import payloads
+from plugins.activity.feed import Draft, feed_room
 from plugins.activity.metrics import type_label
 
 if TYPE_CHECKING:
-    from core.api import DomainEvent, Platform
+    from core.api import AfterAck, DomainEvent, Platform
     from plugins.activity.feed import Feed
     from plugins.activity.metrics import ActivityMetrics
 
@@ -128,9 +140,32 @@ class Sources:
         self._writers = asyncio.Semaphore(writers)  # FIFO: admits tasks in order
         self._running: set[asyncio.Task[Any]] = set()
 
+    async def derive(self, event: DomainEvent) -> Derivation | None:
+        """The derived writer: the event's item, stored in its cause's transaction under
+        the feed's turn; `activity:new` once committed."""
+        found = draft_of(event)
+        if found is None:
+            return None
+        customer_id, draft, claim = found
+        organization_id = event.organization_id
+        if not await self.feed.customers.accepts(organization_id, customer_id, claim=claim):
+            self.metrics.dropped.labels(type=type_label(draft.type)).inc()
+            return None
+        row = self.feed.draft_row(organization_id, customer_id, draft)
+        room = feed_room(organization_id, customer_id)
+
+        def stored(after: AfterAck) -> None:
+            self.metrics.items.labels(type=type_label(draft.type)).inc()
+            after.emit("activity:new", payloads.item(row), room=room)
+
+        return Derivation(rows=(row,), turns=(room.key,), then=stored)
+
     def take(self, event: DomainEvent) -> None:
-        """Called by `lvng_domain_event`: start making the event's item, if it makes one.
-        Malformed data raises here, in the hook, where the core logs and counts it."""
+        """Called by `lvng_domain_event`: start making the event's item, if it makes one
+        and was not stored with its cause (`derive`). Malformed data raises here, in the
+        hook, where the core logs and counts it."""
+        if event.derived:
+            return
         found = draft_of(event)
         if found is None:
             return

@@ -18,7 +18,7 @@ from plugins.messages.models import Message, Reaction, ReadPosition
 from plugins.messages.target import Target
 
 if TYPE_CHECKING:
-    from core.api import Identity, Platform
+    from core.api import DomainEvent, Identity, Platform
     from plugins.messages.channel_list import ChannelList
     from plugins.messages.metrics import MessagesMetrics
     from plugins.messages.schemas import MessageBody
@@ -68,9 +68,6 @@ class Messages:
         self.settings = settings
         self.metrics = metrics
         self.lists: ChannelList | None = None  # set by MessagesState
-
-    async def publish(self, name: str, organization_id: str, data: dict[str, Any]) -> None:
-        await self.platform.publish("messages", name, organization_id, data)
 
     async def find(self, target: Target, message_id: str, *, deleted_too: bool = False) -> Message:
         """A message of this room, or NOT_FOUND (also when it is in another room)."""
@@ -142,10 +139,19 @@ class Messages:
             updated_at=moment,
         )
         counted = target.kind == "channel"
+        # The event travels with the write: the rows other plugins derive from it (a feed
+        # item, a webhook) are stored in its transaction; delivered at the turn's end.
+        event = self._event(
+            "message.created",
+            target.organization_id,
+            payloads.message_event(row, target, row.user_id, row.user_name),
+        )
         async with self.platform.turn(target.room, caller.after) as turn:
             started = time.perf_counter()
             # With other rooms' sends, in one transaction; a channel's counts with it.
-            await turn.insert(row, then=channel_counts.counted_send(row) if counted else None)
+            await turn.insert(
+                row, then=channel_counts.counted_send(row) if counted else None, events=event
+            )
             # Committed: only now may anyone hear of it.
             self.metrics.persist_seconds.observe(time.perf_counter() - started)
             if caller.sid is not None:
@@ -154,9 +160,12 @@ class Messages:
             if counted and self.lists is not None:
                 await self.lists.tell_absent(caller.after, target, channel_counts.mentioned(row))
         self.metrics.sent.labels(target=target.kind).inc()
-        event = payloads.message_event(row, target, row.user_id, row.user_name)
-        caller.after.then(lambda: self.publish("message.created", target.organization_id, event))
         return row
+
+    def _event(self, name: str, organization_id: str, data: dict[str, Any]) -> list[DomainEvent]:
+        """The domain event a write carries (none when it does not fit its schema)."""
+        event = self.platform.domain_event("messages", name, organization_id, data)
+        return [] if event is None else [event]
 
     # --- editing -----------------------------------------------------------------------
 
@@ -181,7 +190,12 @@ class Messages:
                 row.mentions = mentions
             row.updated_at = now_utc()
             added: list[str] = []
-            async with turn.transaction() as connection:
+            event = self._event(
+                "message.updated",
+                target.organization_id,
+                payloads.message_event(row, target, caller.user_id, caller.user_name),
+            )
+            async with turn.transaction(events=event) as connection:
                 await row.save(
                     using_db=connection,
                     update_fields=["content", "metadata", "mentions", "updated_at"],
@@ -196,8 +210,6 @@ class Messages:
             )
             if added and self.lists is not None:
                 await self.lists.tell_absent(caller.after, target, added)
-        event = payloads.message_event(row, target, caller.user_id, caller.user_name)
-        caller.after.then(lambda: self.publish("message.updated", target.organization_id, event))
         return row
 
     async def delete(self, caller: Caller, target: Target, message_id: str) -> Message:
@@ -206,7 +218,16 @@ class Messages:
             self._check_author(caller.identity, row, "delete")
             row.deleted_at = now_utc()
             row.deleted_by = caller.user_id
-            async with turn.transaction() as connection:
+            event = self._event(
+                "message.deleted",
+                target.organization_id,
+                {
+                    **target.ids(),
+                    "messageId": row.message_id,
+                    **payloads.person(caller.user_id, caller.user_name),
+                },
+            )
+            async with turn.transaction(events=event) as connection:
                 await row.save(using_db=connection, update_fields=["deleted_at", "deleted_by"])
                 if target.kind == "channel":
                     await channel_counts.on_deleted(connection, row)
@@ -215,12 +236,6 @@ class Messages:
                 payloads.message_deleted(row, target, caller.user_id, caller.user_name),
                 room=target.room,
             )
-        event = {
-            **target.ids(),
-            "messageId": row.message_id,
-            **payloads.person(caller.user_id, caller.user_name),
-        }
-        caller.after.then(lambda: self.publish("message.deleted", target.organization_id, event))
         return row
 
     @staticmethod

@@ -3,9 +3,10 @@ per Standard Webhooks, retried, never lost (issue 29; docs/webhooks.md).
 
 It uses only `core.api`, as a third party's plugin would, and imports no other plugin: it
 consumes every domain event by name (`lvng plugins --json` lists them). An event an
-endpoint wants is written to the outbox right after its cause committed (outbox.py); the
-courier on every node sends it (courier.py). It publishes no domain events and has no
-socket events.
+endpoint wants is written to the outbox in its cause's transaction (a derived writer,
+`platform.derived`; right after the commit for an event published without one:
+outbox.py); the courier on every node sends it (courier.py). It publishes no domain
+events and has no socket events.
 
 Settings, `[plugins.webhooks]` in the config file (settings.py):
 
@@ -51,11 +52,13 @@ def lvng_metrics(metrics: PluginMetrics) -> WebhooksMetrics:
 
 @hookimpl
 def lvng_state(platform: Platform) -> WebhooksState:
-    return WebhooksState(
+    state = WebhooksState(
         platform,
         platform.settings_of(PLUGIN, WebhooksSettings),
         platform.metrics_of(PLUGIN, WebhooksMetrics),
     )
+    platform.derived.add(PLUGIN, state.outbox.derive)  # outbox rows in the cause's transaction
+    return state
 
 
 @hookimpl
@@ -75,7 +78,8 @@ def lvng_startup(platform: Platform) -> None:
 
 @hookimpl
 async def lvng_domain_event(event: DomainEvent, platform: Platform) -> None:
-    """Write the outbox rows of the endpoints that want the event (never waits for one)."""
+    """Write the outbox rows of an event published without its cause's transaction (the
+    others were written with their cause); never waits for an endpoint."""
     await platform.state_of(PLUGIN, WebhooksState).outbox.take(event)
 
 

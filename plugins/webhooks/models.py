@@ -1,7 +1,8 @@
 """The webhooks plugin's table (Tortoise app label `webhooks`): the outbox.
 
-One row per event and endpoint, written right after the event's cause committed (the
-publisher's room turn still held, so `id` order is the room's order). `event_id` is the
+One row per event and endpoint, written in the event's cause's transaction (or right after
+its commit, for an event published without one), the publisher's room turn held, so `id`
+order is the room's order. `event_id` is the
 `webhook-id` of every attempt; `body` the exact bytes sent every time. The courier sends
 only the oldest pending row of each (endpoint, ordering_key), and only while it holds that
 row's lease (`lease_owner` until `lease_until`), taken by one conditional UPDATE: two nodes

@@ -1,11 +1,15 @@
-"""The outbox: every domain event an endpoint wants, as rows, written right after the
-event's cause committed.
+"""The outbox: every domain event an endpoint wants, as rows, written in the same
+transaction as the event's cause where the publisher has one, else right after its commit.
 
-Publishers publish from their after-ack queue (`caller.after.then`), after the commit and
-the socket's ack, with the room's turn still held (`docs/architecture.md`). The domain
-event hook waits for the rows to be stored (one group-commit batch, `platform.commits`),
-so the turn is handed on only after them: rows of one room get ids in the room's order,
-on every node. The hook never waits for an endpoint; the courier does that, off the path.
+An event a publisher hands to its write (`turn.insert(row, events=[...])`,
+`turn.transaction(events=[...])`) reaches `derive` (a derived writer, core/derived.py)
+before the write: its rows go into the cause's transaction (one multi-row INSERT per
+group-commit batch), so a message is never stored without its webhooks, even through a
+SIGKILL, and the room's turn orders their ids. Such an event is delivered to
+`lvng_domain_event` marked `derived` and skipped there. An event published without a
+transaction (a conversation join) is written by `take`, in one group-commit write of its
+own, before the publisher goes on. Neither ever waits for an endpoint: the courier does,
+off the path.
 """
 
 from __future__ import annotations
@@ -14,12 +18,12 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from core.api import new_id, now_utc
+from core.api import Derivation, new_id, now_utc
 from plugins.webhooks import payloads
 from plugins.webhooks.models import WebhookDelivery
 
 if TYPE_CHECKING:
-    from core.api import DomainEvent, Platform
+    from core.api import AfterAck, DomainEvent, Platform
     from plugins.webhooks.courier import Courier
     from plugins.webhooks.metrics import WebhooksMetrics
     from plugins.webhooks.settings import WebhooksSettings
@@ -82,8 +86,23 @@ class Outbox:
             for endpoint in wanting
         ]
 
+    async def derive(self, event: DomainEvent) -> Derivation | None:
+        """The derived writer: the event's rows, stored in its cause's transaction."""
+        rows = self.rows(event)
+        if not rows:
+            return None
+
+        def written(after: AfterAck) -> None:
+            self.metrics.written.inc(len(rows))
+            self.courier.wake()
+
+        return Derivation(rows=tuple(rows), then=written)
+
     async def take(self, event: DomainEvent) -> None:
-        """Called by `lvng_domain_event`: store the event's rows, then wake the courier."""
+        """Called by `lvng_domain_event`: store the rows of an event that had no cause's
+        transaction, then wake the courier."""
+        if event.derived:
+            return  # stored with its cause (`derive`)
         rows = self.rows(event)
         if not rows:
             return
