@@ -33,6 +33,16 @@ What holds:
   in the writes' order, where the first of them would have run (a counter kept with
   one statement per batch instead of one per write); a write tried alone runs it with
   its one item.
+- **A commit in doubt is settled, not guessed.** When the connection is lost during
+  COMMIT itself (PostgreSQL stopped at that moment, a network cut), the database may
+  have committed the batch without the reply reaching us. Its writes are then neither
+  acked nor failed at once: the kit asks the database, as soon as it answers again,
+  which of them are stored (each write's first row, by primary key; a write is one
+  transaction, so its first row tells for all of it), and completes each write
+  accordingly; the callers still hold their turns, so a room's order is kept. When the
+  database does not answer within `doubt_seconds`, the writes fail UNAVAILABLE with
+  words saying the outcome is unknown (a retry with the same `optimisticId` is answered
+  with the stored message, if it was).
 - **Several batches in flight** (PostgreSQL: `in_flight`, on the pool's connections) never
   hold two writes of one turn: a turn's next write is asked after its previous one
   committed.
@@ -78,6 +88,14 @@ class BatchedThen:
 
 
 MAX_BATCH = 1000  # writes per transaction; more wait for the next batch
+DOUBT_SECONDS = 30.0  # how long a commit in doubt waits for the database to tell
+
+
+class CommitInDoubt(Exception):
+    """The connection was lost during COMMIT: the batch may or may not be stored (its
+    cause is the connection error)."""
+
+
 MAX_PARAMETERS = 30_000  # per statement: SQLite allows 32,766, PostgreSQL 32,767
 
 
@@ -131,6 +149,7 @@ class GroupCommit:
         self.tasks = tasks
         self.metrics = metrics
         self.in_flight = 2  # batches at once where the database has several connections
+        self.doubt_seconds = DOUBT_SECONDS
         self._queue: list[_Write] = []
         self._flushers = 0
 
@@ -200,6 +219,8 @@ class GroupCommit:
         started = time.perf_counter()
         try:
             await self._transaction(batch)
+        except CommitInDoubt as exc:
+            self._doubt(batch, exc)
         except Exception as exc:  # noqa: BLE001 - every cause is reported to its writes
             if len(batch) > 1 and not store_unavailable(exc):
                 # Refused: find which writes fail alone, store the others.
@@ -220,6 +241,8 @@ class GroupCommit:
     async def _alone(self, write: _Write) -> None:
         try:
             await self._transaction([write])
+        except CommitInDoubt as exc:
+            self._doubt([write], exc)
         except Exception as exc:  # noqa: BLE001
             _report(exc, 1)
             _fail(write, _not_stored(exc))
@@ -227,10 +250,82 @@ class GroupCommit:
             _done(write)
 
     async def _transaction(self, batch: list[_Write]) -> None:
+        """One transaction for `batch`; raises CommitInDoubt when the connection was lost
+        during COMMIT (everything before it ran: the outcome is the database's to tell)."""
         from tortoise.transactions import in_transaction
 
-        async with in_transaction() as connection:
-            await self._write(connection, batch)
+        committing = False
+        try:
+            async with in_transaction() as connection:
+                await self._write(connection, batch)
+                committing = True  # leaving the block is the COMMIT
+        except Exception as exc:
+            if committing and store_unavailable(exc):
+                raise CommitInDoubt(f"the connection was lost during COMMIT: {exc!r}") from exc
+            raise
+
+    # --- a commit in doubt ------------------------------------------------------------
+
+    def _doubt(self, batch: list[_Write], exc: CommitInDoubt) -> None:
+        """Settle `batch` in the background: the flusher goes on with the next batch (it
+        fails at once while the database is away), the writes' callers wait."""
+        log.warning(
+            "%d writes in doubt (%s): asking the database which were stored", len(batch), exc
+        )
+        self.tasks.spawn(self._settle(batch, exc), name="lvng-commit-in-doubt")
+
+    async def _settle(self, batch: list[_Write], exc: CommitInDoubt) -> None:
+        deadline = time.monotonic() + self.doubt_seconds
+        pause = 0.1
+        try:
+            while True:
+                try:
+                    stored = await self._stored(batch)
+                    break
+                except Exception as error:  # noqa: BLE001 - an outage: ask again
+                    if not store_unavailable(error) or time.monotonic() + pause > deadline:
+                        log.error(
+                            "%d writes in doubt stay unknown: the database did not tell (%r)",
+                            len(batch),
+                            error,
+                        )
+                        for write in batch:
+                            _fail(write, _in_doubt(exc))
+                        return
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 1.0)
+        except asyncio.CancelledError:
+            for write in batch:
+                _fail(write, _in_doubt(exc))
+            raise
+        log.warning("%d of %d writes in doubt were stored", sum(stored), len(batch))
+        for write, was_stored in zip(batch, stored, strict=True):
+            if was_stored:
+                _done(write)
+            else:
+                _fail(write, _not_stored(exc.__cause__ or exc))
+
+    async def _stored(self, batch: list[_Write]) -> list[bool]:
+        """Whether each write of `batch` is stored: its first row, by primary key (a write
+        without rows cannot be told: not stored, so its caller hears UNAVAILABLE)."""
+        marks: list[tuple[type[Any], Any] | None] = []
+        for write in batch:
+            if not write.rows:
+                marks.append(None)
+                continue
+            first = write.rows[0]
+            generated = dict((id(row), pk) for row, pk in write.keys)
+            pk = generated.get(id(first), first.pk)
+            marks.append(None if pk is None else (type(first), pk))
+        found: dict[type[Any], set[Any]] = {}
+        wanted: dict[type[Any], list[Any]] = {}
+        for mark in marks:
+            if mark is not None:
+                wanted.setdefault(mark[0], []).append(mark[1])
+        for model, keys in wanted.items():
+            rows = await model.filter(pk__in=keys).values_list(model._meta.pk_attr, flat=True)
+            found[model] = set(rows)
+        return [mark is not None and mark[1] in found[mark[0]] for mark in marks]
 
     async def _write(self, connection: BaseDBAsyncClient, batch: list[_Write]) -> None:
         dialect = connection.capabilities.dialect
@@ -355,6 +450,16 @@ def _not_stored(exc: BaseException) -> LvngError:
         ErrorCode.INTERNAL_ERROR,
         "not stored: the database refused this write (it has been logged); nothing of it was kept",
     )
+
+
+def _in_doubt(exc: CommitInDoubt) -> LvngError:
+    error = LvngError(
+        ErrorCode.UNAVAILABLE,
+        "a backing store is unavailable; it may have been stored: send it again with the "
+        "same optimisticId",
+    )
+    error.__cause__ = exc
+    return error
 
 
 def _report(exc: BaseException, writes: int) -> None:

@@ -263,3 +263,91 @@ async def test_batched_thens_run_once_per_batch_with_every_item(store: Store) ->
     # A write alone (as when a refused batch is retried write by write): its one item.
     await commits.insert(message("room-9", "alone"), then=BatchedThen(run, "d"))
     assert calls[-1] == ["d"]
+
+
+def lose_commit_reply(*, committed: bool) -> Any:
+    """A `then` after which the batch's COMMIT (committed, or rolled back) loses its
+    connection before the reply: what PostgreSQL stopped at that very moment does."""
+
+    async def then(connection: Any) -> None:
+        finish = connection.commit if committed else connection.rollback
+
+        async def lost() -> None:
+            await finish()
+            raise ConnectionResetError("the connection was lost during COMMIT")
+
+        connection.commit = lost
+
+    return then
+
+
+async def test_a_commit_whose_reply_was_lost_is_settled_by_asking_the_database(
+    store: Store,
+) -> None:
+    commits, _ = kit()
+    hold = Hold(commits)
+    await hold.start()
+    rows = [message(f"room-{i}", f"m{i}") for i in range(3)]
+    writes = [
+        asyncio.create_task(commits.insert(rows[0])),
+        asyncio.create_task(commits.insert(rows[1], then=lose_commit_reply(committed=True))),
+        asyncio.create_task(commits.insert(rows[2])),
+    ]
+    await asyncio.sleep(0)
+    await hold.release()
+    await asyncio.gather(*writes)  # stored: acked, not UNAVAILABLE
+    assert all(row.seq is not None and row._saved_in_db for row in rows)
+    contents = [c for _, c in await stored(store)]
+    assert contents[-3:] == ["m0", "m1", "m2"]
+
+
+async def test_a_commit_lost_before_it_committed_fails_its_writes(store: Store) -> None:
+    commits, _ = kit()
+    hold = Hold(commits)
+    await hold.start()
+    writes = [
+        asyncio.create_task(commits.insert(message("room-1", "one"))),
+        asyncio.create_task(
+            commits.insert(message("room-2", "two"), then=lose_commit_reply(committed=False))
+        ),
+    ]
+    await asyncio.sleep(0)
+    await hold.release()
+    results = await asyncio.gather(*writes, return_exceptions=True)
+    assert all(isinstance(r, LvngError) and r.code is ErrorCode.UNAVAILABLE for r in results)
+    assert {c for _, c in await stored(store)} == {"first"}
+    # The kit goes on: the next write is stored.
+    await commits.insert(message("room-3", "three"))
+    assert [c for _, c in await stored(store)][-1] == "three"
+
+
+async def test_a_commit_in_doubt_waits_for_the_database_and_gives_up_in_time(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commits, _ = kit()
+    asked = 0
+    real = commits._stored
+
+    async def away_twice(batch: Any) -> list[bool]:
+        nonlocal asked
+        asked += 1
+        if asked <= 2:
+            raise ConnectionRefusedError("the database is still away")
+        return await real(batch)
+
+    monkeypatch.setattr(commits, "_stored", away_twice)
+    row = message("room-1", "told late")
+    await commits.insert(row, then=lose_commit_reply(committed=True))
+    assert asked == 3 and row.seq is not None
+
+    async def away(batch: Any) -> list[bool]:
+        raise ConnectionRefusedError("the database is still away")
+
+    monkeypatch.setattr(commits, "_stored", away)
+    commits.doubt_seconds = 0.3
+    with pytest.raises(LvngError) as failed:
+        await commits.insert(
+            message("room-2", "never told"), then=lose_commit_reply(committed=True)
+        )
+    assert failed.value.code is ErrorCode.UNAVAILABLE
+    assert "may have been stored" in failed.value.message
