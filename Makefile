@@ -5,7 +5,8 @@
 #                default (SQLite file lvng.sqlite3 here); ARGS="--port 9000" adds options
 #   make test    everything the tests use (.venv with the test extras, the three npm
 #                packages, Debian's prometheus, nginx and chromium, PostgreSQL and Redis
-#                running), the gates (make check), then the whole suite as CI runs it
+#                running), the gates (make check), then the whole suite as CI runs it,
+#                in two xdist workers (WORKERS=0: in one process)
 #                (.ci/run calls this); ARGS="-x tests/unit" narrows the suite
 #   make check   the gates alone: ruff check, ruff format --check, mypy (strict, as
 #                pyproject.toml's [tool.mypy] says); any finding fails
@@ -30,8 +31,12 @@ help:
 serve: setup tests/js/node_modules/.package-lock.json
 	$(VENV)/bin/lvng serve --dev $(ARGS)
 
+# Two xdist workers, one test file each at a time (module fixtures stay whole);
+# WORKERS=0 runs in this process, as a narrowed run (ARGS="-x tests/unit") may want.
+WORKERS ?= 2
+
 test: setup-test check
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n $(WORKERS) --dist loadfile $(ARGS)
 
 # The gates (issue 22): lint, formatting and types; a finding fails before the tests run.
 check: setup

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -25,10 +26,52 @@ SECRET = "test-secret-0123456789abcdef0123456789"
 PROBE_PLUGIN = "probe=tests.support.probe_plugin"
 
 
+def _port_slice() -> range:
+    """Where this pytest process picks the ports its servers listen on: below Linux's
+    ephemeral range, so no client's outgoing connection can take a port between its pick
+    and the server's bind, and one slice per xdist worker (`make test` runs two), so two
+    workers never pick the same one."""
+    try:
+        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768
+    low = 10000
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    index = int(worker) if worker.isdigit() else 0
+    width = (ephemeral - low) // max(count, 1)
+    if width < 500:  # an unusual machine: the kernel's own pick
+        return range(0)
+    return range(low + index * width, low + (index + 1) * width)
+
+
+PORTS = _port_slice()
+_picked: set[int] = set()
+
+
 def free_port() -> int:
+    """A port nothing listens on, picked at random in this process's slice and never
+    twice (a stopped server's port may still be in TIME_WAIT)."""
+    rng = random.SystemRandom()
+    for _ in range(200) if PORTS else ():
+        port = rng.choice(PORTS)
+        if port in _picked:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _picked.add(port)
+        return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
+
+
+# Servers started by one pytest process share a cluster name of their own on the shared
+# Redis: servers of another run (an xdist worker, a second checkout) never join them.
+CLUSTER_NAME = f"tests-{os.getpid()}"
 
 
 def make_token(
@@ -171,6 +214,7 @@ class LiveServer:
             "LVNG_PLUGIN_MODULES": PROBE_PLUGIN,
             "LVNG_ENTRY_POINTS": "false",
             "LVNG_STRICT_DOMAIN_EVENTS": "true",  # a bad domain event fails its handler
+            "LVNG_CLUSTER_NAME": CLUSTER_NAME,
             **(env or {}),
         }
         self.args = args or []

@@ -272,7 +272,7 @@ def test_the_two_commands_set_up_what_is_missing_and_nothing_more(tmp_path):
     installs = [line for line in fresh if line.startswith("npm ci")]
     assert sorted(line.rsplit(" ", 1)[1] for line in installs) == ["bench", "tests/e2e", "tests/js"]
     assert "bash scripts/test-machine.sh" in fresh
-    assert fresh[-1].strip() == ".venv/bin/python -m pytest"
+    assert fresh[-1].strip() == ".venv/bin/python -m pytest -n 2 --dist loadfile"
 
     # Set up (what the steps leave behind), then each command only serves or tests.
     later = time.time() + 5
@@ -290,7 +290,7 @@ def test_the_two_commands_set_up_what_is_missing_and_nothing_more(tmp_path):
         ".venv/bin/ruff check .",
         ".venv/bin/ruff format --check .",
         ".venv/bin/mypy",
-        ".venv/bin/python -m pytest",
+        ".venv/bin/python -m pytest -n 2 --dist loadfile",
     ]
     # A newer lock file (a pulled change) installs that package again, and only it.
     newer = later + 5

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.prometheus import promtool
 from tests.services import require_redis
+
+
+@pytest.fixture
+def tmp() -> Iterator[Path]:
+    """The server's TMPDIR, where the CLI makes its metrics directory (to look inside): a
+    short path, since multiprocessing's manager listens on a Unix socket under it and such
+    a path has at most 107 bytes (an xdist worker's tmp_path plus a long test name has
+    more: the workers failed to start)."""
+    path = Path(tempfile.mkdtemp(prefix="lvng-w-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 async def test_two_workers_share_rooms_through_redis(start_server):
@@ -43,9 +58,7 @@ def _connections_by_worker(tmp: Path) -> dict[int, float]:
     return counts
 
 
-async def test_metrics_sum_every_worker(start_server, tmp_path):
-    tmp = tmp_path / "tmp"  # where the CLI makes its metrics directory, to look inside
-    tmp.mkdir()
+async def test_metrics_sum_every_worker(start_server, tmp):
     live = start_server(
         env={
             "LVNG_REDIS_URL": require_redis(),
@@ -92,11 +105,9 @@ async def test_metrics_sum_every_worker(start_server, tmp_path):
     await live.close_clients()
 
 
-async def test_a_channel_message_crosses_workers_once(start_server, scratch_postgres, tmp_path):
+async def test_a_channel_message_crosses_workers_once(start_server, scratch_postgres, tmp):
     """Two workers on PostgreSQL and Redis: a message sent to a socket on one worker is
     stored once and reaches the channel's sockets on both workers once, in order."""
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
     live = start_server(
         env={
             "LVNG_REDIS_URL": require_redis(),
