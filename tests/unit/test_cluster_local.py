@@ -272,3 +272,49 @@ async def _stop_without_closing(node: ClusterState) -> None:
 
 async def _nothing() -> None:
     return None
+
+
+# --- LocalCluster alone (what the mutation run asked for, docs/testing.md) ---------------------
+
+
+def test_each_local_cluster_is_a_node_of_its_own():
+    import os
+    import socket
+
+    one, two = LocalCluster(), LocalCluster()
+    assert isinstance(one.node_id, str) and one.node_id != two.node_id
+    assert one.node_id.startswith(f"{socket.gethostname()}-{os.getpid()}-")
+
+
+async def test_a_key_is_gone_the_moment_its_ttl_has_passed(monkeypatch: pytest.MonkeyPatch):
+    import core.cluster.local as local
+
+    class Clock:
+        now = 100.0
+
+        @classmethod
+        def monotonic(cls) -> float:
+            return cls.now
+
+    monkeypatch.setattr(local, "time", Clock)
+    node = LocalCluster()
+    await node.put("k", "v", ttl=2)
+    await node.put("kept", "v")
+    await node.push("l", "x", ttl=2)
+    Clock.now = 101.999
+    assert await node.get("k") == "v" and await node.push("l", "y", ttl=1) == 2
+    Clock.now = 102.0
+    assert await node.get("k") is None  # exactly at the deadline: passed
+    assert await node.put("k", "again", only_if_absent=True) is True
+    Clock.now = 102.5
+    assert await node.take("l") == ["x", "y"]  # renewed at 101.999 for one second
+    await node.push("l", "z", ttl=1)
+    Clock.now = 1e9
+    assert await node.get("kept") == "v" and await node.take("l") == []
+
+
+async def test_get_of_a_list_is_none_not_the_list():
+    node = LocalCluster()
+    await node.push("l", "x", ttl=5)
+    assert await node.get("l") is None
+    assert await node.take("l") == ["x"]

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
+from typing import Any
 
 import pytest
 
 from core.cluster.local import LocalCluster
+from core.rooms import Room
 from core.turns import AfterAck, RoomTurns
 from tests.live import PROBE_PLUGIN, SECRET, make_token
 
@@ -165,3 +168,172 @@ async def test_after_ack_work_leaves_after_the_ack_through_python_socketio():
         '2["probe:after",{"n":2}]',
     ]
     await app.ctx.platform.tasks.cancel_all()
+
+
+# --- what the mutation run asked for (docs/testing.md) ------------------------------------
+
+
+class FullRecorder:
+    """A stand-in platform recording every emit with its addressing."""
+
+    def __init__(self) -> None:
+        self.emitted: list[tuple[str, Any, Any, Any, Any]] = []
+
+    async def emit(self, event, data, *, room=None, to=None, skip_sid=None) -> None:
+        self.emitted.append((event, data, room, to, skip_sid))
+
+
+class CrossNodeCluster(LocalCluster):
+    """A `LocalCluster` whose locks are recorded as if they crossed nodes."""
+
+    cross_node = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, str | None, str | None]] = []
+
+    async def lock(self, key: str) -> str | None:
+        self.calls.append(("lock", key, None))
+        return f"token-{key}"
+
+    async def unlock(self, key: str, token: str) -> None:
+        self.calls.append(("unlock", key, token))
+
+
+async def test_after_ack_emits_keep_their_room_recipient_and_skipped_socket():
+    platform = FullRecorder()
+    after = AfterAck(platform)
+    room = Room.from_key("acme/channel:general")
+    after.emit("one", {"n": 1}, room=room, skip_sid="s1")
+    after.emit("two", {"n": 2}, to="s2")
+    assert len(after) == 2 and platform.emitted == []  # queued, not sent
+    await after.run()
+    assert platform.emitted == [
+        ("one", {"n": 1}, room, None, "s1"),
+        ("two", {"n": 2}, None, "s2", None),
+    ]
+    assert len(after) == 0
+
+
+async def test_a_failing_after_ack_item_is_logged_and_the_rest_still_run(caplog):
+    platform = FullRecorder()
+    after = AfterAck(platform)
+
+    async def bug() -> None:
+        raise RuntimeError("a bug")
+
+    async def outage() -> None:
+        raise ConnectionRefusedError("no database")
+
+    after.then(bug)
+    after.emit("still", {})
+    after.then(outage)
+    after.emit("and still", {})
+    with caplog.at_level(logging.WARNING, logger="lvng.turns"):
+        await after.run()
+    assert [e[0] for e in platform.emitted] == ["still", "and still"]
+    logged = [(r.levelno, r.getMessage(), r.exc_info is not None) for r in caplog.records]
+    assert logged == [
+        (logging.ERROR, "after-ack work failed", True),  # a bug: with its traceback
+        (
+            logging.WARNING,
+            "after-ack work failed, a store is unavailable: ConnectionRefusedError('no database')",
+            False,  # an outage: one line
+        ),
+    ]
+
+
+async def test_work_queued_while_running_runs_too():
+    platform = FullRecorder()
+    after = AfterAck(platform)
+
+    async def more() -> None:
+        after.emit("queued while running", {})
+
+    after.then(more)
+    await after.run()
+    assert [e[0] for e in platform.emitted] == ["queued while running"]
+
+
+async def test_a_nested_turn_is_released_once_with_the_cross_node_token():
+    cluster = CrossNodeCluster()
+    turns = RoomTurns(cluster)
+    mine, other = AfterAck(FullRecorder()), AfterAck(FullRecorder())
+    outer = turns.turn("acme/r", mine)
+    await outer.__aenter__()
+    assert outer.key == "acme/r"
+    inner = turns.turn("acme/r", mine)
+    await inner.__aenter__()  # the same handler: no wait, no second cross-node lock
+    await inner.__aexit__(None, None, None)
+    assert cluster.calls == [("lock", "acme/r", None)]
+    waiting = asyncio.ensure_future(turns.turn("acme/r", other).__aenter__())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # the outer turn still holds the room
+    await outer.__aexit__(None, None, None)
+    held = await waiting
+    assert cluster.calls == [
+        ("lock", "acme/r", None),
+        ("unlock", "acme/r", "token-acme/r"),
+        ("lock", "acme/r", None),
+    ]
+    await held.__aexit__(None, None, None)
+    assert cluster.calls[-1] == ("unlock", "acme/r", "token-acme/r")
+
+
+async def test_three_deep_turns_release_at_the_outermost():
+    cluster = CrossNodeCluster()
+    turns = RoomTurns(cluster)
+    mine = AfterAck(FullRecorder())
+    entered = [turns.turn("k", mine) for _ in range(3)]
+    for turn in entered:
+        await turn.__aenter__()
+    for turn in reversed(entered[1:]):
+        await turn.__aexit__(None, None, None)
+        assert cluster.calls == [("lock", "k", None)]
+    await entered[0].__aexit__(None, None, None)
+    assert cluster.calls == [("lock", "k", None), ("unlock", "k", "token-k")]
+
+
+async def test_a_failing_cross_node_lock_leaves_the_room_free():
+    class Refusing(CrossNodeCluster):
+        async def lock(self, key: str) -> str | None:
+            raise RuntimeError("busy")
+
+    turns = RoomTurns(Refusing())
+    with pytest.raises(RuntimeError):
+        async with turns.turn("k", AfterAck(FullRecorder())):
+            pass
+    turns.cluster = LocalCluster()
+    async with turns.turn("k", AfterAck(FullRecorder())):
+        pass  # the in-process lock was given back
+
+
+async def test_turns_store_through_the_group_commit_with_their_key():
+    class Commits:
+        def __init__(self) -> None:
+            self.inserted: list[tuple[tuple[Any, ...], Any, str]] = []
+
+        async def insert(self, *rows: Any, then: Any = None, key: str) -> None:
+            self.inserted.append((rows, then, key))
+
+    commits = Commits()
+    turns = RoomTurns(LocalCluster(), commits)  # type: ignore[arg-type]
+    assert turns.commits is commits
+
+    async def then(connection: Any) -> None:
+        return None
+
+    async with turns.turn("acme/r", AfterAck(FullRecorder())) as turn:
+        await turn.insert("row1", "row2", then=then)  # type: ignore[arg-type]
+        await turn.insert("row3")  # type: ignore[arg-type]
+    assert commits.inserted == [(("row1", "row2"), then, "acme/r"), (("row3",), None, "acme/r")]
+
+
+def test_turns_without_a_group_commit_make_their_own_on_the_same_cluster():
+    from core.commits import GroupCommit
+    from core.tasks import Tasks
+
+    cluster = LocalCluster()
+    turns = RoomTurns(cluster)
+    assert isinstance(turns.commits, GroupCommit)
+    assert turns.commits.cluster is cluster and isinstance(turns.commits.tasks, Tasks)
