@@ -228,3 +228,17 @@ def test_the_place_named_is_made_safe_and_short() -> None:
     assert refused(float("nan"), "a\x00b\ud800") == "a?b?: NaN and Infinity are not accepted"
     assert refused(float("nan"), "x" * 300) == "x" * 200 + ": NaN and Infinity are not accepted"
     assert refused(float("nan"), "") == "NaN and Infinity are not accepted"
+
+
+def test_every_item_is_checked_past_a_null_or_a_boolean() -> None:
+    assert refused([float("nan"), None]) == "0: NaN and Infinity are not accepted"
+    assert refused({"a": float("nan"), "b": True}) == "a: NaN and Infinity are not accepted"
+
+
+def test_the_top_level_value_is_named_by_nothing_unless_told() -> None:
+    with pytest.raises(LvngError) as caught:
+        check_value(float("nan"))
+    assert caught.value.message == "NaN and Infinity are not accepted"
+    with pytest.raises(LvngError) as caught:
+        check_value({"x": 2**64})
+    assert caught.value.message == "x: integers must fit in 64 bits (-2**63 to 2**63-1)"
