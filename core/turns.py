@@ -7,7 +7,7 @@ in order, once the handler has returned. python-socketio sends the ack from the 
 return value without yielding to the event loop in between (the ack is queued on the
 socket before any other task runs), so everything queued leaves after the ack. That
 invariant is relied on in one place only: `Gateway.on_event`, which awaits nothing between
-the handler's return and its own; `tests/test_kit.py` pins it against python-socketio.
+the handler's return and its own; `tests/unit/test_turns.py` pins it against python-socketio.
 
 HTTP routes have no ack: they run their `AfterAck` themselves (`await after.run()`).
 

@@ -195,7 +195,7 @@ MUTANTS = [
         "core/turns.py",
         "        if exc_type is None and len(self._after) > self._queued:\n",
         "        if False:\n",
-        ("tests/test_kit.py",),
+        ("tests/unit/test_turns.py",),
     ),
     Mutant(
         K,

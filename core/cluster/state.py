@@ -4,7 +4,8 @@ What every node must agree on, behind one interface with two implementations, af
 centrifuge's broker/presence split (`broker.go`: the contract written beside the
 interface): `core.cluster.local.LocalCluster`, in-process, the default, and
 `core.cluster.redis_cluster.RedisCluster`, every node on one Redis (`LVNG_REDIS_URL`).
-`tests/test_cluster_state.py` runs one set of tests against both.
+One set of tests runs against both: `tests/unit/test_cluster_local.py` (in-process) and
+`tests/test_cluster_state.py` (Redis).
 
 **Membership.** Which sockets of which user are in which room, on which node.
 - `enter` and `exit` are atomic for the whole cluster: of two sockets of one user

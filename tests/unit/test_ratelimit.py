@@ -168,3 +168,74 @@ def test_a_window_that_never_saw_an_event_holds_no_deque():
     assert window.idle()
     window.hit()
     assert isinstance(window._accepted, deque) and isinstance(window._attempts, deque)
+
+
+async def test_the_window_every_node_shares_and_its_fallback_when_redis_fails(caplog):
+    """`UserWindows.charge_shared` (issue 26): the user's events count in the shared
+    (Redis) window, driven here by a stand-in; when it fails, this node's window counts,
+    with one warning per outage."""
+    import logging
+
+    import pytest
+
+    from core.errors import LvngError
+    from core.identity import Identity
+    from core.ratelimit import UserWindows
+
+    clock = Clock()
+    refused: list[int] = []
+    windows = UserWindows(1, 2, 60, clock=clock, on_refused=lambda: refused.append(1))
+    user = Identity("u", "o", "U", frozenset(), frozenset(), 1e12)
+    service = Identity("s", "o", "S", frozenset(), frozenset({"service"}), 1e12)
+    assert windows.shared is None and windows.per_node is False
+    windows.spread.add(("o", "u"))
+    assert not windows.is_shared("o", "u")  # no shared window: never shared
+    with caplog.at_level(logging.WARNING, logger="lvng.ratelimit"):
+        await windows.charge_shared(user)  # without Redis: this node's window
+        with pytest.raises(LvngError):
+            await windows.charge_shared(user)
+    assert caplog.records == [] and windows.per_node is False and refused == [1]
+
+    calls: list[tuple[str, int, float]] = []
+    answers: list[int | Exception] = []
+
+    async def shared(key: str, limit: int, window: float) -> int:
+        calls.append((key, limit, window))
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    windows = UserWindows(1, 2, 60, clock=clock, on_refused=lambda: refused.append(2))
+    windows.shared = shared
+    windows.spread.add(("o", "u"))
+    assert windows.is_shared("o", "u")
+    assert not windows.is_shared("o", "v") and not windows.is_shared("p", "u")
+    answers[:] = [0, 0, 1234]
+    with caplog.at_level(logging.WARNING, logger="lvng.ratelimit"):
+        await windows.charge_shared(user)
+        await windows.charge_shared(service)
+        with pytest.raises(LvngError) as raised:
+            await windows.charge_shared(service)
+    assert caplog.records == []  # no outage, nothing to say
+    assert calls == [("o\tu", 1, 60), ("o\ts", 2, 60), ("o\ts", 2, 60)]
+    assert raised.value.to_dict() == {
+        "code": "RATE_LIMITED",
+        "message": "rate limit of 2 events per 60 s for all of a service's connections exceeded",
+        "retryAfterMs": 1234,
+    }
+    assert refused == [1, 2] and len(windows) == 0  # nothing counted on this node
+
+    answers[:] = [ConnectionError("redis away"), ConnectionError("still away"), 0]
+    with caplog.at_level(logging.WARNING, logger="lvng.ratelimit"):
+        await windows.charge_shared(user)  # counted on this node instead
+        assert windows.per_node is True
+        with pytest.raises(LvngError) as raised:
+            await windows.charge_shared(user)  # this node's window is full
+        assert raised.value.extra == {"retryAfterMs": 60001}
+        await windows.charge_shared(service)  # Redis back
+    assert windows.per_node is False
+    assert [r.getMessage() for r in caplog.records] == [
+        "per-user event limits count per node while Redis is away: ConnectionError('redis away')",
+        "per-user event limits count across nodes again",
+    ]

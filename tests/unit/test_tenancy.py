@@ -159,3 +159,54 @@ async def test_may_join_applies_the_joins_checks_without_joining():
         )
         is False
     )
+
+
+async def test_with_recovery_a_join_records_where_the_room_was_and_a_leave_forgets_it():
+    """Connection-state recovery (contract section 12) replays a room from the log offset
+    it had when the socket joined: `session.since` per room key."""
+
+    class Recovery:
+        enabled, seq = True, 41
+
+    sio = FakeSio()
+    sio.recovery = Recovery()  # type: ignore[attr-defined]
+    rooms = RoomService(sio, Authorizer(), LocalCluster())  # type: ignore[arg-type]
+    me = session()
+    general, random = Room("acme", "channel:general"), Room("acme", "channel:random")
+    assert me.since is None
+    await rooms.join(me, general)
+    Recovery.seq = 57
+    await rooms.join(me, random)
+    assert me.since == {"acme/channel:general": 41, "acme/channel:random": 57}
+    await rooms.leave(me, general)
+    assert me.since == {"acme/channel:random": 57}
+
+    Recovery.enabled = False
+    other = session("s2")
+    await rooms.join(other, general)
+    assert other.since is None  # recovery off: nothing recorded
+    Recovery.enabled = True
+    await rooms.join(other, random)
+    assert other.since == {"acme/channel:random": 57}
+    await rooms.leave(other, general)  # a room without an offset: leaving still works
+    assert other.since == {"acme/channel:random": 57}
+
+
+async def test_listening_delivers_without_membership_and_count_reads_every_node():
+    sio = FakeSio()
+    cluster = LocalCluster()
+    rooms = RoomService(sio, Authorizer(), cluster)  # type: ignore[arg-type]
+    me = session()
+    presence = Room("acme", "presence")
+    assert await rooms.listen(me, presence) is True
+    assert sio.rooms == {"acme/presence": ["s1"]}
+    assert me.rooms == set() and await rooms.users(presence) == {}
+    assert await rooms.listen(me, Room("other", "presence")) is False
+    assert "other/presence" not in sio.rooms
+    await rooms.unlisten(me, presence)
+    assert sio.rooms == {"acme/presence": []}
+
+    assert await rooms.count(presence) == 0
+    await cluster.enter("acme/presence", "bob", "s9", "Bob")  # another node's socket
+    await rooms.join(me, presence)
+    assert await rooms.count(presence) == 2

@@ -23,3 +23,15 @@ def test_a_page_is_cut_from_the_end_it_keeps():
 def test_one_item_always_passes_so_a_reader_moves_on():
     huge = [{"pad": "x" * (MAX_PAGE_JSON + 10)}, {"n": 1}]
     assert within_budget(huge, keep_newest=False) == huge[:1]
+
+
+def test_a_cut_page_fits_the_budget_exactly_as_a_json_array():
+    """The `+ 1` per item is the array's comma or bracket: with small items the separators
+    are most of the page."""
+    items = list(range(1, 10))  # each one byte of JSON
+    for budget in range(3, 20):
+        page = within_budget(items, keep_newest=False, budget=budget)
+        assert json_size(page) <= budget + 1  # `[` counted with the first item, `]` not
+        assert len(page) == max(1, min(len(items), budget // 2))
+    assert within_budget(items, keep_newest=True, budget=json_size([8, 9]) - 1) == [8, 9]
+    assert within_budget(items, keep_newest=True, budget=json_size([8, 9]) - 2) == [9]
