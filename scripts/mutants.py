@@ -99,7 +99,7 @@ MUTANTS = [
         P,
         "presence-offline-never-announced",
         PRESENCE,
-        '        if before != "offline":\n            self._announce(after, org, user, record)\n',
+        '        if before != "offline":\n            await self._announce(after, org, user, record)\n',
         "",
         (f"{PRESENCE_BEHAVIOUR}::test_the_grace_period_absorbs_a_reconnect",),
     ),
@@ -175,15 +175,15 @@ MUTANTS = [
         "            for work in items:\n"
         "                try:\n"
         "                    await work()\n"
-        "                except Exception:\n"
-        '                    log.exception("after-ack work failed")',
-        "        try:\n"
-        "            while self._items:\n"
-        "                items, self._items = self._items, []\n"
-        "                for work in items:\n"
+        "                except Exception as exc:\n",
+        "        while self._items:\n"
+        "            items, self._items = self._items, []\n"
+        "            for work in items:\n"
+        "                try:\n"
         "                    await work()\n"
-        "        except Exception:\n"
-        '            log.exception("after-ack work failed")',
+        "                except Exception as exc:\n"
+        "                    self._items.clear()\n"
+        "                    items.clear()\n",
         (
             "tests/test_dispatch.py::"
             "test_a_failing_after_ack_item_neither_stops_the_rest_nor_keeps_the_turn",
