@@ -18,6 +18,11 @@
   offset order: a new emit can only come after them.
 - `dump`/`load`: what a restart needs, in a JSON file (beside the SQLite database by
   default, `LVNG_RECOVERY_FILE`), written at a graceful stop.
+- With Redis (`store`, core/recovery_store.py) the offsets are the cluster's (the node an
+  emit starts on gets it from Redis, `seq` is the last one this node's listener heard),
+  sessions live in Redis too and `claim_cluster` replaces `claim`: a socket recovers on
+  any node, also after its node was killed. The logs here still keep what this node
+  heard of the claimed rooms while the claim reads Redis: `finish` merges both.
 """
 
 from __future__ import annotations
@@ -32,9 +37,12 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from core.transport.closing import SHUTDOWN_REASON
+
+if TYPE_CHECKING:
+    from core.recovery_store import RecoveryStore
 
 log = logging.getLogger("lvng.recovery")
 
@@ -120,6 +128,11 @@ class Recovery:
         self.watched: dict[str, int] = {}
         self.on_result: Callable[[str], None] = lambda result: None
         self.on_replayed: Callable[[int], None] = lambda count: None
+        # The Redis set-up (core/recovery_store.py): the cluster's offsets and sessions.
+        self.store: RecoveryStore | None = None
+        # sid -> what a cluster claim read of each stream: key -> [(offset, packet, skip)]
+        self.remote: dict[str, dict[str, list[tuple[int, str, tuple[str, ...]]]]] = {}
+        self._writes: set[asyncio.Task[Any]] = set()
 
     # --- the emit path -----------------------------------------------------------------
 
@@ -127,9 +140,18 @@ class Recovery:
         self.seq += 1
         return str(self.seq)
 
-    def record(self, event: str, room: Any, packet: str, skip_sid: Any, local: Any = None) -> None:
-        """Keep `packet` (offset `self.seq`) in the log of each room it went to that has
-        a socket here (`local`: the manager's rooms, None: every room) or is watched."""
+    def record(
+        self,
+        event: str,
+        room: Any,
+        packet: str,
+        skip_sid: Any,
+        local: Any = None,
+        seq: int | None = None,
+    ) -> None:
+        """Keep `packet` (offset `seq`, by default `self.seq`) in the log of each room it
+        went to that has a socket here (`local`: the manager's rooms, None: every room) or
+        is watched."""
         if event in self.ephemeral:
             return
         if skip_sid is None:
@@ -137,7 +159,7 @@ class Recovery:
         else:
             skip = tuple(skip_sid) if isinstance(skip_sid, list) else (skip_sid,)
         now = self.clock()
-        entry = Entry(self.seq, now, packet, skip)
+        entry = Entry(self.seq if seq is None else seq, now, packet, skip)
         watched = self.watched
         for key in (room,) if isinstance(room, str) else room:
             if local is not None and key not in local and key not in watched:
@@ -250,16 +272,91 @@ class Recovery:
             return True
         return False
 
+    async def claim_cluster(self, auth: Any) -> Saved | None:
+        """`claim` with Redis (core/recovery_store.py): the session is taken from Redis,
+        whichever node it was on, and what each of its rooms missed is read there."""
+        store = self.store
+        if (
+            store is None
+            or not self.enabled
+            or not isinstance(auth, dict)
+            or not isinstance(auth.get("pid"), str)
+        ):
+            return None
+        pid: str = auth["pid"]
+        old = self.saved.pop(pid, None)  # this node's copy: Redis says what is current
+        if old is not None:
+            self._watch(old, -1)
+        offset = _offset(auth.get("offset"))
+        try:
+            taken, counter = await store.take(pid)
+        except Exception as exc:  # noqa: BLE001 - Redis away: a fresh connection
+            log.warning("recovery of a session not tried: Redis is unavailable (%r)", exc)
+            return None
+        if taken is None:
+            self.on_result("expired" if self.expired.pop(pid, None) else "unknown")
+            return None
+        if offset is None or offset > counter:
+            self.on_result("unknown")
+            return None
+        saved = Saved(pid, taken.sid, taken.org, taken.user, dict(taken.rooms), self.clock())
+        # From now on this node logs what it hears of those rooms: with what Redis had
+        # when read below, nothing between can be missed (core/recovery_store.py).
+        self._watch(saved, 1)
+        wanted = {key: max(offset, since) for key, since in saved.rooms.items()}
+        wanted[saved.sid] = offset
+        try:
+            found = await store.missed(wanted, MAX_REPLAY)
+        except Exception as exc:  # noqa: BLE001 - Redis away: a fresh connection
+            log.warning("recovery of %s not done: Redis is unavailable (%r)", saved.sid, exc)
+            found = None
+        if found is not None:
+            count = {n for entries in found.values() for n, _, _ in entries}
+            size = sum(len(p) for entries in found.values() for _, p, _ in entries)
+            if len(count) > MAX_REPLAY or size > MAX_REPLAY_BYTES:
+                log.info("%s not recovered: %d events missed", saved.sid, len(count))
+                found = None
+        if found is None:
+            self._forget(saved)
+            self.on_result("expired")
+            return None
+        self.remote[saved.sid] = found
+        self.pending[saved.sid] = saved
+        self.claimed_at[saved.sid] = (offset, self.seq)
+        return saved
+
+    async def keep(
+        self, pid: str, sid: str, org: str, user: str, keys: Iterable[str], since: Any
+    ) -> None:
+        """With Redis: write a live socket's session (its rooms and their floors), so any
+        node can recover it, also after this one was killed."""
+        if self.store is not None and self.enabled:
+            await self.store.keep(pid, sid, org, user, floors(keys, since, self.seq))
+
+    def spawn_write(self, write: Any) -> None:
+        """Run a Redis write of the store in the background (a drop's own)."""
+        task = asyncio.ensure_future(write)
+        self._writes.add(task)
+        task.add_done_callback(self._written)
+
+    def _written(self, task: asyncio.Task[Any]) -> None:
+        self._writes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("a recovery write to Redis failed: %r", task.exception())
+
     def refuse(self, sid: str) -> None:
         """The handshake of a claimed socket was refused: keep it saved for a retry."""
         saved = self.pending.pop(sid, None)
         self.claimed_at.pop(sid, None)
+        self.remote.pop(sid, None)
         plan = self.plans.pop(sid, None)
         if plan is not None and plan.saved is not None:
             saved = plan.saved
         if saved is not None:
             self.saved[saved.pid] = saved
             self.on_result("refused")
+            if self.store is not None:  # on any node
+                self.spawn_write(self.store.put_back(saved.pid, _taken(saved)))
 
     def plan(self, sid: str, rooms: dict[str, int]) -> Plan | None:
         """What `finish` sets back for claimed `sid`: `rooms` (key -> since)."""
@@ -274,6 +371,7 @@ class Recovery:
         """After the CONNECT reply, with no await: enter the rooms, then deliver every
         missed packet once, in offset order. False when `sid` recovers nothing."""
         plan = self.plans.pop(sid, None)
+        remote = self.remote.pop(sid, None)
         if plan is None:
             return False
         missed: dict[int, str] = {}
@@ -286,6 +384,18 @@ class Recovery:
         for entry in self.logs.get(sid, ()):
             if plan.offset < entry.seq <= plan.until:
                 missed[entry.seq] = entry.packet
+        if remote is not None:
+            # What Redis had; past `seq` this node's listener has not heard yet: that
+            # reaches the socket live, now that it is in its rooms.
+            heard = self.seq
+            for key, since in plan.rooms.items():
+                floor = max(plan.offset, since)
+                for n, encoded, skip in remote.get(key, ()):
+                    if floor < n <= heard and sid not in skip:
+                        missed[n] = encoded
+            for n, encoded, _ in remote.get(sid, ()):
+                if plan.offset < n <= plan.until:
+                    missed[n] = encoded
         for seq in sorted(missed):
             deliver(missed[seq])
         if plan.saved is not None:  # its rooms have a socket here again
@@ -376,6 +486,12 @@ class Recovery:
         self.sweep()
 
 
+def _taken(saved: Saved) -> Any:
+    from core.recovery_store import Taken
+
+    return Taken(saved.sid, saved.organization_id, saved.user_id, dict(saved.rooms))
+
+
 def recovery_path(
     database_url: str, explicit: str | None, redis_url: str | None, workers: int = 1
 ) -> Path | None:
@@ -396,9 +512,17 @@ def recovery_path(
 
 async def upkeep(recovery: Recovery) -> None:
     """Sweep now and then, for as long as the node runs."""
+    store = recovery.store
+    # With Redis the live sockets' sessions are kept another window every third of it.
+    every = recovery.window / 3 if store is not None else recovery.window / 2
     while True:
-        await asyncio.sleep(min(30.0, max(recovery.window / 2, 0.5)))
+        await asyncio.sleep(min(30.0, max(every, 0.5)))
         recovery.sweep()
+        if store is not None:
+            try:
+                await store.refresh(list(recovery.live))
+            except Exception as exc:  # noqa: BLE001 - Redis away: next time
+                log.warning("recovery sessions not refreshed: %r", exc)
 
 
 def floors(keys: Iterable[str], since: dict[str, int] | None, default: int) -> dict[str, int]:
