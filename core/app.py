@@ -32,7 +32,8 @@ from core.recovery_store import RecoveryStore
 from core.registration import register_plugins
 from core.registry import EventRegistry
 from core.transport.closing import SHUTDOWN_REASON
-from core.transport.delivery import FastManager, FastRedisManager
+from core.transport.delivery import FastManager
+from core.transport.redis_manager import FastRedisManager
 from core.transport.socketserver import LvngServer
 from core.wire import dumps as strict_dumps
 

@@ -104,4 +104,4 @@ class Reconnects:
         else:
             recovery.drop_socket_log(session.sid)
         if recovery.store is not None:  # on any node: kept a window, or gone
-            recovery.spawn_write(recovery.store.let_go(session.pid, session.sid, saved))
+            recovery.store.spawn(recovery.store.let_go(session.pid, session.sid, saved))

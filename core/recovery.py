@@ -18,11 +18,9 @@
   offset order: a new emit can only come after them.
 - `dump`/`load`: what a restart needs, in a JSON file (beside the SQLite database by
   default, `LVNG_RECOVERY_FILE`), written at a graceful stop.
-- With Redis (`store`, core/recovery_store.py) the offsets are the cluster's (the node an
-  emit starts on gets it from Redis, `seq` is the last one this node's listener heard),
-  sessions live in Redis too and `claim_cluster` replaces `claim`: a socket recovers on
-  any node, also after its node was killed. The logs here still keep what this node
-  heard of the claimed rooms while the claim reads Redis: `finish` merges both.
+- With Redis (`store`, core/recovery_store.py) offsets, logs and sessions are the
+  cluster's (`seq`: the last offset this node's listener heard) and `claim_cluster` there
+  replaces `claim`: a socket recovers on any node, also after its node was killed.
 """
 
 from __future__ import annotations
@@ -37,12 +35,9 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from core.transport.closing import SHUTDOWN_REASON
-
-if TYPE_CHECKING:
-    from core.recovery_store import RecoveryStore
 
 log = logging.getLogger("lvng.recovery")
 
@@ -129,10 +124,9 @@ class Recovery:
         self.on_result: Callable[[str], None] = lambda result: None
         self.on_replayed: Callable[[int], None] = lambda count: None
         # The Redis set-up (core/recovery_store.py): the cluster's offsets and sessions.
-        self.store: RecoveryStore | None = None
+        self.store: Any = None  # a core.recovery_store.RecoveryStore
         # sid -> what a cluster claim read of each stream: key -> [(offset, packet, skip)]
         self.remote: dict[str, dict[str, list[tuple[int, str, tuple[str, ...]]]]] = {}
-        self._writes: set[asyncio.Task[Any]] = set()
 
     # --- the emit path -----------------------------------------------------------------
 
@@ -272,59 +266,6 @@ class Recovery:
             return True
         return False
 
-    async def claim_cluster(self, auth: Any) -> Saved | None:
-        """`claim` with Redis (core/recovery_store.py): the session is taken from Redis,
-        whichever node it was on, and what each of its rooms missed is read there."""
-        store = self.store
-        if (
-            store is None
-            or not self.enabled
-            or not isinstance(auth, dict)
-            or not isinstance(auth.get("pid"), str)
-        ):
-            return None
-        pid: str = auth["pid"]
-        old = self.saved.pop(pid, None)  # this node's copy: Redis says what is current
-        if old is not None:
-            self._watch(old, -1)
-        offset = _offset(auth.get("offset"))
-        try:
-            taken, counter = await store.take(pid)
-        except Exception as exc:  # noqa: BLE001 - Redis away: a fresh connection
-            log.warning("recovery of a session not tried: Redis is unavailable (%r)", exc)
-            return None
-        if taken is None:
-            self.on_result("expired" if self.expired.pop(pid, None) else "unknown")
-            return None
-        if offset is None or offset > counter:
-            self.on_result("unknown")
-            return None
-        saved = Saved(pid, taken.sid, taken.org, taken.user, dict(taken.rooms), self.clock())
-        # From now on this node logs what it hears of those rooms: with what Redis had
-        # when read below, nothing between can be missed (core/recovery_store.py).
-        self._watch(saved, 1)
-        wanted = {key: max(offset, since) for key, since in saved.rooms.items()}
-        wanted[saved.sid] = offset
-        try:
-            found = await store.missed(wanted, MAX_REPLAY)
-        except Exception as exc:  # noqa: BLE001 - Redis away: a fresh connection
-            log.warning("recovery of %s not done: Redis is unavailable (%r)", saved.sid, exc)
-            found = None
-        if found is not None:
-            count = {n for entries in found.values() for n, _, _ in entries}
-            size = sum(len(p) for entries in found.values() for _, p, _ in entries)
-            if len(count) > MAX_REPLAY or size > MAX_REPLAY_BYTES:
-                log.info("%s not recovered: %d events missed", saved.sid, len(count))
-                found = None
-        if found is None:
-            self._forget(saved)
-            self.on_result("expired")
-            return None
-        self.remote[saved.sid] = found
-        self.pending[saved.sid] = saved
-        self.claimed_at[saved.sid] = (offset, self.seq)
-        return saved
-
     async def keep(
         self, pid: str, sid: str, org: str, user: str, keys: Iterable[str], since: Any
     ) -> None:
@@ -332,17 +273,6 @@ class Recovery:
         node can recover it, also after this one was killed."""
         if self.store is not None and self.enabled:
             await self.store.keep(pid, sid, org, user, floors(keys, since, self.seq))
-
-    def spawn_write(self, write: Any) -> None:
-        """Run a Redis write of the store in the background (a drop's own)."""
-        task = asyncio.ensure_future(write)
-        self._writes.add(task)
-        task.add_done_callback(self._written)
-
-    def _written(self, task: asyncio.Task[Any]) -> None:
-        self._writes.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("a recovery write to Redis failed: %r", task.exception())
 
     def refuse(self, sid: str) -> None:
         """The handshake of a claimed socket was refused: keep it saved for a retry."""
@@ -356,7 +286,7 @@ class Recovery:
             self.saved[saved.pid] = saved
             self.on_result("refused")
             if self.store is not None:  # on any node
-                self.spawn_write(self.store.put_back(saved.pid, _taken(saved)))
+                self.store.spawn(self.store.put_back(saved))
 
     def plan(self, sid: str, rooms: dict[str, int]) -> Plan | None:
         """What `finish` sets back for claimed `sid`: `rooms` (key -> since)."""
@@ -384,18 +314,8 @@ class Recovery:
         for entry in self.logs.get(sid, ()):
             if plan.offset < entry.seq <= plan.until:
                 missed[entry.seq] = entry.packet
-        if remote is not None:
-            # What Redis had; past `seq` this node's listener has not heard yet: that
-            # reaches the socket live, now that it is in its rooms.
-            heard = self.seq
-            for key, since in plan.rooms.items():
-                floor = max(plan.offset, since)
-                for n, encoded, skip in remote.get(key, ()):
-                    if floor < n <= heard and sid not in skip:
-                        missed[n] = encoded
-            for n, encoded, _ in remote.get(sid, ()):
-                if plan.offset < n <= plan.until:
-                    missed[n] = encoded
+        if remote is not None:  # what Redis had (core/recovery_store.py)
+            self.store.merge(missed, remote, plan, sid, self.seq)
         for seq in sorted(missed):
             deliver(missed[seq])
         if plan.saved is not None:  # its rooms have a socket here again
@@ -484,12 +404,6 @@ class Recovery:
         finally:
             self.path.unlink(missing_ok=True)
         self.sweep()
-
-
-def _taken(saved: Saved) -> Any:
-    from core.recovery_store import Taken
-
-    return Taken(saved.sid, saved.organization_id, saved.user_id, dict(saved.rooms))
 
 
 def recovery_path(

@@ -18,9 +18,12 @@ cluster, also after the first node died"). See core/recovery.py for the protocol
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
+
+from core.recovery import MAX_REPLAY, MAX_REPLAY_BYTES, Plan, Recovery, Saved, _offset
 
 log = logging.getLogger("lvng.recovery")
 
@@ -80,6 +83,7 @@ class RecoveryStore:
         # size under that would never be trimmed so, hence exact trimming there.
         self.trim = "~" if log_size >= 100 else "="
         self.node = node
+        self._writes: set[asyncio.Task[Any]] = set()
         self._broadcast = self.redis.register_script(BROADCAST)
         self._let_go = self.redis.register_script(LET_GO)
 
@@ -133,10 +137,22 @@ class RecoveryStore:
         if not saved:
             await self.redis.delete(self.stream(sid))
 
-    async def put_back(self, pid: str, taken: Taken) -> None:
+    async def put_back(self, saved: Saved) -> None:
         """A claim whose handshake was refused: the session stays for a retry."""
-        await self.keep(pid, taken.sid, taken.org, taken.user, taken.rooms)
+        pid = saved.pid
+        await self.keep(pid, saved.sid, saved.organization_id, saved.user_id, saved.rooms)
         await self.redis.hset(self.session(pid), "live", "0")
+
+    def spawn(self, write: Any) -> None:
+        """Run a write in the background (a drop's own, a refused claim's)."""
+        task = asyncio.ensure_future(write)
+        self._writes.add(task)
+        task.add_done_callback(self._written)
+
+    def _written(self, task: asyncio.Task[Any]) -> None:
+        self._writes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("a recovery write to Redis failed: %r", task.exception())
 
     async def take(self, pid: str) -> tuple[Taken | None, int]:
         """The session of `pid`, deleted from Redis (one claim wins), and the counter."""
@@ -187,8 +203,82 @@ class RecoveryStore:
             ]
         return found
 
+    def merge(
+        self,
+        missed: dict[int, str],
+        remote: dict[str, list[tuple[int, str, tuple[str, ...]]]],
+        plan: Plan,
+        sid: str,
+        heard: int,
+    ) -> None:
+        """Add to `missed` what a claim read in Redis for `plan`'s rooms and the socket's own
+        log. Past `heard` (the last offset this node's listener heard) it is left out: it
+        reaches the socket live, now that it is in its rooms."""
+        for key, since in plan.rooms.items():
+            floor = max(plan.offset, since)
+            for n, encoded, skip in remote.get(key, ()):
+                if floor < n <= heard and sid not in skip:
+                    missed[n] = encoded
+        for n, encoded, _ in remote.get(sid, ()):
+            if plan.offset < n <= plan.until:
+                missed[n] = encoded
+
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+async def claim_cluster(recovery: Recovery, auth: Any) -> Saved | None:
+    """`claim` with Redis (core/recovery_store.py): the session is taken from Redis,
+    whichever node it was on, and what each of its rooms missed is read there."""
+    store = recovery.store
+    if (
+        store is None
+        or not recovery.enabled
+        or not isinstance(auth, dict)
+        or not isinstance(auth.get("pid"), str)
+    ):
+        return None
+    pid: str = auth["pid"]
+    old = recovery.saved.pop(pid, None)  # this node's copy: Redis says what is current
+    if old is not None:
+        recovery._watch(old, -1)
+    offset = _offset(auth.get("offset"))
+    try:
+        taken, counter = await store.take(pid)
+    except Exception as exc:  # noqa: BLE001 - Redis away: a fresh connection
+        log.warning("recovery of a session not tried: Redis is unavailable (%r)", exc)
+        return None
+    if taken is None:
+        recovery.on_result("expired" if recovery.expired.pop(pid, None) else "unknown")
+        return None
+    if offset is None or offset > counter:
+        recovery.on_result("unknown")
+        return None
+    saved = Saved(pid, taken.sid, taken.org, taken.user, dict(taken.rooms), recovery.clock())
+    # From now on this node logs what it hears of those rooms: with what Redis had
+    # when read below, nothing between can be missed (core/recovery_store.py).
+    recovery._watch(saved, 1)
+    wanted = {key: max(offset, since) for key, since in saved.rooms.items()}
+    wanted[saved.sid] = offset
+    try:
+        found = await store.missed(wanted, MAX_REPLAY)
+    except Exception as exc:  # noqa: BLE001 - Redis away: a fresh connection
+        log.warning("recovery of %s not done: Redis is unavailable (%r)", saved.sid, exc)
+        found = None
+    if found is not None:
+        count = {n for entries in found.values() for n, _, _ in entries}
+        size = sum(len(p) for entries in found.values() for _, p, _ in entries)
+        if len(count) > MAX_REPLAY or size > MAX_REPLAY_BYTES:
+            log.info("%s not recovered: %d events missed", saved.sid, len(count))
+            found = None
+    if found is None:
+        recovery._forget(saved)
+        recovery.on_result("expired")
+        return None
+    recovery.remote[saved.sid] = found
+    recovery.pending[saved.sid] = saved
+    recovery.claimed_at[saved.sid] = (offset, recovery.seq)
+    return saved
 
 
 def _trimmed_past(info: Any, floor: int) -> bool:

@@ -157,7 +157,7 @@ def test_the_packet_binary_check_overridden_is_socketios_with_its_parameters() -
 def test_the_redis_listener_overridden_is_socketios_with_its_parameters() -> None:
     """`FastRedisManager._redis_listen_with_retries` (a shorter backoff, issue 26) replaces
     python-socketio's: same parameters, and what it calls is still there."""
-    from core.transport.delivery import FastRedisManager
+    from core.transport.redis_manager import FastRedisManager
 
     theirs = socketio.AsyncRedisManager._redis_listen_with_retries
     ours = FastRedisManager._redis_listen_with_retries

@@ -277,7 +277,9 @@ class LvngServer(socketio.AsyncServer):
         if recovery is None:
             saved = None
         elif recovery.store is not None:  # with Redis: from any node (core/recovery_store.py)
-            saved = await recovery.claim_cluster(data)
+            from core.recovery_store import claim_cluster
+
+            saved = await claim_cluster(recovery, data)
         else:
             saved = recovery.claim(data)
         going = self._disconnecting.get(saved.sid) if saved is not None else None
