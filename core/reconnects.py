@@ -104,4 +104,5 @@ class Reconnects:
         else:
             recovery.drop_socket_log(session.sid)
         if recovery.store is not None:  # on any node: kept a window, or gone
-            recovery.store.spawn(recovery.store.let_go(session.pid, session.sid, saved))
+            store = recovery.store
+            store.spawn(session.pid, store.let_go(session.pid, session.sid, saved))

@@ -286,7 +286,7 @@ class Recovery:
             self.saved[saved.pid] = saved
             self.on_result("refused")
             if self.store is not None:  # on any node
-                self.store.spawn(self.store.put_back(saved))
+                self.store.spawn(saved.pid, self.store.put_back(saved))
 
     def plan(self, sid: str, rooms: dict[str, int]) -> Plan | None:
         """What `finish` sets back for claimed `sid`: `rooms` (key -> since)."""

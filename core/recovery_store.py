@@ -83,7 +83,7 @@ class RecoveryStore:
         # size under that would never be trimmed so, hence exact trimming there.
         self.trim = "~" if log_size >= 100 else "="
         self.node = node
-        self._writes: set[asyncio.Task[Any]] = set()
+        self._writes: dict[str, asyncio.Task[Any]] = {}  # pid -> its last write
         self._broadcast = self.redis.register_script(BROADCAST)
         self._let_go = self.redis.register_script(LET_GO)
 
@@ -143,16 +143,24 @@ class RecoveryStore:
         await self.keep(pid, saved.sid, saved.organization_id, saved.user_id, saved.rooms)
         await self.redis.hset(self.session(pid), "live", "0")
 
-    def spawn(self, write: Any) -> None:
-        """Run a write in the background (a drop's own, a refused claim's)."""
+    def spawn(self, pid: str, write: Any) -> None:
+        """Run a write of `pid`'s session in the background (a drop's own, a refused
+        claim's); a claim of `pid` on this node waits for it (`written`)."""
         task = asyncio.ensure_future(write)
-        self._writes.add(task)
-        task.add_done_callback(self._written)
+        self._writes[pid] = task
+        task.add_done_callback(lambda done: self._written(pid, done))
 
-    def _written(self, task: asyncio.Task[Any]) -> None:
-        self._writes.discard(task)
+    def _written(self, pid: str, task: asyncio.Task[Any]) -> None:
+        if self._writes.get(pid) is task:
+            del self._writes[pid]
         if not task.cancelled() and task.exception() is not None:
             log.warning("a recovery write to Redis failed: %r", task.exception())
+
+    async def written(self, pid: str) -> None:
+        """Wait for the background write of `pid`'s session, if any."""
+        task = self._writes.get(pid)
+        if task is not None:
+            await asyncio.wait({task}, timeout=5.0)
 
     async def take(self, pid: str) -> tuple[Taken | None, int]:
         """The session of `pid`, deleted from Redis (one claim wins), and the counter."""
@@ -244,6 +252,7 @@ async def claim_cluster(recovery: Recovery, auth: Any) -> Saved | None:
         recovery._watch(old, -1)
     offset = _offset(auth.get("offset"))
     try:
+        await store.written(pid)  # this node's drop or refusal of it, written first
         taken, counter = await store.take(pid)
     except Exception as exc:  # noqa: BLE001 - Redis away: a fresh connection
         log.warning("recovery of a session not tried: Redis is unavailable (%r)", exc)

@@ -28,7 +28,7 @@ from tests.live import LiveServer
 from tests.messages.support import send, uid
 from tests.raw import RawSocket
 from tests.test_e2e import E2E, node_ready
-from tests.test_recovery import CASES, connect_raw, recoveries
+from tests.test_recovery import CASES, connect_raw, recoveries, until_gone
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -128,10 +128,7 @@ async def test_a_reconnect_to_another_node_after_a_clean_drop_recovers(cluster):
     await send(bob, {"channelId": channel}, "seen")
     offset = await message_seen(alice, "seen")
     await alice.close()
-    deadline = time.monotonic() + 5
-    while "lvng_connections_active 0.0" not in (await a.http("GET", "/metrics"))[1]:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
+    await until_gone(a)
     await send(bob, {"channelId": channel}, "missed")
     again, reply = await connect_raw(
         b, {"token": b.token("alice", org), "pid": session["pid"], "offset": str(offset)}
@@ -346,3 +343,51 @@ async def test_socket_io_client_recovers_through_nginx_after_its_node_is_killed(
     survivor = b if killer.killed == [a] else a
     found = recoveries(survivor)
     assert (found["recovered"], found["unknown"], found["expired"]) == (2, 0, 0)
+
+
+async def test_another_users_claim_is_refused_and_the_owner_still_recovers(cluster):
+    """Rights on another node: mallory naming alice's pid is refused (FORBIDDEN) and the
+    session stays in Redis for alice, who recovers right after, on the same node."""
+    nodes = cluster()
+    a, b = nodes.start_node(), nodes.start_node()
+    org, channel = uid("org"), uid("ch")
+    alice, session = await on_a(a, org, channel)
+    welcome_offset = await alice_offset(alice, b, org, channel)
+    a.kill()
+    await alice.close()
+    claim = {"pid": session["pid"], "offset": str(welcome_offset)}
+    mallory, refused = await connect_raw(b, {"token": b.token("mallory", org), **claim})
+    assert refused.startswith("4") and json.loads(refused[1:])["data"]["code"] == "FORBIDDEN"
+    await mallory.close()
+    again, reply = await connect_raw(b, {"token": b.token("alice", org), **claim})
+    assert json.loads(reply[1:]) == session
+    before = await events_until(again, lambda p: p.startswith('2["connected"'))
+    assert json.loads(before[-1][1:])[1]["recovered"] is True
+    found = recoveries(b)
+    assert (found["refused"], found["recovered"]) == (1, 1)
+    await again.close()
+
+
+async def alice_offset(alice: RawSocket, server: LiveServer, org: str, channel: str) -> int:
+    """A message of bob's reaches alice: its offset, the last she saw."""
+    bob = await server.connect("bob", org)
+    assert (await bob.call("channel:join", {"channelId": channel}))["ok"] is True
+    await send(bob, {"channelId": channel}, "hi")
+    return await message_seen(alice, "hi")
+
+
+async def test_a_socket_the_client_disconnected_is_not_recovered_elsewhere(cluster):
+    """A disconnect the client asked for (`41`) ends the session, as on one node."""
+    nodes = cluster()
+    a, b = nodes.start_node(), nodes.start_node()
+    org, channel = uid("org"), uid("ch")
+    alice, session = await on_a(a, org, channel)
+    offset = await alice_offset(alice, b, org, channel)
+    await alice.send("1")  # Socket.IO DISCONNECT
+    await alice.close()
+    await until_gone(a)  # node A handled it (the session's end is written right then)
+    auth = {"token": b.token("alice", org), "pid": session["pid"], "offset": str(offset)}
+    raw = await fresh(b, auth, session)
+    await not_in_room(raw, {"channelId": channel})
+    assert recoveries(b)["unknown"] == 1
+    await raw.close()

@@ -140,6 +140,8 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
             await asyncio.wait_for(future, self.OWN_WAIT)
         except TimeoutError:
             if self._waiting.pop(n, None) is not None:
+                if len(self._self_delivered) > 10_000:  # lost in an outage: never heard
+                    self._self_delivered.clear()
                 self._self_delivered.add(n)
                 self._deliver_logged(head + str(n) + '"]', n, event, namespace, room, skip_sid)
         finally:
