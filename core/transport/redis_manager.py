@@ -25,9 +25,11 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
     (encoded once, here) in each room's stream and publishes it. Every node, this one
     included, hands it to its sockets when its listener hears it (`_handle_emit`): a room's
     packets reach every socket in offset order. The emit returns once this node's sockets
-    have it, as python-socketio's does (an ack sent after an emit still follows it); if
-    this node's listener has not heard it within `OWN_WAIT` (it is subscribing again after
-    an outage), the emit delivers it here itself and the listener skips it.
+    have it, as python-socketio's does (an ack sent after an emit still follows it): at
+    once when the listener has heard every offset before it (offsets are contiguous on the
+    channel), else when the listener hears it; if that takes `OWN_WAIT` (the listener is
+    subscribing again after an outage), the emit delivers it here itself. The listener
+    skips what the emit delivered.
     """
 
     OWN_WAIT = 2.0
@@ -134,6 +136,13 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
         self._unlogged = False
         if n in self._heard:
             self._heard.discard(n)
+            return
+        if recovery.seq == n - 1:
+            # Offsets are contiguous on the channel and this node's listener has heard
+            # every one before n: delivering n now keeps offset order (the listener skips
+            # it when it comes), and saves the wait for it.
+            self._self_delivered.add(n)
+            self._deliver_logged(head + str(n) + '"]', n, event, namespace, room, skip_sid)
             return
         future = self._waiting[n] = asyncio.get_running_loop().create_future()
         try:
