@@ -28,10 +28,12 @@ from core.metrics import CoreMetrics, app_registry, mark_worker_dead
 from core.platform import Platform
 from core.plugins import PluginHost
 from core.recovery import Recovery, recovery_path, upkeep
+from core.recovery_store import RecoveryStore
 from core.registration import register_plugins
 from core.registry import EventRegistry
 from core.transport.closing import SHUTDOWN_REASON
-from core.transport.delivery import FastManager, FastRedisManager
+from core.transport.delivery import FastManager
+from core.transport.redis_manager import FastRedisManager
 from core.transport.socketserver import LvngServer
 from core.wire import dumps as strict_dumps
 
@@ -160,6 +162,16 @@ def create_app(
             settings.database_url, settings.recovery_file, settings.redis_url, settings.workers
         ),
     )
+    if settings.redis_url and recovery.enabled and isinstance(manager, FastRedisManager):
+        # Recovery on any node of the cluster (core/recovery_store.py).
+        recovery.store = RecoveryStore(
+            settings.redis_url,
+            settings.cluster_name,
+            manager.channel,
+            settings.recovery_window,
+            settings.recovery_log_size,
+            manager.host_id,
+        )
     recovery.on_result = lambda result: core_metrics.recoveries.labels(result=result).inc()
     recovery.on_replayed = core_metrics.replayed_events.inc
     sio.recovery = recovery
@@ -246,6 +258,8 @@ def create_app(
         await platform.cluster.stop()
         if platform.redis is not None:
             await platform.redis.aclose()
+        if recovery.store is not None:
+            await recovery.store.close()
         mark_worker_dead(os.getpid())  # with --workers N: its connections no longer count
         await _cancel_leftover_tasks()
 

@@ -78,6 +78,10 @@ class Reconnects:
         since = floors([r.key for r in session.rooms], saved.rooms, self.recovery.seq)
         session.since = dict(since)
         self.recovery.plan(session.sid, since)
+        if session.pid is not None:  # with Redis, the floors a later recovery starts from
+            await self.recovery.keep(
+                session.pid, session.sid, session.organization_id, session.user_id, since, since
+            )
         return restored
 
     def refuse(self, sid: str) -> None:
@@ -93,8 +97,12 @@ class Reconnects:
         if recovery is None or session.pid is None:
             return
         recovery.ended(session.pid)
-        if str(reason) in RECOVERABLE:
+        saved = str(reason) in RECOVERABLE
+        if saved:
             since = floors([r.key for r in session.rooms], session.since, recovery.seq)
             recovery.save(session.sid, session.pid, session.organization_id, session.user_id, since)
         else:
             recovery.drop_socket_log(session.sid)
+        if recovery.store is not None:  # on any node: kept a window, or gone
+            store = recovery.store
+            store.spawn(session.pid, store.let_go(session.pid, session.sid, saved))

@@ -18,6 +18,9 @@
   offset order: a new emit can only come after them.
 - `dump`/`load`: what a restart needs, in a JSON file (beside the SQLite database by
   default, `LVNG_RECOVERY_FILE`), written at a graceful stop.
+- With Redis (`store`, core/recovery_store.py) offsets, logs and sessions are the
+  cluster's (`seq`: the last offset this node's listener heard) and `claim_cluster` there
+  replaces `claim`: a socket recovers on any node, also after its node was killed.
 """
 
 from __future__ import annotations
@@ -120,6 +123,10 @@ class Recovery:
         self.watched: dict[str, int] = {}
         self.on_result: Callable[[str], None] = lambda result: None
         self.on_replayed: Callable[[int], None] = lambda count: None
+        # The Redis set-up (core/recovery_store.py): the cluster's offsets and sessions.
+        self.store: Any = None  # a core.recovery_store.RecoveryStore
+        # sid -> what a cluster claim read of each stream: key -> [(offset, packet, skip)]
+        self.remote: dict[str, dict[str, list[tuple[int, str, tuple[str, ...]]]]] = {}
 
     # --- the emit path -----------------------------------------------------------------
 
@@ -127,9 +134,18 @@ class Recovery:
         self.seq += 1
         return str(self.seq)
 
-    def record(self, event: str, room: Any, packet: str, skip_sid: Any, local: Any = None) -> None:
-        """Keep `packet` (offset `self.seq`) in the log of each room it went to that has
-        a socket here (`local`: the manager's rooms, None: every room) or is watched."""
+    def record(
+        self,
+        event: str,
+        room: Any,
+        packet: str,
+        skip_sid: Any,
+        local: Any = None,
+        seq: int | None = None,
+    ) -> None:
+        """Keep `packet` (offset `seq`, by default `self.seq`) in the log of each room it
+        went to that has a socket here (`local`: the manager's rooms, None: every room) or
+        is watched."""
         if event in self.ephemeral:
             return
         if skip_sid is None:
@@ -137,7 +153,7 @@ class Recovery:
         else:
             skip = tuple(skip_sid) if isinstance(skip_sid, list) else (skip_sid,)
         now = self.clock()
-        entry = Entry(self.seq, now, packet, skip)
+        entry = Entry(self.seq if seq is None else seq, now, packet, skip)
         watched = self.watched
         for key in (room,) if isinstance(room, str) else room:
             if local is not None and key not in local and key not in watched:
@@ -250,16 +266,27 @@ class Recovery:
             return True
         return False
 
+    async def keep(
+        self, pid: str, sid: str, org: str, user: str, keys: Iterable[str], since: Any
+    ) -> None:
+        """With Redis: write a live socket's session (its rooms and their floors), so any
+        node can recover it, also after this one was killed."""
+        if self.store is not None and self.enabled:
+            await self.store.keep(pid, sid, org, user, floors(keys, since, self.seq))
+
     def refuse(self, sid: str) -> None:
         """The handshake of a claimed socket was refused: keep it saved for a retry."""
         saved = self.pending.pop(sid, None)
         self.claimed_at.pop(sid, None)
+        self.remote.pop(sid, None)
         plan = self.plans.pop(sid, None)
         if plan is not None and plan.saved is not None:
             saved = plan.saved
         if saved is not None:
             self.saved[saved.pid] = saved
             self.on_result("refused")
+            if self.store is not None:  # on any node
+                self.store.spawn(saved.pid, self.store.put_back(saved))
 
     def plan(self, sid: str, rooms: dict[str, int]) -> Plan | None:
         """What `finish` sets back for claimed `sid`: `rooms` (key -> since)."""
@@ -274,6 +301,7 @@ class Recovery:
         """After the CONNECT reply, with no await: enter the rooms, then deliver every
         missed packet once, in offset order. False when `sid` recovers nothing."""
         plan = self.plans.pop(sid, None)
+        remote = self.remote.pop(sid, None)
         if plan is None:
             return False
         missed: dict[int, str] = {}
@@ -286,6 +314,8 @@ class Recovery:
         for entry in self.logs.get(sid, ()):
             if plan.offset < entry.seq <= plan.until:
                 missed[entry.seq] = entry.packet
+        if remote is not None:  # what Redis had (core/recovery_store.py)
+            self.store.merge(missed, remote, plan, sid, self.seq)
         for seq in sorted(missed):
             deliver(missed[seq])
         if plan.saved is not None:  # its rooms have a socket here again
@@ -396,9 +426,17 @@ def recovery_path(
 
 async def upkeep(recovery: Recovery) -> None:
     """Sweep now and then, for as long as the node runs."""
+    store = recovery.store
+    # With Redis the live sockets' sessions are kept another window every third of it.
+    every = recovery.window / 3 if store is not None else recovery.window / 2
     while True:
-        await asyncio.sleep(min(30.0, max(recovery.window / 2, 0.5)))
+        await asyncio.sleep(min(30.0, max(every, 0.5)))
         recovery.sweep()
+        if store is not None:
+            try:
+                await store.refresh(list(recovery.live))
+            except Exception as exc:  # noqa: BLE001 - Redis away: next time
+                log.warning("recovery sessions not refreshed: %r", exc)
 
 
 def floors(keys: Iterable[str], since: dict[str, int] | None, default: int) -> dict[str, int]:

@@ -60,7 +60,26 @@ class RoomService:
         first = await self._cluster.enter(
             room.key, session.user_id, session.sid, session.identity.user_name
         )
+        await self._keep(session)
         return Joined(True, first)
+
+    async def _keep(self, session: Session) -> None:
+        """With Redis, the socket's rooms as a recovery on any node reads them."""
+        recovery = getattr(self._sio, "recovery", None)
+        if (
+            recovery is not None
+            and recovery.store is not None
+            and session.pid is not None
+            and recovery.live.get(session.pid) == session.sid  # not once it dropped
+        ):
+            await recovery.keep(
+                session.pid,
+                session.sid,
+                session.organization_id,
+                session.user_id,
+                [r.key for r in session.rooms],
+                session.since,
+            )
 
     async def may_join(self, identity: Identity, room: Room) -> bool:
         """Whether `identity` passes the checks of `join` for `room` (as after a refresh)."""
@@ -81,6 +100,7 @@ class RoomService:
             session.since.pop(room.key, None)
         await self._sio.leave_room(session.sid, room.key)
         last = await self._cluster.exit(room.key, session.user_id, session.sid)
+        await self._keep(session)
         return Left(True, last)
 
     async def users(self, room: Room) -> dict[str, str]:

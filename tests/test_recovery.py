@@ -225,12 +225,11 @@ async def test_a_reconnect_before_the_node_saw_the_drop_still_recovers(tmp_path:
         live.stop()
 
 
-async def test_with_redis_the_same_node_recovers_another_one_starts_fresh(cluster) -> None:
-    """The Redis set-up: the node the socket was on recovers it (its delivery is the
-    same local path); another node does not know the pid: a fresh connection, nothing
-    set back (recovery across nodes is not built yet: docs/decisions.md, issue 23)."""
+async def test_with_redis_the_same_node_recovers_through_redis_too(cluster) -> None:
+    """The Redis set-up: the node the socket was on recovers it through the cluster's
+    offsets and sessions, as any node would (tests/test_recovery_cluster.py: another one)."""
     nodes = cluster()
-    first, second = nodes.start_node(), nodes.start_node()
+    first = nodes.start_node()
     alice, reply = await connect_raw(first, {"token": first.token("alice", "acme")})
     session = json.loads(reply[1:])
     welcome = await alice.next_packet(lambda p: p.startswith('2["connected"'))
@@ -238,13 +237,6 @@ async def test_with_redis_the_same_node_recovers_another_one_starts_fresh(cluste
     await alice.close()
     await until_gone(first)
     auth = {"token": first.token("alice", "acme"), "pid": session["pid"], "offset": offset}
-
-    elsewhere, reply = await connect_raw(second, auth)
-    fresh = json.loads(reply[1:])
-    assert fresh["sid"] != session["sid"] and fresh["pid"] != session["pid"]
-    await elsewhere.close()
-    assert recoveries(second)["unknown"] == 1
-
     again, reply = await connect_raw(first, auth)
     assert json.loads(reply[1:]) == session
     await again.next_packet(lambda p: '"recovered"' in p)

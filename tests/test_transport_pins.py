@@ -157,7 +157,7 @@ def test_the_packet_binary_check_overridden_is_socketios_with_its_parameters() -
 def test_the_redis_listener_overridden_is_socketios_with_its_parameters() -> None:
     """`FastRedisManager._redis_listen_with_retries` (a shorter backoff, issue 26) replaces
     python-socketio's: same parameters, and what it calls is still there."""
-    from core.transport.delivery import FastRedisManager
+    from core.transport.redis_manager import FastRedisManager
 
     theirs = socketio.AsyncRedisManager._redis_listen_with_retries
     ours = FastRedisManager._redis_listen_with_retries
@@ -166,3 +166,27 @@ def test_the_redis_listener_overridden_is_socketios_with_its_parameters() -> Non
     for used in ("self._redis_connect()", "self.pubsub.subscribe(self.channel)", "pubsub.listen()"):
         assert used in source
     assert "_redis_listen_with_retries()" in inspect.getsource(socketio.AsyncRedisManager._listen)
+
+
+def test_the_redis_managers_emit_rides_on_socketios_listener() -> None:
+    """`FastRedisManager.emit` publishes a message of its own (core/recovery_store.py's
+    script) that python-socketio's listener hands to `_handle_emit`, this node's included
+    (its `host_id` is not the node's); the overrides keep the base's parameters."""
+    from socketio.async_pubsub_manager import AsyncPubSubManager
+
+    from core.transport.redis_manager import FastRedisManager
+
+    source = inspect.getsource(AsyncPubSubManager._thread)
+    for used in (
+        "data = self.json.loads(message)",
+        "elif data.get('host_id') != self.host_id:",
+        "if data['method'] == 'emit':",
+        "await self._handle_emit(data)",
+    ):
+        assert used in source, used
+    for name in ("emit", "_handle_emit"):
+        ours = list(inspect.signature(getattr(FastRedisManager, name)).parameters)
+        theirs = list(inspect.signature(getattr(AsyncPubSubManager, name)).parameters)
+        assert ours == theirs, name
+    emit = inspect.getsource(AsyncPubSubManager.emit)
+    assert "if kwargs.get('ignore_queue'):" in emit  # the path a python-socketio emit keeps

@@ -5,9 +5,11 @@ belongs here too.
 
 - `socketserver.py`: `LvngServer`, python-socketio's `AsyncServer` with its client side
   hardened (it overrides its private `_handle_*` methods and `_send_packet`);
-- `delivery.py`: `FastManager`/`FastRedisManager` (python-socketio's client managers) and
+- `delivery.py`: `FastManager` (python-socketio's client manager) and
   `Delivery`: an emit encoded once, no task per recipient, coalesced writes, the
   slow-consumer bound;
+- `redis_manager.py`: `FastRedisManager`, the same delivery under `AsyncRedisManager`,
+  with the cluster's recovery offsets (core/recovery_store.py);
 - `frames.py`: `Outgoing`, `text_frame`, `frame_of`: a packet's websocket frame and its
   Engine.IO packet, each built once;
 - `engine.py`: `LvngSocket` (`adopt`), python-engineio's `AsyncSocket` with no writer task,

@@ -1,8 +1,8 @@
 """Socket.IO client managers whose emits neither start a task nor encode per recipient.
 
 python-socketio's client manager is its extension point for delivery: `FastManager`
-replaces `AsyncManager.emit` (one node) and `FastRedisManager` puts the same local
-delivery under `AsyncRedisManager` (a broadcast from any node, this one included, reaches
+replaces `AsyncManager.emit` (one node) and `FastRedisManager` (redis_manager.py) puts the
+same local delivery under `AsyncRedisManager` (a broadcast from any node, this one included, reaches
 this node's sockets through `FastManager.emit`). An emit encodes the packet once and hands
 it to every recipient through `Delivery` (below) without awaiting anything, so one
 emit's packets are all on their way, in emit order, before any other task runs.
@@ -289,8 +289,15 @@ class FastManager(socketio.AsyncManager):
             data = []
         # Recovery (core/recovery.py): an emit to a room carries the node's next offset as
         # its last argument, encoded once with the packet, which its rooms' logs keep.
+        # With Redis the offset is the cluster's (FastRedisManager.emit): an emit that
+        # comes here there has none (Redis away, or asked of this node alone).
         recovery = getattr(server, "recovery", None)
-        if recovery is not None and recovery.enabled and room is not None:
+        if (
+            recovery is not None
+            and recovery.enabled
+            and room is not None
+            and recovery.store is None
+        ):
             data.append(recovery.next_offset())
         else:
             recovery = None
@@ -304,20 +311,32 @@ class FastManager(socketio.AsyncManager):
             return
         if recovery is not None:
             recovery.record(event, room, encoded, skip_sid, self.rooms[namespace])
-        out = Outgoing(encoded)
-        deliver = delivery.deliver
-        if self.on_delivered is not None and isinstance(room, str):
-            # The recipients get_participants yields below (a copy of the room, which no
-            # deliver changes: none awaits), counted once for the emit.
-            self.on_delivered(room, _recipients(self.rooms[namespace].get(room), skip_sid))
-        if skip_sid is None:
-            for _sid, eio_sid in self.get_participants(namespace, room):
-                deliver(eio_sid, out)
-            return
-        skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
-        for sid, eio_sid in self.get_participants(namespace, room):
-            if sid not in skip:
-                deliver(eio_sid, out)
+        to_room(self, delivery, encoded, namespace, room, skip_sid)
+
+
+def to_room(
+    manager: FastManager,
+    delivery: Delivery,
+    encoded: str,
+    namespace: str,
+    room: Any,
+    skip_sid: Any,
+) -> None:
+    """Hand the encoded packet to `manager`'s sockets in `room` (no await)."""
+    out = Outgoing(encoded)
+    deliver = delivery.deliver
+    if manager.on_delivered is not None and isinstance(room, str):
+        # The recipients get_participants yields below (a copy of the room, which no
+        # deliver changes: none awaits), counted once for the emit.
+        manager.on_delivered(room, _recipients(manager.rooms[namespace].get(room), skip_sid))
+    if skip_sid is None:
+        for _sid, eio_sid in manager.get_participants(namespace, room):
+            deliver(eio_sid, out)
+        return
+    skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
+    for sid, eio_sid in manager.get_participants(namespace, room):
+        if sid not in skip:
+            deliver(eio_sid, out)
 
 
 def _recipients(members: Any, skip_sid: Any) -> int:
@@ -329,42 +348,3 @@ def _recipients(members: Any, skip_sid: Any) -> int:
         return len(members)
     skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
     return len(members) - sum(1 for sid in skip if sid in members)
-
-
-class FastRedisManager(socketio.AsyncRedisManager, FastManager):
-    """`AsyncRedisManager` whose local delivery is `FastManager.emit`."""
-
-    # python-socketio's listener waits 1, 2, 4... up to 60 s between attempts while Redis
-    # is away, so after a long outage a node heard nothing from the others for up to a
-    # minute after Redis returned (issue 26). Here: 0.25 s doubling to 1 s, one log line
-    # per outage. Adapted from `AsyncRedisManager._redis_listen_with_retries` (5.18.1).
-    LISTEN_RETRY_FIRST = 0.25
-    LISTEN_RETRY_MAX = 1.0
-
-    async def _redis_listen_with_retries(self) -> Any:  # pragma: no cover - live tests
-        retry_sleep = self.LISTEN_RETRY_FIRST
-        subscribed = False
-        down = False
-        while True:
-            try:
-                if not subscribed:
-                    self._redis_connect()
-                    await self.pubsub.subscribe(self.channel)
-                    subscribed = True
-                    retry_sleep = self.LISTEN_RETRY_FIRST
-                    if down:
-                        down = False
-                        log.warning("Socket.IO's Redis listener is subscribed again")
-                async for message in self.pubsub.listen():
-                    yield message
-            except Exception as exc:  # noqa: BLE001 - Redis away: listen again soon
-                if not down:
-                    down = True
-                    log.warning(
-                        "Socket.IO's Redis listener lost Redis (%s); retrying every %g s",
-                        exc,
-                        self.LISTEN_RETRY_MAX,
-                    )
-                subscribed = False
-                await asyncio.sleep(retry_sleep)
-                retry_sleep = min(retry_sleep * 2, self.LISTEN_RETRY_MAX)

@@ -136,6 +136,7 @@ class LvngServer(socketio.AsyncServer):
         self._handshake_timers: dict[str, asyncio.TimerHandle] = {}
         self._attachments_to_skip: dict[str, int] = {}
         self._finishing: set[asyncio.Task[Any]] = set()  # disconnects being handled
+        self._disconnecting: dict[str, asyncio.Future[None]] = {}  # sid -> its disconnect done
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
@@ -273,7 +274,22 @@ class LvngServer(socketio.AsyncServer):
                 await close_transport(self, old, self.reason.TRANSPORT_CLOSE)
                 # Its disconnect may be under way in another task already: wait for it.
                 await recovery.gone(data["pid"])
-        saved = recovery.claim(data) if recovery is not None else None
+        if recovery is None:
+            saved = None
+        elif recovery.store is not None:  # with Redis: from any node (core/recovery_store.py)
+            from core.recovery_store import claim_cluster
+
+            saved = await claim_cluster(recovery, data)
+        else:
+            saved = recovery.claim(data)
+        going = self._disconnecting.get(saved.sid) if saved is not None else None
+        if going is not None:
+            # The old socket's disconnect is still being handled (its handler leaves its
+            # rooms, then python-socketio forgets the sid): the sid is reused after it.
+            try:
+                await asyncio.wait_for(asyncio.shield(going), 5.0)
+            except TimeoutError:
+                log.warning("the disconnect of a recovered socket took over 5 s")
         manager = self.manager
         sid = None
         if namespace in self.handlers:
@@ -329,9 +345,21 @@ class LvngServer(socketio.AsyncServer):
         self, eio_sid: str, namespace: str | None, reason: Any = None
     ) -> None:
         namespace = namespace or NAMESPACE
-        if self.manager.sid_from_eio_sid(eio_sid, namespace) is None:
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        if sid is None:
             return
-        await super()._handle_disconnect(eio_sid, namespace, reason)
+        # A recovery that keeps this sid waits for the end of it (`_connect`): the socket
+        # leaves python-socketio's records only once the handler is done.
+        done = self._disconnecting.get(sid)
+        if done is None:
+            done = self._disconnecting[sid] = asyncio.get_running_loop().create_future()
+        try:
+            await super()._handle_disconnect(eio_sid, namespace, reason)
+        finally:
+            if self._disconnecting.get(sid) is done:
+                del self._disconnecting[sid]
+            if not done.done():
+                done.set_result(None)
         if eio_sid in self.eio.sockets and not self.manager.sid_from_eio_sid(eio_sid, NAMESPACE):
             # The client ended its Socket.IO session but keeps the Engine.IO one open.
             self._arm_handshake_timer(eio_sid)

@@ -1,0 +1,224 @@
+"""`FastRedisManager`: python-socketio's `AsyncRedisManager` with `FastManager`'s local
+delivery (core/transport/delivery.py), cluster-wide recovery offsets
+(core/recovery_store.py) and a shorter listener backoff (issue 26)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import socketio
+from socketio import packet
+
+from core.transport.delivery import FastManager, to_room
+
+log = logging.getLogger("lvng.engine")
+
+
+class FastRedisManager(socketio.AsyncRedisManager, FastManager):
+    """`AsyncRedisManager` whose local delivery is `FastManager.emit`.
+
+    With recovery on, an emit to a room gets its offset from the cluster
+    (core/recovery_store.py): one Lua script gives it the next offset, logs the packet
+    (encoded once, here) in each room's stream and publishes it. Every node, this one
+    included, hands it to its sockets when its listener hears it (`_handle_emit`): a room's
+    packets reach every socket in offset order. The emit returns once this node's sockets
+    have it, as python-socketio's does (an ack sent after an emit still follows it): at
+    once when the listener has heard every offset before it (offsets are contiguous on the
+    channel), else when the listener hears it; if that takes `OWN_WAIT` (the listener is
+    subscribing again after an outage), the emit delivers it here itself. The listener
+    skips what the emit delivered.
+    """
+
+    OWN_WAIT = 2.0
+
+    # python-socketio's listener waits 1, 2, 4... up to 60 s between attempts while Redis
+    # is away, so after a long outage a node heard nothing from the others for up to a
+    # minute after Redis returned (issue 26). Here: 0.25 s doubling to 1 s, one log line
+    # per outage. Adapted from `AsyncRedisManager._redis_listen_with_retries` (5.18.1).
+    LISTEN_RETRY_FIRST = 0.25
+    LISTEN_RETRY_MAX = 1.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._waiting: dict[int, asyncio.Future[None]] = {}  # own offsets not heard yet
+        self._heard: set[int] = set()  # own offsets heard before the script answered
+        self._self_delivered: set[int] = set()  # own offsets delivered without the listener
+        self._unlogged = False  # one log line per Redis outage
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str | None = None,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        room = to or room
+        server = self.server
+        recovery = getattr(server, "recovery", None)
+        store = recovery.store if recovery is not None and recovery.enabled else None
+        delivery = getattr(server, "delivery", None)
+        if (
+            store is None
+            or delivery is None
+            or room is None
+            or callback is not None
+            or kwargs.get("ignore_queue")
+        ):
+            await super().emit(
+                event,
+                data,
+                namespace or "/",
+                room=room,
+                skip_sid=skip_sid,
+                callback=callback,
+                **kwargs,
+            )
+            return
+        assert recovery is not None
+        namespace = namespace or "/"
+        if isinstance(data, tuple):
+            args = list(data)
+        elif data is not None:
+            args = [data]
+        else:
+            args = []
+        # Encoded once, with an empty offset whose value the script puts in.
+        encoded = server.packet_class(
+            packet.EVENT, namespace=namespace, data=[event, *args, ""]
+        ).encode()
+        if not isinstance(encoded, str) or not encoded.endswith('""]'):
+            await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, **kwargs)
+            return
+        head = encoded[:-2]
+        rooms = [room] if isinstance(room, str) else list(room)
+        if skip_sid is None:
+            skip: list[Any] = []
+        else:
+            skip = list(skip_sid) if isinstance(skip_sid, list) else [skip_sid]
+        message = json.dumps(
+            {
+                "method": "emit",
+                "host_id": "lvng",  # every node handles it, this one too
+                "origin": self.host_id,
+                "event": event,
+                "namespace": namespace,
+                "room": room,
+                "skip_sid": skip_sid,
+                "lvng_packet": head,
+            },
+            separators=(",", ":"),
+        )
+        try:
+            n = await store.broadcast(
+                rooms,
+                head,
+                json.dumps(skip),
+                message[:-1] + ',"lvng_n":',
+                event not in recovery.ephemeral,
+            )
+        except Exception as exc:  # noqa: BLE001 - Redis away: this node's sockets still get it
+            if not self._unlogged:
+                self._unlogged = True
+                log.warning("recovery offsets unavailable (%r): emits go without one", exc)
+            without = server.packet_class(
+                packet.EVENT, namespace=namespace, data=[event, *args]
+            ).encode()
+            if namespace in self.rooms:
+                to_room(self, delivery, without, namespace, room, skip_sid)
+            return
+        self._unlogged = False
+        if n in self._heard:
+            self._heard.discard(n)
+            return
+        if recovery.seq == n - 1:
+            # Offsets are contiguous on the channel and this node's listener has heard
+            # every one before n: delivering n now keeps offset order (the listener skips
+            # it when it comes), and saves the wait for it.
+            self._self_delivered.add(n)
+            self._deliver_logged(head + str(n) + '"]', n, event, namespace, room, skip_sid)
+            return
+        future = self._waiting[n] = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(future, self.OWN_WAIT)
+        except TimeoutError:
+            if self._waiting.pop(n, None) is not None:
+                if len(self._self_delivered) > 10_000:  # lost in an outage: never heard
+                    self._self_delivered.clear()
+                self._self_delivered.add(n)
+                self._deliver_logged(head + str(n) + '"]', n, event, namespace, room, skip_sid)
+        finally:
+            self._waiting.pop(n, None)
+
+    async def _handle_emit(self, message: Any) -> None:
+        n = message.get("lvng_n")
+        if n is None:
+            await super()._handle_emit(message)
+            return
+        n = int(n)
+        if message.get("origin") == self.host_id:
+            if n in self._self_delivered:
+                self._self_delivered.discard(n)
+                return
+            future = self._waiting.pop(n, None)
+            if future is None:
+                self._heard.add(n)
+            elif not future.done():
+                future.set_result(None)
+        self._deliver_logged(
+            message["lvng_packet"] + str(n) + '"]',
+            n,
+            message.get("event", ""),
+            message.get("namespace") or "/",
+            message.get("room"),
+            message.get("skip_sid"),
+        )
+
+    def _deliver_logged(
+        self, encoded: str, n: int, event: str, namespace: str, room: Any, skip_sid: Any
+    ) -> None:
+        """Log (for this node's recoveries) and deliver an emit of offset `n`."""
+        server = self.server
+        delivery = getattr(server, "delivery", None)
+        if delivery is None or namespace not in self.rooms or room is None:
+            return
+        recovery = getattr(server, "recovery", None)
+        if recovery is not None and recovery.enabled:
+            if n > recovery.seq:
+                recovery.seq = n
+            recovery.record(event, room, encoded, skip_sid, self.rooms[namespace], seq=n)
+        to_room(self, delivery, encoded, namespace, room, skip_sid)
+
+    async def _redis_listen_with_retries(self) -> Any:  # pragma: no cover - live tests
+        retry_sleep = self.LISTEN_RETRY_FIRST
+        subscribed = False
+        down = False
+        while True:
+            try:
+                if not subscribed:
+                    self._redis_connect()
+                    await self.pubsub.subscribe(self.channel)
+                    subscribed = True
+                    retry_sleep = self.LISTEN_RETRY_FIRST
+                    if down:
+                        down = False
+                        log.warning("Socket.IO's Redis listener is subscribed again")
+                async for message in self.pubsub.listen():
+                    yield message
+            except Exception as exc:  # noqa: BLE001 - Redis away: listen again soon
+                if not down:
+                    down = True
+                    log.warning(
+                        "Socket.IO's Redis listener lost Redis (%s); retrying every %g s",
+                        exc,
+                        self.LISTEN_RETRY_MAX,
+                    )
+                subscribed = False
+                await asyncio.sleep(retry_sleep)
+                retry_sleep = min(retry_sleep * 2, self.LISTEN_RETRY_MAX)
