@@ -99,7 +99,8 @@ MUTANTS = [
         P,
         "presence-offline-never-announced",
         PRESENCE,
-        '        if before != "offline":\n            await self._announce(after, org, user, record)\n',
+        '        if before != "offline":\n'
+        "            await self._announce(after, org, user, record)\n",
         "",
         (f"{PRESENCE_BEHAVIOUR}::test_the_grace_period_absorbs_a_reconnect",),
     ),
