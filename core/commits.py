@@ -59,6 +59,9 @@ from typing import TYPE_CHECKING, Any
 
 from core.database import store_unavailable
 from core.errors import ErrorCode, LvngError
+from core.rows import insert_many, insert_rows
+
+__all__ = ["BatchedThen", "CommitInDoubt", "GroupCommit", "insert_rows"]
 
 if TYPE_CHECKING:
     from tortoise.backends.base.client import BaseDBAsyncClient
@@ -96,9 +99,6 @@ class CommitInDoubt(Exception):
     cause is the connection error)."""
 
 
-MAX_PARAMETERS = 30_000  # per statement: SQLite allows 32,766, PostgreSQL 32,767
-
-
 @dataclass(slots=True)
 class _Write:
     rows: tuple[Model, ...]
@@ -106,37 +106,6 @@ class _Write:
     locks: tuple[str, ...]  # the turns ordering this write (advisory locks without Redis)
     future: asyncio.Future[None]
     keys: list[tuple[Model, Any]] = field(default_factory=list)  # (row, generated pk)
-
-
-@dataclass(frozen=True, slots=True)
-class _Shape:
-    """How one model's rows are inserted: non-generated fields and their columns."""
-
-    table: str
-    fields: tuple[str, ...]
-    columns: str
-    pk_field: str | None  # the generated primary key to read back, if any
-    pk_column: str | None
-
-
-_shapes: dict[type[Any], _Shape] = {}
-
-
-def _shape_of(model: type[Model]) -> _Shape:
-    shape = _shapes.get(model)
-    if shape is None:
-        meta = model._meta
-        names = [n for n in meta.fields_db_projection if not meta.fields_map[n].generated]
-        pk = meta.pk
-        generated = pk is not None and pk.generated
-        shape = _shapes[model] = _Shape(
-            table=meta.db_table,
-            fields=tuple(names),
-            columns=", ".join(f'"{meta.fields_db_projection[n]}"' for n in names),
-            pk_field=meta.pk_attr if generated else None,
-            pk_column=meta.fields_db_projection[meta.pk_attr] if generated else None,
-        )
-    return shape
 
 
 class GroupCommit:
@@ -339,54 +308,11 @@ class GroupCommit:
             for row in write.rows:
                 per_model.setdefault(type(row), []).append((write, row))
         for model, pairs in per_model.items():
-            await _insert(connection, dialect, _shape_of(model), pairs)
+            generated = await insert_many(connection, dialect, model, [r for _, r in pairs])
+            if generated is not None:
+                for (write, row), key in zip(pairs, generated, strict=True):
+                    write.keys.append((row, key))
         await _run_thens(connection, [w.then for w in batch if w.then is not None])
-
-
-async def insert_rows(connection: BaseDBAsyncClient, rows: tuple[Model, ...]) -> None:
-    """Insert unsaved `rows` in `connection`'s transaction as a batch does (one multi-row
-    `INSERT … RETURNING` per model, in this order) and set their generated keys (before
-    the COMMIT: the caller's transaction failing leaves them set on rows not stored)."""
-    if not rows:
-        return
-    holder = _Write(rows, None, (), asyncio.get_running_loop().create_future())
-    per_model: dict[type[Any], list[tuple[_Write, Model]]] = {}
-    for row in rows:
-        per_model.setdefault(type(row), []).append((holder, row))
-    dialect = connection.capabilities.dialect
-    for model, pairs in per_model.items():
-        await _insert(connection, dialect, _shape_of(model), pairs)
-    for row, pk in holder.keys:
-        row.pk = pk
-    for row in rows:
-        row._saved_in_db = True
-
-
-async def _insert(
-    connection: BaseDBAsyncClient,
-    dialect: str,
-    shape: _Shape,
-    pairs: list[tuple[_Write, Model]],
-) -> None:
-    per_statement = max(1, MAX_PARAMETERS // max(1, len(shape.fields)))
-    for start in range(0, len(pairs), per_statement):
-        chunk = pairs[start : start + per_statement]
-        values: list[Any] = []
-        for _, row in chunk:
-            fields_map = row._meta.fields_map
-            values.extend(fields_map[n].to_db_value(getattr(row, n), row) for n in shape.fields)
-        sql = _insert_sql(shape, len(chunk), dialect)
-        if shape.pk_column is None:
-            await connection.execute_query(sql, values)
-            continue
-        returned = await connection.execute_query_dict(sql, values)
-        # The keys of one statement increase in the order of its VALUES (SQLite's
-        # rowid, PostgreSQL's sequence): read them back sorted.
-        keys = sorted(r[shape.pk_column] for r in returned)
-        if len(keys) != len(chunk):
-            raise RuntimeError(f"{shape.table}: {len(chunk)} rows inserted, {len(keys)} back")
-        for (write, row), key in zip(chunk, keys, strict=True):
-            write.keys.append((row, key))
 
 
 async def _run_thens(connection: BaseDBAsyncClient, thens: list[Then]) -> None:
@@ -413,28 +339,6 @@ _ADVISORY_LOCKS = (
     "SELECT count(pg_advisory_xact_lock(k)) FROM "
     "(SELECT DISTINCT hashtext(x) AS k FROM unnest($1::text[]) AS x ORDER BY k) AS locks"
 )
-_sql_cache: dict[tuple[str, int, str], str] = {}
-
-
-def _insert_sql(shape: _Shape, rows: int, dialect: str) -> str:
-    cache_key = (shape.table, rows, dialect)
-    sql = _sql_cache.get(cache_key)
-    if sql is None:
-        width = len(shape.fields)
-        if dialect == "postgres":
-            groups = (
-                "(" + ", ".join(f"${i * width + j + 1}" for j in range(width)) + ")"
-                for i in range(rows)
-            )
-        else:
-            one = "(" + ", ".join("?" * width) + ")"
-            groups = (one for _ in range(rows))
-        sql = f'INSERT INTO "{shape.table}" ({shape.columns}) VALUES {", ".join(groups)}'
-        if shape.pk_column is not None:
-            sql += f' RETURNING "{shape.pk_column}"'
-        if len(_sql_cache) < 4096:
-            _sql_cache[cache_key] = sql
-    return sql
 
 
 def _not_stored(exc: BaseException) -> LvngError:

@@ -21,9 +21,9 @@ def within_budget(page: list[Any], *, keep_newest: bool, budget: int = MAX_PAGE_
     one item, so a reader always moves on. `len(result) < len(page)` means it was cut."""
     ordered = list(reversed(page)) if keep_newest else page
     kept: list[Any] = []
-    used = 0
+    used = 1  # the array's `[` and `]`, less the comma the first item does not have
     for item in ordered:
-        used += json_size(item) + 1
+        used += json_size(item) + 1  # the item and its comma (or the closing bracket)
         if kept and used > budget:
             break
         kept.append(item)

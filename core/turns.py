@@ -292,7 +292,7 @@ class RoomTurn:
         are inserted at the end of the block, before COMMIT (core/derived.py)."""
         from tortoise.transactions import in_transaction
 
-        from core.commits import insert_rows
+        from core.rows import insert_rows
 
         prepared = await self._prepare(events)
         try:

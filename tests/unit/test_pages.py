@@ -13,8 +13,8 @@ def test_json_size_is_compact_utf8():
 def test_a_page_is_cut_from_the_end_it_keeps():
     items = [{"n": n, "pad": "x" * 100} for n in range(10)]
     each = json_size(items[0]) + 1
-    forward = within_budget(items, keep_newest=False, budget=3 * each)
-    back = within_budget(items, keep_newest=True, budget=3 * each)
+    forward = within_budget(items, keep_newest=False, budget=3 * each + 1)
+    back = within_budget(items, keep_newest=True, budget=3 * each + 1)
     assert [i["n"] for i in forward] == [0, 1, 2]
     assert [i["n"] for i in back] == [7, 8, 9]
     assert within_budget(items, keep_newest=False) == items  # well under 1 MB
@@ -26,12 +26,12 @@ def test_one_item_always_passes_so_a_reader_moves_on():
 
 
 def test_a_cut_page_fits_the_budget_exactly_as_a_json_array():
-    """The `+ 1` per item is the array's comma or bracket: with small items the separators
-    are most of the page."""
+    """The page's JSON, brackets and commas included, is what the budget bounds: with
+    small items the separators are most of the page."""
     items = list(range(1, 10))  # each one byte of JSON
     for budget in range(3, 20):
         page = within_budget(items, keep_newest=False, budget=budget)
-        assert json_size(page) <= budget + 1  # `[` counted with the first item, `]` not
-        assert len(page) == max(1, min(len(items), budget // 2))
-    assert within_budget(items, keep_newest=True, budget=json_size([8, 9]) - 1) == [8, 9]
-    assert within_budget(items, keep_newest=True, budget=json_size([8, 9]) - 2) == [9]
+        assert json_size(page) <= budget
+        assert len(page) == max(1, min(len(items), (budget - 1) // 2))
+    assert within_budget(items, keep_newest=True, budget=json_size([8, 9])) == [8, 9]
+    assert within_budget(items, keep_newest=True, budget=json_size([8, 9]) - 1) == [9]

@@ -167,6 +167,7 @@ async def test_with_recovery_a_join_records_where_the_room_was_and_a_leave_forge
 
     class Recovery:
         enabled, seq = True, 41
+        store = None  # no Redis: sessions are kept by the node (core/recovery_store.py)
 
     sio = FakeSio()
     sio.recovery = Recovery()  # type: ignore[attr-defined]
