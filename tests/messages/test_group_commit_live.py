@@ -43,7 +43,8 @@ async def poisoned(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         with sqlite3.connect(live.workdir / "lvng.sqlite3") as conn:
             conn.executescript(SQLITE_POISON)
         yield live
-        live.stop()
+        await live.close_clients()  # stop() blocks this loop: clients left open would not
+        live.stop()  # answer the server's closing handshake, and it waits 10 s for them
         return
     scratch = await (await ScratchDatabase().create()).migrate()
     live = LiveServer(tmp_path / "server", {"LVNG_DATABASE_URL": scratch.url}).start()
