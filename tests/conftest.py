@@ -10,6 +10,16 @@ import pytest
 from tests.live import LiveServer
 from tests.services import Cluster, ScratchDatabase
 
+# The files that run a benchmark or the soak in a subprocess: a minute or two each. Under
+# xdist (`make test`) a worker takes whole files in collection order, so these go first
+# (shuffled among themselves): last, one worker would run them alone while the other idles.
+LONG_FILES = ("tests/test_bench.py", "tests/test_soak.py")
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle, which it keeps otherwise
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(LONG_FILES))
+
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
