@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import redis.asyncio as aioredis
+
 from tests.messages.support import uid
 from tests.presence.support import config, connect, heard, listed, update, without_last_seen
 
@@ -137,10 +139,13 @@ async def test_last_seen_survives_a_restart_with_redis(cluster):
 
 
 async def test_a_user_whose_grace_ran_out_unannounced_is_announced_online_again(cluster):
-    """The node holding a user's grace timer stops before it fires: no node says
+    """The grace deadline of a user is lost (the node holding it stops, and its record in
+    the cluster state is gone, as after a Redis that lost its data): no node says
     `offline`, and the stored record still reads `online`. When the user comes back after
     the grace period, the connect takes the lapsed grace for `offline` and announces
-    `online` (others listed the user as offline meanwhile)."""
+    `online` (others listed the user as offline meanwhile). Without losing the record, a
+    stopping node hands its deadlines to the survivors (issue 26): the survivor would say
+    `offline`, and this test would race it."""
     nodes = cluster(config=config(away=60, grace=0.3))
     a, b = nodes.start_node(), nodes.start_node()
     org = uid("org")
@@ -149,6 +154,16 @@ async def test_a_user_whose_grace_ran_out_unannounced_is_announced_online_again(
     alice = await connect(a, "alice", org, "Alice")
     assert await heard(bob) == update("alice", "Alice", "online")
     await alice.close()
+    redis = aioredis.from_url(nodes.env["LVNG_REDIS_URL"], decode_responses=True)
+    try:
+        pattern = f"{nodes.env['LVNG_CLUSTER_NAME']}:dl:*"
+        deadline = time.monotonic() + 10
+        while not (keys := [k async for k in redis.scan_iter(match=pattern)]):
+            assert time.monotonic() < deadline, "node a never recorded alice's grace"
+            await asyncio.sleep(0.02)  # polls the cluster state: node a's disconnect handling
+        await redis.delete(*keys)  # the deadline lost: nothing for a survivor to adopt
+    finally:
+        await redis.aclose()
     a.stop()  # its grace timer goes with it
     await asyncio.sleep(0.3)  # time under test: past the grace period
     assert {u["userId"]: u["status"] for u in await listed(bob)}["alice"] == "offline"
