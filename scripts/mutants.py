@@ -202,9 +202,11 @@ MUTANTS = [
         K,
         "kit-no-advisory-lock-without-redis",
         "core/turns.py",
-        "            if not self._turns.cluster.cross_node and "
-        'connection.capabilities.dialect == "postgres":\n',
-        "            if False:\n",
+        "                if (\n"
+        "                    not self._turns.cluster.cross_node\n"
+        '                    and connection.capabilities.dialect == "postgres"\n'
+        "                ):\n",
+        "                if False:\n",
         ("tests/activity/test_two_processes.py",),
     ),
     Mutant(
