@@ -239,7 +239,12 @@ def create_app(
         # Finish in-flight events, then drop every client's transport as a restart would
         # (they reconnect by themselves; plugins see each disconnect), stop Engine.IO's
         # background work, then let plugins finish.
-        await gateway.stop(timeout=settings.stop_drain_seconds)
+        # Once drained, a new TCP connection is reset at once rather than answered 503
+        # (core/transport/closing.py, RefusingProtocol): the clients being dropped retry.
+        await gateway.stop(
+            timeout=settings.stop_drain_seconds,
+            on_drained=lambda: setattr(app.ctx, "refuse_connections", True),
+        )
         await sio.shutdown()
         for session in list(platform.sessions.values()):  # disconnects not handled yet
             gateway.reconnects.save(session, SHUTDOWN_REASON)

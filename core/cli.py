@@ -178,6 +178,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from sanic.worker.loader import AppLoader
 
     from core.metrics import worker_metrics_dir
+    from core.transport.closing import RefusingProtocol
 
     factory = partial(_app_with_logging, settings)
     app = factory()
@@ -204,6 +205,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             access_log=False,
             motd=False,
             backlog=LISTEN_BACKLOG,
+            protocol=RefusingProtocol,
         )
     else:
         loader = AppLoader(factory=factory)
@@ -214,6 +216,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             access_log=False,
             motd=False,
             backlog=LISTEN_BACKLOG,
+            protocol=RefusingProtocol,
         )
         with worker_metrics_dir():  # /metrics sums every worker
             Sanic.serve(primary=app, app_loader=loader)

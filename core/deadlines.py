@@ -51,6 +51,7 @@ class Deadlines:
         self._owed = owed
         self._handlers: dict[str, Handler] = {}
         self._adopting: asyncio.Task[None] | None = None
+        self._held = False
 
     def handle(self, kind: str, fn: Handler) -> None:
         """`fn(args)` runs each deadline of `kind` when due (on this node or an adopter)."""
@@ -76,7 +77,15 @@ class Deadlines:
     def _arm(self, field: str, delay: float, kind: str, args: dict[str, Any]) -> None:
         self._timers.schedule(f"deadline/{field}", delay, lambda: self._run(field, kind, args))
 
+    def hold(self) -> None:
+        """A stopping node: deadlines are still recorded but none runs here any more; the
+        cluster's hand them to a survivor at the stop (`cross_node`), a local one ends
+        with the process."""
+        self._held = True
+
     async def _run(self, field: str, kind: str, args: dict[str, Any]) -> None:
+        if self._held:
+            return  # recorded still: a survivor runs it
         try:
             await self._handlers[kind](args)
         finally:

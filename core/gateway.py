@@ -405,14 +405,21 @@ class Gateway:
 
     # --- stop --------------------------------------------------------------------------
 
-    async def stop(self, timeout: float) -> None:
+    async def stop(self, timeout: float, on_drained: Callable[[], None] | None = None) -> None:
         """Refuse new events, let in-flight ones finish (up to `timeout` s), then drop every
         client's transport so that clients reconnect by themselves (contract section 1).
 
         In-flight events hold their socket's lock; once each lock has been taken and given
         back, every event received before the stop has been handled and its ack queued.
+        `on_drained` runs then, before the first transport is closed.
+
+        From the start of the stop this node runs none of its deadlines (presence's
+        offline grace, say): a survivor adopts them (Redis), or they end with the process;
+        a stop of thousands of sockets that outlasted the grace announced them offline to
+        every socket still connected meanwhile (bench/README.md, issue 25).
         """
         self.platform.stopping = True
+        self.platform.deadlines.hold()
         sessions = list(self.platform.sessions.values())
 
         async def drained(session: Session) -> None:
@@ -431,6 +438,8 @@ class Gateway:
                     len(pending),
                     timeout,
                 )
+        if on_drained is not None:
+            on_drained()
         await asyncio.gather(
             *(close_transport(self.sio, s.sid, SHUTDOWN_REASON) for s in sessions),
             return_exceptions=True,

@@ -116,6 +116,33 @@ async def test_in_flight_events_finish_and_new_work_is_refused_during_a_stop(sta
     _assert_clean_stop(live.log(), "holder")
 
 
+async def test_once_drained_a_new_connection_is_reset_not_answered(start_server, tmp_path):
+    """While a stopping server closes its sockets, the clients it dropped retry at once;
+    answering each over HTTP (503) took a third of a 5,000-socket stop (issue 25). From
+    the end of the drain a new TCP connection is reset instead: no HTTP answer at all,
+    while the sockets still being closed are closed as before."""
+    release = tmp_path / "release"
+    live = start_server(env={"PROBE_RELEASE": str(release)})
+    await live.connect("slowstop-1")
+    other = await live.connect("plain-1")
+    live.proc.send_signal(signal.SIGTERM)
+    while "probe holding the disconnect of slowstop-1" not in live.log():
+        assert live.proc.poll() is None
+        await asyncio.sleep(0.02)
+    reader, writer = await asyncio.open_connection("127.0.0.1", live.port)
+    writer.write(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+    try:
+        answer = await asyncio.wait_for(reader.read(), 5)
+    except ConnectionResetError:
+        answer = b""
+    writer.close()
+    assert answer == b""
+    release.write_text("go")
+    await asyncio.wait_for(other.disconnected.wait(), 10)
+    assert await asyncio.to_thread(live.proc.wait, 10) == 0
+    _assert_clean_stop(live.log(), "plain-1")
+
+
 async def test_close_transport_drops_the_line_without_any_packet():
     """The one wrapper of Engine.IO internals, on a real python-socketio server: the
     session's disconnect handler runs with the reason, nothing but the writer's end marker

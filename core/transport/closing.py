@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sanic.server.protocols.websocket_protocol import WebSocketProtocol
+
 from core.transport.engine import LvngSocket
 
 log = logging.getLogger("lvng.engine")
@@ -34,6 +36,8 @@ async def close_transport(sio: Any, sid: str, reason: str = SHUTDOWN_REASON) -> 
         return False
     if socket is None or socket.closed:
         return False
+    if reason == SHUTDOWN_REASON:
+        socket.lvng_drop_line = True  # no websocket closing handshake (engine.py)
     # abort=True: no Engine.IO CLOSE packet (python-engineio's client treats one as a
     # server disconnect and does not reconnect either).
     await socket.close(wait=False, abort=True, reason=reason)
@@ -62,3 +66,30 @@ def release_long_poll(sio: Any, sid: str) -> None:
             socket.queue.put_nowait(None)
     except (AttributeError, KeyError) as exc:
         log.debug("could not release the long-poll of %s: %r", sid, exc)
+
+
+class RefusingProtocol(WebSocketProtocol):
+    """Sanic's connection protocol, which drops a new TCP connection at once while the
+    server closes its sockets (`app.ctx.refuse_connections`, set by the stop).
+
+    A stopping server with thousands of sockets is reconnected to by every client it
+    dropped (socket.io-client retries after 1 s, then 2, 4, 5: a few times a second in
+    all); answering each attempt over HTTP (a request parsed, a 503 written) took a third
+    of the stop's CPU (bench/README.md, issue 25). A reset connection is the same to a
+    client (it retries) and costs the server nothing beyond the accept. Sanic closes the
+    listener only after its before-stop listeners, so it cannot be closed sooner here.
+    """
+
+    __slots__ = ("_refused",)  # Sanic's protocols have slots
+
+    def connection_made(self, transport: Any) -> None:
+        if getattr(self.app.ctx, "refuse_connections", False):
+            self._refused = True
+            transport.abort()
+            return
+        super().connection_made(transport)  # type: ignore[no-untyped-call]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if getattr(self, "_refused", False):
+            return
+        super().connection_lost(exc)  # type: ignore[no-untyped-call]

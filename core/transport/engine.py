@@ -37,7 +37,7 @@ from core.transport.eio_input import refuse as refuse_malformed
 from core.transport.frames import frame_of
 from core.transport.pings import Pings
 from core.transport.slim import slim
-from core.transport.websocket import _close_websocket, _websocket_reader
+from core.transport.websocket import _close_websocket, _websocket_reader, drop_line
 
 _ENDING: set[asyncio.Future[None]] = set()  # websocket sessions being closed
 
@@ -50,6 +50,10 @@ class LvngSocket(AsyncSocket):
     # (Engine.IO's too) is a frame set aside in core.transport.delivery.Delivery, in order.
     lvng_direct = False
     _lvng_eio_ws: Any = None
+    # Set by a stopping server (closing.close_transport): the websocket ends without its
+    # closing handshake, as the line of a node that went away does (what was sent to it
+    # still goes out first).
+    lvng_drop_line = False
     # Engine.IO's own attributes this class sets (python-engineio is untyped).
     last_ping: float | None
     connected: bool  # python-engineio's driver object of that websocket
@@ -100,6 +104,8 @@ class LvngSocket(AsyncSocket):
             self.lvng_direct = False
             self._lvng_eio_ws = None  # (the pings' timer may hold this socket a while)
             self.server.lvng_delivery.flush_socket(self)
+            if self.lvng_drop_line and drop_line(ws):
+                return
             _run_to_the_end(_close_websocket(ws))
         else:
             self.queue.put_nowait(None)

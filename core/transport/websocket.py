@@ -34,6 +34,21 @@ async def _close_websocket(ws: Any) -> None:
         asyncio.get_running_loop().call_later(timeout, _abort_if_open, transport)
 
 
+def drop_line(ws: Any) -> bool:
+    """End a websocket's TCP connection after what was written to it, with no closing
+    handshake (a stopping server: a close frame, the peer's answer and Sanic's closing
+    task per socket were most of a stop's work per socket). The peer sees the line drop
+    and reconnects; Sanic ends the handler on the connection's loss. False when there is
+    no such transport (the caller closes as usual)."""
+    impl = getattr(ws, "_sock", None)
+    transport = getattr(getattr(impl, "io_proto", None), "transport", None)
+    if transport is None:
+        return False
+    if not transport.is_closing():
+        transport.close()
+    return True
+
+
 def _abort_if_open(transport: Any) -> None:
     if not transport.is_closing():
         transport.abort()  # as a lost connection: Sanic ends the handler

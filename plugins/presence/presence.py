@@ -138,6 +138,10 @@ class Presence:
                 self.platform.timers.cancel(self._idle_key(org, user))
         if not last:
             return
+        if self.platform.stopping and not self.platform.cluster.cross_node:
+            # A stopping node whose presence lives in its own process: what a leave
+            # would write (leftAt, the grace deadline) ends with the process anyway.
+            return
         if reason == "node_lost":
             await self._offline(org, user)
             return

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 from sanic import Blueprint, json
@@ -266,5 +268,14 @@ async def hold(ctx: EventContext, payload: dict | None) -> dict:
 
 
 @hookimpl
-def lvng_client_disconnected(session, reason):
+async def lvng_client_disconnected(session, reason):
     log.info("probe saw %s disconnect: %s", session.identity.user_id, reason)
+    if session.identity.user_id.startswith("slowstop-") and reason == "server shutdown":
+        # Holds the stop among its sockets' disconnects until the test writes the file
+        # PROBE_RELEASE names (at most 10 s).
+        release = Path(os.environ["PROBE_RELEASE"])
+        log.info("probe holding the disconnect of %s", session.identity.user_id)
+        for _ in range(1000):
+            if release.exists():
+                break
+            await asyncio.sleep(0.01)
