@@ -80,6 +80,18 @@ REFERENCE_KEYS: dict[str, set[str]] = {
 }
 
 
+# The ack of a send the database refused inside a batch (core/commits.py): the others of
+# its batch are stored, this one is not.
+REFUSED_WRITE: dict[str, Any] = {
+    "ok": False,
+    "error": {
+        "code": "INTERNAL_ERROR",
+        "message": "not stored: the database refused this write (it has been logged); "
+        "nothing of it was kept",
+    },
+}
+
+
 def uid(prefix: str) -> str:
     """A fresh id, so tests sharing one server never meet."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"

@@ -4,9 +4,7 @@ event once, and one room's events in order, whichever node its senders are on.""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-
-import pytest
+from collections.abc import Callable
 
 from tests.services import Cluster
 from tests.webhooks.support import (
@@ -19,13 +17,6 @@ from tests.webhooks.support import (
 )
 
 SETTINGS = {"retry_initial_seconds": 0.2, "retry_max_seconds": 0.5, "poll_seconds": 0.1}
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = await Receiver().start()
-    yield r
-    await r.stop()
 
 
 async def test_two_nodes_deliver_each_event_once_and_in_room_order(
