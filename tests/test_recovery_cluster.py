@@ -73,9 +73,36 @@ async def message_seen(raw: RawSocket, content: str) -> int:
     return offset_of(pkt)
 
 
-async def test_a_killed_nodes_socket_recovers_on_another_node_with_every_missed_event(cluster):
+@pytest.fixture
+def pair(cluster: Any) -> tuple[LiveServer, LiveServer]:
+    """Node A and node B of one cluster (one Redis)."""
     nodes = cluster()
-    a, b = nodes.start_node(), nodes.start_node()
+    return nodes.start_node(), nodes.start_node()
+
+
+def claim(
+    server: LiveServer, org: str, session: dict[str, Any], offset: int, **claims: Any
+) -> dict[str, Any]:
+    """Alice's auth naming her old session (`pid`) and the last offset she saw."""
+    token = server.token("alice", org, **claims)
+    return {"token": token, "pid": session["pid"], "offset": str(offset)}
+
+
+async def recovered(
+    server: LiveServer, auth: dict[str, Any], session: dict[str, Any]
+) -> tuple[RawSocket, list[str]]:
+    """Alice back on `server` with her session (the same sid and pid), `recovered`: the
+    socket and the event packets up to its `connected`."""
+    again, reply = await connect_raw(server, auth)
+    assert json.loads(reply[1:]) == session
+    before = await events_until(again, lambda p: p.startswith('2["connected"'))
+    welcome = json.loads(before[-1][1:])[1]
+    assert welcome["recovered"] is True and welcome["socketId"] == session["sid"]
+    return again, before
+
+
+async def test_a_killed_nodes_socket_recovers_on_another_node_with_every_missed_event(pair):
+    a, b = pair
     org, channel = uid("org"), uid("ch")
     target = {"channelId": channel}
     alice, session = await on_a(a, org, channel)
@@ -91,13 +118,7 @@ async def test_a_killed_nodes_socket_recovers_on_another_node_with_every_missed_
     await send(bob, target, "m3")
     await send(bob, target, "m4")
 
-    again, reply = await connect_raw(
-        b, {"token": b.token("alice", org), "pid": session["pid"], "offset": str(offset)}
-    )
-    assert json.loads(reply[1:]) == session  # the same sid and pid
-    before = await events_until(again, lambda p: p.startswith('2["connected"'))
-    welcome = json.loads(before[-1][1:])[1]
-    assert welcome["recovered"] is True and welcome["socketId"] == session["sid"]
+    again, before = await recovered(b, claim(b, org, session, offset), session)
     assert contents(before) == ["m3", "m4"]  # each missed one once, in order
     offsets = [offset_of(p) for p in before]
     assert offsets == sorted(set(offsets)) and offsets[0] > offset
@@ -117,10 +138,9 @@ async def test_a_killed_nodes_socket_recovers_on_another_node_with_every_missed_
     await again.close()
 
 
-async def test_a_reconnect_to_another_node_after_a_clean_drop_recovers(cluster):
+async def test_a_reconnect_to_another_node_after_a_clean_drop_recovers(pair):
     """The node lives on; its socket's transport dropped; the client lands elsewhere."""
-    nodes = cluster()
-    a, b = nodes.start_node(), nodes.start_node()
+    a, b = pair
     org, channel = uid("org"), uid("ch")
     alice, session = await on_a(a, org, channel)
     bob = await b.connect("bob", org)
@@ -130,12 +150,7 @@ async def test_a_reconnect_to_another_node_after_a_clean_drop_recovers(cluster):
     await alice.close()
     await until_gone(a)
     await send(bob, {"channelId": channel}, "missed")
-    again, reply = await connect_raw(
-        b, {"token": b.token("alice", org), "pid": session["pid"], "offset": str(offset)}
-    )
-    assert json.loads(reply[1:]) == session
-    before = await events_until(again, lambda p: p.startswith('2["connected"'))
-    assert json.loads(before[-1][1:])[1]["recovered"] is True
+    again, before = await recovered(b, claim(b, org, session, offset), session)
     assert contents(before) == ["missed"]
     await again.close()
 
@@ -173,8 +188,7 @@ async def test_past_the_window_a_killed_nodes_socket_starts_fresh_elsewhere(clus
             await asyncio.sleep(0.1)
     finally:
         await redis.aclose()
-    auth = {"token": b.token("alice", org), "pid": session["pid"], "offset": "1"}
-    raw = await fresh(b, auth, session)
+    raw = await fresh(b, claim(b, org, session, 1), session)
     await not_in_room(raw, {"channelId": channel})
     assert recoveries(b)["unknown"] == 1
     await raw.close()
@@ -194,29 +208,25 @@ async def test_a_trimmed_stream_is_a_fresh_connection_never_a_silent_gap(cluster
     await alice.close()
     for text in ("one", "two", "three", "four"):  # the room's stream keeps 3
         await send(bob, target, text)
-    auth = {"token": b.token("alice", org), "pid": session["pid"], "offset": str(offset)}
-    raw = await fresh(b, auth, session)
+    raw = await fresh(b, claim(b, org, session, offset), session)
     await not_in_room(raw, target)
     found = recoveries(b)
     assert (found["recovered"], found["expired"]) == (0, 1)
     await raw.close()
 
 
-async def test_an_unknown_pid_is_a_fresh_connection(cluster):
-    nodes = cluster()
-    a, b = nodes.start_node(), nodes.start_node()
+async def test_an_unknown_pid_is_a_fresh_connection(pair):
+    a, b = pair
     org = uid("org")
     session = {"sid": "-", "pid": "not-a-session-of-anyone"}
-    auth = {"token": b.token("alice", org), "pid": session["pid"], "offset": "1"}
-    raw = await fresh(b, auth, session)
+    raw = await fresh(b, claim(b, org, session, 1), session)
     assert recoveries(b)["unknown"] == 1
     await raw.close()
     assert a.proc is not None
 
 
-async def test_a_room_no_longer_allowed_is_not_set_back_on_another_node(cluster):
-    nodes = cluster()
-    a, b = nodes.start_node(), nodes.start_node()
+async def test_a_room_no_longer_allowed_is_not_set_back_on_another_node(pair):
+    a, b = pair
     org, channel, customer, conversation = uid("org"), uid("ch"), uid("cust"), uid("conv")
     in_channel = {"channelId": channel}
     in_conversation = {"conversationId": conversation, "customerId": customer}
@@ -234,13 +244,7 @@ async def test_a_room_no_longer_allowed_is_not_set_back_on_another_node(cluster)
     await send(bob, in_channel, "ch2")
 
     # Alice's new token no longer grants the customer: the conversation stays behind.
-    token = b.token("alice", org, customers=[])
-    again, reply = await connect_raw(
-        b, {"token": token, "pid": session["pid"], "offset": str(offset)}
-    )
-    assert json.loads(reply[1:]) == session
-    before = await events_until(again, lambda p: p.startswith('2["connected"'))
-    assert json.loads(before[-1][1:])[1]["recovered"] is True
+    again, before = await recovered(b, claim(b, org, session, offset, customers=[]), session)
     assert contents(before) == ["ch2"]  # nothing of the conversation
     await send(bob, in_conversation, "cv3")
     await send(bob, in_channel, "ch3")
@@ -318,23 +322,21 @@ def run_kill_case(url: str, nodes: list[LiveServer], switch: bool) -> Killer:
     return killer
 
 
-async def test_socket_io_client_recovers_on_another_node_after_a_kill(cluster):
+async def test_socket_io_client_recovers_on_another_node_after_a_kill(pair):
     """The stock socket.io-client, over websocket and polling, pointed at the survivor."""
-    nodes = cluster()
-    a, b = nodes.start_node(), nodes.start_node()
+    a, b = pair
     killer = run_kill_case(a.url, [a, b], switch=True)
     assert killer.killed == [a]
     found = recoveries(b)
     assert (found["recovered"], found["unknown"], found["expired"]) == (2, 0, 0)
 
 
-async def test_socket_io_client_recovers_through_nginx_after_its_node_is_killed(cluster, tmp_path):
+async def test_socket_io_client_recovers_through_nginx_after_its_node_is_killed(pair, tmp_path):
     """The same behind nginx with deploy/nginx/lvng.conf: the client reconnects to the
     proxy, which sends it to the live node."""
     from tests.test_nginx import Nginx
 
-    nodes = cluster()
-    a, b = nodes.start_node(), nodes.start_node()
+    a, b = pair
     proxy = Nginx(tmp_path / "nginx", [a, b]).start()
     try:
         killer = run_kill_case(proxy.url, [a, b], switch=False)
@@ -345,24 +347,20 @@ async def test_socket_io_client_recovers_through_nginx_after_its_node_is_killed(
     assert (found["recovered"], found["unknown"], found["expired"]) == (2, 0, 0)
 
 
-async def test_another_users_claim_is_refused_and_the_owner_still_recovers(cluster):
+async def test_another_users_claim_is_refused_and_the_owner_still_recovers(pair):
     """Rights on another node: mallory naming alice's pid is refused (FORBIDDEN) and the
     session stays in Redis for alice, who recovers right after, on the same node."""
-    nodes = cluster()
-    a, b = nodes.start_node(), nodes.start_node()
+    a, b = pair
     org, channel = uid("org"), uid("ch")
     alice, session = await on_a(a, org, channel)
     welcome_offset = await alice_offset(alice, b, org, channel)
     a.kill()
     await alice.close()
-    claim = {"pid": session["pid"], "offset": str(welcome_offset)}
-    mallory, refused = await connect_raw(b, {"token": b.token("mallory", org), **claim})
+    mine = claim(b, org, session, welcome_offset)
+    mallory, refused = await connect_raw(b, {**mine, "token": b.token("mallory", org)})
     assert refused.startswith("4") and json.loads(refused[1:])["data"]["code"] == "FORBIDDEN"
     await mallory.close()
-    again, reply = await connect_raw(b, {"token": b.token("alice", org), **claim})
-    assert json.loads(reply[1:]) == session
-    before = await events_until(again, lambda p: p.startswith('2["connected"'))
-    assert json.loads(before[-1][1:])[1]["recovered"] is True
+    again, _ = await recovered(b, claim(b, org, session, welcome_offset), session)
     found = recoveries(b)
     assert (found["refused"], found["recovered"]) == (1, 1)
     await again.close()
@@ -376,18 +374,16 @@ async def alice_offset(alice: RawSocket, server: LiveServer, org: str, channel: 
     return await message_seen(alice, "hi")
 
 
-async def test_a_socket_the_client_disconnected_is_not_recovered_elsewhere(cluster):
+async def test_a_socket_the_client_disconnected_is_not_recovered_elsewhere(pair):
     """A disconnect the client asked for (`41`) ends the session, as on one node."""
-    nodes = cluster()
-    a, b = nodes.start_node(), nodes.start_node()
+    a, b = pair
     org, channel = uid("org"), uid("ch")
     alice, session = await on_a(a, org, channel)
     offset = await alice_offset(alice, b, org, channel)
     await alice.send("1")  # Socket.IO DISCONNECT
     await alice.close()
     await until_gone(a)  # node A handled it (the session's end is written right then)
-    auth = {"token": b.token("alice", org), "pid": session["pid"], "offset": str(offset)}
-    raw = await fresh(b, auth, session)
+    raw = await fresh(b, claim(b, org, session, offset), session)
     await not_in_room(raw, {"channelId": channel})
     assert recoveries(b)["unknown"] == 1
     await raw.close()
