@@ -173,6 +173,9 @@ def create_app(
             manager.host_id,
         )
     recovery.on_result = lambda result: core_metrics.recoveries.labels(result=result).inc()
+    if isinstance(manager, FastRedisManager) and isinstance(platform.cluster, RedisCluster):
+        # Emits Redis missed are owed to the other nodes, and the rooms they tell held.
+        manager.owed, manager.cluster = platform.owed, platform.cluster
     recovery.on_replayed = core_metrics.replayed_events.inc
     sio.recovery = recovery
     if isinstance(manager, FastManager):

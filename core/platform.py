@@ -128,6 +128,8 @@ class Platform:
         # connection caps and (for users on several nodes) event limits over every node.
         shared = self.cluster if isinstance(self.cluster, RedisCluster) else None
         self.owed = OwedWrites(self.cluster.settled)
+        if shared is not None:
+            shared.owed = self.owed  # a turn's release owed after its emits
         self.deadlines = Deadlines(self.cluster, self.timers, self.tasks, self.owed)
         if shared is not None:
             self.user_windows.shared = shared.hit_window

@@ -259,8 +259,10 @@ class OwnPostgres:
 class TcpCut:
     """An asyncio TCP proxy in front of a service (a test's own Redis): `cut()` drops every
     connection and refuses new ones, as if the service were gone, while the service keeps
-    its data; `restore()` lets connections through again. Runs on the test's event loop:
-    stop servers off it (`asyncio.to_thread`) so the proxy keeps serving meanwhile."""
+    its data; `restore()` lets connections through again. `hold()` keeps what clients send
+    from reaching the service (`held` is set when something waits) until `release()`.
+    Runs on the test's event loop: stop servers off it (`asyncio.to_thread`) so the proxy
+    keeps serving meanwhile."""
 
     def __init__(self, port: int) -> None:
         from tests.live import free_port
@@ -271,11 +273,15 @@ class TcpCut:
         self.open = True
         self._server: Any = None
         self._writers: set[Any] = set()
+        self._flowing: Any = None  # an asyncio.Event, cleared while held
+        self.held: Any = None  # an asyncio.Event: set when a client's bytes wait
 
     async def start(self) -> TcpCut:
         import asyncio
 
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        self._flowing, self.held = asyncio.Event(), asyncio.Event()
+        self._flowing.set()
         return self
 
     async def _accept(self, reader: Any, writer: Any) -> None:
@@ -291,12 +297,17 @@ class TcpCut:
             return
         self._writers.update((writer, up_writer))
         await asyncio.gather(
-            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+            self._pipe(reader, up_writer, upstream=True),
+            self._pipe(up_reader, writer),
+            return_exceptions=True,
         )
 
-    async def _pipe(self, reader: Any, writer: Any) -> None:
+    async def _pipe(self, reader: Any, writer: Any, upstream: bool = False) -> None:
         try:
             while data := await reader.read(65536):
+                if upstream and not self._flowing.is_set():
+                    self.held.set()
+                    await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         finally:
@@ -311,6 +322,13 @@ class TcpCut:
 
     def restore(self) -> None:
         self.open = True
+
+    def hold(self) -> None:
+        self.held.clear()
+        self._flowing.clear()
+
+    def release(self) -> None:
+        self._flowing.set()
 
     async def close(self) -> None:
         self.cut()

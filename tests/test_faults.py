@@ -20,9 +20,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.live import Client, LiveServer
-from tests.messages.support import in_conversation, uid
+from tests.messages.support import in_channel, in_conversation, uid
 from tests.presence.support import heard, update
-from tests.services import OwnRedis, TcpCut
+from tests.services import POSTGRES_PORT, OwnRedis, TcpCut
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -223,6 +223,53 @@ async def test_a_redis_outage_owes_nothing_and_messages_cross_again(faulty):
     assert "stopped answering" not in a.log() + b.log()  # nobody was reaped
     assert "Traceback" not in a.log() + b.log()
     print(f"after a 20 s outage: leave told and messages crossing {took:.1f} s after it")
+
+
+async def test_a_message_stored_as_redis_goes_reaches_the_other_node_first_when_back(
+    faulty, scratch_postgres
+):
+    """The soak's lost message: a send whose turn was taken before Redis went away and
+    whose row was committed after. The sender's node tells its own sockets at once and owes
+    the others the emit and the room's turn: once Redis is back the other node hears it
+    once, before anything newer in the room; the sender's sockets do not hear it twice."""
+    database = await TcpCut(POSTGRES_PORT).start()  # the write is held there
+    url = f"postgres://postgres@127.0.0.1:{database.port}/{scratch_postgres.name}"
+    try:
+        nodes = faulty(env={"LVNG_NODE_TTL": "3", "LVNG_DATABASE_URL": url})
+        # Started off the event loop: the proxy in front of the database runs on it.
+        a = await asyncio.to_thread(nodes.start_node)
+        b = await asyncio.to_thread(nodes.start_node)
+        await until(lambda: _count(node_ids(nodes), 2), 5, "both nodes listed")
+        org, channel = uid("org"), uid("ch")
+        target = {"channelId": channel}
+        carol = await in_channel(a, org, channel, "carol", name="Carol")
+        alice = await in_channel(b, org, channel, "alice", name="Alice")
+
+        database.hold()
+        sending = asyncio.create_task(carol.call("message:send", {**target, "content": "m1"}))
+        await asyncio.wait_for(database.held.wait(), 5)  # the turn is taken, the row waits
+        nodes.cut.cut()
+        database.release()
+        ack = await sending
+        assert ack["ok"] is True, ack
+        mine = await carol.next("message:new")  # her own node told her at once
+        assert (mine["id"], mine["content"]) == (ack["id"], "m1")
+        await until(lambda: _logged(a, "cluster write owed"), 5, "the emit owed")
+        assert alice.unread("message:new") == []  # Redis is away: node B cannot know
+
+        nodes.cut.restore()
+        assert await alice.next("message:new", timeout=15) == mine
+        # The room is node A's until node B heard m1: a newer message comes after it.
+        while not (later := await alice.call("message:send", {**target, "content": "m2"}))["ok"]:
+            assert later["error"]["code"] == "UNAVAILABLE", later
+            await asyncio.sleep(0.1)  # refused while the nodes listen again: send again
+        assert (await alice.next("message:new"))["id"] == later["id"]
+        assert (await carol.next("message:new"))["id"] == later["id"]  # m1 once
+        assert await nodes.redis.keys(f"{nodes.name}:lock:*") == []  # the turns released
+        assert "made 2 owed cluster write(s)" in a.log()  # the emit, then the turn
+        assert "Traceback" not in a.log() + b.log()
+    finally:
+        await database.close()
 
 
 async def _crosses(

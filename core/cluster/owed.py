@@ -13,6 +13,7 @@ more chance (`settle_now`).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,10 @@ Write = Callable[[], Awaitable[Any]]
 
 FIRST_PAUSE = 0.1
 LONGEST_PAUSE = 1.0
+
+# True while an owed write is being made (in the task making it): what it emits is
+# published at once, not owed behind itself.
+_making: contextvars.ContextVar[bool] = contextvars.ContextVar("owed_making", default=False)
 
 
 class OwedWrites:
@@ -37,6 +42,15 @@ class OwedWrites:
 
     def __len__(self) -> int:
         return len(self._owed)
+
+    def making(self) -> bool:
+        """The caller is making an owed write."""
+        return _making.get()
+
+    def pending(self) -> bool:
+        """Writes are owed and the caller is not making them: an emit now would overtake
+        them (core/transport/redis_manager.py owes it too)."""
+        return bool(self._owed) and not _making.get()
 
     def owe(self, what: str, write: Write) -> None:
         """Make `write` (described by `what`, for the log) once the cluster is back."""
@@ -63,17 +77,21 @@ class OwedWrites:
         except Exception:  # noqa: BLE001 - Redis still away
             return False
         made = 0
-        while self._owed:
-            what, write = self._owed[0]
-            try:
-                await write()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - away again: keep it for the next try
-                log.info("owed cluster write still failing (%s): %r", what, exc)
-                return False
-            self._owed.popleft()
-            made += 1
+        making = _making.set(True)
+        try:
+            while self._owed:
+                what, write = self._owed[0]
+                try:
+                    await write()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - away again: keep it for the next try
+                    log.info("owed cluster write still failing (%s): %r", what, exc)
+                    return False
+                self._owed.popleft()
+                made += 1
+        finally:
+            _making.reset(making)
         if made:
             log.warning("made %d owed cluster write(s) now that Redis is back", made)
         return True

@@ -12,11 +12,14 @@ import json
 import logging
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.cluster import scripts
 from core.cluster.state import ClusterState, MemberLost, NodeMessage, new_node_id
 from core.errors import ErrorCode, LvngError
+
+if TYPE_CHECKING:
+    from core.cluster.owed import OwedWrites
 
 log = logging.getLogger("lvng.cluster")
 
@@ -73,6 +76,12 @@ class RedisCluster(ClusterState):
         # Redis failed since the cluster was last seen settled (`_check_settled`).
         self._unsettled = False
         self._known_nodes = 0  # the node set's size at the last reap, before any outage
+        # Room turns whose release failed (Redis away): key -> token. Their release is
+        # owed (after the emits the turn owes, core/cluster/owed.py) and they are held again
+        # before this node listens after the outage (`hold_owed_turns`). The platform sets
+        # `owed` (core/platform.py).
+        self.owed: OwedWrites | None = None
+        self._held: dict[str, str] = {}
 
     # key names
     def _members(self, room_key: str, user_id: str) -> str:
@@ -281,6 +290,12 @@ class RedisCluster(ClusterState):
     # --- locks ------------------------------------------------------------------------
 
     async def lock(self, key: str) -> str | None:
+        if self._held and self.owed is not None and self.owed.making():
+            # An owed write (a leave) in a room whose turn this node holds until a later
+            # owed release: it comes first in the owed order, so it shares that turn.
+            held = self._held.get(key)
+            if held is not None:
+                return held
         if self._unsettled:
             await self._check_settled()
         token = f"{self.node_id}/{uuid.uuid4().hex}"
@@ -318,9 +333,51 @@ class RedisCluster(ClusterState):
         log.warning("every node listens again: room turns are taken again")
 
     async def unlock(self, key: str, token: str) -> None:
+        """Release a room's turn. When Redis is away, or this node owes the cluster writes
+        (its emits are owed then: `FastRedisManager._here_and_owed`), the release is owed,
+        after what the turn owes the room: the room stays this node's until the other
+        nodes have heard it, so nothing newer overtakes it."""
+        owed = self.owed
+        if owed is not None:
+            if owed.making() and self._held.get(key) == token:
+                return  # an earlier owed write shared the turn: its release comes later
+            if owed.pending():
+                self._held[key] = token
+                owed.owe(f"the turn of {key}", lambda: self._unlock_now(key, token))
+                return
+        try:
+            await self._unlock_now(key, token)
+        except Exception:
+            if self.owed is None:
+                raise
+            self._unsettled = True
+            self._held[key] = token
+            self.owed.owe(f"the turn of {key}", lambda: self._unlock_now(key, token))
+
+    async def _unlock_now(self, key: str, token: str) -> None:
         await self._unlock(
             keys=[f"{self._p}:lock:{key}", self._node_locks(self.node_id)], args=[token]
         )
+        if self._held.get(key) == token:
+            del self._held[key]
+
+    def saw_redis_fail(self) -> None:
+        """Redis failed somewhere on this node (the Socket.IO listener): no room turn
+        before every node listens again (`_check_settled`)."""
+        self._unsettled = True
+
+    async def hold_owed_turns(self) -> None:
+        """Before this node listens again after an outage: take again the turns whose
+        release is owed (a Redis that restarted empty lost them), so no other node takes
+        one before this node has told the room what it owes it. Raises while Redis is away
+        (the listener tries again)."""
+        lease = int(self.LOCK_LEASE * 1000)
+        for key, token in list(self._held.items()):
+            keys = [f"{self._p}:lock:{key}", self._node_locks(self.node_id)]
+            if await self._lock(keys=keys, args=[token, lease]):
+                continue
+            if await self.redis.get(keys[0]) != token:  # its lease ran out: another's now
+                log.warning("the turn of %s was taken during the outage", key)
 
     # --- membership --------------------------------------------------------------------
 

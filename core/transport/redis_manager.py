@@ -7,12 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import socketio
 from socketio import packet
 
 from core.transport.delivery import FastManager, to_room
+
+if TYPE_CHECKING:
+    from core.cluster.owed import OwedWrites
+    from core.cluster.redis_cluster import RedisCluster
 
 log = logging.getLogger("lvng.engine")
 
@@ -47,6 +51,11 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
         self._heard: set[int] = set()  # own offsets heard before the script answered
         self._self_delivered: set[int] = set()  # own offsets delivered without the listener
         self._unlogged = False  # one log line per Redis outage
+        # Set by the app with Redis (core/app.py): emits the cluster is owed after an
+        # outage, and the cluster state, told when the listener loses Redis and asked to
+        # hold the rooms whose turns are owed before it listens again.
+        self.owed: OwedWrites | None = None
+        self.cluster: RedisCluster | None = None
 
     async def emit(
         self,
@@ -115,6 +124,11 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
             },
             separators=(",", ":"),
         )
+        owed = self.owed
+        if owed is not None and owed.pending():
+            # Behind what this node owes the cluster since an outage: owed too, in order.
+            self._here_and_owed(event, args, namespace, room, skip, head, skip_sid)
+            return
         try:
             n = await store.broadcast(
                 rooms,
@@ -127,11 +141,7 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
             if not self._unlogged:
                 self._unlogged = True
                 log.warning("recovery offsets unavailable (%r): emits go without one", exc)
-            without = server.packet_class(
-                packet.EVENT, namespace=namespace, data=[event, *args]
-            ).encode()
-            if namespace in self.rooms:
-                to_room(self, delivery, without, namespace, room, skip_sid)
+            self._here_and_owed(event, args, namespace, room, skip, head, skip_sid)
             return
         self._unlogged = False
         if n in self._heard:
@@ -156,13 +166,68 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
         finally:
             self._waiting.pop(n, None)
 
+    def _here_and_owed(
+        self,
+        event: str,
+        args: list[Any],
+        namespace: str,
+        room: Any,
+        skip: list[Any],
+        head: str,
+        skip_sid: Any,
+    ) -> None:
+        """An emit the cluster did not get (Redis went away, maybe after the write it tells
+        was committed): this node's sockets get it now, with no offset (they keep their
+        older one, so a recovery replays from there); the other nodes are owed it
+        (core/cluster/owed.py), made once every node listens again and before the room's
+        turn is handed on (`RedisCluster.unlock` owes that too, after this)."""
+        server = self.server
+        if namespace not in self.rooms:
+            return
+        if event not in server.recovery.ephemeral:  # a typing indicator is stale by then
+            self._owe(event, namespace, room, skip, head)
+        without = server.packet_class(packet.EVENT, namespace=namespace, data=[event, *args])
+        to_room(self, server.delivery, without.encode(), namespace, room, skip_sid)
+
+    def _owe(self, event: str, namespace: str, room: Any, skip: list[Any], head: str) -> None:
+        """Owe the other nodes an emit this node's sockets get now (so they are skipped)."""
+        owed, store = self.owed, self.server.recovery.store
+        if owed is None or store is None:
+            return
+        rooms = [room] if isinstance(room, str) else list(room)
+        if all(self.eio_sid_from_sid(each, namespace) is not None for each in rooms):
+            return  # to sockets of this node alone (`to=sid`): they have it
+        here = {sid for sid, _ in self.get_participants(namespace, room)}
+        skipped = sorted({*skip, *here})
+        message = json.dumps(
+            {
+                "method": "emit",
+                "host_id": "lvng",
+                "origin": self.host_id,
+                "owed": True,  # this node's listener neither waits for it nor counts it
+                "event": event,
+                "namespace": namespace,
+                "room": room,
+                "skip_sid": skipped,
+                "lvng_packet": head,
+            },
+            separators=(",", ":"),
+        )
+
+        async def broadcast() -> None:
+            await store.broadcast(
+                rooms, head, json.dumps(skipped), message[:-1] + ',"lvng_n":', logged=True
+            )
+
+        owed.owe(f"{event} to {room}", broadcast)
+
     async def _handle_emit(self, message: Any) -> None:
         n = message.get("lvng_n")
         if n is None:
             await super()._handle_emit(message)
             return
         n = int(n)
-        if message.get("origin") == self.host_id:
+        if message.get("origin") == self.host_id and not message.get("owed"):
             if n in self._self_delivered:
                 self._self_delivered.discard(n)
                 return
@@ -202,6 +267,11 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
         while True:
             try:
                 if not subscribed:
+                    if down and self.cluster is not None:
+                        # The rooms whose turns are owed are held again before this node
+                        # listens: no other node takes a turn (its `settled` wants every
+                        # listener) before what this node owes the room is told.
+                        await self.cluster.hold_owed_turns()
                     self._redis_connect()
                     await self.pubsub.subscribe(self.channel)
                     subscribed = True
@@ -212,6 +282,8 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
                 async for message in self.pubsub.listen():
                     yield message
             except Exception as exc:  # noqa: BLE001 - Redis away: listen again soon
+                if self.cluster is not None:
+                    self.cluster.saw_redis_fail()  # no room turn before every node listens
                 if not down:
                     down = True
                     log.warning(
