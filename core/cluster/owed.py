@@ -13,7 +13,6 @@ more chance (`settle_now`).
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -26,10 +25,6 @@ Write = Callable[[], Awaitable[Any]]
 FIRST_PAUSE = 0.1
 LONGEST_PAUSE = 1.0
 
-# True while an owed write is being made (in the task making it): what it emits is
-# published at once, not owed behind itself.
-_making: contextvars.ContextVar[bool] = contextvars.ContextVar("owed_making", default=False)
-
 
 class OwedWrites:
     """Writes owed to the cluster state, made in order once it is settled."""
@@ -39,18 +34,22 @@ class OwedWrites:
         self._owed: deque[tuple[str, Write]] = deque()
         self._loop: asyncio.Task[None] | None = None
         self._closed = False
+        # The task making owed writes, while it makes them: what it emits is published at
+        # once, not owed behind itself (a task it starts is not it: a timer's later emit
+        # queues behind what is owed then).
+        self._making: asyncio.Task[Any] | None = None
 
     def __len__(self) -> int:
         return len(self._owed)
 
     def making(self) -> bool:
         """The caller is making an owed write."""
-        return _making.get()
+        return self._making is not None and asyncio.current_task() is self._making
 
     def pending(self) -> bool:
         """Writes are owed and the caller is not making them: an emit now would overtake
         them (core/transport/redis_manager.py owes it too)."""
-        return bool(self._owed) and not _making.get()
+        return bool(self._owed) and not self.making()
 
     def owe(self, what: str, write: Write) -> None:
         """Make `write` (described by `what`, for the log) once the cluster is back."""
@@ -77,7 +76,7 @@ class OwedWrites:
         except Exception:  # noqa: BLE001 - Redis still away
             return False
         made = 0
-        making = _making.set(True)
+        self._making = asyncio.current_task()
         try:
             while self._owed:
                 what, write = self._owed[0]
@@ -91,7 +90,7 @@ class OwedWrites:
                 self._owed.popleft()
                 made += 1
         finally:
-            _making.reset(making)
+            self._making = None
         if made:
             log.warning("made %d owed cluster write(s) now that Redis is back", made)
         return True
