@@ -141,6 +141,14 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process `pid` has used so far, from /proc/PID/stat."""
+    # The fields after the command name (which may hold spaces): utime and stime are the
+    # 12th and 13th, in clock ticks.
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -415,7 +423,7 @@ async def connections_run(server: Server, count: int, sizes: Sizes) -> dict[str,
     tokens = [token(f"u{i}", f"org{i // 100}") if flavor == "lvng" else None for i in range(count)]
     generators: list[Generator] = []
     try:
-        started = time.monotonic()
+        started, cpu0 = time.monotonic(), cpu_seconds(server.proc.pid)
         generators = list(
             await asyncio.gather(
                 *(
@@ -436,6 +444,7 @@ async def connections_run(server: Server, count: int, sizes: Sizes) -> dict[str,
             )
         )
         connect_s = time.monotonic() - started
+        connect_cpu = cpu_seconds(server.proc.pid) - cpu0
         await asyncio.sleep(sizes.settle)
         rss1 = rss_bytes(server.proc.pid)
         for g in generators:
@@ -452,6 +461,7 @@ async def connections_run(server: Server, count: int, sizes: Sizes) -> dict[str,
         "rss_bytes": rss1,
         "bytes_per_connection": round((rss1 - rss0) / max(connected, 1)),
         "connects_per_s": round(connected / connect_s, 1),
+        "server_cpu_ms_per_connect": round(connect_cpu * 1000 / max(connected, 1), 3),
     }
 
 
@@ -753,14 +763,27 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             ]
             for count in counts:
                 result = await large_org_run(
-                    BENCH, root, count, sizes.idle_procs, start_server, token
+                    BENCH,
+                    root,
+                    count,
+                    sizes.idle_procs,
+                    start_server,
+                    token,
+                    cpu_seconds,
+                    storm=not args.no_storm,
                 )
                 result["load"] = load_average()
                 report["large_org"].append(result)
+                storm = result["storm"]
                 _progress(
-                    f"large org {count}: {result['connects_per_s']}/s, back after a restart "
-                    f"in {result['storm']['all_back_seconds']} s, presence right in "
-                    f"{result['storm']['presence_right_seconds']} s"
+                    f"large org {count}: {result['connects_per_s']}/s, "
+                    f"{result['server_cpu_ms_per_connect']} ms server CPU per connect"
+                    + (
+                        f", back after a restart in {storm['all_back_seconds']} s, "
+                        f"presence right in {storm['presence_right_seconds']} s"
+                        if storm
+                        else ""
+                    )
                 )
         # Persistence: acked message:send per second, SQLite then PostgreSQL, beside the
         # database's own ceiling measured now.
@@ -898,12 +921,17 @@ def table(report: dict[str, Any]) -> str:
             f"members for {s['seconds']} s: p50 {s['p50_ms']} ms, p99 "
             f"{s['p99_ms']} ms, lost {s['lost']}",
         ]
-    lines += ["", "connections: idle sockets | RSS at 0 → at N | bytes each | connects/s"]
+    lines += [
+        "",
+        "connections: idle sockets | RSS at 0 → at N | bytes each | connects/s | "
+        "server CPU per connect",
+    ]
     for kind, c in report["connections"].items():
         lines.append(
             f"  {LABELS[kind]:<24} {c['connections']:>6}  "
             f"{c['rss0_bytes'] / 2**20:6.1f} → {c['rss_bytes'] / 2**20:6.1f} MiB  "
-            f"{c['bytes_per_connection']:>7,} B  {c['connects_per_s']:>8}/s"
+            f"{c['bytes_per_connection']:>7,} B  {c['connects_per_s']:>8}/s  "
+            f"{c['server_cpu_ms_per_connect']} ms"
         )
     lines += [
         "",
@@ -919,15 +947,21 @@ def table(report: dict[str, Any]) -> str:
     if report.get("large_org"):
         lines += [
             "",
-            "one large organization (every plugin): connects/s | after SIGTERM and a restart: "
-            "all back | presence right | presence:update frames heard in the storm",
+            "one large organization (every plugin): connects/s | server CPU per connect | "
+            "after SIGTERM and a restart: all back | presence right | presence:update "
+            "frames heard in the storm",
         ]
         for r in report["large_org"]:
             st = r["storm"]
             lines.append(
                 f"  {r['sockets']:>6} sockets  {r['connects_per_s']:>8}/s  "
-                f"{st['all_back_seconds']} s  {st['presence_right_seconds']} s  "
-                f"{st['updates_heard']}"
+                f"{r['server_cpu_ms_per_connect']} ms  "
+                + (
+                    f"{st['all_back_seconds']} s  {st['presence_right_seconds']} s  "
+                    f"{st['updates_heard']}"
+                    if st
+                    else "(no storm: --no-storm)"
+                )
             )
     lines += [
         "",
@@ -1009,6 +1043,11 @@ def main(argv: list[str] | None = None) -> int:
         "--large-org",
         help="sockets of the one organization of the large-org section (opt-in: "
         "--sections large-org), e.g. 5000 (default 5000,10000; --quick 300)",
+    )
+    parser.add_argument(
+        "--no-storm",
+        action="store_true",
+        help="large-org: measure the connects only, without the restart and reconnect storm",
     )
     parser.add_argument("--duration", type=float, help="seconds per fan-out run")
     parser.add_argument("--pg-host", default="127.0.0.1")

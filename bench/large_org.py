@@ -4,11 +4,16 @@ every built-in plugin on (the embedded default), each socket subscribed to the n
 
 - connects/s: N handshakes, 50 in flight per generator process, until every socket has
   its `connected` (the presence of each connect done by the server meanwhile).
+- server CPU per connect: the server process's CPU time (user + system) from the first
+  handshake until every generator is ready (every socket connected and subscribed), over
+  N: what one connect and its `presence:subscribe` cost the server, whatever else runs
+  on the machine.
 - reconnect storm: the server gets SIGTERM (a graceful stop: it tells its clients), a new
   one starts at once on the same port and data, and the sockets come back by
   socket.io-client's own reconnection (default back-off: 1 s, up to 5 s, randomized).
   Measured from the SIGTERM: seconds until every socket is connected again, and until
-  `GET /api/v1/presence` (every page) lists all N users online.
+  `GET /api/v1/presence` (every page) lists all N users online. Skipped with
+  `--no-storm` (`storm` is then null): a connect measurement in a fraction of the time.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import json
 import signal
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +85,18 @@ def _present(statuses: dict[str, int]) -> int:
 
 
 async def large_org_run(
-    bench: Path, root: Path, count: int, procs: int, start_server: Any, token: Any
+    bench: Path,
+    root: Path,
+    count: int,
+    procs: int,
+    start_server: Any,
+    token: Any,
+    cpu_seconds: Callable[[int], float],
+    *,
+    storm: bool = True,
 ) -> dict[str, Any]:
-    """One run at `count` sockets; `start_server(kind, workdir, port=)` and
-    `token(sub, org)` are the bench's own."""
+    """One run at `count` sockets; `start_server(kind, workdir, port=)`, `token(sub, org)`
+    and `cpu_seconds(pid)` are the bench's own. Without `storm`, no restart."""
     workdir = root / f"large-org-{count}"
     server = start_server("lvng", workdir)
     users = [f"m{i:05d}" for i in range(count)]
@@ -91,7 +105,7 @@ async def large_org_run(
     parts = [list(range(i, count, procs)) for i in range(procs)]
     generators: list[asyncio.subprocess.Process] = []
     try:
-        started = time.monotonic()
+        started, cpu0 = time.monotonic(), cpu_seconds(server.proc.pid)
         for n, part in enumerate(parts):
             job = {
                 "url": server.url,
@@ -103,10 +117,12 @@ async def large_org_run(
             }
             generators.append(await _spawn(bench, job, workdir / f"job{n}.json"))
         ready = await asyncio.gather(*(_line(g, "ready", 900) for g in generators))
+        connect_cpu = cpu_seconds(server.proc.pid) - cpu0
         connect_s = max(r["seconds"] for r in ready)
         all_ready_s = time.monotonic() - started
-        connected = sum(r["sockets"] for r in ready)
         online_before = _present(await asyncio.to_thread(_online, server.url, reader))
+        if not storm:
+            return _result(ready, connect_s, connect_cpu, all_ready_s, online_before, None)
         # The storm: SIGTERM, a new server on the same port and data at once.
         for g in generators:
             assert g.stdin is not None
@@ -134,20 +150,34 @@ async def large_org_run(
                 g.kill()
                 await g.wait()
         server.stop()
+    stormed = {
+        "stop_seconds": round(stopped_s, 2),
+        "all_back_seconds": round(back_s, 2),
+        "presence_right_seconds": round(right_s, 2) if online >= count else None,
+        "online_after": online,
+        "most_online_seen": best,
+        "statuses_after": statuses,
+        "updates_heard": sum(s["updates"] for s in storms),
+    }
+    return _result(ready, connect_s, connect_cpu, all_ready_s, online_before, stormed)
+
+
+def _result(
+    ready: list[dict[str, Any]],
+    connect_s: float,
+    connect_cpu: float,
+    all_ready_s: float,
+    online_before: int,
+    stormed: dict[str, Any] | None,
+) -> dict[str, Any]:
+    connected = sum(r["sockets"] for r in ready)
     return {
         "sockets": connected,
         "connects_per_s": round(connected / connect_s, 1),
         "connect_seconds": round(connect_s, 2),
+        "server_cpu_ms_per_connect": round(connect_cpu * 1000 / max(connected, 1), 3),
         "subscribed": sum(r["subscribed"] for r in ready),
         "ready_seconds": round(all_ready_s, 2),
         "online_before_storm": online_before,
-        "storm": {
-            "stop_seconds": round(stopped_s, 2),
-            "all_back_seconds": round(back_s, 2),
-            "presence_right_seconds": round(right_s, 2) if online >= count else None,
-            "online_after": online,
-            "most_online_seen": best,
-            "statuses_after": statuses,
-            "updates_heard": sum(s["updates"] for s in storms),
-        },
+        "storm": stormed,
     }

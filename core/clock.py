@@ -6,12 +6,14 @@ import os
 import time
 import uuid
 from datetime import UTC, datetime
+from functools import lru_cache
 
 
 def iso(moment: datetime) -> str:
     """ISO 8601 UTC with milliseconds and `Z`: `2026-03-19T12:00:00.000Z`."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat truncates to milliseconds as `microsecond // 1000` did, at a third of
+    # strftime's cost; an aware UTC time always ends in "+00:00".
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def now_utc() -> datetime:
@@ -25,7 +27,10 @@ def now_iso() -> str:
     return iso(datetime.now(UTC))
 
 
+@lru_cache(maxsize=4096)
 def iso_from_epoch(seconds: float) -> str:
+    # Cached: a large organization's presence lists and subscriptions format the same
+    # `lastSeen` of each user many times over (issue 25).
     return iso(datetime.fromtimestamp(seconds, UTC))
 
 

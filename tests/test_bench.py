@@ -44,6 +44,7 @@ def test_the_quick_benchmark_runs_and_loses_nothing(tmp_path):
             assert row["p50_ms"] is not None and row["p99_ms"] is not None
         connections = report["connections"][kind]
         assert connections["connections"] == 200 and connections["bytes_per_connection"]
+        assert connections["server_cpu_ms_per_connect"] > 0, connections
     for row in report["fanout"]["lvng"]:
         assert row["out_of_order"] == 0, row  # a socket's sends reach everyone in order
     sustained = report["sustained"]
@@ -111,6 +112,31 @@ def test_the_large_org_section_runs_and_every_socket_comes_back(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     [run] = json.loads(out.read_text())["large_org"]
     assert run["sockets"] == 300 and run["subscribed"] == 300 * 20, run
+    assert run["server_cpu_ms_per_connect"] > 0, run
     assert run["online_before_storm"] == 300 and run["storm"]["online_after"] == 300, run
     assert run["storm"]["presence_right_seconds"] is not None, run
     assert "one large organization" in done.stdout
+
+
+@pytest.mark.timeout(120)
+def test_the_large_org_section_without_the_storm_measures_the_connects_only(tmp_path):
+    """`--no-storm`: the connects and their server CPU, no restart (`storm` is null)."""
+    if not (shutil.which("node") and (BENCH / "node_modules" / "socket.io-client").is_dir()):
+        message = "node or bench/node_modules missing (run: npm ci --prefix bench)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    out = tmp_path / "bench.json"
+    command = ["--servers", "lvng", "--sections", "large-org", "--large-org", "40"]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *command, "--no-storm", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    [run] = json.loads(out.read_text())["large_org"]
+    assert (run["sockets"], run["online_before_storm"], run["storm"]) == (40, 40, None), run
+    assert run["server_cpu_ms_per_connect"] > 0, run
+    assert "(no storm: --no-storm)" in done.stdout

@@ -102,19 +102,24 @@ class Delivery:
         socket = self.sockets.get(eio_sid)
         if socket is None or socket.closing or socket.closed:
             return
-        queue = socket.queue
         ws = getattr(socket, "lvng_ws", None)
-        if (
+        # A direct session (nearly every socket) first: one attribute, then the checks
+        # both ways share; the queue, mutex and extensions only for the others.
+        if getattr(socket, "lvng_direct", False):
+            if ws is not None and socket.upgraded and not socket.upgrading:
+                self.set_aside(socket, out.frame)
+                return
+        elif (
             ws is not None
             and socket.upgraded
             and not socket.upgrading
-            and (
-                getattr(socket, "lvng_direct", False)
-                or (queue.empty() and not ws.conn_mutex.locked() and not ws.ws_proto.extensions)
-            )
+            and socket.queue.empty()
+            and not ws.conn_mutex.locked()
+            and not ws.ws_proto.extensions
         ):
             self.set_aside(socket, out.frame)
             return
+        queue = socket.queue
         if queue.qsize() >= self.queue_limit:
             transport = ws.io_proto.transport if ws is not None and ws.io_proto else None
             self._slow_consumer(socket, transport)

@@ -26,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import json
 import zlib
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from core.api import Platform
@@ -77,6 +78,26 @@ class PresenceRecord:
         return max(self.last_seen, active_at)
 
 
+@lru_cache(maxsize=8192)
+def _fields(raw: str) -> dict[str, Any]:
+    # A large organization's subscriptions and lists read the same records thousands of
+    # times (issue 25): each distinct JSON text is decoded once. Never handed out as is:
+    # `decode` builds a new record from it each time (callers change their record).
+    fields: dict[str, Any] = json.loads(raw)
+    return fields
+
+
+def decode(raw: str) -> PresenceRecord:
+    """The record stored as `raw` (JSON), a new object each call."""
+    return PresenceRecord(**_fields(raw))
+
+
+def encode(record: PresenceRecord) -> str:
+    # vars() is the fields in their order, as asdict() gives them without its deep copy
+    # (every field is a str, bool, float or None).
+    return json.dumps(vars(record))
+
+
 class Store:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
@@ -84,12 +105,10 @@ class Store:
 
     async def load(self, org: str, user: str) -> PresenceRecord | None:
         raw = await self.cluster.get(f"presence/user/{org}/{user}")
-        return None if raw is None else PresenceRecord(**json.loads(raw))
+        return None if raw is None else decode(raw)
 
     async def save(self, org: str, user: str, record: PresenceRecord) -> None:
-        await self.cluster.put(
-            f"presence/user/{org}/{user}", json.dumps(asdict(record)), ttl=REMEMBER_SECONDS
-        )
+        await self.cluster.put(f"presence/user/{org}/{user}", encode(record), ttl=REMEMBER_SECONDS)
 
     async def active_at(self, org: str, user: str) -> float | None:
         raw = await self.cluster.get(f"presence/active/{org}/{user}")
