@@ -15,6 +15,8 @@ from core.transport.slim import slim
 
 log = logging.getLogger("lvng.engine")
 
+DROP_LINGER = 2.0  # s a dropped line waits for the peer to close its side (`drop_line`)
+
 
 async def _close_websocket(ws: Any) -> None:
     """Start the websocket's closing handshake, bounded: Sanic sends the close frame and
@@ -44,7 +46,17 @@ def drop_line(ws: Any) -> bool:
     transport = getattr(getattr(impl, "io_proto", None), "transport", None)
     if transport is None:
         return False
-    if not transport.is_closing():
+    if transport.is_closing():
+        return True
+    if transport.can_write_eof():
+        # FIN after what was written, not a close: a socket closed with bytes still unread
+        # (a client that kept sending) is reset by the kernel, and a reset makes the peer
+        # drop what it had received and not read yet (the acks of a stop's last events).
+        # The peer sees the line end and closes its side; a peer that does not is cut
+        # after `DROP_LINGER` s.
+        transport.write_eof()
+        asyncio.get_running_loop().call_later(DROP_LINGER, _abort_if_open, transport)
+    else:
         transport.close()
     return True
 
