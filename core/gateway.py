@@ -17,6 +17,7 @@ import socketio
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.clock import iso_from_epoch, now_iso
+from core.cluster.redis_cluster import CatchingUp
 from core.data import Session
 from core.database import store_unavailable
 from core.departures import Departures
@@ -175,11 +176,12 @@ class Gateway:
             try:
                 await self.departures.leave_room(session, room, "disconnected")
             except Exception as exc:
-                if not store_unavailable(exc):
+                if not (store_unavailable(exc) or isinstance(exc, CatchingUp)):
                     raise
-                # Redis is down: the other rooms are still left (and told) where they can
-                # be; this one's leave is owed to the cluster, made (and told) once Redis
-                # is back (core/cluster/owed.py).
+                # Redis is down (or this node still owes the cluster what it missed): the
+                # other rooms are still left (and told) where they can be; this one's leave
+                # is owed to the cluster, made (and told) once Redis is back
+                # (core/cluster/owed.py).
                 log.warning(
                     "%s left %s while a store is unavailable; its leave is owed: %s: %s",
                     sid,

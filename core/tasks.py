@@ -16,6 +16,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from core.cluster.owed import outside
+
 log = logging.getLogger("lvng.tasks")
 
 
@@ -28,7 +30,11 @@ class Tasks:
 
     def spawn(self, coro: Awaitable[Any], *, name: str | None = None) -> asyncio.Task[Any]:
         """Run `coro` in the background; its failure is logged, never lost."""
-        task = asyncio.ensure_future(coro)
+        context = outside()  # not part of an owed write (core/cluster/owed.py)
+        if context is not None and asyncio.iscoroutine(coro):
+            task = asyncio.get_running_loop().create_task(coro, context=context)
+        else:
+            task = asyncio.ensure_future(coro)
         if name is not None:
             task.set_name(name)
         if self._closed:  # shutting down: nothing new may start

@@ -259,8 +259,9 @@ class OwnPostgres:
 class TcpCut:
     """An asyncio TCP proxy in front of a service (a test's own Redis): `cut()` drops every
     connection and refuses new ones, as if the service were gone, while the service keeps
-    its data; `restore()` lets connections through again. `hold()` keeps what clients send
-    from reaching the service (`held` is set when something waits) until `release()`.
+    its data; `restore()` lets connections through again. `hold(match)` keeps the first
+    bytes a client sends that contain `match` (and what follows on that connection) from
+    reaching the service (`held` is set then) until `release()`.
     Runs on the test's event loop: stop servers off it (`asyncio.to_thread`) so the proxy
     keeps serving meanwhile."""
 
@@ -274,6 +275,7 @@ class TcpCut:
         self._server: Any = None
         self._writers: set[Any] = set()
         self._flowing: Any = None  # an asyncio.Event, cleared while held
+        self._match = b""
         self.held: Any = None  # an asyncio.Event: set when a client's bytes wait
 
     async def start(self) -> TcpCut:
@@ -305,7 +307,7 @@ class TcpCut:
     async def _pipe(self, reader: Any, writer: Any, upstream: bool = False) -> None:
         try:
             while data := await reader.read(65536):
-                if upstream and not self._flowing.is_set():
+                if upstream and not self._flowing.is_set() and self._match in data:
                     self.held.set()
                     await self._flowing.wait()
                 writer.write(data)
@@ -323,7 +325,8 @@ class TcpCut:
     def restore(self) -> None:
         self.open = True
 
-    def hold(self) -> None:
+    def hold(self, match: bytes) -> None:
+        self._match = match
         self.held.clear()
         self._flowing.clear()
 

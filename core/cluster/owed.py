@@ -13,6 +13,7 @@ more chance (`settle_now`).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,22 @@ Write = Callable[[], Awaitable[Any]]
 FIRST_PAUSE = 0.1
 LONGEST_PAUSE = 1.0
 
+# True in the task making owed writes and in the tasks it awaits (a plugin hook run by
+# `asyncio.gather` is a task of its own): what they emit is published at once, not owed
+# behind itself. A task started in the background (`Tasks.spawn`, a timer) runs with it
+# False (`outside`): its emit queues behind what is owed then.
+_making: contextvars.ContextVar[bool] = contextvars.ContextVar("owed_making", default=False)
+
+
+def outside() -> contextvars.Context | None:
+    """A context for a background task started now: None (the current one) unless an
+    owed write is being made, then a copy of it with that undone."""
+    if not _making.get():
+        return None
+    context = contextvars.copy_context()
+    context.run(_making.set, False)
+    return context
+
 
 class OwedWrites:
     """Writes owed to the cluster state, made in order once it is settled."""
@@ -34,17 +51,13 @@ class OwedWrites:
         self._owed: deque[tuple[str, Write]] = deque()
         self._loop: asyncio.Task[None] | None = None
         self._closed = False
-        # The task making owed writes, while it makes them: what it emits is published at
-        # once, not owed behind itself (a task it starts is not it: a timer's later emit
-        # queues behind what is owed then).
-        self._making: asyncio.Task[Any] | None = None
 
     def __len__(self) -> int:
         return len(self._owed)
 
     def making(self) -> bool:
         """The caller is making an owed write."""
-        return self._making is not None and asyncio.current_task() is self._making
+        return _making.get()
 
     def pending(self) -> bool:
         """Writes are owed and the caller is not making them: an emit now would overtake
@@ -76,7 +89,7 @@ class OwedWrites:
         except Exception:  # noqa: BLE001 - Redis still away
             return False
         made = 0
-        self._making = asyncio.current_task()
+        making = _making.set(True)
         try:
             while self._owed:
                 what, write = self._owed[0]
@@ -90,7 +103,7 @@ class OwedWrites:
                 self._owed.popleft()
                 made += 1
         finally:
-            self._making = None
+            _making.reset(making)
         if made:
             log.warning("made %d owed cluster write(s) now that Redis is back", made)
         return True

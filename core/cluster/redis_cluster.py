@@ -38,6 +38,11 @@ def redis_client(url: str, **options: Any) -> Any:
 _SEP = "\t"  # ids never hold a tab
 
 
+class CatchingUp(LvngError):
+    """No room turn: this node has not yet told the cluster what it owes since a Redis
+    outage. A socket's leave refused so is owed too (core/gateway.py), behind the rest."""
+
+
 class RedisCluster(ClusterState):
     """The cluster state of every node sharing one Redis."""
 
@@ -59,6 +64,7 @@ class RedisCluster(ClusterState):
         self._take = script(scripts.TAKE)
         self._lock = script(scripts.LOCK)
         self._unlock = script(scripts.UNLOCK)
+        self._hold = script(scripts.HOLD)
         self._free_locks = script(scripts.FREE_LOCKS)
         self._claim = script(scripts.CLAIM)
         self._release = script(scripts.RELEASE)
@@ -290,12 +296,21 @@ class RedisCluster(ClusterState):
     # --- locks ------------------------------------------------------------------------
 
     async def lock(self, key: str) -> str | None:
-        if self._held and self.owed is not None and self.owed.making():
-            # An owed write (a leave) in a room whose turn this node holds until a later
-            # owed release: it comes first in the owed order, so it shares that turn.
-            held = self._held.get(key)
-            if held is not None:
-                return held
+        owed = self.owed
+        if owed is not None and owed:
+            if owed.making():
+                # An owed write (a leave) in a room whose turn this node holds until a
+                # later owed release: it comes first in the owed order: it shares the turn.
+                held = self._held.get(key)
+                if held is not None:
+                    return held
+            else:
+                # No new turn before this node has told the cluster what it owes since an
+                # outage: its emits would be owed behind that, and the room held meanwhile.
+                raise CatchingUp(
+                    ErrorCode.UNAVAILABLE,
+                    "the cluster is catching up after a Redis outage; try again",
+                )
         if self._unsettled:
             await self._check_settled()
         token = f"{self.node_id}/{uuid.uuid4().hex}"
@@ -374,9 +389,9 @@ class RedisCluster(ClusterState):
         lease = int(self.LOCK_LEASE * 1000)
         for key, token in list(self._held.items()):
             keys = [f"{self._p}:lock:{key}", self._node_locks(self.node_id)]
-            if await self._lock(keys=keys, args=[token, lease]):
-                continue
-            if await self.redis.get(keys[0]) != token:  # its lease ran out: another's now
+            # A whole lease from now: the owed writes are made within it (once every node
+            # listens); not renewed after, so a node that never makes them frees the room.
+            if not await self._hold(keys=keys, args=[token, lease]):
                 log.warning("the turn of %s was taken during the outage", key)
 
     # --- membership --------------------------------------------------------------------

@@ -62,6 +62,16 @@ end
 return 0
 """
 
+# A turn whose release is owed, held again after an outage: taken if free (a Redis that
+# restarted empty), its lease renewed if still this token's; 0 if another holds it.
+HOLD = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], KEYS[1])
+return 1
+"""
+
 UNLOCK = """
 redis.call('SREM', KEYS[2], KEYS[1])
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end

@@ -182,10 +182,10 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
         (core/cluster/owed.py), made once every node listens again and before the room's
         turn is handed on (`RedisCluster.unlock` owes that too, after this)."""
         server = self.server
-        if namespace not in self.rooms:
-            return
         if event not in server.recovery.ephemeral:  # a typing indicator is stale by then
             self._owe(event, namespace, room, skip, head)
+        if namespace not in self.rooms:  # no socket here (python-socketio drops it then)
+            return
         without = server.packet_class(packet.EVENT, namespace=namespace, data=[event, *args])
         to_room(self, server.delivery, without.encode(), namespace, room, skip_sid)
 
@@ -195,9 +195,11 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
         if owed is None or store is None:
             return
         rooms = [room] if isinstance(room, str) else list(room)
-        if all(self.eio_sid_from_sid(each, namespace) is not None for each in rooms):
-            return  # to sockets of this node alone (`to=sid`): they have it
-        here = {sid for sid, _ in self.get_participants(namespace, room)}
+        here: set[Any] = set()
+        if namespace in self.rooms:
+            if all(self.eio_sid_from_sid(each, namespace) is not None for each in rooms):
+                return  # to sockets of this node alone (`to=sid`): they have it
+            here = {sid for sid, _ in self.get_participants(namespace, room)}
         skipped = sorted({*skip, *here})
         message = json.dumps(
             {
