@@ -17,7 +17,7 @@ import socketio
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.clock import iso_from_epoch, now_iso
-from core.cluster.redis_cluster import CatchingUp
+from core.cluster.owed import CatchingUp
 from core.data import Session
 from core.database import store_unavailable
 from core.departures import Departures

@@ -19,6 +19,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from core.errors import ErrorCode, LvngError
+
 log = logging.getLogger("lvng.cluster")
 
 Write = Callable[[], Awaitable[Any]]
@@ -41,6 +43,17 @@ def outside() -> contextvars.Context | None:
     context = contextvars.copy_context()
     context.run(_making.set, False)
     return context
+
+
+class CatchingUp(LvngError):
+    """No new room turn: this node has not yet told the cluster what it owes since a
+    Redis outage (`RedisCluster.lock`). A socket's leave refused so is owed too
+    (core/gateway.py), behind the rest."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            ErrorCode.UNAVAILABLE, "the cluster is catching up after a Redis outage; try again"
+        )
 
 
 class OwedWrites:

@@ -15,6 +15,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from core.cluster import scripts
+from core.cluster.owed import CatchingUp
 from core.cluster.state import ClusterState, MemberLost, NodeMessage, new_node_id
 from core.errors import ErrorCode, LvngError
 
@@ -36,11 +37,6 @@ def redis_client(url: str, **options: Any) -> Any:
 
 
 _SEP = "\t"  # ids never hold a tab
-
-
-class CatchingUp(LvngError):
-    """No room turn: this node has not yet told the cluster what it owes since a Redis
-    outage. A socket's leave refused so is owed too (core/gateway.py), behind the rest."""
 
 
 class RedisCluster(ClusterState):
@@ -305,12 +301,7 @@ class RedisCluster(ClusterState):
                 if held is not None:
                     return held
             else:
-                # No new turn before this node has told the cluster what it owes since an
-                # outage: its emits would be owed behind that, and the room held meanwhile.
-                raise CatchingUp(
-                    ErrorCode.UNAVAILABLE,
-                    "the cluster is catching up after a Redis outage; try again",
-                )
+                raise CatchingUp()  # its emits would be owed behind, the room held
         if self._unsettled:
             await self._check_settled()
         token = f"{self.node_id}/{uuid.uuid4().hex}"
@@ -353,21 +344,18 @@ class RedisCluster(ClusterState):
         after what the turn owes the room: the room stays this node's until the other
         nodes have heard it, so nothing newer overtakes it."""
         owed = self.owed
-        if owed is not None:
-            if owed.making() and self._held.get(key) == token:
-                return  # an earlier owed write shared the turn: its release comes later
-            if owed.pending():
-                self._held[key] = token
-                owed.owe(f"the turn of {key}", lambda: self._unlock_now(key, token))
-                return
+        if owed is not None and owed.making() and self._held.get(key) == token:
+            return  # an earlier owed write shared the turn: its release comes later
         try:
-            await self._unlock_now(key, token)
+            if owed is None or not owed.pending():
+                await self._unlock_now(key, token)
+                return
         except Exception:
-            if self.owed is None:
+            if owed is None:
                 raise
             self._unsettled = True
-            self._held[key] = token
-            self.owed.owe(f"the turn of {key}", lambda: self._unlock_now(key, token))
+        self._held[key] = token
+        owed.owe(f"the turn of {key}", lambda: self._unlock_now(key, token))
 
     async def _unlock_now(self, key: str, token: str) -> None:
         await self._unlock(
