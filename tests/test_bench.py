@@ -17,13 +17,18 @@ REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
 
 
-@pytest.mark.timeout(420)
-def test_the_quick_benchmark_runs_and_loses_nothing(tmp_path):
+def need_node() -> None:
+    """Node and bench/node_modules, else a failure in CI and a skip elsewhere."""
     if not (shutil.which("node") and (BENCH / "node_modules" / "socket.io-client").is_dir()):
         message = "node or bench/node_modules missing (run: npm ci --prefix bench)"
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
+
+
+@pytest.mark.timeout(420)
+def test_the_quick_benchmark_runs_and_loses_nothing(tmp_path):
+    need_node()
     out = tmp_path / "bench.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
@@ -85,11 +90,7 @@ def test_the_quick_benchmark_runs_and_loses_nothing(tmp_path):
 def test_the_large_org_section_runs_and_every_socket_comes_back(tmp_path):
     """`--sections large-org --quick`: 300 sockets of one organization connect, subscribe,
     and after a SIGTERM and a restart are all back and listed online (no timing asserted)."""
-    if not (shutil.which("node") and (BENCH / "node_modules" / "socket.io-client").is_dir()):
-        message = "node or bench/node_modules missing (run: npm ci --prefix bench)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    need_node()
     out = tmp_path / "bench.json"
     done = subprocess.run(
         [
@@ -121,11 +122,7 @@ def test_the_large_org_section_runs_and_every_socket_comes_back(tmp_path):
 @pytest.mark.timeout(120)
 def test_the_large_org_section_without_the_storm_measures_the_connects_only(tmp_path):
     """`--no-storm`: the connects and their server CPU, no restart (`storm` is null)."""
-    if not (shutil.which("node") and (BENCH / "node_modules" / "socket.io-client").is_dir()):
-        message = "node or bench/node_modules missing (run: npm ci --prefix bench)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    need_node()
     out = tmp_path / "bench.json"
     command = ["--servers", "lvng", "--sections", "large-org", "--large-org", "40"]
     done = subprocess.run(
