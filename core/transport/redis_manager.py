@@ -111,19 +111,7 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
             skip: list[Any] = []
         else:
             skip = list(skip_sid) if isinstance(skip_sid, list) else [skip_sid]
-        message = json.dumps(
-            {
-                "method": "emit",
-                "host_id": "lvng",  # every node handles it, this one too
-                "origin": self.host_id,
-                "event": event,
-                "namespace": namespace,
-                "room": room,
-                "skip_sid": skip_sid,
-                "lvng_packet": head,
-            },
-            separators=(",", ":"),
-        )
+        message = self._message(event, namespace, room, skip_sid, head)
         owed = self.owed
         if owed is not None and owed.pending():
             # Behind what this node owes the cluster since an outage: owed too, in order.
@@ -166,6 +154,26 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
         finally:
             self._waiting.pop(n, None)
 
+    def _message(
+        self, event: str, namespace: str, room: Any, skip_sid: Any, head: str, owed: bool = False
+    ) -> str:
+        """The emit as published on the Socket.IO channel (its offset appended by the
+        script). `owed`: made after an outage; this node's listener neither waits for it
+        nor counts it (its sockets here got it then, and are in `skip_sid`)."""
+        message: dict[str, Any] = {
+            "method": "emit",
+            "host_id": "lvng",  # every node handles it, this one too
+            "origin": self.host_id,
+            "event": event,
+            "namespace": namespace,
+            "room": room,
+            "skip_sid": skip_sid,
+            "lvng_packet": head,
+        }
+        if owed:
+            message["owed"] = True
+        return json.dumps(message, separators=(",", ":"))
+
     def _here_and_owed(
         self,
         event: str,
@@ -201,20 +209,7 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
                 return  # to sockets of this node alone (`to=sid`): they have it
             here = {sid for sid, _ in self.get_participants(namespace, room)}
         skipped = sorted({*skip, *here})
-        message = json.dumps(
-            {
-                "method": "emit",
-                "host_id": "lvng",
-                "origin": self.host_id,
-                "owed": True,  # this node's listener neither waits for it nor counts it
-                "event": event,
-                "namespace": namespace,
-                "room": room,
-                "skip_sid": skipped,
-                "lvng_packet": head,
-            },
-            separators=(",", ":"),
-        )
+        message = self._message(event, namespace, room, skipped, head, owed=True)
 
         async def broadcast() -> None:
             await store.broadcast(
