@@ -35,6 +35,7 @@ from core.transport.closing import SHUTDOWN_REASON
 from core.transport.delivery import FastManager
 from core.transport.redis_manager import FastRedisManager
 from core.transport.socketserver import LvngServer
+from core.transport.websocket import lines_dropped
 from core.wire import dumps as strict_dumps
 
 log = logging.getLogger("lvng")
@@ -259,6 +260,9 @@ def create_app(
         # Background work and timers end before the database closes.
         platform.timers.cancel_all()
         await platform.tasks.cancel_all()
+        # The dropped lines end once each client closed its side (a bounded wait): a
+        # process that ended sooner would reset them and lose the last acks they carry.
+        await lines_dropped()
 
     @app.after_server_stop
     async def close(app: Sanic[Any, Any]) -> None:

@@ -4,7 +4,9 @@ themselves (contract section 1, "stop"): never a Socket.IO `disconnect` packet."
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import signal
 
 import pytest
@@ -165,3 +167,90 @@ async def test_close_transport_drops_the_line_without_any_packet():
     assert not sio.manager.is_connected(sid, "/")
     assert await close_transport(sio, sid) is False
     assert await close_transport(sio, "no-such-sid") is False
+
+
+class TcpWebSocket:
+    """An Engine.IO websocket spoken by hand over a TCP stream, to see what the server does
+    to the line itself: its frames in order, its close frame, its FIN or a reset."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> TcpWebSocket:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        line = cls(reader, writer)
+        assert (await line.frame())[1].startswith(b"0{")  # Engine.IO's open
+        return line
+
+    def send(self, text: str) -> None:
+        """One masked text frame (a client's frames are masked)."""
+        data, mask = text.encode(), os.urandom(4)
+        size = bytes([0x80 | len(data)]) if len(data) < 126 else bytes([0xFE]) + len(
+            data
+        ).to_bytes(2, "big")
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+        self.writer.write(bytes([0x81]) + size + mask + masked)
+
+    async def frame(self) -> tuple[int, bytes]:
+        """The server's next frame: (opcode, payload)."""
+        first, second = await asyncio.wait_for(self.reader.readexactly(2), 5)
+        size = second & 0x7F
+        if size >= 126:
+            size = int.from_bytes(await self.reader.readexactly(2 if size == 126 else 8), "big")
+        return first & 0x0F, await self.reader.readexactly(size)
+
+    async def texts_until_close(self) -> tuple[list[str], tuple[int, str]]:
+        """Every text frame before the close frame, and the close frame's code and reason."""
+        texts = []
+        while True:
+            opcode, payload = await self.frame()
+            if opcode == 0x8:
+                return texts, (int.from_bytes(payload[:2], "big"), payload[2:].decode())
+            texts.append(payload.decode())
+
+
+async def test_a_dropped_line_closes_only_after_the_client_closed_its_side(start_server):
+    """A stopping server ends a websocket with a close frame (1001) after what it sent, then
+    closes the line only once the client closed its side. A client still writing when the
+    line ends reads every ack first: python-engineio's client, told a FIN while its writer
+    runs, stops reading with frames received and unread; and a server that closes with the
+    client's last bytes unread makes the kernel reset the line, which drops what the client
+    had not read yet (the acks of the stop's last events: tests/test_drain.py)."""
+    live = start_server()
+    line = await TcpWebSocket.open(live.port)
+    line.send("40" + json.dumps({"token": live.token("lingerer", "acme")}))
+    while not (await line.frame())[1].startswith(b'42["connected",'):
+        pass
+    line.send('420["probe:hold"]')
+    while not (await line.frame())[1].startswith(b'42["probe:holding",{}'):
+        pass
+    live.proc.send_signal(signal.SIGTERM)
+    # A stubborn client: it goes on sending, and reads nothing until the server is waiting
+    # for the lines it dropped.
+    for n in range(1, 30):
+        line.send(f'42{n}["probe:echo",{{"text":"late {n}"}}]')
+        await line.writer.drain()
+    while "waiting for 1 dropped line(s) to be closed by their clients" not in live.log():
+        assert live.proc.poll() is None
+        await asyncio.sleep(0.02)
+    texts, close = await line.texts_until_close()
+    assert any(t.startswith('42["probe:stopping",{"stopping":true}') for t in texts), texts
+    assert '430[{"ok":true,"held":true}]' in texts, texts
+    assert close == (1001, "server shutdown")
+    assert not line.reader.at_eof()  # no FIN yet: the server waits for the client
+    line.send('4299["probe:echo",{"text":"after the close frame"}]')  # read, not reset
+    await line.writer.drain()
+    line.writer.write_eof()
+    assert await asyncio.wait_for(line.reader.read(), 5) == b""  # a FIN, not a reset
+    line.writer.close()
+    assert await asyncio.to_thread(live.proc.wait, 10) == 0
+    _assert_clean_stop(live.log(), "lingerer")

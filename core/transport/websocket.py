@@ -37,28 +37,80 @@ async def _close_websocket(ws: Any) -> None:
 
 
 def drop_line(ws: Any) -> bool:
-    """End a websocket's TCP connection after what was written to it, with no closing
-    handshake (a stopping server: a close frame, the peer's answer and Sanic's closing
-    task per socket were most of a stop's work per socket). The peer sees the line drop
-    and reconnects; Sanic ends the handler on the connection's loss. False when there is
-    no such transport (the caller closes as usual)."""
+    """End a stopping server's websocket after what was written to it: a close frame
+    (1001, going away) written straight to the line, then a lingering close
+    (`_Lingering`): the TCP connection is closed once the peer closed its side (a client
+    answers the close frame and closes), or cut after `DROP_LINGER` s. Sanic's own close
+    (its closing handshake task per socket) was most of a stop's work per socket; this
+    costs one write. The peer reads every frame sent before the close frame, sees the
+    transport close and reconnects (a close frame is not a Socket.IO disconnect); Sanic
+    ends the handler on the connection's loss. False when there is no such transport
+    (the caller closes as usual). `lines_dropped` waits for the ends.
+
+    Neither a FIN nor a close at once: a client that is still writing when the line
+    ends may lose what it had received and not read yet. python-engineio's client closes
+    its transport on a FIN, its writer then fails, and its reader stops with the frames
+    it had received unread (the acks of the stop's last events: tests/test_drain.py);
+    a socket closed with received bytes unread is reset by the kernel, and a reset makes
+    the peer drop what it had not read."""
     impl = getattr(ws, "_sock", None)
     transport = getattr(getattr(impl, "io_proto", None), "transport", None)
     if transport is None:
         return False
     if transport.is_closing():
         return True
-    if transport.can_write_eof():
-        # FIN after what was written, not a close: a socket closed with bytes still unread
-        # (a client that kept sending) is reset by the kernel, and a reset makes the peer
-        # drop what it had received and not read yet (the acks of a stop's last events).
-        # The peer sees the line end and closes its side; a peer that does not is cut
-        # after `DROP_LINGER` s.
-        transport.write_eof()
-        asyncio.get_running_loop().call_later(DROP_LINGER, _abort_if_open, transport)
-    else:
-        transport.close()
+    lingering = _Lingering(transport)
+    transport.write(GOING_AWAY)
+    _lingering.add(lingering.closed)
+    lingering.closed.add_done_callback(_lingering.discard)
+    asyncio.get_running_loop().call_later(DROP_LINGER, _abort_if_open, transport)
     return True
+
+
+# A server's close frame (unmasked): 1001, "going away", as RFC 6455 has it for a server
+# that goes down; socket.io-client and python-socketio reconnect after it.
+_REASON = b"server shutdown"
+GOING_AWAY = bytes([0x88, 2 + len(_REASON)]) + (1001).to_bytes(2, "big") + _REASON
+
+_lingering: set[asyncio.Future[None]] = set()  # the dropped lines not closed yet
+
+
+async def lines_dropped() -> None:
+    """Wait until every line `drop_line` dropped is closed (at most about `DROP_LINGER`
+    s): a process that ends sooner closes them with the peer's last bytes unread, and
+    the kernel turns such a close into a reset (see `drop_line`)."""
+    if _lingering:
+        log.info("waiting for %d dropped line(s) to be closed by their clients", len(_lingering))
+        await asyncio.wait(set(_lingering), timeout=DROP_LINGER + 1.0)
+
+
+class _Lingering(asyncio.Protocol):
+    """A dropped line's protocol from its close frame on, until the connection is closed:
+    what the peer still sends (its answer, the events of a client that kept sending) is
+    read and discarded, and the line is closed when the peer closes its side. Sanic's
+    own protocol would hand those bytes to a websocket nobody reads any more, which
+    pauses reading when its queue is full: unread bytes, hence a reset at the close.
+    The end still reaches Sanic's protocol (`connection_lost`): its handler ends."""
+
+    def __init__(self, transport: Any) -> None:
+        self.inner = transport.get_protocol()
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        transport.set_protocol(self)
+        if not transport.is_reading():  # Sanic's flow control may have paused it
+            transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        pass
+
+    def eof_received(self) -> bool:
+        return False  # the transport closes (after what it still has to write)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            self.inner.connection_lost(exc)
+        finally:
+            if not self.closed.done():
+                self.closed.set_result(None)
 
 
 def _abort_if_open(transport: Any) -> None:
