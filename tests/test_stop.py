@@ -194,9 +194,11 @@ class TcpWebSocket:
     def send(self, text: str) -> None:
         """One masked text frame (a client's frames are masked)."""
         data, mask = text.encode(), os.urandom(4)
-        size = bytes([0x80 | len(data)]) if len(data) < 126 else bytes([0xFE]) + len(
-            data
-        ).to_bytes(2, "big")
+        size = (
+            bytes([0x80 | len(data)])
+            if len(data) < 126
+            else bytes([0xFE]) + len(data).to_bytes(2, "big")
+        )
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
         self.writer.write(bytes([0x81]) + size + mask + masked)
 
