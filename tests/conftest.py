@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +20,31 @@ LONG_FILES = ("tests/test_bench.py", "tests/test_soak.py")
 @pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle, which it keeps otherwise
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: not item.nodeid.startswith(LONG_FILES))
+
+
+_TEST_STARTED = pytest.StashKey[float]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.stash[_TEST_STARTED] = time.time()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test's report ends with the log of each live server that wrote to its log
+    during the test (its last lines, DEBUG left out): a failure seen once in a shuffled
+    run can be understood from the report alone."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    started = item.stash.get(_TEST_STARTED, None)
+    if not report.failed or call.when != "call" or started is None:
+        return
+    for live in LiveServer.instances:
+        path = live.log_path
+        if path.exists() and path.stat().st_mtime >= started:
+            lines = [x for x in live.log().splitlines() if " DEBUG " not in x]
+            report.sections.append((f"server log {path} (last 80 lines)", "\n".join(lines[-80:])))
 
 
 @pytest.fixture(scope="session")
