@@ -29,13 +29,15 @@ log = logging.getLogger("lvng.recovery")
 
 # KEYS: the counter, then each room's stream. ARGV: the packet up to its offset's opening
 # quote, the MAXLEN, the skipped sids (JSON), the streams' TTL, the channel, the message
-# up to its offset, the trim operator. Returns n.
+# up to its offset, the trim operator, the emit's id (kept in the streams: an emit owed
+# since an outage may be logged twice, see `missed`). Returns n.
 BROADCAST = """
 local n = redis.call('INCR', KEYS[1])
 local id = n .. '-0'
 local packet = ARGV[1] .. n .. '"]'
 for i = 2, #KEYS do
-  redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[7], ARGV[2], id, 'p', packet, 's', ARGV[3])
+  redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[7], ARGV[2], id, 'p', packet, 's', ARGV[3],
+    'e', ARGV[8])
   redis.call('EXPIRE', KEYS[i], ARGV[4])
 end
 redis.call('PUBLISH', ARGV[5], ARGV[6] .. n .. '}')
@@ -96,11 +98,14 @@ class RecoveryStore:
     # --- the emit path -----------------------------------------------------------------
 
     async def broadcast(
-        self, rooms: list[str], head: str, skip: str, message_head: str, logged: bool
+        self, rooms: list[str], head: str, skip: str, message_head: str, logged: bool, emit_id: str
     ) -> int:
         """Give the emit its offset, log it in its rooms' streams (`logged`), publish it."""
         keys = [self.counter, *(self.stream(room) for room in rooms)] if logged else [self.counter]
-        args = [head, self.log_size, skip, self.stream_ttl, self.channel, message_head, self.trim]
+        args = [
+            *(head, self.log_size, skip, self.stream_ttl, self.channel, message_head),
+            *(self.trim, emit_id),
+        ]
         return int(await self._broadcast(keys=keys, args=args))
 
     # --- sessions ----------------------------------------------------------------------
@@ -183,7 +188,9 @@ class RecoveryStore:
         self, floors: dict[str, int], limit: int
     ) -> dict[str, list[tuple[int, str, tuple[str, ...]]]] | None:
         """Each stream's entries after its floor (at most `limit` each); None when a
-        stream lost some of them (trimmed: never a silent gap) or one holds more."""
+        stream lost some of them (trimmed: never a silent gap) or one holds more. An emit
+        logged twice (its script ran but its answer was lost as Redis went, and the emit
+        was owed: core/transport/redis_manager.py) is read once, at its first offset."""
         keys = list(floors)
         async with self.redis.pipeline(transaction=True) as pipe:
             for key in keys:
@@ -191,6 +198,7 @@ class RecoveryStore:
                 pipe.xrange(self.stream(key), min=f"({floors[key]}-0", max="+", count=limit + 1)
             answers = await pipe.execute(raise_on_error=False)
         found: dict[str, list[tuple[int, str, tuple[str, ...]]]] = {}
+        first: dict[str, int] = {}  # emit id -> its first offset
         for index, key in enumerate(keys):
             info, entries = answers[2 * index], answers[2 * index + 1]
             if isinstance(info, Exception):
@@ -205,10 +213,13 @@ class RecoveryStore:
                 raise entries
             if len(entries) > limit:
                 return None
-            found[key] = [
-                (int(entry_id.split("-", 1)[0]), fields["p"], tuple(json.loads(fields["s"])))
-                for entry_id, fields in entries
-            ]
+            found[key] = rows = []
+            for entry_id, fields in entries:
+                n = int(entry_id.split("-", 1)[0])
+                emit = fields.get("e")
+                if emit is not None and first.setdefault(emit, n) != n:
+                    continue  # the same emit, logged again when it was owed
+                rows.append((n, fields["p"], tuple(json.loads(fields["s"]))))
         return found
 
     def merge(

@@ -277,12 +277,14 @@ class TcpCut:
         self._flowing: Any = None  # an asyncio.Event, cleared while held
         self._match = b""
         self.held: Any = None  # an asyncio.Event: set when a client's bytes wait
+        self._cut_after = b""
+        self.tripped: Any = None  # an asyncio.Event: set when `cut_after` cut
 
     async def start(self) -> TcpCut:
         import asyncio
 
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
-        self._flowing, self.held = asyncio.Event(), asyncio.Event()
+        self._flowing, self.held, self.tripped = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self._flowing.set()
         return self
 
@@ -310,6 +312,16 @@ class TcpCut:
                 if upstream and not self._flowing.is_set() and self._match in data:
                     self.held.set()
                     await self._flowing.wait()
+                if upstream and self._cut_after and self._cut_after in data:
+                    # The request reaches the service (a FIN after it), its answer does
+                    # not: every other connection is dropped at once.
+                    self._cut_after = b""
+                    writer.write(data)
+                    self._writers.discard(writer)
+                    self.cut()
+                    writer.close()
+                    self.tripped.set()
+                    return
                 writer.write(data)
                 await writer.drain()
         finally:
@@ -324,6 +336,13 @@ class TcpCut:
 
     def restore(self) -> None:
         self.open = True
+
+    def cut_after(self, match: bytes) -> None:
+        """Let the first client bytes that contain `match` reach the service, then cut
+        (as `cut()`) before any answer comes back: a command that ran as the service went
+        away, its answer lost. `tripped` is set then."""
+        self._cut_after = match
+        self.tripped.clear()
 
     def hold(self, match: bytes) -> None:
         self._match = match

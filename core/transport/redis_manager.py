@@ -5,8 +5,10 @@ delivery (core/transport/delivery.py), cluster-wide recovery offsets
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import socketio
@@ -37,6 +39,9 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
     """
 
     OWN_WAIT = 2.0
+    # An owed emit is made before its node's newer ones: an emit heard before the outage
+    # that it repeats is among the last its node published (see `_heard_ids`).
+    HEARD_IDS = 4096
 
     # python-socketio's listener waits 1, 2, 4... up to 60 s between attempts while Redis
     # is away, so after a long outage a node heard nothing from the others for up to a
@@ -50,6 +55,14 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
         self._waiting: dict[int, asyncio.Future[None]] = {}  # own offsets not heard yet
         self._heard: set[int] = set()  # own offsets heard before the script answered
         self._self_delivered: set[int] = set()  # own offsets delivered without the listener
+        # Emit ids (`lvng_e`): each node's listener keeps the last HEARD_IDS it heard from
+        # each node. An emit that Redis failed is delivered by its node to its own sockets
+        # and owed to the others; if its script had run after all (its answer lost as
+        # Redis went), the nodes that heard it then skip the owed one, and its own node's
+        # listener skips it (`_here`: failed, and delivered here).
+        self._emit_ids = itertools.count()
+        self._heard_ids: dict[str, deque[str]] = {}
+        self._here: set[str] = set()
         self._unlogged = False  # one log line per Redis outage
         # Set by the app with Redis (core/app.py): emits the cluster is owed after an
         # outage, and the cluster state, told when the listener loses Redis and asked to
@@ -111,11 +124,12 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
             skip: list[Any] = []
         else:
             skip = list(skip_sid) if isinstance(skip_sid, list) else [skip_sid]
-        message = self._message(event, namespace, room, skip_sid, head)
+        emit_id = f"{self.host_id}.{next(self._emit_ids)}"
+        message = self._message(event, namespace, room, skip_sid, head, emit_id)
         owed = self.owed
         if owed is not None and owed.pending():
             # Behind what this node owes the cluster since an outage: owed too, in order.
-            self._here_and_owed(event, args, namespace, room, skip, head, skip_sid)
+            self._here_and_owed(event, args, namespace, room, skip, head, skip_sid, emit_id)
             return
         try:
             n = await store.broadcast(
@@ -124,12 +138,13 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
                 json.dumps(skip),
                 message[:-1] + ',"lvng_n":',
                 event not in recovery.ephemeral,
+                emit_id,
             )
         except Exception as exc:  # noqa: BLE001 - Redis away: this node's sockets still get it
             if not self._unlogged:
                 self._unlogged = True
                 log.warning("recovery offsets unavailable (%r): emits go without one", exc)
-            self._here_and_owed(event, args, namespace, room, skip, head, skip_sid)
+            self._here_and_owed(event, args, namespace, room, skip, head, skip_sid, emit_id)
             return
         self._unlogged = False
         if n in self._heard:
@@ -155,7 +170,14 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
             self._waiting.pop(n, None)
 
     def _message(
-        self, event: str, namespace: str, room: Any, skip_sid: Any, head: str, owed: bool = False
+        self,
+        event: str,
+        namespace: str,
+        room: Any,
+        skip_sid: Any,
+        head: str,
+        emit_id: str,
+        owed: bool = False,
     ) -> str:
         """The emit as published on the Socket.IO channel (its offset appended by the
         script). `owed`: made after an outage; this node's listener neither waits for it
@@ -169,6 +191,7 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
             "room": room,
             "skip_sid": skip_sid,
             "lvng_packet": head,
+            "lvng_e": emit_id,
         }
         if owed:
             message["owed"] = True
@@ -183,21 +206,28 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
         skip: list[Any],
         head: str,
         skip_sid: Any,
+        emit_id: str,
     ) -> None:
         """An emit the cluster did not get (Redis went away, maybe after the write it tells
         was committed): this node's sockets get it now, with no offset (they keep their
         older one, so a recovery replays from there); the other nodes are owed it
         (core/cluster/owed.py), made once every node listens again and before the room's
-        turn is handed on (`RedisCluster.unlock` owes that too, after this)."""
+        turn is handed on (`RedisCluster.unlock` owes that too, after this). Its id goes
+        with it: whoever heard it already (see `_heard_ids`) skips it."""
         server = self.server
+        if len(self._here) > 10_000:  # never heard: lost in the outage
+            self._here.clear()
+        self._here.add(emit_id)
         if event not in server.recovery.ephemeral:  # a typing indicator is stale by then
-            self._owe(event, namespace, room, skip, head)
+            self._owe(event, namespace, room, skip, head, emit_id)
         if namespace not in self.rooms:  # no socket here (python-socketio drops it then)
             return
         without = server.packet_class(packet.EVENT, namespace=namespace, data=[event, *args])
         to_room(self, server.delivery, without.encode(), namespace, room, skip_sid)
 
-    def _owe(self, event: str, namespace: str, room: Any, skip: list[Any], head: str) -> None:
+    def _owe(
+        self, event: str, namespace: str, room: Any, skip: list[Any], head: str, emit_id: str
+    ) -> None:
         """Owe the other nodes an emit this node's sockets get now (so they are skipped)."""
         owed, store = self.owed, self.server.recovery.store
         if owed is None or store is None:
@@ -209,11 +239,11 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
                 return  # to sockets of this node alone (`to=sid`): they have it
             here = {sid for sid, _ in self.get_participants(namespace, room)}
         skipped = sorted({*skip, *here})
-        message = self._message(event, namespace, room, skipped, head, owed=True)
+        message = self._message(event, namespace, room, skipped, head, emit_id, owed=True)
 
         async def broadcast() -> None:
             await store.broadcast(
-                rooms, head, json.dumps(skipped), message[:-1] + ',"lvng_n":', logged=True
+                rooms, head, json.dumps(skipped), message[:-1] + ',"lvng_n":', True, emit_id
             )
 
         owed.owe(f"{event} to {room}", broadcast)
@@ -224,6 +254,8 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
             await super()._handle_emit(message)
             return
         n = int(n)
+        if self._repeated(message, n):
+            return
         if message.get("origin") == self.host_id and not message.get("owed"):
             if n in self._self_delivered:
                 self._self_delivered.discard(n)
@@ -241,6 +273,29 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
             message.get("room"),
             message.get("skip_sid"),
         )
+
+    def _repeated(self, message: Any, n: int) -> bool:
+        """Whether this node has this emit already (see `_heard_ids`); an emit heard is
+        kept among its node's last."""
+        emit_id, origin = message.get("lvng_e"), message.get("origin")
+        if emit_id is None or not isinstance(origin, str):
+            return False
+        heard = self._heard_ids.get(origin)
+        if heard is None:
+            if len(self._heard_ids) >= 64:  # nodes long gone (a node's id is per process)
+                del self._heard_ids[next(iter(self._heard_ids))]
+            heard = self._heard_ids[origin] = deque(maxlen=self.HEARD_IDS)
+        elif message.get("owed") and emit_id in heard:
+            return True
+        heard.append(emit_id)
+        if origin == self.host_id and self._here and emit_id in self._here:
+            # Failed by Redis and delivered here then: its script had run after all.
+            self._here.discard(emit_id)
+            recovery = getattr(self.server, "recovery", None)
+            if recovery is not None and n > recovery.seq:
+                recovery.seq = n
+            return True
+        return False
 
     def _deliver_logged(
         self, encoded: str, n: int, event: str, namespace: str, room: Any, skip_sid: Any
