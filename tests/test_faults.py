@@ -240,11 +240,7 @@ async def test_a_message_stored_as_redis_goes_reaches_the_other_node_first_when_
         # Started off the event loop: the proxy in front of the database runs on it.
         a = await asyncio.to_thread(nodes.start_node)
         b = await asyncio.to_thread(nodes.start_node)
-        await until(lambda: _count(node_ids(nodes), 2), 5, "both nodes listed")
-        org, channel = uid("org"), uid("ch")
-        target = {"channelId": channel}
-        carol = await in_channel(a, org, channel, "carol", name="Carol")
-        alice = await in_channel(b, org, channel, "alice", name="Alice")
+        target, carol, alice = await _carol_on_a_alice_on_b(nodes, a, b)
 
         database.hold(b"messages_message")  # the message's INSERT (nothing else waits)
         sending = asyncio.create_task(carol.call("message:send", {**target, "content": "m1"}))
@@ -288,11 +284,7 @@ async def test_an_emit_whose_answer_redis_lost_is_heard_once_on_every_node(fault
     a = await asyncio.to_thread(nodes.start_node)
     nodes.env["LVNG_REDIS_URL"] = f"redis://127.0.0.1:{nodes.cut.upstream}/0"  # B: direct
     b = await asyncio.to_thread(nodes.start_node)
-    await until(lambda: _count(node_ids(nodes), 2), 5, "both nodes listed")
-    org, channel = uid("org"), uid("ch")
-    target = {"channelId": channel}
-    carol = await in_channel(a, org, channel, "carol", name="Carol")
-    alice = await in_channel(b, org, channel, "alice", name="Alice")
+    target, carol, alice = await _carol_on_a_alice_on_b(nodes, a, b)
 
     nodes.cut.cut_after(b"answer-lost")  # the script of its message:new
     ack = await carol.call("message:send", {**target, "content": "answer-lost"})
@@ -313,6 +305,17 @@ async def test_an_emit_whose_answer_redis_lost_is_heard_once_on_every_node(fault
     assert (await carol.next("message:new", timeout=15))["id"] == later["id"]
     assert "owed cluster write(s) now that Redis is back" in a.log()
     assert "Traceback" not in a.log() + b.log()
+
+
+async def _carol_on_a_alice_on_b(
+    nodes: Any, a: LiveServer, b: LiveServer
+) -> tuple[dict[str, str], Client, Client]:
+    """Once both nodes are listed: a channel's target, Carol in it on node A, Alice on B."""
+    await until(lambda: _count(node_ids(nodes), 2), 5, "both nodes listed")
+    org, channel = uid("org"), uid("ch")
+    carol = await in_channel(a, org, channel, "carol", name="Carol")
+    alice = await in_channel(b, org, channel, "alice", name="Alice")
+    return {"channelId": channel}, carol, alice
 
 
 async def _crosses(
