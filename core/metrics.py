@@ -212,6 +212,14 @@ class CoreMetrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        # Cluster writes (emits, room leaves, turn releases) a Redis outage left owed, made
+        # once Redis and every node's listener are back (core/cluster/owed.py).
+        self.owed_writes = Gauge(
+            "lvng_cluster_owed_writes",
+            "Cluster writes owed since a Redis outage, not made yet",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
         # 1 when the store answered the last check (each /readyz and each /metrics scrape),
         # 0 when not; the newest check of any live worker wins.
         self.ready = Gauge(

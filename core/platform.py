@@ -127,7 +127,7 @@ class Platform:
         # Issue 26: cluster writes owed while Redis is away, deadlines a survivor adopts,
         # connection caps and (for users on several nodes) event limits over every node.
         shared = self.cluster if isinstance(self.cluster, RedisCluster) else None
-        self.owed = OwedWrites(self.cluster.settled)
+        self.owed = OwedWrites(self.cluster.settled, metrics.owed_writes)
         if shared is not None:
             shared.owed = self.owed  # a turn's release owed after its emits
         self.deadlines = Deadlines(self.cluster, self.timers, self.tasks, self.owed)

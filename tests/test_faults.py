@@ -295,6 +295,7 @@ async def test_an_emit_whose_answer_redis_lost_is_heard_once_on_every_node(fault
     heard = await alice.next("message:new")  # published by the script before the cut
     assert (heard["id"], heard["content"]) == (ack["id"], "answer-lost")
     await until(lambda: _logged(a, "cluster write owed"), 5, "the emit owed")
+    assert await a.metric("lvng_cluster_owed_writes") >= 1  # the emit, the turn's release
 
     nodes.cut.restore()
     while not (later := await alice.call("message:send", {**target, "content": "m2"}))["ok"]:
@@ -304,6 +305,7 @@ async def test_an_emit_whose_answer_redis_lost_is_heard_once_on_every_node(fault
     assert (await alice.next("message:new", timeout=15))["id"] == later["id"]
     assert (await carol.next("message:new", timeout=15))["id"] == later["id"]
     assert "owed cluster write(s) now that Redis is back" in a.log()
+    assert await a.metric("lvng_cluster_owed_writes") == 0
     assert "Traceback" not in a.log() + b.log()
 
 

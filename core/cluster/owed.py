@@ -59,9 +59,10 @@ class CatchingUp(LvngError):
 class OwedWrites:
     """Writes owed to the cluster state, made in order once it is settled."""
 
-    def __init__(self, settled: Callable[[], Awaitable[bool]]) -> None:
+    def __init__(self, settled: Callable[[], Awaitable[bool]], gauge: Any = None) -> None:
         self._settled = settled
         self._owed: deque[tuple[str, Write]] = deque()
+        self._gauge = gauge  # lvng_cluster_owed_writes: how many are owed
         self._loop: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -82,6 +83,8 @@ class OwedWrites:
         if not self._owed:
             log.warning("cluster write owed until Redis is back: %s", what)
         self._owed.append((what, write))
+        if self._gauge is not None:
+            self._gauge.set(len(self._owed))
         if not self._closed and (self._loop is None or self._loop.done()):
             self._loop = asyncio.ensure_future(self._settle_loop())
 
@@ -115,6 +118,8 @@ class OwedWrites:
                     return False
                 self._owed.popleft()
                 made += 1
+                if self._gauge is not None:
+                    self._gauge.set(len(self._owed))
         finally:
             _making.reset(making)
         if made:
