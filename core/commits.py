@@ -169,10 +169,16 @@ class GroupCommit:
 
     def _flusher_ended(self, task: asyncio.Task[Any]) -> None:
         self._flushers -= 1
-        if task.cancelled() and self._flushers == 0:
-            waiting, self._queue = self._queue, []  # the server is stopping
-            for write in waiting:
-                _fail(write, LvngError(ErrorCode.UNAVAILABLE, _STOPPING))
+        if task.cancelled():
+            if self._flushers == 0:
+                waiting, self._queue = self._queue, []  # the server is stopping
+                for write in waiting:
+                    _fail(write, LvngError(ErrorCode.UNAVAILABLE, _STOPPING))
+        elif self._queue:
+            # Asked after the flusher's last look at the queue and before this callback
+            # (its writes' callers resume first): still counted then, so `_start` left it
+            # to this flusher. On SQLite (one flusher) it waited for anyone's next write.
+            self._start()
 
     async def _flush(self) -> None:
         while self._queue:

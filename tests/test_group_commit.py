@@ -147,6 +147,21 @@ async def test_an_insert_returns_once_committed_with_its_key(store: Store) -> No
     assert batches(metrics) == (1, 1)  # an idle kit writes at once, alone
 
 
+async def test_a_write_asked_as_soon_as_the_one_before_committed_is_written(
+    store: Store,
+) -> None:
+    """The caller of a write resumes before the task of the batch's flusher has ended: a
+    write it asks at once (no other write anywhere) must still get a flusher. On SQLite
+    (one flusher) it waited for the next write of anyone: a quiet server never acked it."""
+    commits, metrics = kit()
+    first, second = message("room-a", "one"), message("room-a", "two")
+    async with asyncio.timeout(5):  # in this task: no task between the two
+        await commits.insert(first)
+        await commits.insert(second)
+    assert second.seq is not None and second.seq > first.seq
+    assert batches(metrics) == (2, 2)
+
+
 async def test_what_arrives_while_a_batch_is_in_flight_forms_the_next(store: Store) -> None:
     commits, metrics = kit()
     hold = Hold(commits)
