@@ -191,16 +191,21 @@ class TcpWebSocket:
         assert (await line.frame())[1].startswith(b"0{")  # Engine.IO's open
         return line
 
-    def send(self, text: str) -> None:
-        """One masked text frame (a client's frames are masked)."""
-        data, mask = text.encode(), os.urandom(4)
+    def send(self, text: str, opcode: int = 0x1) -> None:
+        """One masked frame (a client's frames are masked): text, or `opcode`'s."""
+        data, mask = text.encode("latin-1" if opcode == 0x8 else "utf-8"), os.urandom(4)
         size = (
             bytes([0x80 | len(data)])
             if len(data) < 126
             else bytes([0xFE]) + len(data).to_bytes(2, "big")
         )
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
-        self.writer.write(bytes([0x81]) + size + mask + masked)
+        self.writer.write(bytes([0x80 | opcode]) + size + mask + masked)
+
+    async def connect(self, token: str) -> None:
+        self.send("40" + json.dumps({"token": token}))
+        while not (await self.frame())[1].startswith(b'42["connected",'):
+            pass
 
     async def frame(self) -> tuple[int, bytes]:
         """The server's next frame: (opcode, payload)."""
@@ -220,18 +225,19 @@ class TcpWebSocket:
             texts.append(payload.decode())
 
 
-async def test_a_dropped_line_closes_only_after_the_client_closed_its_side(start_server):
+async def test_a_dropped_line_closes_only_after_the_client_answered_or_closed(start_server):
     """A stopping server ends a websocket with a close frame (1001) after what it sent, then
-    closes the line only once the client closed its side. A client still writing when the
-    line ends reads every ack first: python-engineio's client, told a FIN while its writer
-    runs, stops reading with frames received and unread; and a server that closes with the
-    client's last bytes unread makes the kernel reset the line, which drops what the client
-    had not read yet (the acks of the stop's last events: tests/test_drain.py)."""
+    closes the line only once the client answered it (a browser waits for the server to
+    close first) or closed its side. A client still writing when the line ends reads
+    every ack first: python-engineio's client, told a FIN while its writer runs, stops
+    reading with frames received and unread; and a server that closes with the client's
+    last bytes unread makes the kernel reset the line, which drops what the client had
+    not read yet (the acks of the stop's last events: tests/test_drain.py). No line is
+    left to be cut after `DROP_LINGER`."""
     live = start_server()
-    line = await TcpWebSocket.open(live.port)
-    line.send("40" + json.dumps({"token": live.token("lingerer", "acme")}))
-    while not (await line.frame())[1].startswith(b'42["connected",'):
-        pass
+    line, polite = await TcpWebSocket.open(live.port), await TcpWebSocket.open(live.port)
+    await line.connect(live.token("lingerer", "acme"))
+    await polite.connect(live.token("polite", "acme"))
     line.send('420["probe:hold"]')
     while not (await line.frame())[1].startswith(b'42["probe:holding",{}'):
         pass
@@ -241,7 +247,7 @@ async def test_a_dropped_line_closes_only_after_the_client_closed_its_side(start
     for n in range(1, 30):
         line.send(f'42{n}["probe:echo",{{"text":"late {n}"}}]')
         await line.writer.drain()
-    while "waiting for 1 dropped line(s) to be closed by their clients" not in live.log():
+    while "waiting for 2 dropped line(s) to be closed by their clients" not in live.log():
         assert live.proc.poll() is None
         await asyncio.sleep(0.02)
     texts, close = await line.texts_until_close()
@@ -254,5 +260,11 @@ async def test_a_dropped_line_closes_only_after_the_client_closed_its_side(start
     line.writer.write_eof()
     assert await asyncio.wait_for(line.reader.read(), 5) == b""  # a FIN, not a reset
     line.writer.close()
+    # The polite client answers the close frame and waits, its side open: the server closes.
+    assert (await polite.texts_until_close())[1] == (1001, "server shutdown")
+    polite.send((1001).to_bytes(2, "big").decode("latin-1"), opcode=0x8)
+    assert await asyncio.wait_for(polite.reader.read(), 5) == b""
+    polite.writer.close()
     assert await asyncio.to_thread(live.proc.wait, 10) == 0
     _assert_clean_stop(live.log(), "lingerer")
+    assert "dropped line(s) whose client neither answered nor closed" not in live.log()

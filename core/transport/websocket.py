@@ -11,6 +11,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from websockets.frames import CloseCode
+from websockets.protocol import State
+
 from core.transport.slim import slim
 
 log = logging.getLogger("lvng.engine")
@@ -37,15 +40,16 @@ async def _close_websocket(ws: Any) -> None:
 
 
 def drop_line(ws: Any) -> bool:
-    """End a stopping server's websocket after what was written to it: a close frame
-    (1001, going away) written straight to the line, then a lingering close
-    (`_Lingering`): the TCP connection is closed once the peer closed its side (a client
-    answers the close frame and closes), or cut after `DROP_LINGER` s. Sanic's own close
-    (its closing handshake task per socket) was most of a stop's work per socket; this
-    costs one write. The peer reads every frame sent before the close frame, sees the
-    transport close and reconnects (a close frame is not a Socket.IO disconnect); Sanic
-    ends the handler on the connection's loss. False when there is no such transport
-    (the caller closes as usual). `lines_dropped` waits for the ends.
+    """End a stopping server's websocket after what was written to it: the closing
+    handshake (a close frame, 1001 "server shutdown", from Sanic's own protocol state, so
+    Sanic sees the websocket closing), then a lingering close (`_Lingering`): the TCP
+    connection is closed once the client answered the close frame or closed its side,
+    or cut after `DROP_LINGER` s. Sanic's own close (its closing task per socket) was
+    most of a stop's work per socket; this costs one write. The client reads every frame
+    sent before the close frame, sees the transport close and reconnects (a close frame
+    is not a Socket.IO disconnect); Sanic ends the handler on the connection's loss.
+    False when there is no such transport (the caller closes as usual). `lines_dropped`
+    waits for the ends.
 
     Neither a FIN nor a close at once: a client that is still writing when the line
     ends may lose what it had received and not read yet. python-engineio's client closes
@@ -55,22 +59,20 @@ def drop_line(ws: Any) -> bool:
     the peer drop what it had not read."""
     impl = getattr(ws, "_sock", None)
     transport = getattr(getattr(impl, "io_proto", None), "transport", None)
-    if transport is None:
+    proto = getattr(impl, "ws_proto", None)
+    if transport is None or proto is None:
         return False
     if transport.is_closing():
         return True
-    lingering = _Lingering(transport)
-    transport.write(GOING_AWAY)
+    lingering = _Lingering(transport, proto)
+    if proto.state is State.OPEN:
+        proto.send_close(CloseCode.GOING_AWAY, "server shutdown")
+        lingering.send(proto.data_to_send())
     _lingering.add(lingering.closed)
     lingering.closed.add_done_callback(_lingering.discard)
-    asyncio.get_running_loop().call_later(DROP_LINGER, _abort_if_open, transport)
+    asyncio.get_running_loop().call_later(DROP_LINGER, lingering.cut)
     return True
 
-
-# A server's close frame (unmasked): 1001, "going away", as RFC 6455 has it for a server
-# that goes down; socket.io-client and python-socketio reconnect after it.
-_REASON = b"server shutdown"
-GOING_AWAY = bytes([0x88, 2 + len(_REASON)]) + (1001).to_bytes(2, "big") + _REASON
 
 _lingering: set[asyncio.Future[None]] = set()  # the dropped lines not closed yet
 
@@ -81,28 +83,53 @@ async def lines_dropped() -> None:
     the kernel turns such a close into a reset (see `drop_line`)."""
     if _lingering:
         log.info("waiting for %d dropped line(s) to be closed by their clients", len(_lingering))
+        cut = _Lingering.cuts
         await asyncio.wait(set(_lingering), timeout=DROP_LINGER + 1.0)
+        if _Lingering.cuts > cut:
+            log.warning(
+                "cut %d dropped line(s) whose client neither answered nor closed in %g s",
+                _Lingering.cuts - cut,
+                DROP_LINGER,
+            )
 
 
 class _Lingering(asyncio.Protocol):
-    """A dropped line's protocol from its close frame on, until the connection is closed:
-    what the peer still sends (its answer, the events of a client that kept sending) is
-    read and discarded, and the line is closed when the peer closes its side. Sanic's
-    own protocol would hand those bytes to a websocket nobody reads any more, which
-    pauses reading when its queue is full: unread bytes, hence a reset at the close.
-    The end still reaches Sanic's protocol (`connection_lost`): its handler ends."""
+    """A dropped line's protocol from its close frame on, until the connection is closed.
+    What the client still sends is read: the frames of a client that kept sending are
+    dropped, and its close frame (or its FIN) ends the handshake, when the line is closed
+    (RFC 6455: the server closes the TCP connection first; a browser waits for it).
+    Sanic's own protocol would hand those bytes to a websocket nobody reads any more,
+    which pauses reading when its queue is full: unread bytes, hence a reset at the
+    close. The end still reaches Sanic's protocol (`connection_lost`): its handler ends."""
 
-    def __init__(self, transport: Any) -> None:
+    cuts = 0  # lines cut so far (`cut`), for the stop's log
+
+    def __init__(self, transport: Any, proto: Any) -> None:
+        self.transport, self.proto = transport, proto
         self.inner = transport.get_protocol()
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         transport.set_protocol(self)
         if not transport.is_reading():  # Sanic's flow control may have paused it
             transport.resume_reading()
 
+    def send(self, chunks: list[bytes]) -> None:
+        """Write what the websocket protocol has to send; its end of data closes the line."""
+        for chunk in chunks:
+            if chunk:
+                self.transport.write(chunk)
+            else:  # SEND_EOF: the closing handshake is over
+                self.transport.close()
+
     def data_received(self, data: bytes) -> None:
-        pass
+        proto = self.proto
+        proto.receive_data(data)
+        proto.events_received()  # a stubborn client's frames: dropped
+        self.send(proto.data_to_send())
 
     def eof_received(self) -> bool:
+        self.proto.receive_eof()
+        self.proto.events_received()
+        self.send(self.proto.data_to_send())
         return False  # the transport closes (after what it still has to write)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -111,6 +138,13 @@ class _Lingering(asyncio.Protocol):
         finally:
             if not self.closed.done():
                 self.closed.set_result(None)
+
+    def cut(self) -> None:
+        """`DROP_LINGER` s on: a client that neither answered nor closed (or stopped
+        reading, leaving a close waiting on its write buffer) is cut off."""
+        if not self.closed.done():
+            _Lingering.cuts += 1
+            self.transport.abort()  # as a lost connection: Sanic ends the handler
 
 
 def _abort_if_open(transport: Any) -> None:
