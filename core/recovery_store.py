@@ -56,6 +56,9 @@ return redis.call('DEL', KEYS[1])
 """
 
 
+LOOK_BACK = 200  # entries read before a claim's floor, for the ids of what it had
+
+
 class Taken:
     """A session taken out of Redis by a claim."""
 
@@ -189,18 +192,27 @@ class RecoveryStore:
     ) -> dict[str, list[tuple[int, str, tuple[str, ...]]]] | None:
         """Each stream's entries after its floor (at most `limit` each); None when a
         stream lost some of them (trimmed: never a silent gap) or one holds more. An emit
-        logged twice (its script ran but its answer was lost as Redis went, and the emit
-        was owed: core/transport/redis_manager.py) is read once, at its first offset."""
+        logged twice (a script run again after its answer was lost, an emit owed since an
+        outage: core/transport/emit_ids.py) is read once, at its first offset, and not at
+        all when that one is at or before the floor (the socket had it): the last
+        `LOOK_BACK` entries up to each floor are read for their ids."""
         keys = list(floors)
         async with self.redis.pipeline(transaction=True) as pipe:
             for key in keys:
-                pipe.execute_command("XINFO", "STREAM", self.stream(key))
-                pipe.xrange(self.stream(key), min=f"({floors[key]}-0", max="+", count=limit + 1)
+                stream = self.stream(key)
+                pipe.execute_command("XINFO", "STREAM", stream)
+                pipe.xrange(stream, min=f"({floors[key]}-0", max="+", count=limit + 1)
+                pipe.xrevrange(stream, max=f"{floors[key]}-0", min="-", count=LOOK_BACK)
             answers = await pipe.execute(raise_on_error=False)
         found: dict[str, list[tuple[int, str, tuple[str, ...]]]] = {}
         first: dict[str, int] = {}  # emit id -> its first offset
+        for before in answers[2::3]:
+            if not isinstance(before, Exception):
+                for entry_id, fields in reversed(before):
+                    if "e" in fields:
+                        first.setdefault(fields["e"], int(entry_id.split("-", 1)[0]))
         for index, key in enumerate(keys):
-            info, entries = answers[2 * index], answers[2 * index + 1]
+            info, entries = answers[3 * index], answers[3 * index + 1]
             if isinstance(info, Exception):
                 if "no such key" not in str(info).lower():
                     raise info

@@ -277,7 +277,7 @@ class TcpCut:
         self._flowing: Any = None  # an asyncio.Event, cleared while held
         self._match = b""
         self.held: Any = None  # an asyncio.Event: set when a client's bytes wait
-        self._cut_after = b""
+        self._cut_after, self._refuse = b"", True
         self.tripped: Any = None  # an asyncio.Event: set when `cut_after` cut
 
     async def start(self) -> TcpCut:
@@ -319,6 +319,7 @@ class TcpCut:
                     writer.write(data)
                     self._writers.discard(writer)
                     self.cut()
+                    self.open = not self._refuse
                     writer.close()
                     self.tripped.set()
                     return
@@ -337,11 +338,12 @@ class TcpCut:
     def restore(self) -> None:
         self.open = True
 
-    def cut_after(self, match: bytes) -> None:
+    def cut_after(self, match: bytes, refuse: bool = True) -> None:
         """Let the first client bytes that contain `match` reach the service, then cut
         (as `cut()`) before any answer comes back: a command that ran as the service went
-        away, its answer lost. `tripped` is set then."""
-        self._cut_after = match
+        away, its answer lost. `tripped` is set then. With `refuse` False, new
+        connections go through at once (the service reset its connections, and is up)."""
+        self._cut_after, self._refuse = match, refuse
         self.tripped.clear()
 
     def hold(self, match: bytes) -> None:

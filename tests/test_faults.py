@@ -309,6 +309,36 @@ async def test_an_emit_whose_answer_redis_lost_is_heard_once_on_every_node(fault
     assert "Traceback" not in a.log() + b.log()
 
 
+async def test_a_broadcast_run_again_after_its_answer_was_lost_is_heard_once(faulty):
+    """redis-py runs a command again after a connection error (`redis_client`): a message's
+    broadcast script whose answer was lost on a connection Redis reset (Redis still up)
+    runs twice, published under two offsets and logged twice in the room's stream. Each
+    node hears it once (emit ids: core/transport/emit_ids.py)."""
+    nodes = faulty(env={"LVNG_NODE_TTL": "3"})
+    a = await asyncio.to_thread(nodes.start_node)
+    nodes.env["LVNG_REDIS_URL"] = f"redis://127.0.0.1:{nodes.cut.upstream}/0"  # B: direct
+    b = await asyncio.to_thread(nodes.start_node)
+    target, carol, alice = await _carol_on_a_alice_on_b(nodes, a, b)
+
+    nodes.cut.cut_after(b"run-twice", refuse=False)
+    ack = await carol.call("message:send", {**target, "content": "run-twice"})
+    assert ack["ok"] is True, ack
+    await asyncio.wait_for(nodes.cut.tripped.wait(), 5)
+    for client in (carol, alice):
+        heard = await client.next("message:new")
+        assert (heard["id"], heard["content"]) == (ack["id"], "run-twice")
+    [stream] = await nodes.redis.keys(f"{nodes.name}:recovery:s:*/channel:{target['channelId']}")
+    logged = [f for _, f in await nodes.redis.xrange(stream) if "run-twice" in f["p"]]
+    assert len(logged) == 2 and logged[0]["e"] == logged[1]["e"]  # it did run twice
+
+    while not (later := await alice.call("message:send", {**target, "content": "m2"}))["ok"]:
+        assert later["error"]["code"] == "UNAVAILABLE", later
+        await asyncio.sleep(0.05)  # refused while node A's listener subscribes again
+    assert (await alice.next("message:new", timeout=15))["id"] == later["id"]
+    assert (await carol.next("message:new", timeout=15))["id"] == later["id"]
+    assert "Traceback" not in a.log() + b.log()
+
+
 async def _carol_on_a_alice_on_b(
     nodes: Any, a: LiveServer, b: LiveServer
 ) -> tuple[dict[str, str], Client, Client]:

@@ -1,6 +1,7 @@
 """The Redis side of recovery (core/recovery_store.py) against a real Redis: an emit that
-was logged twice, once by its script whose answer was lost and once when it was owed
-(core/transport/redis_manager.py), is read back once, at its first offset."""
+was logged twice (its script run again after its answer was lost, or owed since an
+outage: core/transport/emit_ids.py) is read back once, at its first offset, and not at
+all by a socket that had the first copy."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ async def test_an_emit_logged_twice_is_read_once_at_its_first_offset() -> None:
         assert [n for n, _, _ in found[room]] == [first, second]
         assert [n for n, _, _ in found[other]] == [first]
         assert found[room][0][1] == f'42["message:new",{{"content": "once"}},"{first}"]'
+        # A socket that had the first copy (its floor at or past it) reads neither copy.
+        found = await store.missed({room: first, other: first}, 100)
+        assert found is not None
+        assert [n for n, _, _ in found[room]] == [second] and found[other] == []
     finally:
         await store.redis.delete(store.counter, store.stream(room), store.stream(other))
         await store.redis.aclose()

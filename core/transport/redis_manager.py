@@ -5,16 +5,15 @@ delivery (core/transport/delivery.py), cluster-wide recovery offsets
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import socketio
 from socketio import packet
 
 from core.transport.delivery import FastManager, to_room
+from core.transport.emit_ids import EmitIds
 
 if TYPE_CHECKING:
     from core.cluster.owed import OwedWrites
@@ -39,9 +38,6 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
     """
 
     OWN_WAIT = 2.0
-    # An owed emit is made before its node's newer ones: an emit heard before the outage
-    # that it repeats is among the last its node published (see `_heard_ids`).
-    HEARD_IDS = 4096
 
     # python-socketio's listener waits 1, 2, 4... up to 60 s between attempts while Redis
     # is away, so after a long outage a node heard nothing from the others for up to a
@@ -55,14 +51,8 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
         self._waiting: dict[int, asyncio.Future[None]] = {}  # own offsets not heard yet
         self._heard: set[int] = set()  # own offsets heard before the script answered
         self._self_delivered: set[int] = set()  # own offsets delivered without the listener
-        # Emit ids (`lvng_e`): each node's listener keeps the last HEARD_IDS it heard from
-        # each node. An emit that Redis failed is delivered by its node to its own sockets
-        # and owed to the others; if its script had run after all (its answer lost as
-        # Redis went), the nodes that heard it then skip the owed one, and its own node's
-        # listener skips it (`_here`: failed, and delivered here).
-        self._emit_ids = itertools.count()
-        self._heard_ids: dict[str, deque[str]] = {}
-        self._here: set[str] = set()
+        # Each emit's id (`lvng_e`): a repeat of an emit is heard once (emit_ids.py).
+        self._ids = EmitIds(self.host_id)
         self._unlogged = False  # one log line per Redis outage
         # Set by the app with Redis (core/app.py): emits the cluster is owed after an
         # outage, and the cluster state, told when the listener loses Redis and asked to
@@ -124,7 +114,7 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
             skip: list[Any] = []
         else:
             skip = list(skip_sid) if isinstance(skip_sid, list) else [skip_sid]
-        emit_id = f"{self.host_id}.{next(self._emit_ids)}"
+        emit_id = self._ids.new()
         message = self._message(event, namespace, room, skip_sid, head, emit_id)
         owed = self.owed
         if owed is not None and owed.pending():
@@ -150,6 +140,8 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
         if n in self._heard:
             self._heard.discard(n)
             return
+        if self._ids.heard_own(emit_id):
+            return  # a retry of a script that had run: heard at its first offset already
         if recovery.seq == n - 1:
             # Offsets are contiguous on the channel and this node's listener has heard
             # every one before n: delivering n now keeps offset order (the listener skips
@@ -213,13 +205,13 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
         older one, so a recovery replays from there); the other nodes are owed it
         (core/cluster/owed.py), made once every node listens again and before the room's
         turn is handed on (`RedisCluster.unlock` owes that too, after this). Its id goes
-        with it: whoever heard it already (see `_heard_ids`) skips it."""
+        with it: whoever heard it already skips it (emit_ids.py)."""
         server = self.server
-        if len(self._here) > 10_000:  # never heard: lost in the outage
-            self._here.clear()
-        self._here.add(emit_id)
         if event not in server.recovery.ephemeral:  # a typing indicator is stale by then
             self._owe(event, namespace, room, skip, head, emit_id)
+        if self._ids.heard_own(emit_id):
+            return  # its script had run: this node's listener delivered it already
+        self._ids.failed_here(emit_id)
         if namespace not in self.rooms:  # no socket here (python-socketio drops it then)
             return
         without = server.packet_class(packet.EVENT, namespace=namespace, data=[event, *args])
@@ -262,6 +254,9 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
                 return
             future = self._waiting.pop(n, None)
             if future is None:
+                if len(self._heard) > 10_000:  # the first runs of retried scripts (never
+                    # asked for: their emit got the retry's offset), long gone
+                    self._heard = {x for x in self._heard if x > n - 100_000}
                 self._heard.add(n)
             elif not future.done():
                 future.set_result(None)
@@ -275,27 +270,23 @@ class FastRedisManager(socketio.AsyncRedisManager, FastManager):
         )
 
     def _repeated(self, message: Any, n: int) -> bool:
-        """Whether this node has this emit already (see `_heard_ids`); an emit heard is
-        kept among its node's last."""
+        """Whether this node has this emit already (emit_ids.py): heard under an earlier
+        offset, or (its own) failed by Redis and delivered here then."""
         emit_id, origin = message.get("lvng_e"), message.get("origin")
         if emit_id is None or not isinstance(origin, str):
             return False
-        heard = self._heard_ids.get(origin)
-        if heard is None:
-            if len(self._heard_ids) >= 64:  # nodes long gone (a node's id is per process)
-                del self._heard_ids[next(iter(self._heard_ids))]
-            heard = self._heard_ids[origin] = deque(maxlen=self.HEARD_IDS)
-        elif message.get("owed") and emit_id in heard:
-            return True
-        heard.append(emit_id)
-        if origin == self.host_id and self._here and emit_id in self._here:
-            # Failed by Redis and delivered here then: its script had run after all.
-            self._here.discard(emit_id)
-            recovery = getattr(self.server, "recovery", None)
-            if recovery is not None and n > recovery.seq:
-                recovery.seq = n
-            return True
-        return False
+        if self._ids.hear(origin, emit_id):
+            if origin != self.host_id or not self._ids.take_failed(emit_id):
+                return False
+        recovery = getattr(self.server, "recovery", None)
+        if recovery is not None and n > recovery.seq:
+            recovery.seq = n
+        if origin == self.host_id:
+            self._self_delivered.discard(n)
+            future = self._waiting.pop(n, None)
+            if future is not None and not future.done():
+                future.set_result(None)  # its emit: delivered under the first offset
+        return True
 
     def _deliver_logged(
         self, encoded: str, n: int, event: str, namespace: str, room: Any, skip_sid: Any
