@@ -122,7 +122,12 @@ class _Lingering(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         proto = self.proto
-        proto.receive_data(data)
+        try:
+            proto.receive_data(data)
+        except Exception as exc:  # noqa: BLE001 - not a websocket any more: cut it
+            log.debug("a dropped line sent what its websocket refused: %r", exc)
+            self.cut()
+            return
         proto.events_received()  # a stubborn client's frames: dropped
         self.send(proto.data_to_send())
 
