@@ -132,6 +132,7 @@ def create_app(
         logger=False,
         engineio_logger=False,
     )
+    sio.eio.lvng_drop_linger = settings.stop_linger_seconds  # read by LvngSocket at a stop
     # Responses are strict JSON too: a NaN fails loudly instead of going out bare. Sanic's
     # loggers keep no handlers of their own: their lines reach the root handler (`lvng
     # serve` sets it up) once, in the same format as ours.
@@ -262,7 +263,7 @@ def create_app(
         await platform.tasks.cancel_all()
         # The dropped lines end once each client closed its side (a bounded wait): a
         # process that ended sooner would reset them and lose the last acks they carry.
-        await lines_dropped()
+        await lines_dropped(settings.stop_linger_seconds)
 
     @app.after_server_stop
     async def close(app: Sanic[Any, Any]) -> None:

@@ -96,6 +96,9 @@ class Settings(BaseModel):
     strict_domain_events: bool = False  # raise on a bad domain event (as with --dev)
     # A stop (SIGTERM/SIGINT) waits this long for in-flight events before it drops clients.
     stop_drain_seconds: float = Field(10, ge=0, le=3600)
+    # Then each websocket gets a close frame; a client that neither answers it nor closes
+    # within this long is cut off (core/transport/websocket.py `drop_line`).
+    stop_linger_seconds: float = Field(2, ge=0, le=60)
     # Connection-state recovery (contract section 12, core/recovery.py): how long a dropped
     # socket may come back (0: off), at most how many events a room's log keeps, and where
     # a graceful stop keeps what a restart needs (default: beside the SQLite database).

@@ -232,9 +232,9 @@ async def test_a_dropped_line_closes_only_after_the_client_answered_or_closed(st
     every ack first: python-engineio's client, told a FIN while its writer runs, stops
     reading with frames received and unread; and a server that closes with the client's
     last bytes unread makes the kernel reset the line, which drops what the client had
-    not read yet (the acks of the stop's last events: tests/test_drain.py). No line is
-    left to be cut after `DROP_LINGER`."""
-    live = start_server()
+    not read yet (the acks of the stop's last events: tests/test_drain.py). The linger is
+    long here: no line is cut, each is closed because its client answered or closed."""
+    live = start_server(env={"LVNG_STOP_LINGER_SECONDS": "30"})
     line, polite = await TcpWebSocket.open(live.port), await TcpWebSocket.open(live.port)
     await line.connect(live.token("lingerer", "acme"))
     await polite.connect(live.token("polite", "acme"))
@@ -268,3 +268,18 @@ async def test_a_dropped_line_closes_only_after_the_client_answered_or_closed(st
     assert await asyncio.to_thread(live.proc.wait, 10) == 0
     _assert_clean_stop(live.log(), "lingerer")
     assert "dropped line(s) whose client neither answered nor closed" not in live.log()
+
+
+async def test_a_client_that_never_answers_the_close_frame_is_cut_after_the_linger(
+    start_server,
+):
+    """`LVNG_STOP_LINGER_SECONDS` bounds the wait for a client that neither answers its
+    close frame nor closes (a dead phone): its line is cut, the stop says so and ends."""
+    live = start_server(env={"LVNG_STOP_LINGER_SECONDS": "0.3"})
+    silent = await TcpWebSocket.open(live.port)
+    await silent.connect(live.token("silent", "acme"))
+    live.proc.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(live.proc.wait, 10) == 0
+    assert (await silent.texts_until_close())[1] == (1001, "server shutdown")
+    assert "cut 1 dropped line(s) whose client neither answered nor closed in 0.3 s" in (live.log())
+    silent.writer.close()

@@ -37,7 +37,7 @@ from core.transport.eio_input import refuse as refuse_malformed
 from core.transport.frames import frame_of
 from core.transport.pings import Pings
 from core.transport.slim import slim
-from core.transport.websocket import _close_websocket, _websocket_reader, drop_line
+from core.transport.websocket import DROP_LINGER, _close_websocket, _websocket_reader, drop_line
 
 _ENDING: set[asyncio.Future[None]] = set()  # websocket sessions being closed
 
@@ -104,7 +104,8 @@ class LvngSocket(AsyncSocket):
             self.lvng_direct = False
             self._lvng_eio_ws = None  # (the pings' timer may hold this socket a while)
             self.server.lvng_delivery.flush_socket(self)
-            if self.lvng_drop_line and drop_line(ws):
+            linger = getattr(self.server, "lvng_drop_linger", DROP_LINGER)
+            if self.lvng_drop_line and drop_line(ws, linger):
                 return
             _run_to_the_end(_close_websocket(ws))
         else:

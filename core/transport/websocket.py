@@ -18,7 +18,7 @@ from core.transport.slim import slim
 
 log = logging.getLogger("lvng.engine")
 
-DROP_LINGER = 2.0  # s a dropped line waits for the peer to close its side (`drop_line`)
+DROP_LINGER = 2.0  # s a dropped line waits for the peer (`drop_line`): LVNG_STOP_LINGER_SECONDS
 
 
 async def _close_websocket(ws: Any) -> None:
@@ -39,12 +39,12 @@ async def _close_websocket(ws: Any) -> None:
         asyncio.get_running_loop().call_later(timeout, _abort_if_open, transport)
 
 
-def drop_line(ws: Any) -> bool:
+def drop_line(ws: Any, linger: float = DROP_LINGER) -> bool:
     """End a stopping server's websocket after what was written to it: the closing
     handshake (a close frame, 1001 "server shutdown", from Sanic's own protocol state, so
     Sanic sees the websocket closing), then a lingering close (`_Lingering`): the TCP
     connection is closed once the client answered the close frame or closed its side,
-    or cut after `DROP_LINGER` s. Sanic's own close (its closing task per socket) was
+    or cut after `linger` s. Sanic's own close (its closing task per socket) was
     most of a stop's work per socket; this costs one write. The client reads every frame
     sent before the close frame, sees the transport close and reconnects (a close frame
     is not a Socket.IO disconnect); Sanic ends the handler on the connection's loss.
@@ -70,26 +70,26 @@ def drop_line(ws: Any) -> bool:
         lingering.send(proto.data_to_send())
     _lingering.add(lingering.closed)
     lingering.closed.add_done_callback(_lingering.discard)
-    asyncio.get_running_loop().call_later(DROP_LINGER, lingering.cut)
+    asyncio.get_running_loop().call_later(linger, lingering.cut)
     return True
 
 
 _lingering: set[asyncio.Future[None]] = set()  # the dropped lines not closed yet
 
 
-async def lines_dropped() -> None:
-    """Wait until every line `drop_line` dropped is closed (at most about `DROP_LINGER`
-    s): a process that ends sooner closes them with the peer's last bytes unread, and
-    the kernel turns such a close into a reset (see `drop_line`)."""
+async def lines_dropped(linger: float = DROP_LINGER) -> None:
+    """Wait until every line `drop_line` dropped is closed (at most about `linger` s, as
+    given to `drop_line`): a process that ends sooner closes them with the peer's last
+    bytes unread, and the kernel turns such a close into a reset (see `drop_line`)."""
     if _lingering:
         log.info("waiting for %d dropped line(s) to be closed by their clients", len(_lingering))
         cut = _Lingering.cuts
-        await asyncio.wait(set(_lingering), timeout=DROP_LINGER + 1.0)
+        await asyncio.wait(set(_lingering), timeout=linger + 1.0)
         if _Lingering.cuts > cut:
             log.warning(
                 "cut %d dropped line(s) whose client neither answered nor closed in %g s",
                 _Lingering.cuts - cut,
-                DROP_LINGER,
+                linger,
             )
 
 
@@ -145,7 +145,7 @@ class _Lingering(asyncio.Protocol):
                 self.closed.set_result(None)
 
     def cut(self) -> None:
-        """`DROP_LINGER` s on: a client that neither answered nor closed (or stopped
+        """`linger` s on: a client that neither answered nor closed (or stopped
         reading, leaving a close waiting on its write buffer) is cut off."""
         if not self.closed.done():
             _Lingering.cuts += 1
