@@ -257,9 +257,7 @@ async def test_a_message_stored_as_redis_goes_reaches_the_other_node_first_when_
         nodes.cut.restore()
         # Alice sends at once, again while refused: the room is node A's until node B
         # heard m1, so her message, accepted, comes after it.
-        while not (later := await alice.call("message:send", {**target, "content": "m2"}))["ok"]:
-            assert later["error"]["code"] == "UNAVAILABLE", later
-            await asyncio.sleep(0.05)  # refused while the nodes listen again: send again
+        later = await _accepted(alice, {**target, "content": "m2"})
         assert await alice.next("message:new", timeout=15) == mine
         assert (await alice.next("message:new"))["id"] == later["id"]
         assert (await carol.next("message:new"))["id"] == later["id"]  # m1 once
@@ -280,10 +278,7 @@ async def test_an_emit_whose_answer_redis_lost_is_heard_once_on_every_node(fault
     while node B (its own line to Redis intact) heard it from the script. Once Redis is
     back for A, the owed emit goes out again with the same id: B skips it, and nobody
     hears the message twice (a recovery reads it once too: `RecoveryStore.missed`)."""
-    nodes = faulty(env={"LVNG_NODE_TTL": "3"})
-    a = await asyncio.to_thread(nodes.start_node)
-    nodes.env["LVNG_REDIS_URL"] = f"redis://127.0.0.1:{nodes.cut.upstream}/0"  # B: direct
-    b = await asyncio.to_thread(nodes.start_node)
+    nodes, a, b = await _a_behind_the_cut_b_direct(faulty)
     target, carol, alice = await _carol_on_a_alice_on_b(nodes, a, b)
 
     nodes.cut.cut_after(b"answer-lost")  # the script of its message:new
@@ -298,9 +293,7 @@ async def test_an_emit_whose_answer_redis_lost_is_heard_once_on_every_node(fault
     assert await a.metric("lvng_cluster_owed_writes") >= 1  # the emit, the turn's release
 
     nodes.cut.restore()
-    while not (later := await alice.call("message:send", {**target, "content": "m2"}))["ok"]:
-        assert later["error"]["code"] == "UNAVAILABLE", later
-        await asyncio.sleep(0.05)  # refused while node A catches up: send again
+    later = await _accepted(alice, {**target, "content": "m2"})
     # The owed emit was made before the room's turn came to node B: a repeat would be here.
     assert (await alice.next("message:new", timeout=15))["id"] == later["id"]
     assert (await carol.next("message:new", timeout=15))["id"] == later["id"]
@@ -314,10 +307,7 @@ async def test_a_broadcast_run_again_after_its_answer_was_lost_is_heard_once(fau
     broadcast script whose answer was lost on a connection Redis reset (Redis still up)
     runs twice, published under two offsets and logged twice in the room's stream. Each
     node hears it once (emit ids: core/transport/emit_ids.py)."""
-    nodes = faulty(env={"LVNG_NODE_TTL": "3"})
-    a = await asyncio.to_thread(nodes.start_node)
-    nodes.env["LVNG_REDIS_URL"] = f"redis://127.0.0.1:{nodes.cut.upstream}/0"  # B: direct
-    b = await asyncio.to_thread(nodes.start_node)
+    nodes, a, b = await _a_behind_the_cut_b_direct(faulty)
     target, carol, alice = await _carol_on_a_alice_on_b(nodes, a, b)
 
     nodes.cut.cut_after(b"run-twice", refuse=False)
@@ -331,12 +321,28 @@ async def test_a_broadcast_run_again_after_its_answer_was_lost_is_heard_once(fau
     logged = [f for _, f in await nodes.redis.xrange(stream) if "run-twice" in f["p"]]
     assert len(logged) == 2 and logged[0]["e"] == logged[1]["e"]  # it did run twice
 
-    while not (later := await alice.call("message:send", {**target, "content": "m2"}))["ok"]:
-        assert later["error"]["code"] == "UNAVAILABLE", later
-        await asyncio.sleep(0.05)  # refused while node A's listener subscribes again
+    later = await _accepted(alice, {**target, "content": "m2"})
     assert (await alice.next("message:new", timeout=15))["id"] == later["id"]
     assert (await carol.next("message:new", timeout=15))["id"] == later["id"]
     assert "Traceback" not in a.log() + b.log()
+
+
+async def _a_behind_the_cut_b_direct(faulty: Any) -> tuple[Any, LiveServer, LiveServer]:
+    """Two nodes: A reaches Redis through the test's TcpCut, B straight (its line intact)."""
+    nodes = faulty(env={"LVNG_NODE_TTL": "3"})
+    a = await asyncio.to_thread(nodes.start_node)
+    nodes.env["LVNG_REDIS_URL"] = f"redis://127.0.0.1:{nodes.cut.upstream}/0"
+    b = await asyncio.to_thread(nodes.start_node)
+    return nodes, a, b
+
+
+async def _accepted(sender: Client, body: dict[str, Any]) -> dict[str, Any]:
+    """`message:send` until accepted: refused UNAVAILABLE while a node catches up after
+    an outage (no room turn then), sent again. The accepted ack."""
+    while not (ack := await sender.call("message:send", body))["ok"]:
+        assert ack["error"]["code"] == "UNAVAILABLE", ack
+        await asyncio.sleep(0.05)
+    return dict(ack)
 
 
 async def _carol_on_a_alice_on_b(
