@@ -19,6 +19,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from prometheus_client import Gauge
+
 from core.errors import ErrorCode, LvngError
 
 log = logging.getLogger("lvng.cluster")
@@ -59,7 +61,7 @@ class CatchingUp(LvngError):
 class OwedWrites:
     """Writes owed to the cluster state, made in order once it is settled."""
 
-    def __init__(self, settled: Callable[[], Awaitable[bool]], gauge: Any = None) -> None:
+    def __init__(self, settled: Callable[[], Awaitable[bool]], gauge: Gauge | None = None) -> None:
         self._settled = settled
         self._owed: deque[tuple[str, Write]] = deque()
         self._gauge = gauge  # lvng_cluster_owed_writes: how many are owed

@@ -104,8 +104,9 @@ class LvngSocket(AsyncSocket):
             self.lvng_direct = False
             self._lvng_eio_ws = None  # (the pings' timer may hold this socket a while)
             self.server.lvng_delivery.flush_socket(self)
-            linger = getattr(self.server, "lvng_drop_linger", DROP_LINGER)
-            if self.lvng_drop_line and drop_line(ws, linger):
+            if self.lvng_drop_line and drop_line(
+                ws, getattr(self.server, "lvng_drop_linger", DROP_LINGER)
+            ):
                 return
             _run_to_the_end(_close_websocket(ws))
         else:
