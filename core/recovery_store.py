@@ -56,7 +56,10 @@ return redis.call('DEL', KEYS[1])
 """
 
 
-LOOK_BACK = 200  # entries read before a claim's floor, for the ids of what it had
+# Entries read before a claim's floor, for the ids of what the socket had: a repeat comes
+# soon after its first copy in its room (a retry at once; an owed emit before the room's
+# next turn, and no turn is taken while it is owed).
+LOOK_BACK = 32
 
 
 class Taken:
@@ -194,29 +197,22 @@ class RecoveryStore:
         stream lost some of them (trimmed: never a silent gap) or one holds more. An emit
         logged twice (a script run again after its answer was lost, an emit owed since an
         outage: core/transport/emit_ids.py) is read once, at its first offset, and not at
-        all when that one is at or before the floor (the socket had it): the last
-        `LOOK_BACK` entries up to each floor are read for their ids."""
+        all when that one is at or before the floor (the socket had it): for the streams
+        with entries after their floor, the last `LOOK_BACK` up to it are read for their
+        ids (a second round trip, only then)."""
         keys = list(floors)
         async with self.redis.pipeline(transaction=True) as pipe:
             for key in keys:
-                stream = self.stream(key)
-                pipe.execute_command("XINFO", "STREAM", stream)
-                pipe.xrange(stream, min=f"({floors[key]}-0", max="+", count=limit + 1)
-                pipe.xrevrange(stream, max=f"{floors[key]}-0", min="-", count=LOOK_BACK)
+                pipe.execute_command("XINFO", "STREAM", self.stream(key))
+                pipe.xrange(self.stream(key), min=f"({floors[key]}-0", max="+", count=limit + 1)
             answers = await pipe.execute(raise_on_error=False)
-        found: dict[str, list[tuple[int, str, tuple[str, ...]]]] = {}
-        first: dict[str, int] = {}  # emit id -> its first offset
-        for before in answers[2::3]:
-            if not isinstance(before, Exception):
-                for entry_id, fields in reversed(before):
-                    if "e" in fields:
-                        first.setdefault(fields["e"], int(entry_id.split("-", 1)[0]))
+        after: dict[str, list[Any]] = {}
         for index, key in enumerate(keys):
-            info, entries = answers[3 * index], answers[3 * index + 1]
+            info, entries = answers[2 * index], answers[2 * index + 1]
             if isinstance(info, Exception):
                 if "no such key" not in str(info).lower():
                     raise info
-                found[key] = []
+                after[key] = []
                 continue
             if _trimmed_past(info, floors[key]):
                 log.info("not recovered: the log of %s lost part of the gap", key)
@@ -225,14 +221,33 @@ class RecoveryStore:
                 raise entries
             if len(entries) > limit:
                 return None
+            after[key] = entries
+        first = await self._first_offsets({k: floors[k] for k, e in after.items() if e})
+        found: dict[str, list[tuple[int, str, tuple[str, ...]]]] = {}
+        for key, entries in after.items():
             found[key] = rows = []
             for entry_id, fields in entries:
                 n = int(entry_id.split("-", 1)[0])
                 emit = fields.get("e")
                 if emit is not None and first.setdefault(emit, n) != n:
-                    continue  # the same emit, logged again when it was owed
+                    continue  # the same emit, logged again
                 rows.append((n, fields["p"], tuple(json.loads(fields["s"]))))
         return found
+
+    async def _first_offsets(self, floors: dict[str, int]) -> dict[str, int]:
+        """Emit id -> its offset, for the last `LOOK_BACK` entries up to each floor."""
+        if not floors:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key, floor in floors.items():
+                pipe.xrevrange(self.stream(key), max=f"{floor}-0", min="-", count=LOOK_BACK)
+            answers = await pipe.execute()
+        first: dict[str, int] = {}
+        for before in answers:
+            for entry_id, fields in reversed(before):
+                if "e" in fields:
+                    first.setdefault(fields["e"], int(entry_id.split("-", 1)[0]))
+        return first
 
     def merge(
         self,
