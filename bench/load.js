@@ -21,6 +21,9 @@ const SEND = lvng ? "message:send" : "send";
 const NEW = lvng ? "message:new" : "new";
 const now = () => performance.timeOrigin + performance.now(); // ms, shared by processes
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
+// Exit once everything written is out: a result line longer than the pipe's buffer is
+// written in parts, and process.exit() would cut it.
+const exit = (code) => process.stdout.write("", () => process.exit(code));
 
 // Latency histogram: 0.1 ms buckets up to 10 s, then one overflow bucket.
 const BUCKETS = 100_000;
@@ -184,7 +187,7 @@ async function main() {
   }
   rl.close();
   for (const s of sockets) s.disconnect();
-  setTimeout(() => process.exit(0), 200);
+  setTimeout(() => exit(0), 200);
 }
 
-main().catch((err) => { out({ error: String(err && err.stack || err) }); process.exit(1); });
+main().catch((err) => { out({ error: String(err && err.stack || err) }); exit(1); });
