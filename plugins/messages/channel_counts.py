@@ -30,6 +30,12 @@ if TYPE_CHECKING:
     from plugins.messages.target import Target
 
 
+# Messages counted per statement: each is a chain of `OR`s, and SQLite refuses an
+# expression deeper than 1,000 (SQLITE_MAX_EXPR_DEPTH), and more than 999 parameters
+# before 3.32; a group-commit batch holds up to 1,000 sends (core/commits.py MAX_BATCH).
+PER_STATEMENT = 200
+
+
 def _sql(connection: BaseDBAsyncClient, text: str) -> str:
     """`text` with its `?` marks as the connection's dialect wants them."""
     if connection.capabilities.dialect != "postgres":
@@ -58,11 +64,19 @@ async def ensure_tally(organization_id: str, channel_id: str) -> None:
 
 async def on_sent(connection: BaseDBAsyncClient, rows: list[Message]) -> None:
     """The counts of new channel messages, in their inserts' transaction: one statement
-    per table for a whole group-commit batch (`BatchedThen`; a batch holds at most one
-    write per room, so each channel at most once: the newest seq of its room is the new
-    message's, read back there as the group commit sets keys only after the batch)."""
-    if not rows:
-        return
+    per table for every `PER_STATEMENT` messages of a group-commit batch (`BatchedThen`; a
+    batch holds at most one write per room, so each channel at most once: the newest seq
+    of its room is the new message's, read back there as the group commit sets keys only
+    after the batch)."""
+    for start in range(0, len(rows), PER_STATEMENT):
+        await _counted(connection, rows[start : start + PER_STATEMENT])
+    for row in rows:
+        users = mentioned(row)
+        if users:
+            await _mentions_sent(connection, row, users)
+
+
+async def _counted(connection: BaseDBAsyncClient, rows: list[Message]) -> None:
     channels = " OR ".join("(organization_id = ? AND channel_id = ?)" for _ in rows)
     await connection.execute_query(
         _sql(
@@ -83,10 +97,6 @@ async def on_sent(connection: BaseDBAsyncClient, rows: list[Message]) -> None:
         ),
         [v for row in rows for v in (row.organization_id, row.channel_id, row.user_id)],
     )
-    for row in rows:
-        users = mentioned(row)
-        if users:
-            await _mentions_sent(connection, row, users)
 
 
 async def _mentions_sent(connection: BaseDBAsyncClient, row: Message, users: list[str]) -> None:
